@@ -1,0 +1,306 @@
+//! Who we are and who a peer is: the ed25519 identity on disk, [`PeerId`], and the
+//! nick <-> key mapping (52-character z-base-32, never truncated).
+//!
+//! A nick *is* an address: it encodes the peer's 32-byte ed25519 public key, so there is
+//! exactly one key for every valid nick and exactly one nick for every key.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+
+/// Length of a nick: 256 bits in 5-bit z-base-32 symbols.
+pub const NICK_LEN: usize = 52;
+
+/// File name of the identity key inside the data dir.
+pub const KEY_FILE: &str = "identity.key";
+
+/// The z-base-32 alphabet (Zooko's human-oriented base-32, as used by pkarr).
+const ZBASE32: &[u8; 32] = b"ybndrfg8ejkmcpqxot1uwisza345h769";
+
+/// Errors about nicks and identity files.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("not a DiSIMS nick: expected {NICK_LEN} z-base-32 characters, got {0}")]
+    NickLength(usize),
+    #[error("not a DiSIMS nick: {0:?} is not a z-base-32 character")]
+    NickChar(char),
+    #[error("not a DiSIMS nick: non-canonical encoding (trailing bits set)")]
+    NickTrailingBits,
+    #[error("not a DiSIMS nick: it does not encode a valid ed25519 public key")]
+    NotAKey,
+    #[error(
+        "identity key {path} is accessible by group or others (mode {mode:o}); \
+         fix it with: chmod 600 {path}"
+    )]
+    KeyFilePermissions { path: PathBuf, mode: u32 },
+    #[error("identity key {path} is malformed: expected 32 bytes, found {len}")]
+    KeyFileLength { path: PathBuf, len: usize },
+    #[error("identity key {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no randomness from the operating system: {0}")]
+    Random(String),
+}
+
+/// A peer's public identity: its ed25519 verifying key, validated as a curve point.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId([u8; 32]);
+
+impl PeerId {
+    /// Wraps raw key bytes, refusing bytes that are not a valid ed25519 point.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, IdentityError> {
+        VerifyingKey::from_bytes(&bytes).map_err(|_| IdentityError::NotAKey)?;
+        Ok(Self(bytes))
+    }
+
+    /// The public key of a signing key.
+    pub fn of(key: &SigningKey) -> Self {
+        Self(key.verifying_key().to_bytes())
+    }
+
+    /// The raw 32 bytes of the public key.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The key as an ed25519 verifying key (always valid: checked at construction).
+    pub fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey::from_bytes(&self.0).expect("PeerId holds a validated key")
+    }
+
+    /// Parses a nick (case-insensitive, as IRC nicks are) into the key it encodes.
+    pub fn from_nick(nick: &str) -> Result<Self, IdentityError> {
+        let len = nick.chars().count();
+        if len != NICK_LEN {
+            return Err(IdentityError::NickLength(len));
+        }
+        let mut out = [0u8; 32];
+        let mut acc: u32 = 0;
+        let mut bits = 0u32;
+        let mut pos = 0;
+        for c in nick.chars() {
+            let lower = c.to_ascii_lowercase();
+            let value = ZBASE32
+                .iter()
+                .position(|&a| a as char == lower)
+                .ok_or(IdentityError::NickChar(c))? as u32;
+            acc = (acc << 5) | value;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                out[pos] = (acc >> bits) as u8;
+                pos += 1;
+                acc &= (1 << bits) - 1;
+            }
+        }
+        // 52 * 5 = 260 bits: 4 bits remain and must be zero for the encoding to be canonical.
+        if acc != 0 {
+            return Err(IdentityError::NickTrailingBits);
+        }
+        Self::from_bytes(out)
+    }
+
+    /// The 52-character nick of this key.
+    pub fn nick(&self) -> String {
+        encode_zbase32(&self.0)
+    }
+
+    /// A short, stable fingerprint for logs and humans: the first 8 nick characters.
+    pub fn short(&self) -> String {
+        self.nick()[..8].to_string()
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({})", self.nick())
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.nick())
+    }
+}
+
+/// z-base-32 text of `bytes`, most significant bit first; the last symbol is zero-padded.
+pub fn encode_zbase32(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity((bytes.len() * 8).div_ceil(5));
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    for &byte in bytes {
+        acc = (acc << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ZBASE32[((acc >> bits) & 31) as usize] as char);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push(ZBASE32[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// Fresh secret bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], IdentityError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| IdentityError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Loads the identity key from `data_dir`, creating it (mode 0600) on first start.
+///
+/// Returns the key and whether it was created now. A key file that group or others can
+/// read is refused, as ssh refuses such private keys.
+pub fn load_or_create(data_dir: &Path) -> Result<(SigningKey, bool), IdentityError> {
+    let path = data_dir.join(KEY_FILE);
+    let io_err = |source| IdentityError::Io { path: path.clone(), source };
+    match fs::metadata(&path) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(IdentityError::KeyFilePermissions { path, mode });
+            }
+            let bytes = fs::read(&path).map_err(io_err)?;
+            let secret: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| IdentityError::KeyFileLength { path: path.clone(), len: bytes.len() })?;
+            Ok((SigningKey::from_bytes(&secret), false))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            create_private_dir(data_dir).map_err(|source| IdentityError::Io {
+                path: data_dir.to_path_buf(),
+                source,
+            })?;
+            let secret = random_bytes::<32>()?;
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io_err)?;
+            file.write_all(&secret).map_err(io_err)?;
+            file.sync_all().map_err(io_err)?;
+            Ok((SigningKey::from_bytes(&secret), true))
+        }
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+/// Creates `dir` (and parents) with mode 0700 where it does not exist yet.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    #[test]
+    fn nick_round_trips_and_is_52_chars() {
+        for seed in 0..=255u8 {
+            let id = PeerId::of(&key(seed));
+            let nick = id.nick();
+            assert_eq!(nick.len(), NICK_LEN);
+            assert_eq!(PeerId::from_nick(&nick).unwrap(), id);
+            assert_eq!(PeerId::from_nick(&nick.to_ascii_uppercase()).unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn zbase32_matches_the_specification_vectors() {
+        // Test vectors from the z-base-32 specification (Zooko O'Whielacronx, 2002).
+        assert_eq!(encode_zbase32(&[0xF0, 0xBF, 0xC7]), "6n9hq");
+        assert_eq!(encode_zbase32(&[0xD4, 0x7A, 0x04]), "4t7ye");
+        assert_eq!(encode_zbase32(&[0x00]), "yy");
+        assert_eq!(encode_zbase32(&[0xff; 32]), format!("{}o", "9".repeat(51)));
+    }
+
+    #[test]
+    fn malformed_nicks_are_rejected() {
+        let good = PeerId::of(&key(7)).nick();
+        assert!(matches!(PeerId::from_nick(&good[..51]), Err(IdentityError::NickLength(51))));
+        assert!(matches!(
+            PeerId::from_nick(&format!("{good}y")),
+            Err(IdentityError::NickLength(53))
+        ));
+        assert!(matches!(PeerId::from_nick(""), Err(IdentityError::NickLength(0))));
+        let bad_char = format!("l{}", &good[1..]); // 'l' is not in z-base-32
+        assert!(matches!(PeerId::from_nick(&bad_char), Err(IdentityError::NickChar('l'))));
+        let non_ascii = format!("é{}", &good[1..]);
+        assert!(PeerId::from_nick(&non_ascii).is_err());
+        // Set a trailing (padding) bit: the last symbol carries 1 data bit + 4 zero bits.
+        let last = good.as_bytes()[51];
+        let idx = ZBASE32.iter().position(|&a| a == last).unwrap();
+        let tweaked = ZBASE32[idx ^ 1] as char;
+        let non_canonical = format!("{}{}", &good[..51], tweaked);
+        assert!(matches!(
+            PeerId::from_nick(&non_canonical),
+            Err(IdentityError::NickTrailingBits)
+        ));
+    }
+
+    #[test]
+    fn bytes_that_are_not_a_point_are_rejected() {
+        // y = 2 is not the y-coordinate of any point on edwards25519.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        assert!(VerifyingKey::from_bytes(&not_a_point).is_err());
+        assert!(matches!(PeerId::from_bytes(not_a_point), Err(IdentityError::NotAKey)));
+    }
+
+    #[test]
+    fn key_file_is_created_0600_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("nested/data");
+        let (k1, created) = load_or_create(&data).unwrap();
+        assert!(created);
+        let mode = fs::metadata(data.join(KEY_FILE)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dir_mode = fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode, 0o700);
+        let (k2, created) = load_or_create(&data).unwrap();
+        assert!(!created);
+        assert_eq!(k1.to_bytes(), k2.to_bytes());
+    }
+
+    #[test]
+    fn key_file_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(KEY_FILE);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn truncated_key_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::DirBuilder::new().create(dir.path().join("x")).unwrap();
+        let path = dir.path().join(KEY_FILE);
+        fs::OpenOptions::new().write(true).create(true).mode(0o600).open(&path).unwrap();
+        fs::write(&path, [1u8; 5]).unwrap();
+        assert!(matches!(
+            load_or_create(dir.path()),
+            Err(IdentityError::KeyFileLength { len: 5, .. })
+        ));
+    }
+}

@@ -1,0 +1,16 @@
+//! DiSIMS: a serverless, end-to-end encrypted messenger with an IRC front end.
+//!
+//! Module map (see docs/architecture.md for how a message travels through them):
+//! - [`config`]: TOML configuration, validated, defaults in one place.
+//! - [`identity`]: the ed25519 identity on disk, [`identity::PeerId`], nick <-> key.
+//! - [`crypto`]: IO-free handshake state machine, key schedule and frame sealing.
+//! - [`peer`]: wire messages inside a session, the encrypted transport, dial/accept, sessions.
+//! - [`directory`]: where peers can be reached: the `Directory` trait, mainline DHT, in-memory.
+//! - [`router`]: the hub between front ends and peer sessions.
+//! - [`irc`]: the IRC front end: line framing, the client state machine, the connection task.
+//! - [`daemon`]: wires the tasks together; graceful shutdown.
+//! - [`demo`]: a private DHT and two gateways in one process, for a first look.
+#![forbid(unsafe_code)]
+
+pub mod identity;
+pub mod router;
