@@ -12,5 +12,7 @@
 //! - [`demo`]: a private DHT and two gateways in one process, for a first look.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod directory;
 pub mod identity;
 pub mod router;

@@ -1,0 +1,392 @@
+//! The gateway's configuration: TOML in, a validated [`Config`] out.
+//!
+//! Every default lives here, in one place; `gateway.toml.example` documents the same
+//! values (a test parses it). Unknown keys and bad values are refused with the key named.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// IRC listens on loopback only, unless a password is set.
+pub const DEFAULT_IRC_LISTEN: &str = "127.0.0.1:6667";
+/// A fixed peer port is easy to forward through a home router.
+pub const DEFAULT_PEER_LISTEN: &str = "0.0.0.0:7667";
+/// The public mainline DHT bootstrap routers (as in the `mainline` crate).
+pub const DEFAULT_BOOTSTRAP: [&str; 4] = [
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "dht.libtorrent.org:25401",
+    "relay.pkarr.org:6881",
+];
+
+/// Errors reading or validating the configuration; each names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error(
+        "no data directory: set `data_dir` in the config, or XDG_DATA_HOME or HOME in the environment"
+    )]
+    NoDataDir,
+}
+
+/// How the DHT node takes part in the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DhtServerMode {
+    /// Answer other nodes' queries from the start. Needed on private networks, where a node
+    /// that is listed in routing tables but never answers slows every query down.
+    Server,
+    /// Start as a client and become a server only when reachable from outside (mainline's
+    /// adaptive mode): right on the public DHT, where a laptop is often behind NAT.
+    Adaptive,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub irc: IrcConfig,
+    pub peer: PeerConfig,
+    pub dht: DhtConfig,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct IrcConfig {
+    pub listen: SocketAddr,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for IrcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IrcConfig")
+            .field("listen", &self.listen)
+            .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub listen: SocketAddr,
+    /// Addresses to publish; empty means "derive from `listen` and the DHT" (see daemon).
+    pub advertise: Vec<SocketAddr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhtConfig {
+    /// "host:port" strings, resolved when the DHT node starts.
+    pub bootstrap: Vec<String>,
+    pub listen: SocketAddr,
+    pub server_mode: DhtServerMode,
+    pub request_timeout: Duration,
+}
+
+// --- The file as written: every field optional, unknown keys refused. ---
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    irc: RawIrc,
+    #[serde(default)]
+    peer: RawPeer,
+    #[serde(default)]
+    dht: RawDht,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIrc {
+    listen: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    listen: Option<String>,
+    advertise: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDht {
+    bootstrap: Option<Vec<String>>,
+    listen: Option<String>,
+    server_mode: Option<String>,
+    request_timeout_ms: Option<u64>,
+}
+
+impl Config {
+    /// Reads `path`; a missing file means all defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_toml(&text).map_err(|e| match e {
+                ConfigError::Parse { message, .. } => ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message,
+                },
+                other => other,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::from_toml(""),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses and validates TOML text (used by [`Config::load`] and tests).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<config>"),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        let data_dir = match raw.data_dir {
+            Some(dir) if dir.as_os_str().is_empty() => {
+                return Err(invalid("data_dir", "must not be empty"));
+            }
+            Some(dir) => dir,
+            None => default_data_dir().ok_or(ConfigError::NoDataDir)?,
+        };
+
+        let irc_listen = socket_addr(
+            "irc.listen",
+            raw.irc.listen.as_deref().unwrap_or(DEFAULT_IRC_LISTEN),
+        )?;
+        let password = raw.irc.password;
+        if password.as_deref() == Some("") {
+            return Err(invalid("irc.password", "must not be empty (remove the key for no password)"));
+        }
+        if password.as_deref().is_some_and(|p| p.contains([' ', '\r', '\n', '\0'])) {
+            return Err(invalid("irc.password", "must not contain spaces, CR, LF or NUL (IRC PASS takes one word)"));
+        }
+        if !irc_listen.ip().is_loopback() && password.is_none() {
+            return Err(invalid(
+                "irc.listen",
+                format!(
+                    "{irc_listen} is not a loopback address: anyone who can reach it could read and \
+                     send your messages. Set `[irc] password` too, or listen on 127.0.0.1"
+                ),
+            ));
+        }
+
+        let peer_listen = socket_addr(
+            "peer.listen",
+            raw.peer.listen.as_deref().unwrap_or(DEFAULT_PEER_LISTEN),
+        )?;
+        let advertise = raw
+            .peer
+            .advertise
+            .unwrap_or_default()
+            .iter()
+            .map(|a| {
+                let addr = socket_addr("peer.advertise", a)?;
+                if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
+                    return Err(invalid(
+                        "peer.advertise",
+                        format!("{a} is not an address peers can dial (needs a specific IP and a port)"),
+                    ));
+                }
+                Ok(addr)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let bootstrap = match raw.dht.bootstrap {
+            Some(list) => {
+                for entry in &list {
+                    validate_host_port("dht.bootstrap", entry)?;
+                }
+                list
+            }
+            None => DEFAULT_BOOTSTRAP.iter().map(|s| s.to_string()).collect(),
+        };
+        let dht_listen = socket_addr("dht.listen", raw.dht.listen.as_deref().unwrap_or("0.0.0.0:0"))?;
+        if !dht_listen.is_ipv4() {
+            return Err(invalid("dht.listen", "the mainline DHT is IPv4 only"));
+        }
+        let is_public = bootstrap.iter().any(|b| DEFAULT_BOOTSTRAP.contains(&b.as_str()));
+        let server_mode = match raw.dht.server_mode.as_deref().unwrap_or("auto") {
+            "auto" if is_public => DhtServerMode::Adaptive,
+            "auto" => DhtServerMode::Server,
+            "server" => DhtServerMode::Server,
+            "adaptive" => DhtServerMode::Adaptive,
+            other => {
+                return Err(invalid(
+                    "dht.server_mode",
+                    format!("{other:?} is not one of \"auto\", \"server\", \"adaptive\""),
+                ));
+            }
+        };
+        let request_timeout_ms = raw.dht.request_timeout_ms.unwrap_or(2000);
+        if !(50..=60_000).contains(&request_timeout_ms) {
+            return Err(invalid("dht.request_timeout_ms", "must be between 50 and 60000"));
+        }
+
+        Ok(Config {
+            data_dir,
+            irc: IrcConfig { listen: irc_listen, password },
+            peer: PeerConfig { listen: peer_listen, advertise },
+            dht: DhtConfig {
+                bootstrap,
+                listen: dht_listen,
+                server_mode,
+                request_timeout: Duration::from_millis(request_timeout_ms),
+            },
+        })
+    }
+}
+
+/// `$XDG_CONFIG_HOME/disims/gateway.toml` (or `~/.config/...`).
+pub fn default_config_path() -> Option<PathBuf> {
+    xdg_dir("XDG_CONFIG_HOME", ".config").map(|d| d.join("disims").join("gateway.toml"))
+}
+
+/// `$XDG_DATA_HOME/disims` (or `~/.local/share/disims`).
+pub fn default_data_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_DATA_HOME", ".local/share").map(|d| d.join("disims"))
+}
+
+fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        // The XDG spec says relative paths are invalid and must be ignored.
+        Some(dir) if Path::new(&dir).is_absolute() => Some(PathBuf::from(dir)),
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(fallback)),
+    }
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, reason: reason.into() }
+}
+
+fn socket_addr(key: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse::<SocketAddr>().map_err(|_| {
+        invalid(key, format!("{text:?} is not an IP:port address (e.g. \"127.0.0.1:6667\" or \"[::1]:6667\")"))
+    })
+}
+
+fn validate_host_port(key: &'static str, text: &str) -> Result<(), ConfigError> {
+    let bad = || invalid(key, format!("{text:?} is not \"host:port\""));
+    if text.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let port_ok = port.parse::<u16>().is_ok_and(|p| p != 0);
+    let host_ok = !host.is_empty()
+        && host.parse::<IpAddr>().is_err()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if port_ok && (host_ok || host.parse::<IpAddr>().is_ok()) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../gateway.toml.example");
+
+    fn error_of(text: &str) -> String {
+        Config::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_toml("data_dir = \"/tmp/x\"").unwrap();
+        assert_eq!(c.irc.listen, DEFAULT_IRC_LISTEN.parse().unwrap());
+        assert_eq!(c.peer.listen, DEFAULT_PEER_LISTEN.parse().unwrap());
+        assert!(c.peer.advertise.is_empty());
+        assert_eq!(c.dht.bootstrap.len(), DEFAULT_BOOTSTRAP.len());
+        assert_eq!(c.dht.server_mode, DhtServerMode::Adaptive);
+        assert_eq!(c.irc.password, None);
+    }
+
+    #[test]
+    fn example_file_parses_and_states_the_defaults() {
+        // Every key is commented out in the example, so it must parse to the defaults...
+        let commented = Config::from_toml(EXAMPLE).unwrap();
+        let defaults = Config::from_toml("").unwrap();
+        assert_eq!(commented, defaults);
+        // ...and uncommenting every `# key = value` line must parse too, to the same values
+        // (the example documents the real defaults).
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.contains(" = ") && !rest.starts_with("password") => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::from_toml(&uncommented).unwrap();
+        assert_eq!(c.irc, defaults.irc);
+        assert_eq!(c.peer, defaults.peer);
+        assert_eq!(c.dht, defaults.dht);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        assert!(error_of("colour = 1").contains("colour"));
+        assert!(error_of("[irc]\nlisten_on = \"x\"").contains("listen_on"));
+        assert!(error_of("[dhtt]").contains("dhtt"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_reason() {
+        let cases = [
+            ("[irc]\nlisten = \"localhost\"", "irc.listen"),
+            ("[irc]\nlisten = \"0.0.0.0:6667\"", "irc.listen"),
+            ("[irc]\npassword = \"\"", "irc.password"),
+            ("[irc]\npassword = \"a b\"", "irc.password"),
+            ("[peer]\nlisten = \"7667\"", "peer.listen"),
+            ("[peer]\nadvertise = [\"0.0.0.0:7667\"]", "peer.advertise"),
+            ("[peer]\nadvertise = [\"1.2.3.4:0\"]", "peer.advertise"),
+            ("[dht]\nbootstrap = [\"nohost\"]", "dht.bootstrap"),
+            ("[dht]\nbootstrap = [\"host:99999\"]", "dht.bootstrap"),
+            ("[dht]\nlisten = \"[::1]:6881\"", "dht.listen"),
+            ("[dht]\nserver_mode = \"yes\"", "dht.server_mode"),
+            ("[dht]\nrequest_timeout_ms = 1", "dht.request_timeout_ms"),
+            ("data_dir = \"\"", "data_dir"),
+        ];
+        for (text, key) in cases {
+            let e = error_of(text);
+            assert!(e.contains(key), "{text:?} -> {e}");
+        }
+        // Type errors come from the TOML parser and name the key too.
+        assert!(error_of("[irc]\nlisten = 6667").contains("listen"));
+    }
+
+    #[test]
+    fn non_loopback_irc_needs_a_password() {
+        let c = Config::from_toml("[irc]\nlisten = \"0.0.0.0:6667\"\npassword = \"s3cret\"").unwrap();
+        assert!(c.irc.listen.ip().is_unspecified());
+        assert!(!format!("{c:?}").contains("s3cret"), "password must not show in Debug");
+    }
+
+    #[test]
+    fn private_bootstrap_means_server_mode() {
+        let c = Config::from_toml("[dht]\nbootstrap = [\"127.0.0.1:6881\"]").unwrap();
+        assert_eq!(c.dht.server_mode, DhtServerMode::Server);
+        let c = Config::from_toml("[dht]\nbootstrap = [\"127.0.0.1:6881\"]\nserver_mode = \"adaptive\"")
+            .unwrap();
+        assert_eq!(c.dht.server_mode, DhtServerMode::Adaptive);
+    }
+}

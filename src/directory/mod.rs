@@ -1,0 +1,63 @@
+//! Where peers can be reached. The [`Directory`] trait publishes our address record and
+//! looks up a peer's; [`mainline::MainlineDirectory`] does it in the BitTorrent mainline DHT
+//! and [`memory::MemoryDirectory`] in a shared map (tests, and fakes that fail or hang).
+
+pub mod mainline;
+pub mod memory;
+pub mod record;
+
+use std::future::Future;
+use std::net::SocketAddrV4;
+use std::pin::Pin;
+
+use crate::identity::PeerId;
+pub use record::{AddressRecord, RecordError};
+
+/// A boxed, sendable future (the trait is used as `Arc<dyn Directory>`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// BEP 44 salt of the address record, so that other record kinds can share the key later.
+pub const ADDRESS_SALT: &[u8] = b"disims-addr";
+
+/// Errors of the directory layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("the DHT is not reachable (no bootstrap node answered)")]
+    Unreachable,
+    #[error("the DHT refused the record: {0}")]
+    PutFailed(String),
+    #[error("invalid record: {0}")]
+    Record(#[from] RecordError),
+    #[error("cannot start the DHT node: {0}")]
+    Start(#[source] std::io::Error),
+}
+
+/// A lookup's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub record: AddressRecord,
+    /// True when the answer came from the local cache rather than the network; a dialler
+    /// that fails on a cached address should [`Directory::forget`] it and look again.
+    pub from_cache: bool,
+}
+
+/// What the directory can say about itself, for status displays.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirectoryInfo {
+    /// Our IPv4 address as other DHT nodes see it, once they have told us.
+    pub public_addr: Option<SocketAddrV4>,
+    /// The local UDP address of the DHT node, if there is one.
+    pub local_addr: Option<SocketAddrV4>,
+}
+
+/// Publishing and finding address records.
+pub trait Directory: Send + Sync + 'static {
+    /// Publishes our own address record, signed by our identity.
+    fn publish(&self, record: &AddressRecord) -> BoxFuture<'_, Result<(), DirectoryError>>;
+    /// Finds a peer's address record; `Ok(None)` when there is none (or none valid).
+    fn lookup(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<Found>, DirectoryError>>;
+    /// Drops what is cached about `peer`, so that the next lookup asks the network.
+    fn forget(&self, peer: &PeerId);
+    /// What the directory knows about its own place in the network.
+    fn info(&self) -> BoxFuture<'_, DirectoryInfo>;
+}
