@@ -13,6 +13,11 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod crypto;
+pub mod daemon;
+pub mod demo;
 pub mod directory;
 pub mod identity;
+pub mod irc;
+pub mod peer;
 pub mod router;

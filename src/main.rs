@@ -1,3 +1,144 @@
-fn main() {
-    println!("Hello, world!");
+//! The `disims` command line: run the gateway, print the identity, run a DHT node, or
+//! start the demo. Nothing else lives here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use disims::config::{self, Config};
+use disims::daemon::{Gateway, Options};
+use disims::demo::{ALICE_IRC, BOB_IRC, Demo};
+use disims::identity::{self, PeerId};
+
+/// DiSIMS: serverless, end-to-end encrypted messaging, with your IRC client as the interface.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: IRC for your client on one side, peers over the DHT on the other.
+    Run {
+        /// Config file [default: $XDG_CONFIG_HOME/disims/gateway.toml; missing = defaults]
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print your nick (first line), creating your identity if there is none yet.
+    Id {
+        /// Config file (for `data_dir`)
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run a standalone mainline DHT node (server mode) for private networks and tests.
+    DhtNode {
+        /// UDP address to serve on, e.g. 0.0.0.0:6881 (IPv4)
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Other DHT nodes to join ("host:port"); none makes this the first node.
+        #[arg(long)]
+        bootstrap: Vec<String>,
+    },
+    /// Start a private DHT and two gateways (alice on 127.0.0.1:6667, bob on :6668) in one
+    /// process, with no internet, and print what to type in two IRC clients.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "disims=info,mainline=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<Config> {
+    let path = match path {
+        Some(path) => path,
+        None => match config::default_config_path() {
+            Some(path) => path,
+            None => return Ok(Config::from_toml("")?),
+        },
+    };
+    Config::load(&path).map_err(Into::into)
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Run { config } => {
+            let config = load_config(config)?;
+            let gateway = Gateway::start(config, Options::default()).await?;
+            if gateway.created_identity {
+                eprintln!("Created a new identity.");
+            }
+            println!("{}", gateway.peer_id);
+            eprintln!(
+                "DiSIMS gateway running. Your nick: {}\nConnect your IRC client to {} and /msg a friend's nick.",
+                gateway.peer_id, gateway.irc_addr
+            );
+            wait_for_signal().await?;
+            gateway.shutdown().await;
+        }
+        Command::Id { config } => {
+            let config = load_config(config)?;
+            let (key, created) = identity::load_or_create(&config.data_dir)?;
+            println!("{}", PeerId::of(&key));
+            if created {
+                eprintln!("Created a new identity in {}", config.data_dir.display());
+            }
+        }
+        Command::DhtNode { listen, bootstrap } => {
+            let SocketAddr::V4(listen) = listen else {
+                bail!("--listen: the mainline DHT is IPv4 only");
+            };
+            let (_dht, addr) = disims::directory::mainline::standalone_node(listen, &bootstrap).await?;
+            println!("{addr}");
+            eprintln!("DHT node serving on {addr}. Gateways use it with [dht] bootstrap = [\"{addr}\"].");
+            wait_for_signal().await?;
+        }
+        Command::Demo => {
+            let dir = tempfile_dir()?;
+            let demo = Demo::start(dir.path(), ALICE_IRC.parse()?, BOB_IRC.parse()?).await?;
+            println!("{}", demo.instructions());
+            wait_for_signal().await?;
+            demo.shutdown().await;
+        }
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("disims-demo-").tempdir().context("cannot create a temporary directory")
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    eprintln!("Stopping...");
+    Ok(())
 }

@@ -50,3 +50,310 @@ pub enum FrontendEvent {
     /// A status line from the gateway itself.
     ServerNotice { text: String },
 }
+
+// ---------------------------------------------------------------------------------------
+// The hub task.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::identity::random_bytes;
+use crate::peer::{PeerContext, SessionCommand, SessionHandle};
+
+/// Events kept for front ends while none is attached (then replayed on attach).
+pub const BACKLOG_LIMIT: usize = 10_000;
+/// Events waiting for one front end; a front end that falls this far behind is dropped.
+pub const FRONTEND_QUEUE: usize = 4096;
+/// Message ids remembered per peer to drop resent duplicates.
+const SEEN_IDS_PER_PEER: usize = 4096;
+/// Messages waiting for a dial to finish, per peer.
+const PENDING_LIMIT: usize = 1000;
+
+/// Identifies one attached front end (one IRC connection).
+pub type FrontendId = u64;
+
+/// Everything the hub reacts to.
+#[derive(Debug)]
+pub enum RouterInput {
+    Attach { events: mpsc::Sender<FrontendEvent>, reply: oneshot::Sender<FrontendId> },
+    Detach(FrontendId),
+    Request(FrontendRequest),
+    SessionUp(SessionHandle),
+    Received { peer: PeerId, message: ChatMessage },
+    SessionEnded { peer: PeerId, conn_id: u64, unsent: Vec<ChatMessage>, error: Option<String> },
+    DialFailed { peer: PeerId, error: String },
+    /// A line about the gateway's own state (DHT reachability...), shown to front ends.
+    Status(String),
+}
+
+/// A cheap, clonable handle to send to the hub.
+#[derive(Clone, Debug)]
+pub struct RouterHandle(mpsc::Sender<RouterInput>);
+
+impl RouterHandle {
+    /// Sends an input; after shutdown the hub is gone and inputs are dropped.
+    pub async fn send(&self, input: RouterInput) {
+        let _ = self.0.send(input).await;
+    }
+
+    /// Attaches a front end; returns its id and the events meant for it.
+    pub async fn attach(&self) -> Option<(FrontendId, mpsc::Receiver<FrontendEvent>)> {
+        let (events, rx) = mpsc::channel(FRONTEND_QUEUE);
+        let (reply, id) = oneshot::channel();
+        self.0.send(RouterInput::Attach { events, reply }).await.ok()?;
+        Some((id.await.ok()?, rx))
+    }
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Creates the hub's channel; run the hub with [`Router::run`] once the peer context exists.
+pub fn channel() -> (RouterHandle, mpsc::Receiver<RouterInput>) {
+    let (tx, rx) = mpsc::channel(1024);
+    (RouterHandle(tx), rx)
+}
+
+struct PeerState {
+    active: Option<SessionHandle>,
+    /// Messages waiting for a session, oldest first.
+    pending: VecDeque<ChatMessage>,
+    dialing: bool,
+    seen: HashSet<MessageId>,
+    seen_order: VecDeque<MessageId>,
+}
+
+impl PeerState {
+    fn new() -> Self {
+        Self { active: None, pending: VecDeque::new(), dialing: false, seen: HashSet::new(), seen_order: VecDeque::new() }
+    }
+
+    /// Remembers `id`; false when it was already seen (a resend after a lost ack).
+    fn first_sight(&mut self, id: MessageId) -> bool {
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.seen_order.push_back(id);
+        if self.seen_order.len() > SEEN_IDS_PER_PEER
+            && let Some(old) = self.seen_order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        true
+    }
+}
+
+/// The hub's state; one task owns it.
+pub struct Router {
+    ctx: PeerContext,
+    frontends: HashMap<FrontendId, mpsc::Sender<FrontendEvent>>,
+    next_frontend: FrontendId,
+    backlog: VecDeque<FrontendEvent>,
+    backlog_dropped: usize,
+    peers: HashMap<PeerId, PeerState>,
+    status: Option<String>,
+}
+
+impl Router {
+    pub fn new(ctx: PeerContext) -> Self {
+        Self {
+            ctx,
+            frontends: HashMap::new(),
+            next_frontend: 1,
+            backlog: VecDeque::new(),
+            backlog_dropped: 0,
+            peers: HashMap::new(),
+            status: None,
+        }
+    }
+
+    /// Runs until shutdown.
+    pub async fn run(mut self, mut inputs: mpsc::Receiver<RouterInput>) {
+        let shutdown = self.ctx.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                input = inputs.recv() => match input {
+                    Some(input) => self.handle(input),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn handle(&mut self, input: RouterInput) {
+        match input {
+            RouterInput::Attach { events, reply } => {
+                let id = self.next_frontend;
+                self.next_frontend += 1;
+                if let Some(status) = &self.status {
+                    let _ = events.try_send(FrontendEvent::ServerNotice { text: status.clone() });
+                }
+                if self.backlog_dropped > 0 {
+                    let text = format!(
+                        "{} older event(s) were dropped while no client was attached",
+                        self.backlog_dropped
+                    );
+                    let _ = events.try_send(FrontendEvent::ServerNotice { text });
+                    self.backlog_dropped = 0;
+                }
+                self.frontends.insert(id, events);
+                let backlog = std::mem::take(&mut self.backlog);
+                for event in backlog {
+                    self.broadcast(event);
+                }
+                let _ = reply.send(id);
+            }
+            RouterInput::Detach(id) => {
+                self.frontends.remove(&id);
+            }
+            RouterInput::Request(FrontendRequest::Send { to, kind, text }) => {
+                let message = ChatMessage {
+                    id: MessageId(random_bytes().unwrap_or_else(|_| fallback_id())),
+                    kind,
+                    text,
+                    sent_at_ms: now_ms(),
+                };
+                if to == self.ctx.own {
+                    // A note to self: no network involved.
+                    self.broadcast(FrontendEvent::Received { from: to, message });
+                } else {
+                    self.send_to(to, message);
+                }
+            }
+            RouterInput::SessionUp(handle) => self.session_up(handle),
+            RouterInput::Received { peer, message } => {
+                if self.peer(peer).first_sight(message.id) {
+                    self.broadcast(FrontendEvent::Received { from: peer, message });
+                }
+            }
+            RouterInput::SessionEnded { peer, conn_id, unsent, error } => {
+                let state = self.peer(peer);
+                if state.active.as_ref().is_some_and(|s| s.conn_id == conn_id) {
+                    state.active = None;
+                }
+                tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, "session ended");
+                // Not acknowledged: send again (the receiver drops what it has already seen).
+                for message in unsent.into_iter().rev() {
+                    state.pending.push_front(message);
+                }
+                self.flush(peer);
+            }
+            RouterInput::DialFailed { peer, error } => {
+                let state = self.peer(peer);
+                state.dialing = false;
+                let failed = std::mem::take(&mut state.pending);
+                if !failed.is_empty() {
+                    let text = format!(
+                        "{} message(s) not delivered: {error}. (Queueing for offline peers comes later: send them again when the peer is back.)",
+                        failed.len()
+                    );
+                    self.broadcast(FrontendEvent::PeerNotice { peer, text });
+                }
+            }
+            RouterInput::Status(text) => {
+                self.status = Some(text.clone());
+                self.broadcast(FrontendEvent::ServerNotice { text });
+            }
+        }
+    }
+
+    fn peer(&mut self, peer: PeerId) -> &mut PeerState {
+        self.peers.entry(peer).or_insert_with(PeerState::new)
+    }
+
+    fn send_to(&mut self, to: PeerId, message: ChatMessage) {
+        let state = self.peer(to);
+        if state.pending.len() >= PENDING_LIMIT {
+            let text = format!("not sent: {PENDING_LIMIT} messages are already waiting for this peer");
+            self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
+            return;
+        }
+        state.pending.push_back(message);
+        self.flush(to);
+    }
+
+    /// Hands pending messages to the active session, or starts a dial.
+    fn flush(&mut self, peer: PeerId) {
+        let ctx = self.ctx.clone();
+        let state = self.peer(peer);
+        if state.pending.is_empty() {
+            return;
+        }
+        if let Some(session) = &state.active {
+            while let Some(message) = state.pending.pop_front() {
+                if let Err(mpsc::error::SendError(SessionCommand::Send(message))) =
+                    session.commands.send(SessionCommand::Send(message))
+                {
+                    // The session is ending; its end will re-dial.
+                    state.pending.push_front(message);
+                    state.active = None;
+                    break;
+                }
+            }
+            return;
+        }
+        if state.dialing {
+            return;
+        }
+        state.dialing = true;
+        ctx.tracker.clone().spawn(async move {
+            if let Err(e) = ctx.dial(peer).await {
+                ctx.router.send(RouterInput::DialFailed { peer, error: e.to_string() }).await;
+            }
+        });
+    }
+
+    /// A new session: keep one per peer. When both ends dialled at once, both keep the
+    /// connection dialled by the smaller key, so both pick the same one.
+    fn session_up(&mut self, handle: SessionHandle) {
+        let peer = handle.peer;
+        let state = self.peer(peer);
+        state.dialing = false;
+        match state.active.take() {
+            None => state.active = Some(handle),
+            Some(existing) => {
+                let (keep, retire) = if handle.initiator < existing.initiator { (handle, existing) } else { (existing, handle) };
+                tracing::debug!(peer = %peer.short(), keep = keep.conn_id, retire = retire.conn_id, "duplicate session");
+                let _ = retire.commands.send(SessionCommand::Retire);
+                state.active = Some(keep);
+            }
+        }
+        self.flush(peer);
+    }
+
+    /// Sends an event to every attached front end, or keeps it until one attaches.
+    fn broadcast(&mut self, event: FrontendEvent) {
+        if self.frontends.is_empty() {
+            if self.backlog.len() >= BACKLOG_LIMIT {
+                self.backlog.pop_front();
+                self.backlog_dropped += 1;
+            }
+            self.backlog.push_back(event);
+            return;
+        }
+        // A front end that cannot keep up is dropped rather than stalling everyone.
+        self.frontends.retain(|id, tx| match tx.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(frontend = id, error = %e, "dropping a front end that does not keep up");
+                false
+            }
+        });
+    }
+}
+
+/// Message ids come from the OS RNG; should it ever fail, time plus a counter is unique
+/// enough within one gateway.
+fn fallback_id() -> [u8; 16] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&now_ms().to_be_bytes());
+    id[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    id
+}

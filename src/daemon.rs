@@ -1,0 +1,210 @@
+//! Wires a gateway together: identity, listeners, directory, hub, publisher; and takes it
+//! down again. [`Gateway::start`] returns once everything listens, so tests can bind port 0
+//! and read the addresses back.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::crypto::PROTOCOL_VERSION;
+use crate::directory::mainline::{MainlineDirectory, build_dht};
+use crate::directory::{AddressRecord, Directory, DirectoryError};
+use crate::identity::{self, IdentityError, PeerId};
+use crate::irc::{self, ClientSettings};
+use crate::peer::{PeerContext, SessionTimers};
+use crate::router::{self, Router, RouterHandle, RouterInput};
+
+/// Republish the address record this often (a random point in 30..60 minutes, so that
+/// gateways started together do not publish together).
+pub const REPUBLISH_MIN: Duration = Duration::from_secs(30 * 60);
+/// How often the publisher checks whether the reachable address changed.
+pub const ADDRESS_CHECK: Duration = Duration::from_secs(60);
+/// Retry a failed publish after this long, doubling up to [`PUBLISH_BACKOFF_MAX`].
+pub const PUBLISH_BACKOFF_MIN: Duration = Duration::from_secs(5);
+pub const PUBLISH_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+/// How long shutdown waits for tasks to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Errors starting a gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Identity(#[from] IdentityError),
+    #[error("cannot listen for IRC clients on {addr}: {source}")]
+    IrcListen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot listen for peers on {addr}: {source}")]
+    PeerListen { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Directory(#[from] DirectoryError),
+}
+
+/// Knobs for embedding a gateway (tests, the demo); `Default` is what `disims run` uses.
+#[derive(Default)]
+pub struct Options {
+    /// Use this directory instead of starting a mainline DHT node.
+    pub directory: Option<Arc<dyn Directory>>,
+    pub timers: SessionTimers,
+}
+
+/// A running gateway.
+pub struct Gateway {
+    pub peer_id: PeerId,
+    pub irc_addr: SocketAddr,
+    pub peer_addr: SocketAddr,
+    /// True when this start created the identity.
+    pub created_identity: bool,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Gateway {
+    /// Starts every task of a gateway and returns once it listens.
+    pub async fn start(config: Config, options: Options) -> Result<Gateway, DaemonError> {
+        let (signing_key, created_identity) = identity::load_or_create(&config.data_dir)?;
+        let identity = Arc::new(signing_key);
+        let peer_id = PeerId::of(&identity);
+
+        let irc_listener = TcpListener::bind(config.irc.listen)
+            .await
+            .map_err(|source| DaemonError::IrcListen { addr: config.irc.listen, source })?;
+        let peer_listener = TcpListener::bind(config.peer.listen)
+            .await
+            .map_err(|source| DaemonError::PeerListen { addr: config.peer.listen, source })?;
+        let irc_addr = irc_listener.local_addr().map_err(|source| DaemonError::IrcListen { addr: config.irc.listen, source })?;
+        let peer_addr = peer_listener.local_addr().map_err(|source| DaemonError::PeerListen { addr: config.peer.listen, source })?;
+
+        let directory: Arc<dyn Directory> = match options.directory {
+            Some(directory) => directory,
+            None => {
+                let dht_config = config.dht.clone();
+                // Building resolves the bootstrap host names: blocking work.
+                let dht = tokio::task::spawn_blocking(move || build_dht(&dht_config))
+                    .await
+                    .map_err(|e| DirectoryError::Start(std::io::Error::other(e)))??;
+                Arc::new(MainlineDirectory::new(dht, (*identity).clone()))
+            }
+        };
+
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let (router_handle, router_inputs) = router::channel();
+        let ctx = PeerContext::new(
+            identity.clone(),
+            directory.clone(),
+            router_handle.clone(),
+            options.timers,
+            shutdown.clone(),
+            tracker.clone(),
+        );
+        tracker.spawn(Router::new(ctx.clone()).run(router_inputs));
+        tracker.spawn(ctx.clone().accept_loop(peer_listener));
+        let settings = Arc::new(ClientSettings {
+            own: peer_id,
+            password: config.irc.password.clone(),
+            server_name: "disims".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        });
+        tracker.spawn(irc::conn::accept_loop(
+            irc_listener,
+            settings,
+            router_handle.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        ));
+        tracker.spawn(publish_loop(
+            directory,
+            config.peer.advertise.clone(),
+            peer_addr,
+            router_handle,
+            shutdown.clone(),
+        ));
+        tracing::info!(nick = %peer_id, irc = %irc_addr, peer = %peer_addr, "gateway started");
+        Ok(Gateway { peer_id, irc_addr, peer_addr, created_identity, shutdown, tracker })
+    }
+
+    /// A token that stops the gateway when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops every task: IRC clients get an ERROR line, peers a Close message.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait()).await.is_err() {
+            tracing::warn!("some tasks did not stop within {SHUTDOWN_GRACE:?}");
+        }
+        tracing::info!(nick = %self.peer_id.short(), "gateway stopped");
+    }
+}
+
+/// The addresses to publish: configured ones; else the listen IP when it is specific;
+/// else the public IPv4 address the DHT sees, with our peer port.
+async fn advertised(directory: &dyn Directory, configured: &[SocketAddr], bound: SocketAddr) -> Vec<SocketAddr> {
+    if !configured.is_empty() {
+        return configured.to_vec();
+    }
+    if !bound.ip().is_unspecified() {
+        return vec![bound];
+    }
+    match directory.info().await.public_addr {
+        Some(public) => vec![SocketAddr::new(IpAddr::V4(*public.ip()), bound.port())],
+        None => Vec::new(),
+    }
+}
+
+/// Publishes our record at start, whenever the address changes, and every 30-60 minutes;
+/// retries with backoff while the DHT is unreachable, and tells the front ends its state.
+async fn publish_loop(
+    directory: Arc<dyn Directory>,
+    configured: Vec<SocketAddr>,
+    bound: SocketAddr,
+    router: RouterHandle,
+    shutdown: CancellationToken,
+) {
+    let mut published: Option<(Vec<SocketAddr>, tokio::time::Instant)> = None;
+    let mut backoff = PUBLISH_BACKOFF_MIN;
+    let mut last_status = String::new();
+    let republish = REPUBLISH_MIN + Duration::from_secs(u64::from(identity::random_bytes::<2>().map(u16::from_be_bytes).unwrap_or(0)) % (30 * 60));
+    loop {
+        let addrs = advertised(directory.as_ref(), &configured, bound).await;
+        let mut wait = ADDRESS_CHECK;
+        let status = if addrs.is_empty() {
+            wait = PUBLISH_BACKOFF_MIN;
+            Some("DHT: waiting to learn our public address before publishing it".to_string())
+        } else if published.as_ref().is_none_or(|(a, at)| *a != addrs || at.elapsed() >= republish) {
+            let record = AddressRecord { protocol_version: PROTOCOL_VERSION, addrs: addrs.clone() };
+            match directory.publish(&record).await {
+                Ok(()) => {
+                    backoff = PUBLISH_BACKOFF_MIN;
+                    let list = addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                    published = Some((addrs, tokio::time::Instant::now()));
+                    Some(format!("DHT: published our address ({list}); peers can reach us"))
+                }
+                Err(e) => {
+                    wait = backoff;
+                    backoff = (backoff * 2).min(PUBLISH_BACKOFF_MAX);
+                    Some(format!("DHT: cannot publish our address: {e}; retrying in {}s", wait.as_secs()))
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(status) = status
+            && status != last_status
+        {
+            tracing::info!("{status}");
+            router.send(RouterInput::Status(status.clone())).await;
+            last_status = status;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The IRC listener and one task per IRC connection: the only code here that touches
+//! sockets. It feeds bytes to the framer, lines to the [`Client`] state machine, and
+//! performs the actions the state machine returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Action, Client, ClientSettings, LineFramer};
+use crate::router::{RouterHandle, RouterInput, now_ms};
+
+/// A client must finish registration within this time.
+pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// At most this many IRC connections at once.
+pub const MAX_CLIENTS: usize = 64;
+
+/// Accepts IRC connections until shutdown.
+pub async fn accept_loop(
+    listener: TcpListener,
+    settings: Arc<ClientSettings>,
+    router: RouterHandle,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let clients = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (mut stream, from) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting an IRC connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        if clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+            clients.fetch_sub(1, Ordering::SeqCst);
+            let _ = stream.write_all(b"ERROR :Too many connections\r\n").await;
+            continue;
+        }
+        tracing::info!(%from, "IRC client connected");
+        let (settings, router, shutdown, clients) =
+            (settings.clone(), router.clone(), shutdown.clone(), clients.clone());
+        tracker.spawn(async move {
+            if let Err(e) = serve(stream, settings, router, shutdown).await {
+                tracing::debug!(%from, error = %e, "IRC connection ended with an error");
+            }
+            tracing::info!(%from, "IRC client disconnected");
+            clients.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}
+
+/// Serves one IRC connection.
+async fn serve(
+    stream: TcpStream,
+    settings: Arc<ClientSettings>,
+    router: RouterHandle,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let (mut reader, mut writer) = stream.into_split();
+    let mut client = Client::new(settings);
+    let mut framer = LineFramer::new();
+    let mut buf = vec![0u8; 4096];
+    let mut out = Vec::<u8>::new();
+    // Attached to the hub only once registered, so that the backlog kept while no client
+    // was attached goes to a client that can show it.
+    let mut attached: Option<(u64, tokio::sync::mpsc::Receiver<crate::router::FrontendEvent>)> = None;
+    let registration_deadline = tokio::time::sleep(REGISTRATION_TIMEOUT);
+    tokio::pin!(registration_deadline);
+
+    let result = loop {
+        let mut close = false;
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                out.extend_from_slice(b"ERROR :The DiSIMS gateway is shutting down\r\n");
+                close = true;
+            }
+            _ = &mut registration_deadline, if !client.is_registered() => {
+                close = perform(client.registration_timeout(), &mut out, &router).await;
+            }
+            read = reader.read(&mut buf) => {
+                let n = match read {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => n,
+                    Err(e) => break Err(e),
+                };
+                framer.push(&buf[..n]);
+                while let Some(line) = framer.next_line() {
+                    if perform(client.handle_line(line, now_ms()), &mut out, &router).await {
+                        close = true;
+                        break;
+                    }
+                }
+            }
+            event = recv_event(&mut attached) => match event {
+                Some(event) => close = perform(client.handle_event(&event), &mut out, &router).await,
+                None => {
+                    out.extend_from_slice(b"ERROR :Too slow: the gateway dropped this connection\r\n");
+                    close = true;
+                }
+            },
+        }
+        if !out.is_empty() {
+            if let Err(e) = writer.write_all(&out).await {
+                break Err(e);
+            }
+            out.clear();
+        }
+        if close {
+            break Ok(());
+        }
+        if attached.is_none() && client.is_registered() {
+            match router.attach().await {
+                Some(pair) => attached = Some(pair),
+                None => break Ok(()), // the hub is gone: shutting down
+            }
+        }
+    };
+    if let Some((id, _)) = attached {
+        router.send(RouterInput::Detach(id)).await;
+    }
+    let _ = writer.shutdown().await;
+    result
+}
+
+async fn recv_event(
+    attached: &mut Option<(u64, tokio::sync::mpsc::Receiver<crate::router::FrontendEvent>)>,
+) -> Option<crate::router::FrontendEvent> {
+    match attached {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Performs a state machine's actions; returns true when the connection must close.
+async fn perform(actions: Vec<Action>, out: &mut Vec<u8>, router: &RouterHandle) -> bool {
+    for action in actions {
+        match action {
+            Action::Send(line) => {
+                out.extend_from_slice(line.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            Action::Request(request) => router.send(RouterInput::Request(request)).await,
+            Action::Close => return true,
+        }
+    }
+    false
+}

@@ -1,0 +1,250 @@
+//! The messages inside an established session (the plaintext of each encrypted frame):
+//! typed, versioned by the handshake, pure encode/decode.
+//!
+//! Every message starts with a one-byte type; integers are big-endian.
+//!
+//! ```text
+//! 1 Chat   id (16) | sent_at_ms (8) | kind (1: 0 text, 1 notice, 2 action) | len (2) | UTF-8 text (len)
+//! 2 Ack    id (16)                          the receiver has taken the chat message with this id
+//! 3 Ping   nonce (8)                        keepalive; answered by Pong with the same nonce
+//! 4 Pong   nonce (8)
+//! 5 Close  reason (1: 0 shutdown, 1 duplicate session, 2 idle)   the sender sends nothing more
+//! ```
+//! A message of an unknown type is skipped (newer peers may add types); a known type with a
+//! malformed body is a protocol error that closes the connection.
+
+use crate::router::{ChatMessage, MessageId, MessageKind};
+
+/// Longest chat text, in bytes, one message may carry.
+pub const MAX_TEXT: usize = 8192;
+
+const CHAT: u8 = 1;
+const ACK: u8 = 2;
+const PING: u8 = 3;
+const PONG: u8 = 4;
+const CLOSE: u8 = 5;
+
+/// Why a session is closed, as told to the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    Shutdown,
+    /// Both ends dialled at once; this connection lost the tie-break.
+    Duplicate,
+    Idle,
+}
+
+/// One session message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireMessage {
+    Chat(ChatMessage),
+    Ack(MessageId),
+    Ping(u64),
+    Pong(u64),
+    Close(CloseReason),
+}
+
+/// A session message that could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("empty message")]
+    Empty,
+    #[error("unknown message type {0}")]
+    UnknownType(u8),
+    #[error("message type {0} is truncated")]
+    Truncated(u8),
+    #[error("message type {0} has {1} trailing bytes")]
+    Trailing(u8, usize),
+    #[error("unknown chat kind {0}")]
+    UnknownKind(u8),
+    #[error("unknown close reason {0}")]
+    UnknownReason(u8),
+    #[error("chat text is {0} bytes, more than {MAX_TEXT}")]
+    TextTooLong(usize),
+    #[error("chat text is not UTF-8")]
+    NotUtf8,
+}
+
+impl WireMessage {
+    /// Appends the encoding to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        match self {
+            WireMessage::Chat(m) => {
+                if m.text.len() > MAX_TEXT {
+                    return Err(WireError::TextTooLong(m.text.len()));
+                }
+                out.push(CHAT);
+                out.extend_from_slice(&m.id.0);
+                out.extend_from_slice(&m.sent_at_ms.to_be_bytes());
+                out.push(match m.kind {
+                    MessageKind::Text => 0,
+                    MessageKind::Notice => 1,
+                    MessageKind::Action => 2,
+                });
+                out.extend_from_slice(&(m.text.len() as u16).to_be_bytes());
+                out.extend_from_slice(m.text.as_bytes());
+            }
+            WireMessage::Ack(id) => {
+                out.push(ACK);
+                out.extend_from_slice(&id.0);
+            }
+            WireMessage::Ping(n) => {
+                out.push(PING);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            WireMessage::Pong(n) => {
+                out.push(PONG);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            WireMessage::Close(reason) => {
+                out.push(CLOSE);
+                out.push(match reason {
+                    CloseReason::Shutdown => 0,
+                    CloseReason::Duplicate => 1,
+                    CloseReason::Idle => 2,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one message (untrusted input).
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let (&kind, body) = bytes.split_first().ok_or(WireError::Empty)?;
+        let mut r = Reader { kind, rest: body };
+        let message = match kind {
+            CHAT => {
+                let id = MessageId(r.take()?);
+                let sent_at_ms = u64::from_be_bytes(r.take()?);
+                let [k] = r.take()?;
+                let kind = match k {
+                    0 => MessageKind::Text,
+                    1 => MessageKind::Notice,
+                    2 => MessageKind::Action,
+                    other => return Err(WireError::UnknownKind(other)),
+                };
+                let len = usize::from(u16::from_be_bytes(r.take()?));
+                if len > MAX_TEXT {
+                    return Err(WireError::TextTooLong(len));
+                }
+                let text = r.take_slice(len)?;
+                let text = std::str::from_utf8(text).map_err(|_| WireError::NotUtf8)?.to_owned();
+                WireMessage::Chat(ChatMessage { id, kind, text, sent_at_ms })
+            }
+            ACK => WireMessage::Ack(MessageId(r.take()?)),
+            PING => WireMessage::Ping(u64::from_be_bytes(r.take()?)),
+            PONG => WireMessage::Pong(u64::from_be_bytes(r.take()?)),
+            CLOSE => WireMessage::Close(match r.take::<1>()? {
+                [0] => CloseReason::Shutdown,
+                [1] => CloseReason::Duplicate,
+                [2] => CloseReason::Idle,
+                [other] => return Err(WireError::UnknownReason(other)),
+            }),
+            other => return Err(WireError::UnknownType(other)),
+        };
+        if !r.rest.is_empty() {
+            return Err(WireError::Trailing(kind, r.rest.len()));
+        }
+        Ok(message)
+    }
+}
+
+struct Reader<'a> {
+    kind: u8,
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let (head, rest) = self.rest.split_first_chunk::<N>().ok_or(WireError::Truncated(self.kind))?;
+        self.rest = rest;
+        Ok(*head)
+    }
+
+    fn take_slice(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.rest.len() < n {
+            return Err(WireError::Truncated(self.kind));
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn chat(text: &str, kind: MessageKind) -> WireMessage {
+        WireMessage::Chat(ChatMessage { id: MessageId([7; 16]), kind, text: text.into(), sent_at_ms: 1_700_000_000_123 })
+    }
+
+    fn round_trip(m: &WireMessage) -> WireMessage {
+        let mut out = Vec::new();
+        m.encode(&mut out).unwrap();
+        WireMessage::decode(&out).unwrap()
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        let all = [
+            chat("hello", MessageKind::Text),
+            chat("grüße, 世界 🎉", MessageKind::Notice),
+            chat("waves", MessageKind::Action),
+            chat("", MessageKind::Text),
+            chat(&"x".repeat(MAX_TEXT), MessageKind::Text),
+            WireMessage::Ack(MessageId([1; 16])),
+            WireMessage::Ping(42),
+            WireMessage::Pong(u64::MAX),
+            WireMessage::Close(CloseReason::Shutdown),
+            WireMessage::Close(CloseReason::Duplicate),
+            WireMessage::Close(CloseReason::Idle),
+        ];
+        for m in all {
+            assert_eq!(round_trip(&m), m);
+        }
+    }
+
+    #[test]
+    fn known_chat_encoding() {
+        let mut out = Vec::new();
+        chat("hi", MessageKind::Action).encode(&mut out).unwrap();
+        let mut expected = vec![1];
+        expected.extend_from_slice(&[7; 16]);
+        expected.extend_from_slice(&1_700_000_000_123u64.to_be_bytes());
+        expected.extend_from_slice(&[2, 0, 2, b'h', b'i']);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn malformed_messages_are_refused() {
+        assert_eq!(WireMessage::decode(&[]), Err(WireError::Empty));
+        assert_eq!(WireMessage::decode(&[99]), Err(WireError::UnknownType(99)));
+        assert_eq!(WireMessage::decode(&[3, 0, 0]), Err(WireError::Truncated(3)));
+        assert_eq!(WireMessage::decode(&[5, 9]), Err(WireError::UnknownReason(9)));
+        assert_eq!(WireMessage::decode(&[4, 0, 0, 0, 0, 0, 0, 0, 0, 1]), Err(WireError::Trailing(4, 1)));
+        let mut out = Vec::new();
+        chat("ab", MessageKind::Text).encode(&mut out).unwrap();
+        let n = out.len();
+        out[n - 1] = 0xff;
+        assert_eq!(WireMessage::decode(&out), Err(WireError::NotUtf8));
+        out[25] = 3;
+        assert_eq!(WireMessage::decode(&out), Err(WireError::UnknownKind(3)));
+        let long = chat(&"x".repeat(MAX_TEXT + 1), MessageKind::Text);
+        assert!(matches!(long.encode(&mut Vec::new()), Err(WireError::TextTooLong(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = WireMessage::decode(&bytes);
+        }
+
+        #[test]
+        fn chat_round_trips(text in ".{0,200}", id in any::<[u8; 16]>(), at in any::<u64>(), k in 0u8..3) {
+            let kind = [MessageKind::Text, MessageKind::Notice, MessageKind::Action][k as usize];
+            let m = WireMessage::Chat(ChatMessage { id: MessageId(id), kind, text, sent_at_ms: at });
+            prop_assert_eq!(round_trip(&m), m);
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Shared helpers for integration tests: a scripted IRC client and gateway set-up on a
+//! local mainline testnet. Everything binds port 0 and uses temp dirs.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use disims::config::Config;
+use disims::daemon::{Gateway, Options};
+use disims::demo::private_config;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// How long a test waits for an expected line before failing.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A local mainline DHT of `n` server-mode nodes on 127.0.0.1 (built off the async runtime).
+pub async fn testnet(n: usize) -> mainline::Testnet {
+    tokio::task::spawn_blocking(move || mainline::Testnet::builder(n).build().expect("testnet"))
+        .await
+        .expect("testnet task")
+}
+
+/// A gateway config on loopback, port 0 everywhere, bootstrapping from `testnet`.
+pub fn config(dir: &Path, testnet: &mainline::Testnet) -> Config {
+    let bootstrap: SocketAddr = testnet.bootstrap[0].parse().expect("bootstrap address");
+    let mut config = private_config(dir, "127.0.0.1:0".parse().unwrap(), bootstrap);
+    config.dht.bootstrap = testnet.bootstrap.clone();
+    config
+}
+
+pub async fn gateway(dir: &Path, testnet: &mainline::Testnet) -> Gateway {
+    Gateway::start(config(dir, testnet), Options::default()).await.expect("gateway starts")
+}
+
+/// A scripted IRC client over real TCP.
+pub struct IrcClient {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    /// Every line received so far, in order.
+    pub seen: Vec<String>,
+}
+
+impl IrcClient {
+    pub async fn connect(addr: SocketAddr) -> IrcClient {
+        let stream = TcpStream::connect(addr).await.expect("connect to IRC");
+        let (r, w) = stream.into_split();
+        IrcClient { reader: BufReader::new(r), writer: w, seen: Vec::new() }
+    }
+
+    /// Connects and registers like irssi does; returns once the MOTD has ended.
+    pub async fn register(addr: SocketAddr, nick: &str) -> IrcClient {
+        let mut c = Self::connect(addr).await;
+        c.send("CAP LS 302").await;
+        c.send(&format!("NICK {nick}")).await;
+        c.send("USER tester 0 * :Test User").await;
+        c.expect(|l| l.contains(" CAP * LS")).await;
+        c.send("CAP END").await;
+        c.expect(|l| l.contains(" 376 ") || l.contains(" 422 ")).await;
+        c
+    }
+
+    pub async fn send(&mut self, line: &str) {
+        self.writer.write_all(line.as_bytes()).await.expect("write");
+        self.writer.write_all(b"\r\n").await.expect("write");
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.expect("write");
+    }
+
+    /// Next line, or None at EOF; panics after [`WAIT`].
+    pub async fn next_line(&mut self) -> Option<String> {
+        let mut buf = Vec::new();
+        let n = tokio::time::timeout(WAIT, self.reader.read_until(b'\n', &mut buf))
+            .await
+            .expect("timed out waiting for a line")
+            .expect("read");
+        if n == 0 {
+            return None;
+        }
+        let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// Reads until a line matches; panics on EOF or after [`WAIT`] (listing what was seen).
+    pub async fn expect(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let line = tokio::time::timeout(remaining, self.next_line()).await;
+            match line {
+                Ok(Some(line)) if pred(&line) => return line,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("connection closed; seen: {:#?}", self.seen),
+                Err(_) => panic!("no matching line; seen: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Reads until EOF; returns true if the server closed the connection within [`WAIT`].
+    pub async fn expect_closed(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(WAIT, self.next_line()).await {
+                Ok(None) => return true,
+                Ok(Some(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The whole path: two gateways on a local mainline testnet, a scripted IRC client on
+//! each, real TCP everywhere.
+
+mod common;
+
+use common::{IrcClient, gateway, testnet};
+use disims::identity::PeerId;
+
+async fn published(client: &mut IrcClient) {
+    client.expect(|l| l.contains("NOTICE") && l.contains("DHT: published")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_chat_both_ways() {
+    let net = testnet(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = gateway(&dir.path().join("a"), &net).await;
+    let b = gateway(&dir.path().join("b"), &net).await;
+    let (a_nick, b_nick) = (a.peer_id.nick(), b.peer_id.nick());
+
+    let mut alice = IrcClient::register(a.irc_addr, "alice").await;
+    let mut bob = IrcClient::register(b.irc_addr, "bob").await;
+    // The welcome is addressed to the key nick, whatever nick the client asked for.
+    assert!(alice.seen.iter().any(|l| l.contains(&format!(" 001 {a_nick} "))), "{:#?}", alice.seen);
+    published(&mut alice).await;
+    published(&mut bob).await;
+
+    // A -> B
+    alice.send(&format!("PRIVMSG {b_nick} :hello bob")).await;
+    let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+    assert!(line.starts_with(&format!(":{a_nick}!")), "{line}");
+    assert!(line.ends_with(&format!("PRIVMSG {b_nick} :hello bob")), "{line}");
+
+    // B -> A, non-ASCII
+    let text = "grüße aus Köln, 你好, привет 🎉";
+    bob.send(&format!("PRIVMSG {a_nick} :{text}")).await;
+    let line = alice.expect(|l| l.contains(" PRIVMSG ")).await;
+    assert!(line.starts_with(&format!(":{b_nick}!")), "{line}");
+    assert!(line.ends_with(&format!("PRIVMSG {a_nick} :{text}")), "{line}");
+
+    // A line at the IRC length limit: 510 bytes + CRLF = 512, with multi-byte characters.
+    let prefix = format!("PRIVMSG {b_nick} :");
+    let mut long = String::from("é€");
+    while prefix.len() + long.len() < 510 {
+        long.push('x');
+    }
+    assert_eq!(prefix.len() + long.len(), 510);
+    alice.send(&format!("{prefix}{long}")).await;
+    let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+    assert!(line.ends_with(&format!(" :{long}")), "{line}");
+
+    // /me is carried as an action.
+    alice.send(&format!("PRIVMSG {b_nick} :\x01ACTION waves\x01")).await;
+    let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+    assert!(line.ends_with(":\x01ACTION waves\x01"), "{line:?}");
+
+    // Several messages keep their order.
+    for i in 0..50 {
+        alice.send(&format!("PRIVMSG {b_nick} :n{i}")).await;
+    }
+    for i in 0..50 {
+        let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+        assert!(line.ends_with(&format!(" :n{i}")), "{line}");
+    }
+
+    // Shutdown is clean: clients get ERROR and EOF; shutdown returns.
+    tokio::time::timeout(common::WAIT, async { tokio::join!(a.shutdown(), b.shutdown()) })
+        .await
+        .expect("gateways stop in time");
+    alice.expect(|l| l.starts_with("ERROR")).await;
+    assert!(alice.expect_closed().await);
+    assert!(bob.expect_closed().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_to_an_offline_key_gets_a_notice() {
+    let net = testnet(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = gateway(dir.path(), &net).await;
+    let mut alice = IrcClient::register(a.irc_addr, "alice").await;
+    published(&mut alice).await;
+    // A valid key that nobody runs a gateway for.
+    let nobody = PeerId::of(&ed25519_dalek::SigningKey::from_bytes(&[42; 32])).nick();
+    alice.send(&format!("PRIVMSG {nobody} :anyone there?")).await;
+    let line = alice.expect(|l| l.contains(" NOTICE ") && l.starts_with(&format!(":{nobody}!"))).await;
+    assert!(line.contains("not delivered"), "{line}");
+    // Not a key at all: 401 at once.
+    alice.send("PRIVMSG bob :hi").await;
+    alice.expect(|l| l.contains(" 401 ")).await;
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_wait_for_a_client_to_attach() {
+    let net = testnet(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = gateway(&dir.path().join("a"), &net).await;
+    let b = gateway(&dir.path().join("b"), &net).await;
+    let b_nick = b.peer_id.nick();
+    let mut alice = IrcClient::register(a.irc_addr, "alice").await;
+    published(&mut alice).await;
+    {
+        let mut bob = IrcClient::register(b.irc_addr, "bob").await;
+        published(&mut bob).await;
+        bob.send("QUIT :bye").await;
+        assert!(bob.expect_closed().await);
+    }
+    // No client on b's side now: messages are kept until one attaches.
+    for i in 0..5 {
+        alice.send(&format!("PRIVMSG {b_nick} :while you were away {i}")).await;
+    }
+    // A message to b that round-trips proves the five arrived at b's gateway first.
+    alice.send(&format!("PRIVMSG {b_nick} :last")).await;
+    let mut bob = IrcClient::register(b.irc_addr, "bob").await;
+    for i in 0..5 {
+        bob.expect(|l| l.ends_with(&format!(":while you were away {i}"))).await;
+    }
+    bob.expect(|l| l.ends_with(":last")).await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
