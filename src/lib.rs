@@ -13,4 +13,5 @@
 #![forbid(unsafe_code)]
 
 pub mod identity;
+pub mod irc;
 pub mod router;
