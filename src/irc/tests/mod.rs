@@ -1,20 +1,23 @@
 //! Client state machine tests: scripted IRC sessions as the real clients send them.
+//! Registration, commands and errors are here; what the client is shown is in `rendering.rs`.
+
+mod rendering;
 
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 
-use super::client::{Action, Client, ClientSettings, MAX_QUEUED_EVENTS};
+use super::client::{Action, Client, ClientSettings};
 use super::codec::Line;
 use crate::identity::PeerId;
 use crate::router::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, MessageKind};
 
-fn peer(seed: u8) -> PeerId {
+pub(super) fn peer(seed: u8) -> PeerId {
     PeerId::of(&SigningKey::from_bytes(&[seed; 32]))
 }
 
-fn settings(password: Option<&str>) -> Arc<ClientSettings> {
+pub(super) fn settings(password: Option<&str>) -> Arc<ClientSettings> {
     Arc::new(ClientSettings {
         own: peer(1),
         password: password.map(str::to_string),
@@ -23,12 +26,12 @@ fn settings(password: Option<&str>) -> Arc<ClientSettings> {
     })
 }
 
-fn own() -> String {
+pub(super) fn own() -> String {
     peer(1).nick()
 }
 
 /// Feeds lines and returns every action.
-fn feed(client: &mut Client, lines: &[&str]) -> Vec<Action> {
+pub(super) fn feed(client: &mut Client, lines: &[&str]) -> Vec<Action> {
     lines
         .iter()
         .flat_map(|l| client.handle_line(Line::Text(l.to_string()), 0))
@@ -36,11 +39,11 @@ fn feed(client: &mut Client, lines: &[&str]) -> Vec<Action> {
 }
 
 /// Feeds lines and returns the lines sent back (requests and closes are left out).
-fn sent(client: &mut Client, lines: &[&str]) -> Vec<String> {
+pub(super) fn sent(client: &mut Client, lines: &[&str]) -> Vec<String> {
     texts(feed(client, lines))
 }
 
-fn texts(actions: Vec<Action>) -> Vec<String> {
+pub(super) fn texts(actions: Vec<Action>) -> Vec<String> {
     actions
         .into_iter()
         .filter_map(|a| match a {
@@ -51,18 +54,18 @@ fn texts(actions: Vec<Action>) -> Vec<String> {
 }
 
 /// The numeric of a `:disims NNN ...` line.
-fn code(line: &str) -> &str {
+pub(super) fn code(line: &str) -> &str {
     line.split(' ').nth(1).unwrap_or_default()
 }
 
-fn registered() -> Client {
+pub(super) fn registered() -> Client {
     let mut client = Client::new(settings(None));
     sent(&mut client, &["NICK tester", "USER t 0 * :Tester"]);
     assert!(client.is_registered());
     client
 }
 
-fn message(kind: MessageKind, text: &str, sent_at_ms: u64) -> FrontendEvent {
+pub(super) fn message(kind: MessageKind, text: &str, sent_at_ms: u64) -> FrontendEvent {
     FrontendEvent::Received {
         from: peer(2),
         message: ChatMessage {
@@ -74,7 +77,7 @@ fn message(kind: MessageKind, text: &str, sent_at_ms: u64) -> FrontendEvent {
     }
 }
 
-fn send(to: PeerId, kind: MessageKind, text: &str) -> Action {
+pub(super) fn send(to: PeerId, kind: MessageKind, text: &str) -> Action {
     Action::Request(FrontendRequest::Send {
         to,
         kind,
@@ -495,135 +498,6 @@ fn registration_timeout_closes_only_unregistered_clients() {
     assert!(matches!(&out[0], Action::Send(l) if l.starts_with("ERROR :")));
     assert_eq!(out[1], Action::Close);
     assert!(registered().registration_timeout().is_empty());
-}
-
-#[test]
-fn rendering_with_and_without_server_time() {
-    let own = own();
-    let from = peer(2);
-    let mut plain = registered();
-    let cases = [
-        (
-            MessageKind::Text,
-            format!(":{from}!peer@disims PRIVMSG {own} :hi there"),
-        ),
-        (
-            MessageKind::Notice,
-            format!(":{from}!peer@disims NOTICE {own} :hi there"),
-        ),
-        (
-            MessageKind::Action,
-            format!(":{from}!peer@disims PRIVMSG {own} :\x01ACTION hi there\x01"),
-        ),
-    ];
-    for (kind, expected) in &cases {
-        let out = plain.handle_event(&message(*kind, "hi there", 1_700_000_000_123));
-        assert_eq!(out, vec![Action::Send(expected.clone())]);
-    }
-    let mut timed = Client::new(settings(None));
-    sent(
-        &mut timed,
-        &[
-            "CAP LS 302",
-            "NICK a",
-            "USER a 0 * :a",
-            "CAP REQ :server-time",
-            "CAP END",
-        ],
-    );
-    let out = timed.handle_event(&message(MessageKind::Text, "hi there", 1_700_000_000_123));
-    assert_eq!(
-        out,
-        vec![Action::Send(format!(
-            "@time=2023-11-14T22:13:20.123Z {}",
-            cases[0].1
-        ))]
-    );
-    let out = plain.handle_event(&FrontendEvent::PeerNotice {
-        peer: from,
-        text: "not delivered".into(),
-    });
-    assert_eq!(
-        out,
-        vec![Action::Send(format!(
-            ":{from}!peer@disims NOTICE {own} :not delivered"
-        ))]
-    );
-    let out = plain.handle_event(&FrontendEvent::ServerNotice {
-        text: "DHT ok".into(),
-    });
-    assert_eq!(
-        out,
-        vec![Action::Send(format!(":disims NOTICE {own} :DHT ok"))]
-    );
-}
-
-#[test]
-fn injection_attempts_in_peer_text_are_neutralised() {
-    let mut client = registered();
-    let own = own();
-    let evil = "a\r\nPRIVMSG victim :b\rc\nd\0e\x01VERSION\x01f";
-    for event in [
-        message(MessageKind::Text, evil, 0),
-        message(MessageKind::Action, evil, 0),
-        FrontendEvent::PeerNotice {
-            peer: peer(2),
-            text: evil.into(),
-        },
-    ] {
-        let out = texts(client.handle_event(&event));
-        assert_eq!(out.len(), 1);
-        let line = &out[0];
-        assert!(!line.contains(['\r', '\n', '\0']), "{line:?}");
-        assert!(line.contains("aPRIVMSG victim :bcdeVERSIONf"), "{line:?}");
-        let ctcp_delimiters = line.matches('\x01').count();
-        assert_eq!(
-            ctcp_delimiters,
-            if line.contains("ACTION") { 2 } else { 0 },
-            "{line:?}"
-        );
-        assert!(line.contains(&format!(" {own} :")));
-    }
-}
-
-#[test]
-fn a_long_message_from_a_peer_is_never_truncated() {
-    let mut client = registered();
-    let text = "ü".repeat(300) + &"x".repeat(400);
-    let out = texts(client.handle_event(&message(MessageKind::Text, &text, 0)));
-    assert!(out[0].len() > 512 && out[0].ends_with(&format!(" :{text}")));
-}
-
-#[test]
-fn events_before_registration_are_flushed_after_the_motd() {
-    let mut client = Client::new(settings(None));
-    for i in 0..(MAX_QUEUED_EVENTS + 5) {
-        assert!(
-            client
-                .handle_event(&message(MessageKind::Text, &format!("m{i}"), 0))
-                .is_empty()
-        );
-    }
-    let out = sent(&mut client, &["NICK a", "USER a 0 * :a"]);
-    let end = out.iter().position(|l| code(l) == "376").unwrap();
-    assert!(
-        out[end + 1].contains("NOTICE") && out[end + 1].contains("5 earlier events were dropped")
-    );
-    let messages = &out[end + 2..];
-    assert_eq!(messages.len(), MAX_QUEUED_EVENTS);
-    assert!(messages[0].ends_with(" :m5"));
-    assert!(
-        messages
-            .last()
-            .unwrap()
-            .ends_with(&format!(" :m{}", MAX_QUEUED_EVENTS + 4))
-    );
-}
-
-#[test]
-fn settings_debug_hides_the_password() {
-    let debug = format!("{:?}", settings(Some("hunter2")));
-    assert!(!debug.contains("hunter2") && debug.contains("redacted"));
 }
 
 proptest! {
