@@ -24,6 +24,7 @@ pub const MAX_QUEUED_EVENTS: usize = 1000;
 pub const MAX_TARGETS: usize = 4;
 
 /// What every client of this gateway shares.
+#[derive(Clone)]
 pub struct ClientSettings {
     /// Our own identity: its nick is the user's nick.
     pub own: PeerId,
