@@ -1,0 +1,31 @@
+//! The IRC front end: IRC clients on localhost (irssi, WeeChat, HexChat) are the user
+//! interface of the gateway.
+//!
+//! - [`codec`]: bounded line framing (bytes in, lines out).
+//! - [`client`]: one connection's state machine (a line in, actions out); registration is
+//!   in `registration.rs`, the command table in `client.rs`.
+//! - [`render`]: every outgoing line is formatted there, untrusted text neutralised.
+//! - [`numerics`]: the numeric replies, named as in the RFCs.
+//!
+//! Everything here is pure; the conn task owns the socket and performs the actions:
+//!
+//! - read into a bounded buffer, [`LineFramer::push`] it, then take every line with
+//!   [`LineFramer::next_line`] before the next read (complete lines wait in the framer, so
+//!   draining after each read is what keeps its memory bounded);
+//! - give each line to [`Client::handle_line`] and each hub event to [`Client::handle_event`],
+//!   and perform the returned [`Action`]s in order (`Send` appends CR LF; `Close` comes after
+//!   the lines before it are flushed);
+//! - if [`Client::is_registered`] is still false when the registration deadline passes,
+//!   perform [`Client::registration_timeout`].
+
+pub mod client;
+pub mod codec;
+pub mod numerics;
+mod registration;
+pub mod render;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{Action, Client, ClientSettings};
+pub use codec::{Line, LineFramer, MAX_LINE, MAX_TAGS};

@@ -1,0 +1,227 @@
+//! Registration of an IRC client: CAP negotiation, PASS, NICK, USER, and the welcome burst
+//! (001-005, MOTD) followed by the events that arrived while the client was connecting.
+//!
+//! The user's nick is their key nick whatever NICK the client registers with: 001 is
+//! addressed to the key nick, and irssi, WeeChat and HexChat adopt the nick of 001.
+
+use sha2::{Digest, Sha256};
+
+use super::client::{Action, Client, MAX_QUEUED_EVENTS, MAX_TARGETS, Phase};
+use super::numerics::*;
+use super::render;
+use crate::identity::NICK_LEN;
+
+/// The capabilities we implement (and therefore advertise).
+pub const SUPPORTED_CAPS: &[&str] = &["server-time"];
+
+impl Client {
+    pub(super) fn on_cap(&mut self, params: &[String], out: &mut Vec<Action>) {
+        let registering = self.phase == Phase::Registering;
+        let sub = params[0].to_ascii_uppercase();
+        match sub.as_str() {
+            "LS" => {
+                // Per CAP 302, LS during registration holds registration until CAP END.
+                self.reg.cap_negotiating |= registering;
+                self.cap_reply(out, "LS", &SUPPORTED_CAPS.join(" "));
+            }
+            "LIST" => {
+                let enabled = if self.server_time { "server-time" } else { "" };
+                self.cap_reply(out, "LIST", enabled);
+            }
+            "REQ" => {
+                self.reg.cap_negotiating |= registering;
+                let list = params.get(1).map(|l| l.trim()).unwrap_or_default();
+                let requested: Vec<&str> = list.split_whitespace().collect();
+                let known =
+                    |cap: &&str| SUPPORTED_CAPS.contains(&cap.strip_prefix('-').unwrap_or(cap));
+                // All or nothing: a client must never believe in half of its request.
+                if !requested.is_empty() && requested.iter().all(known) {
+                    for cap in &requested {
+                        if cap.trim_start_matches('-') == "server-time" {
+                            self.server_time = !cap.starts_with('-');
+                        }
+                    }
+                    self.cap_reply(out, "ACK", list);
+                } else {
+                    self.cap_reply(out, "NAK", list);
+                }
+            }
+            "END" => {
+                if registering {
+                    self.reg.cap_negotiating = false;
+                    self.try_complete_registration(out);
+                }
+            }
+            _ => self.numeric(out, ERR_INVALIDCAPCMD, &[&params[0]], "Invalid CAP command"),
+        }
+    }
+
+    fn cap_reply(&self, out: &mut Vec<Action>, sub: &str, caps: &str) {
+        let server = &self.settings.server_name;
+        out.push(Action::Send(render::line(
+            Some(server),
+            "CAP",
+            &[self.target(), sub],
+            Some(caps),
+        )));
+    }
+
+    pub(super) fn on_pass(&mut self, params: &[String], out: &mut Vec<Action>) {
+        if self.phase == Phase::Registered {
+            return self.numeric(out, ERR_ALREADYREGISTERED, &[], "You may not reregister");
+        }
+        self.reg.pass = Some(params[0].clone());
+    }
+
+    pub(super) fn on_nick(&mut self, params: &[String], out: &mut Vec<Action>) {
+        let Some(nick) = params.first().filter(|n| !n.is_empty()) else {
+            return self.numeric(out, ERR_NONICKNAMEGIVEN, &[], "No nickname given");
+        };
+        if self.phase == Phase::Registered {
+            if !nick.eq_ignore_ascii_case(&self.own_nick) {
+                let text = "Your nick is your key and cannot change: peers reach you by it";
+                self.numeric(out, ERR_ERRONEUSNICKNAME, &[nick], text);
+            }
+            return;
+        }
+        if !is_valid_nick(nick) {
+            return self.numeric(out, ERR_ERRONEUSNICKNAME, &[nick], "Erroneous nickname");
+        }
+        self.reg.nick = Some(nick.clone());
+        self.try_complete_registration(out);
+    }
+
+    pub(super) fn on_user(&mut self, _: &[String], out: &mut Vec<Action>) {
+        if self.phase == Phase::Registered {
+            return self.numeric(out, ERR_ALREADYREGISTERED, &[], "You may not reregister");
+        }
+        // User name and real name mean nothing here: the key is the identity.
+        self.reg.user = true;
+        self.try_complete_registration(out);
+    }
+
+    fn try_complete_registration(&mut self, out: &mut Vec<Action>) {
+        let reg = &self.reg;
+        if self.phase != Phase::Registering
+            || reg.cap_negotiating
+            || reg.nick.is_none()
+            || !reg.user
+        {
+            return;
+        }
+        if let Some(expected) = &self.settings.password {
+            let given = self.reg.pass.take();
+            if !given.is_some_and(|given| same_secret(&given, expected)) {
+                self.numeric(out, ERR_PASSWDMISMATCH, &[], "Password incorrect");
+                self.phase = Phase::Closed;
+                let text = "Closing link: wrong or missing password (PASS)";
+                out.push(Action::Send(render::line(None, "ERROR", &[], Some(text))));
+                out.push(Action::Close);
+                return;
+            }
+        }
+        // The password is not needed any more: do not keep it in memory.
+        self.reg.pass = None;
+        self.phase = Phase::Registered;
+        self.send_welcome(out);
+        self.send_motd(out);
+        self.flush_queued(out);
+    }
+
+    fn send_welcome(&self, out: &mut Vec<Action>) {
+        let own = &self.own_nick;
+        let server = &self.settings.server_name;
+        let version = &self.settings.version;
+        self.numeric(out, RPL_WELCOME, &[], &format!("Welcome to DiSIMS, {own}"));
+        let host = format!("Your host is {server}, running version {version}");
+        self.numeric(out, RPL_YOURHOST, &[], &host);
+        self.numeric(
+            out,
+            RPL_CREATED,
+            &[],
+            "This server is your own DiSIMS gateway",
+        );
+        // 004 has no trailing text; we support no user or channel modes, "o" is a placeholder.
+        let myinfo = [own.as_str(), server, version, "o", "o"];
+        out.push(Action::Send(render::line(
+            Some(server),
+            RPL_MYINFO,
+            &myinfo,
+            None,
+        )));
+        let targmax =
+            format!("TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},WHOIS:{MAX_TARGETS}");
+        let nicklen = format!("NICKLEN={NICK_LEN}");
+        let maxtargets = format!("MAXTARGETS={MAX_TARGETS}");
+        let tokens = [
+            "CASEMAPPING=ascii",
+            "CHANTYPES=&",
+            &nicklen,
+            "NETWORK=DiSIMS",
+            "UTF8ONLY",
+            &maxtargets,
+            &targmax,
+        ];
+        self.numeric(out, RPL_ISUPPORT, &tokens, "are supported by this server");
+    }
+
+    pub(super) fn send_motd(&self, out: &mut Vec<Action>) {
+        let own = &self.own_nick;
+        let server = &self.settings.server_name;
+        self.numeric(
+            out,
+            RPL_MOTDSTART,
+            &[],
+            &format!("- {server} Message of the day -"),
+        );
+        let lines = [
+            "DiSIMS: serverless, end-to-end encrypted messages.".to_string(),
+            format!("Your nick is your key: {own}"),
+            "Give it to a friend so they can write to you.".to_string(),
+            "To talk to a friend: /msg <friend's nick> hello".to_string(),
+            "A friend's nick is their key: 52 characters, exactly as they gave it to you."
+                .to_string(),
+            "Only the two of you can read what you write; no server stores it.".to_string(),
+        ];
+        for line in &lines {
+            self.numeric(out, RPL_MOTD, &[], &format!("- {line}"));
+        }
+        self.numeric(out, RPL_ENDOFMOTD, &[], "End of /MOTD command.");
+    }
+
+    fn flush_queued(&mut self, out: &mut Vec<Action>) {
+        if self.dropped > 0 {
+            let text = format!(
+                "{} earlier events were dropped while your client was connecting \
+                 (at most {MAX_QUEUED_EVENTS} are kept)",
+                self.dropped
+            );
+            self.server_notice(out, &text);
+            self.dropped = 0;
+        }
+        let queued = std::mem::take(&mut self.queued);
+        out.extend(queued.iter().map(|event| self.render_event(event)));
+    }
+}
+
+/// Whether `nick` is acceptable as an IRC nick. A leading digit is allowed, unlike in
+/// RFC 2812, because key nicks may start with one (and the clients accept that).
+fn is_valid_nick(nick: &str) -> bool {
+    nick.len() <= NICK_LEN
+        && !nick.starts_with('-')
+        && !nick.is_empty()
+        && nick
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "[]\\`_^{|}-".contains(c))
+}
+
+/// Compares two secrets in time independent of where they differ: both are hashed first,
+/// so neither the position of a difference nor the length leaks through timing.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}

@@ -1,0 +1,525 @@
+//! Client state machine tests: scripted IRC sessions as the real clients send them.
+//! Registration, commands and errors are here; what the client is shown is in `rendering.rs`.
+
+mod rendering;
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use proptest::prelude::*;
+
+use super::client::{Action, Client, ClientSettings};
+use super::codec::Line;
+use crate::identity::PeerId;
+use crate::router::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, MessageKind};
+
+pub(super) fn peer(seed: u8) -> PeerId {
+    PeerId::of(&SigningKey::from_bytes(&[seed; 32]))
+}
+
+pub(super) fn settings(password: Option<&str>) -> Arc<ClientSettings> {
+    Arc::new(ClientSettings {
+        own: peer(1),
+        password: password.map(str::to_string),
+        server_name: "disims".into(),
+        version: "0.1.0".into(),
+    })
+}
+
+pub(super) fn own() -> String {
+    peer(1).nick()
+}
+
+/// Feeds lines and returns every action.
+pub(super) fn feed(client: &mut Client, lines: &[&str]) -> Vec<Action> {
+    lines
+        .iter()
+        .flat_map(|l| client.handle_line(Line::Text(l.to_string()), 0))
+        .collect()
+}
+
+/// Feeds lines and returns the lines sent back (requests and closes are left out).
+pub(super) fn sent(client: &mut Client, lines: &[&str]) -> Vec<String> {
+    texts(feed(client, lines))
+}
+
+pub(super) fn texts(actions: Vec<Action>) -> Vec<String> {
+    actions
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Send(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The numeric of a `:disims NNN ...` line.
+pub(super) fn code(line: &str) -> &str {
+    line.split(' ').nth(1).unwrap_or_default()
+}
+
+pub(super) fn registered() -> Client {
+    let mut client = Client::new(settings(None));
+    sent(&mut client, &["NICK tester", "USER t 0 * :Tester"]);
+    assert!(client.is_registered());
+    client
+}
+
+pub(super) fn message(kind: MessageKind, text: &str, sent_at_ms: u64) -> FrontendEvent {
+    FrontendEvent::Received {
+        from: peer(2),
+        message: ChatMessage {
+            id: MessageId([7; 16]),
+            kind,
+            text: text.into(),
+            sent_at_ms,
+        },
+    }
+}
+
+pub(super) fn send(to: PeerId, kind: MessageKind, text: &str) -> Action {
+    Action::Request(FrontendRequest::Send {
+        to,
+        kind,
+        text: text.into(),
+    })
+}
+
+#[test]
+fn irssi_registration_gets_cap_replies_then_a_welcome_to_the_key_nick() {
+    let mut client = Client::new(settings(None));
+    let own = own();
+    let out = sent(
+        &mut client,
+        &[
+            "CAP LS 302",
+            "JOIN :",
+            "NICK tester",
+            "USER tester tester 127.0.0.1 :Tester",
+        ],
+    );
+    assert_eq!(out, vec![":disims CAP * LS :server-time"]);
+    assert!(
+        !client.is_registered(),
+        "CAP LS holds registration until CAP END"
+    );
+    let out = sent(&mut client, &["CAP REQ :server-time"]);
+    assert_eq!(out, vec![":disims CAP tester ACK :server-time"]);
+    let out = sent(&mut client, &["CAP END"]);
+    assert!(client.is_registered());
+    let codes: Vec<&str> = out.iter().map(|l| code(l)).collect();
+    assert_eq!(codes[..5], ["001", "002", "003", "004", "005"]);
+    assert_eq!(codes[5], "375");
+    assert!(codes[6..codes.len() - 1].iter().all(|c| *c == "372"));
+    assert_eq!(codes.last(), Some(&"376"));
+    for line in &out {
+        assert!(
+            line.starts_with(&format!(":disims {} {own} ", code(line))),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        out[0],
+        format!(":disims 001 {own} :Welcome to DiSIMS, {own}")
+    );
+    assert!(out[4].contains(" CASEMAPPING=ascii CHANTYPES=& NICKLEN=52 NETWORK=DiSIMS "));
+    assert!(out[4].ends_with(" :are supported by this server"));
+    let motd = out.join("\n");
+    assert!(motd.contains(&own) && motd.contains("/msg <friend's nick> hello"));
+    assert!(motd.contains("is their key"));
+}
+
+#[test]
+fn registration_without_cap_and_in_either_order() {
+    let mut client = Client::new(settings(None));
+    assert!(sent(&mut client, &["USER a b c d"]).is_empty());
+    let out = sent(&mut client, &["NICK x"]);
+    assert_eq!(code(&out[0]), "001");
+    assert_eq!(code(out.last().unwrap()), "376");
+}
+
+#[test]
+fn password_missing_wrong_and_right() {
+    for (lines, ok) in [
+        (vec!["NICK a", "USER a 0 * :a"], false),
+        (vec!["PASS wrong", "NICK a", "USER a 0 * :a"], false),
+        (vec!["PASS sesame!", "NICK a", "USER a 0 * :a"], false),
+        (vec!["PASS :open sesame", "NICK a", "USER a 0 * :a"], true),
+    ] {
+        let mut client = Client::new(settings(Some("open sesame")));
+        let out = feed(&mut client, &lines);
+        assert_eq!(client.is_registered(), ok, "{lines:?}");
+        if ok {
+            assert_eq!(code(&texts(out)[0]), "001");
+        } else {
+            assert_eq!(
+                out[0],
+                Action::Send(":disims 464 a :Password incorrect".into())
+            );
+            assert!(matches!(&out[1], Action::Send(l) if l.starts_with("ERROR :")));
+            assert_eq!(out[2], Action::Close);
+            assert_eq!(out.len(), 3);
+            assert!(
+                feed(&mut client, &["PING x"]).is_empty(),
+                "closed: nothing more"
+            );
+        }
+    }
+}
+
+#[test]
+fn commands_before_registration_get_451_and_the_allowed_ones_work() {
+    let mut client = Client::new(settings(None));
+    for line in [
+        "PRIVMSG x :hi",
+        "MODE x",
+        "WHOIS x",
+        "JOIN #a",
+        "FOO",
+        "MOTD",
+    ] {
+        let out = sent(&mut client, &[line]);
+        assert_eq!(
+            out,
+            vec![":disims 451 * :You have not registered"],
+            "{line}"
+        );
+    }
+    assert_eq!(
+        sent(&mut client, &["PING :tok en"]),
+        vec![":disims PONG disims :tok en"]
+    );
+    assert!(sent(&mut client, &["PONG x", "JOIN :"]).is_empty());
+    let out = sent(
+        &mut client,
+        &["NICK :bad nick", "NICK", "NICK #x", "NICK -x", "USER a b c"],
+    );
+    let codes: Vec<&str> = out.iter().map(|l| code(l)).collect();
+    assert_eq!(codes, ["432", "431", "432", "432", "461"]);
+    assert!(!client.is_registered());
+}
+
+#[test]
+fn registration_errors_after_registration() {
+    let mut client = registered();
+    let own = own();
+    assert_eq!(
+        sent(&mut client, &["PASS x"]),
+        vec![format!(":disims 462 {own} :You may not reregister")]
+    );
+    assert_eq!(code(&sent(&mut client, &["USER a b c d"])[0]), "462");
+    assert_eq!(code(&sent(&mut client, &["PASS"])[0]), "461");
+    let out = sent(&mut client, &["NICK other"]);
+    assert!(out[0].starts_with(&format!(":disims 432 {own} other :")) && out[0].contains("key"));
+    assert!(
+        sent(
+            &mut client,
+            &[
+                &format!("NICK {own}"),
+                &format!("NICK {}", own.to_uppercase())
+            ]
+        )
+        .is_empty()
+    );
+    assert_eq!(code(&sent(&mut client, &["NICK"])[0]), "431");
+    assert!(sent(&mut client, &["CAP END"]).is_empty());
+}
+
+#[test]
+fn cap_negotiation_details() {
+    let mut client = Client::new(settings(None));
+    let out = sent(
+        &mut client,
+        &[
+            "CAP REQ :server-time sasl",
+            "CAP LIST",
+            "CAP FOO",
+            "CAP",
+            "CAP ACK :x",
+        ],
+    );
+    assert_eq!(
+        out,
+        vec![
+            ":disims CAP * NAK :server-time sasl",
+            ":disims CAP * LIST :",
+            ":disims 410 * FOO :Invalid CAP command",
+            ":disims 461 * CAP :Not enough parameters",
+            ":disims 410 * ACK :Invalid CAP command",
+        ]
+    );
+    let out = sent(
+        &mut client,
+        &[
+            "CAP REQ :server-time",
+            "CAP LIST",
+            "CAP REQ -server-time",
+            "CAP LIST",
+        ],
+    );
+    assert_eq!(
+        out,
+        vec![
+            ":disims CAP * ACK :server-time",
+            ":disims CAP * LIST :server-time",
+            ":disims CAP * ACK :-server-time",
+            ":disims CAP * LIST :",
+        ]
+    );
+    assert!(
+        sent(&mut client, &["NICK n", "USER u 0 * :r"]).is_empty(),
+        "REQ held registration too"
+    );
+    assert_eq!(code(&sent(&mut client, &["CAP END"])[0]), "001");
+}
+
+#[test]
+fn privmsg_to_a_key_nick_requests_a_send_with_the_exact_text() {
+    let mut client = registered();
+    let to = peer(2);
+    let text = "héllo wörld ✓ :with colon  and  spaces ";
+    let out = feed(
+        &mut client,
+        &[&format!("PRIVMSG {} :{text}", to.nick().to_uppercase())],
+    );
+    assert_eq!(out, vec![send(to, MessageKind::Text, text)]);
+    let out = feed(
+        &mut client,
+        &[&format!("NOTICE {to} :note"), &format!("PRIVMSG {to} word")],
+    );
+    assert_eq!(
+        out,
+        vec![
+            send(to, MessageKind::Notice, "note"),
+            send(to, MessageKind::Text, "word")
+        ]
+    );
+    // Several targets, each on its own; a NUL is stripped (the hub carries none).
+    let three = peer(3);
+    let out = feed(
+        &mut client,
+        &[&format!("PRIVMSG {to},#chan,{three},nobody :a\0b")],
+    );
+    let own = own();
+    assert_eq!(
+        out,
+        vec![
+            send(to, MessageKind::Text, "ab"),
+            Action::Send(format!(
+                ":disims 403 {own} #chan :DiSIMS has no channels yet"
+            )),
+            send(three, MessageKind::Text, "ab"),
+            Action::Send(format!(
+                ":disims 401 {own} nobody :not a DiSIMS nick: expected 52 z-base-32 characters, got 6"
+            )),
+        ]
+    );
+}
+
+#[test]
+fn a_510_byte_privmsg_line_arrives_whole() {
+    let mut client = registered();
+    let to = peer(2);
+    let prefix = format!("PRIVMSG {to} :");
+    let text: String = "ä".repeat((510 - prefix.len()) / 2)
+        + if (510 - prefix.len()) % 2 == 1 {
+            "x"
+        } else {
+            ""
+        };
+    let line = format!("{prefix}{text}");
+    assert_eq!(line.len(), 510);
+    let mut framer = super::codec::LineFramer::new();
+    framer.push(format!("{line}\r\n").as_bytes());
+    let framed = framer.next_line().unwrap();
+    assert_eq!(
+        client.handle_line(framed, 0),
+        vec![send(to, MessageKind::Text, &text)]
+    );
+}
+
+#[test]
+fn message_errors_and_notice_silence() {
+    let mut client = registered();
+    let own = own();
+    assert_eq!(
+        sent(
+            &mut client,
+            &[
+                "PRIVMSG",
+                "PRIVMSG x",
+                "PRIVMSG x :",
+                "PRIVMSG :",
+                "PRIVMSG &c :hi"
+            ]
+        ),
+        vec![
+            format!(":disims 411 {own} :No recipient given (PRIVMSG)"),
+            format!(":disims 412 {own} :No text to send"),
+            format!(":disims 412 {own} :No text to send"),
+            format!(":disims 411 {own} :No recipient given (PRIVMSG)"),
+            format!(":disims 403 {own} &c :DiSIMS has no channels yet"),
+        ]
+    );
+    let out = sent(
+        &mut client,
+        &["PRIVMSG lllllllllllllllllllllllllllllllllllllllllllllllllll2 :x"],
+    );
+    assert!(
+        out[0].contains(" 401 ") && out[0].contains("52 z-base-32"),
+        "{}",
+        out[0]
+    );
+    assert!(
+        feed(
+            &mut client,
+            &["NOTICE", "NOTICE x", "NOTICE nobody :x", "NOTICE #c :x"]
+        )
+        .is_empty()
+    );
+    let many: Vec<String> = (2..8).map(|s| peer(s).nick()).collect();
+    let out = feed(&mut client, &[&format!("PRIVMSG {} :x", many.join(","))]);
+    assert_eq!(
+        out.iter()
+            .filter(|a| matches!(a, Action::Request(_)))
+            .count(),
+        4
+    );
+    assert!(matches!(out.last(), Some(Action::Send(l)) if code(l) == "407"));
+}
+
+#[test]
+fn ctcp_action_is_sent_and_other_ctcp_is_not() {
+    let mut client = registered();
+    let to = peer(2);
+    let out = feed(
+        &mut client,
+        &[&format!("PRIVMSG {to} :\x01ACTION waves ✓\x01")],
+    );
+    assert_eq!(out, vec![send(to, MessageKind::Action, "waves ✓")]);
+    for ctcp in ["\x01VERSION\x01", "\x01TIME\x01", "\x01PING 123\x01"] {
+        let out = feed(&mut client, &[&format!("PRIVMSG {to} :{ctcp}")]);
+        assert_eq!(out.len(), 1, "{ctcp:?}");
+        let Action::Send(line) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert!(
+            line.starts_with(&format!(":disims NOTICE {} :CTCP ", own())),
+            "{line}"
+        );
+        assert!(
+            line.contains("not sent") && !line.contains('\x01'),
+            "{line}"
+        );
+    }
+    assert!(
+        feed(
+            &mut client,
+            &[&format!("NOTICE {to} :\x01VERSION irssi\x01")]
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn mode_whois_join_ping_quit_and_unknown() {
+    let mut client = registered();
+    let own = own();
+    let other = peer(2);
+    assert_eq!(
+        sent(&mut client, &[&format!("MODE {own} +i")]),
+        vec![format!(":disims 221 {own} +")]
+    );
+    assert_eq!(
+        code(&sent(&mut client, &[&format!("MODE {other}")])[0]),
+        "502"
+    );
+    assert_eq!(code(&sent(&mut client, &["MODE #x +n"])[0]), "403");
+    assert_eq!(code(&sent(&mut client, &["MODE"])[0]), "461");
+    assert_eq!(
+        sent(&mut client, &[&format!("WHOIS {other}")]),
+        vec![
+            format!(
+                ":disims 311 {own} {other} peer disims * :DiSIMS peer {}",
+                other.short()
+            ),
+            format!(":disims 312 {own} {other} disims :DiSIMS gateway"),
+            format!(":disims 318 {own} {other} :End of /WHOIS list"),
+        ]
+    );
+    let out = sent(&mut client, &["WHOIS nobody"]);
+    assert_eq!(
+        out.iter().map(|l| code(l)).collect::<Vec<_>>(),
+        ["401", "318"]
+    );
+    assert_eq!(code(&sent(&mut client, &["WHOIS"])[0]), "461");
+    assert_eq!(
+        sent(&mut client, &["JOIN #x"]),
+        vec![format!(":disims 403 {own} #x :DiSIMS has no channels yet")]
+    );
+    assert!(sent(&mut client, &["JOIN :"]).is_empty());
+    assert_eq!(code(&sent(&mut client, &["JOIN"])[0]), "461");
+    assert_eq!(
+        sent(&mut client, &["PING"]),
+        vec![format!(":disims 461 {own} PING :Not enough parameters")]
+    );
+    assert_eq!(
+        sent(&mut client, &["frob x"]),
+        vec![format!(":disims 421 {own} frob :Unknown command")]
+    );
+    assert_eq!(
+        sent(&mut client, &["@a=b :pre TOPIC #x"]),
+        vec![format!(":disims 421 {own} TOPIC :Unknown command")]
+    );
+    assert_eq!(code(&sent(&mut client, &["001 x"])[0]), "421");
+    assert!(sent(&mut client, &[":onlyprefix", "@tags", " "]).is_empty());
+    assert_eq!(
+        client.handle_line(Line::TooLong, 0),
+        vec![Action::Send(format!(
+            ":disims 417 {own} :Input line was too long"
+        ))]
+    );
+    assert_eq!(
+        feed(&mut client, &["QUIT :bye"]),
+        vec![Action::Send("ERROR :Closing link".into()), Action::Close]
+    );
+    assert!(feed(&mut client, &["PING x"]).is_empty());
+    assert!(
+        client
+            .handle_event(&message(MessageKind::Text, "late", 0))
+            .is_empty()
+    );
+}
+
+#[test]
+fn registration_timeout_closes_only_unregistered_clients() {
+    let mut client = Client::new(settings(None));
+    let out = client.registration_timeout();
+    assert!(matches!(&out[0], Action::Send(l) if l.starts_with("ERROR :")));
+    assert_eq!(out[1], Action::Close);
+    assert!(registered().registration_timeout().is_empty());
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_lines_never_panic(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                ".*",
+                "(@[a-z=;]* )?(:[a-z!@]* )?(CAP|PASS|NICK|USER|PRIVMSG|NOTICE|MODE|WHOIS|JOIN|PING|QUIT|BATCH|METADATA)( [^ ]*){0,5}( :.*)?",
+            ],
+            0..12,
+        ),
+        register_first in any::<bool>(),
+    ) {
+        let mut client = if register_first { registered() } else { Client::new(settings(Some("pw"))) };
+        for line in lines {
+            for action in client.handle_line(Line::Text(line), 0) {
+                if let Action::Send(l) = action {
+                    prop_assert!(!l.contains(['\r', '\n', '\0']));
+                }
+            }
+            let _ = client.handle_event(&message(MessageKind::Text, "x", 0));
+        }
+    }
+}
