@@ -12,5 +12,6 @@
 //! - [`demo`]: a private DHT and two gateways in one process, for a first look.
 #![forbid(unsafe_code)]
 
+pub mod crypto;
 pub mod identity;
 pub mod router;
