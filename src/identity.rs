@@ -163,7 +163,10 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], IdentityError> {
 /// read is refused, as ssh refuses such private keys.
 pub fn load_or_create(data_dir: &Path) -> Result<(SigningKey, bool), IdentityError> {
     let path = data_dir.join(KEY_FILE);
-    let io_err = |source| IdentityError::Io { path: path.clone(), source };
+    let io_err = |source| IdentityError::Io {
+        path: path.clone(),
+        source,
+    };
     match fs::metadata(&path) {
         Ok(meta) => {
             let mode = meta.permissions().mode() & 0o777;
@@ -171,10 +174,14 @@ pub fn load_or_create(data_dir: &Path) -> Result<(SigningKey, bool), IdentityErr
                 return Err(IdentityError::KeyFilePermissions { path, mode });
             }
             let bytes = fs::read(&path).map_err(io_err)?;
-            let secret: [u8; 32] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| IdentityError::KeyFileLength { path: path.clone(), len: bytes.len() })?;
+            let secret: [u8; 32] =
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| IdentityError::KeyFileLength {
+                        path: path.clone(),
+                        len: bytes.len(),
+                    })?;
             Ok((SigningKey::from_bytes(&secret), false))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -202,7 +209,10 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 #[cfg(test)]
@@ -236,14 +246,23 @@ mod tests {
     #[test]
     fn malformed_nicks_are_rejected() {
         let good = PeerId::of(&key(7)).nick();
-        assert!(matches!(PeerId::from_nick(&good[..51]), Err(IdentityError::NickLength(51))));
+        assert!(matches!(
+            PeerId::from_nick(&good[..51]),
+            Err(IdentityError::NickLength(51))
+        ));
         assert!(matches!(
             PeerId::from_nick(&format!("{good}y")),
             Err(IdentityError::NickLength(53))
         ));
-        assert!(matches!(PeerId::from_nick(""), Err(IdentityError::NickLength(0))));
+        assert!(matches!(
+            PeerId::from_nick(""),
+            Err(IdentityError::NickLength(0))
+        ));
         let bad_char = format!("l{}", &good[1..]); // 'l' is not in z-base-32
-        assert!(matches!(PeerId::from_nick(&bad_char), Err(IdentityError::NickChar('l'))));
+        assert!(matches!(
+            PeerId::from_nick(&bad_char),
+            Err(IdentityError::NickChar('l'))
+        ));
         let non_ascii = format!("é{}", &good[1..]);
         assert!(PeerId::from_nick(&non_ascii).is_err());
         // Set a trailing (padding) bit: the last symbol carries 1 data bit + 4 zero bits.
@@ -263,7 +282,10 @@ mod tests {
         let mut not_a_point = [0u8; 32];
         not_a_point[0] = 2;
         assert!(VerifyingKey::from_bytes(&not_a_point).is_err());
-        assert!(matches!(PeerId::from_bytes(not_a_point), Err(IdentityError::NotAKey)));
+        assert!(matches!(
+            PeerId::from_bytes(not_a_point),
+            Err(IdentityError::NotAKey)
+        ));
     }
 
     #[test]
@@ -272,7 +294,11 @@ mod tests {
         let data = dir.path().join("nested/data");
         let (k1, created) = load_or_create(&data).unwrap();
         assert!(created);
-        let mode = fs::metadata(data.join(KEY_FILE)).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(data.join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let dir_mode = fs::metadata(&data).unwrap().permissions().mode() & 0o777;
         assert_eq!(dir_mode, 0o700);
@@ -296,7 +322,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::DirBuilder::new().create(dir.path().join("x")).unwrap();
         let path = dir.path().join(KEY_FILE);
-        fs::OpenOptions::new().write(true).create(true).mode(0o600).open(&path).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
         fs::write(&path, [1u8; 5]).unwrap();
         assert!(matches!(
             load_or_create(dir.path()),

@@ -36,7 +36,11 @@ pub struct ChatMessage {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum FrontendRequest {
     /// Send a message to a peer.
-    Send { to: PeerId, kind: MessageKind, text: String },
+    Send {
+        to: PeerId,
+        kind: MessageKind,
+        text: String,
+    },
 }
 
 /// What the hub tells every attached front end.

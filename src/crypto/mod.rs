@@ -1,0 +1,25 @@
+//! The IO-free cryptographic core: the handshake state machine ([`handshake`]), the key
+//! schedule ([`kdf`]) and record/frame sealing ([`frame`]). No sockets, no clock, no
+//! randomness of its own: callers pass fresh ephemeral bytes and move records themselves.
+//!
+//! The wire format is specified in docs/protocol.md; fixed test vectors are in
+//! docs/test-vectors.md and in `tests.rs`.
+
+mod frame;
+mod handshake;
+mod kdf;
+#[cfg(test)]
+mod tests;
+
+pub use frame::{
+    FrameError, FrameOpener, FrameSealer, MAX_DATA_RECORD, MAX_HANDSHAKE_RECORD, MAX_PLAINTEXT,
+    RECORD_HEADER_LEN, TAG_LEN, encode_record, record_len,
+};
+pub use handshake::{
+    AwaitingMsg3, HandshakeError, HandshakeMessage, Initiator, MAGIC, MSG1_LEN, MSG2_LEN, MSG3_LEN,
+    Responder, SessionKeys,
+};
+pub use kdf::LABEL;
+
+/// The protocol version sent in msg1 and bound into every transcript hash.
+pub const PROTOCOL_VERSION: u16 = 1;
