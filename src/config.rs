@@ -171,10 +171,19 @@ impl Config {
         )?;
         let password = raw.irc.password;
         if password.as_deref() == Some("") {
-            return Err(invalid("irc.password", "must not be empty (remove the key for no password)"));
+            return Err(invalid(
+                "irc.password",
+                "must not be empty (remove the key for no password)",
+            ));
         }
-        if password.as_deref().is_some_and(|p| p.contains([' ', '\r', '\n', '\0'])) {
-            return Err(invalid("irc.password", "must not contain spaces, CR, LF or NUL (IRC PASS takes one word)"));
+        if password
+            .as_deref()
+            .is_some_and(|p| p.contains([' ', '\r', '\n', '\0']))
+        {
+            return Err(invalid(
+                "irc.password",
+                "must not contain spaces, CR, LF or NUL (IRC PASS takes one word)",
+            ));
         }
         if !irc_listen.ip().is_loopback() && password.is_none() {
             return Err(invalid(
@@ -200,7 +209,9 @@ impl Config {
                 if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
                     return Err(invalid(
                         "peer.advertise",
-                        format!("{a} is not an address peers can dial (needs a specific IP and a port)"),
+                        format!(
+                            "{a} is not an address peers can dial (needs a specific IP and a port)"
+                        ),
                     ));
                 }
                 Ok(addr)
@@ -216,11 +227,16 @@ impl Config {
             }
             None => DEFAULT_BOOTSTRAP.iter().map(|s| s.to_string()).collect(),
         };
-        let dht_listen = socket_addr("dht.listen", raw.dht.listen.as_deref().unwrap_or("0.0.0.0:0"))?;
+        let dht_listen = socket_addr(
+            "dht.listen",
+            raw.dht.listen.as_deref().unwrap_or("0.0.0.0:0"),
+        )?;
         if !dht_listen.is_ipv4() {
             return Err(invalid("dht.listen", "the mainline DHT is IPv4 only"));
         }
-        let is_public = bootstrap.iter().any(|b| DEFAULT_BOOTSTRAP.contains(&b.as_str()));
+        let is_public = bootstrap
+            .iter()
+            .any(|b| DEFAULT_BOOTSTRAP.contains(&b.as_str()));
         let server_mode = match raw.dht.server_mode.as_deref().unwrap_or("auto") {
             "auto" if is_public => DhtServerMode::Adaptive,
             "auto" => DhtServerMode::Server,
@@ -235,13 +251,22 @@ impl Config {
         };
         let request_timeout_ms = raw.dht.request_timeout_ms.unwrap_or(2000);
         if !(50..=60_000).contains(&request_timeout_ms) {
-            return Err(invalid("dht.request_timeout_ms", "must be between 50 and 60000"));
+            return Err(invalid(
+                "dht.request_timeout_ms",
+                "must be between 50 and 60000",
+            ));
         }
 
         Ok(Config {
             data_dir,
-            irc: IrcConfig { listen: irc_listen, password },
-            peer: PeerConfig { listen: peer_listen, advertise },
+            irc: IrcConfig {
+                listen: irc_listen,
+                password,
+            },
+            peer: PeerConfig {
+                listen: peer_listen,
+                advertise,
+            },
             dht: DhtConfig {
                 bootstrap,
                 listen: dht_listen,
@@ -273,12 +298,20 @@ fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, reason: reason.into() }
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
 }
 
 fn socket_addr(key: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
     text.parse::<SocketAddr>().map_err(|_| {
-        invalid(key, format!("{text:?} is not an IP:port address (e.g. \"127.0.0.1:6667\" or \"[::1]:6667\")"))
+        invalid(
+            key,
+            format!(
+                "{text:?} is not an IP:port address (e.g. \"127.0.0.1:6667\" or \"[::1]:6667\")"
+            ),
+        )
     })
 }
 
@@ -291,7 +324,9 @@ fn validate_host_port(key: &'static str, text: &str) -> Result<(), ConfigError> 
     let port_ok = port.parse::<u16>().is_ok_and(|p| p != 0);
     let host_ok = !host.is_empty()
         && host.parse::<IpAddr>().is_err()
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
     if port_ok && (host_ok || host.parse::<IpAddr>().is_ok()) {
         Ok(())
     } else {
@@ -376,17 +411,23 @@ mod tests {
 
     #[test]
     fn non_loopback_irc_needs_a_password() {
-        let c = Config::from_toml("[irc]\nlisten = \"0.0.0.0:6667\"\npassword = \"s3cret\"").unwrap();
+        let c =
+            Config::from_toml("[irc]\nlisten = \"0.0.0.0:6667\"\npassword = \"s3cret\"").unwrap();
         assert!(c.irc.listen.ip().is_unspecified());
-        assert!(!format!("{c:?}").contains("s3cret"), "password must not show in Debug");
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "password must not show in Debug"
+        );
     }
 
     #[test]
     fn private_bootstrap_means_server_mode() {
         let c = Config::from_toml("[dht]\nbootstrap = [\"127.0.0.1:6881\"]").unwrap();
         assert_eq!(c.dht.server_mode, DhtServerMode::Server);
-        let c = Config::from_toml("[dht]\nbootstrap = [\"127.0.0.1:6881\"]\nserver_mode = \"adaptive\"")
-            .unwrap();
+        let c = Config::from_toml(
+            "[dht]\nbootstrap = [\"127.0.0.1:6881\"]\nserver_mode = \"adaptive\"",
+        )
+        .unwrap();
         assert_eq!(c.dht.server_mode, DhtServerMode::Adaptive);
     }
 }

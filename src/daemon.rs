@@ -36,9 +36,15 @@ pub enum DaemonError {
     #[error("{0}")]
     Identity(#[from] IdentityError),
     #[error("cannot listen for IRC clients on {addr}: {source}")]
-    IrcListen { addr: SocketAddr, source: std::io::Error },
+    IrcListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot listen for peers on {addr}: {source}")]
-    PeerListen { addr: SocketAddr, source: std::io::Error },
+    PeerListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Directory(#[from] DirectoryError),
 }
@@ -71,12 +77,28 @@ impl Gateway {
 
         let irc_listener = TcpListener::bind(config.irc.listen)
             .await
-            .map_err(|source| DaemonError::IrcListen { addr: config.irc.listen, source })?;
+            .map_err(|source| DaemonError::IrcListen {
+                addr: config.irc.listen,
+                source,
+            })?;
         let peer_listener = TcpListener::bind(config.peer.listen)
             .await
-            .map_err(|source| DaemonError::PeerListen { addr: config.peer.listen, source })?;
-        let irc_addr = irc_listener.local_addr().map_err(|source| DaemonError::IrcListen { addr: config.irc.listen, source })?;
-        let peer_addr = peer_listener.local_addr().map_err(|source| DaemonError::PeerListen { addr: config.peer.listen, source })?;
+            .map_err(|source| DaemonError::PeerListen {
+                addr: config.peer.listen,
+                source,
+            })?;
+        let irc_addr = irc_listener
+            .local_addr()
+            .map_err(|source| DaemonError::IrcListen {
+                addr: config.irc.listen,
+                source,
+            })?;
+        let peer_addr = peer_listener
+            .local_addr()
+            .map_err(|source| DaemonError::PeerListen {
+                addr: config.peer.listen,
+                source,
+            })?;
 
         let directory: Arc<dyn Directory> = match options.directory {
             Some(directory) => directory,
@@ -124,7 +146,14 @@ impl Gateway {
             shutdown.clone(),
         ));
         tracing::info!(nick = %peer_id, irc = %irc_addr, peer = %peer_addr, "gateway started");
-        Ok(Gateway { peer_id, irc_addr, peer_addr, created_identity, shutdown, tracker })
+        Ok(Gateway {
+            peer_id,
+            irc_addr,
+            peer_addr,
+            created_identity,
+            shutdown,
+            tracker,
+        })
     }
 
     /// A token that stops the gateway when cancelled.
@@ -136,7 +165,10 @@ impl Gateway {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         self.tracker.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some tasks did not stop within {SHUTDOWN_GRACE:?}");
         }
         tracing::info!(nick = %self.peer_id.short(), "gateway stopped");
@@ -145,7 +177,11 @@ impl Gateway {
 
 /// The addresses to publish: configured ones; else the listen IP when it is specific;
 /// else the public IPv4 address the DHT sees, with our peer port.
-async fn advertised(directory: &dyn Directory, configured: &[SocketAddr], bound: SocketAddr) -> Vec<SocketAddr> {
+async fn advertised(
+    directory: &dyn Directory,
+    configured: &[SocketAddr],
+    bound: SocketAddr,
+) -> Vec<SocketAddr> {
     if !configured.is_empty() {
         return configured.to_vec();
     }
@@ -170,26 +206,48 @@ async fn publish_loop(
     let mut published: Option<(Vec<SocketAddr>, tokio::time::Instant)> = None;
     let mut backoff = PUBLISH_BACKOFF_MIN;
     let mut last_status = String::new();
-    let republish = REPUBLISH_MIN + Duration::from_secs(u64::from(identity::random_bytes::<2>().map(u16::from_be_bytes).unwrap_or(0)) % (30 * 60));
+    let republish = REPUBLISH_MIN
+        + Duration::from_secs(
+            u64::from(
+                identity::random_bytes::<2>()
+                    .map(u16::from_be_bytes)
+                    .unwrap_or(0),
+            ) % (30 * 60),
+        );
     loop {
         let addrs = advertised(directory.as_ref(), &configured, bound).await;
         let mut wait = ADDRESS_CHECK;
         let status = if addrs.is_empty() {
             wait = PUBLISH_BACKOFF_MIN;
             Some("DHT: waiting to learn our public address before publishing it".to_string())
-        } else if published.as_ref().is_none_or(|(a, at)| *a != addrs || at.elapsed() >= republish) {
-            let record = AddressRecord { protocol_version: PROTOCOL_VERSION, addrs: addrs.clone() };
+        } else if published
+            .as_ref()
+            .is_none_or(|(a, at)| *a != addrs || at.elapsed() >= republish)
+        {
+            let record = AddressRecord {
+                protocol_version: PROTOCOL_VERSION,
+                addrs: addrs.clone(),
+            };
             match directory.publish(&record).await {
                 Ok(()) => {
                     backoff = PUBLISH_BACKOFF_MIN;
-                    let list = addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                    let list = addrs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     published = Some((addrs, tokio::time::Instant::now()));
-                    Some(format!("DHT: published our address ({list}); peers can reach us"))
+                    Some(format!(
+                        "DHT: published our address ({list}); peers can reach us"
+                    ))
                 }
                 Err(e) => {
                     wait = backoff;
                     backoff = (backoff * 2).min(PUBLISH_BACKOFF_MAX);
-                    Some(format!("DHT: cannot publish our address: {e}; retrying in {}s", wait.as_secs()))
+                    Some(format!(
+                        "DHT: cannot publish our address: {e}; retrying in {}s",
+                        wait.as_secs()
+                    ))
                 }
             }
         } else {

@@ -17,8 +17,14 @@ pub const BOB_IRC: &str = "127.0.0.1:6668";
 pub fn private_config(data_dir: &Path, irc: SocketAddr, bootstrap: SocketAddr) -> Config {
     Config {
         data_dir: data_dir.to_path_buf(),
-        irc: IrcConfig { listen: irc, password: None },
-        peer: PeerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 0)), advertise: Vec::new() },
+        irc: IrcConfig {
+            listen: irc,
+            password: None,
+        },
+        peer: PeerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: Vec::new(),
+        },
         dht: DhtConfig {
             bootstrap: vec![bootstrap.to_string()],
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -38,12 +44,30 @@ pub struct Demo {
 
 impl Demo {
     /// Starts the DHT node and both gateways, with data under `dir`.
-    pub async fn start(dir: &Path, alice_irc: SocketAddr, bob_irc: SocketAddr) -> Result<Demo, DaemonError> {
-        let (dht, dht_addr) = standalone_node("127.0.0.1:0".parse().expect("valid address"), &[]).await?;
+    pub async fn start(
+        dir: &Path,
+        alice_irc: SocketAddr,
+        bob_irc: SocketAddr,
+    ) -> Result<Demo, DaemonError> {
+        let (dht, dht_addr) =
+            standalone_node("127.0.0.1:0".parse().expect("valid address"), &[]).await?;
         let dht_addr = SocketAddr::V4(dht_addr);
-        let alice = Gateway::start(private_config(&dir.join("alice"), alice_irc, dht_addr), Options::default()).await?;
-        let bob = Gateway::start(private_config(&dir.join("bob"), bob_irc, dht_addr), Options::default()).await?;
-        Ok(Demo { alice, bob, dht_addr, _dht: dht })
+        let alice = Gateway::start(
+            private_config(&dir.join("alice"), alice_irc, dht_addr),
+            Options::default(),
+        )
+        .await?;
+        let bob = Gateway::start(
+            private_config(&dir.join("bob"), bob_irc, dht_addr),
+            Options::default(),
+        )
+        .await?;
+        Ok(Demo {
+            alice,
+            bob,
+            dht_addr,
+            _dht: dht,
+        })
     }
 
     /// What to type, for people.

@@ -112,9 +112,12 @@ async fn run(command: Command) -> Result<()> {
             let SocketAddr::V4(listen) = listen else {
                 bail!("--listen: the mainline DHT is IPv4 only");
             };
-            let (_dht, addr) = disims::directory::mainline::standalone_node(listen, &bootstrap).await?;
+            let (_dht, addr) =
+                disims::directory::mainline::standalone_node(listen, &bootstrap).await?;
             println!("{addr}");
-            eprintln!("DHT node serving on {addr}. Gateways use it with [dht] bootstrap = [\"{addr}\"].");
+            eprintln!(
+                "DHT node serving on {addr}. Gateways use it with [dht] bootstrap = [\"{addr}\"]."
+            );
             wait_for_signal().await?;
         }
         Command::Demo => {
@@ -129,7 +132,10 @@ async fn run(command: Command) -> Result<()> {
 }
 
 fn tempfile_dir() -> Result<tempfile::TempDir> {
-    tempfile::Builder::new().prefix("disims-demo-").tempdir().context("cannot create a temporary directory")
+    tempfile::Builder::new()
+        .prefix("disims-demo-")
+        .tempdir()
+        .context("cannot create a temporary directory")
 }
 
 async fn wait_for_signal() -> Result<()> {

@@ -81,13 +81,27 @@ pub type FrontendId = u64;
 /// Everything the hub reacts to.
 #[derive(Debug)]
 pub enum RouterInput {
-    Attach { events: mpsc::Sender<FrontendEvent>, reply: oneshot::Sender<FrontendId> },
+    Attach {
+        events: mpsc::Sender<FrontendEvent>,
+        reply: oneshot::Sender<FrontendId>,
+    },
     Detach(FrontendId),
     Request(FrontendRequest),
     SessionUp(SessionHandle),
-    Received { peer: PeerId, message: ChatMessage },
-    SessionEnded { peer: PeerId, conn_id: u64, unsent: Vec<ChatMessage>, error: Option<String> },
-    DialFailed { peer: PeerId, error: String },
+    Received {
+        peer: PeerId,
+        message: ChatMessage,
+    },
+    SessionEnded {
+        peer: PeerId,
+        conn_id: u64,
+        unsent: Vec<ChatMessage>,
+        error: Option<String>,
+    },
+    DialFailed {
+        peer: PeerId,
+        error: String,
+    },
     /// A line about the gateway's own state (DHT reachability...), shown to front ends.
     Status(String),
 }
@@ -106,14 +120,20 @@ impl RouterHandle {
     pub async fn attach(&self) -> Option<(FrontendId, mpsc::Receiver<FrontendEvent>)> {
         let (events, rx) = mpsc::channel(FRONTEND_QUEUE);
         let (reply, id) = oneshot::channel();
-        self.0.send(RouterInput::Attach { events, reply }).await.ok()?;
+        self.0
+            .send(RouterInput::Attach { events, reply })
+            .await
+            .ok()?;
         Some((id.await.ok()?, rx))
     }
 }
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Creates the hub's channel; run the hub with [`Router::run`] once the peer context exists.
@@ -133,7 +153,13 @@ struct PeerState {
 
 impl PeerState {
     fn new() -> Self {
-        Self { active: None, pending: VecDeque::new(), dialing: false, seen: HashSet::new(), seen_order: VecDeque::new() }
+        Self {
+            active: None,
+            pending: VecDeque::new(),
+            dialing: false,
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
+        }
     }
 
     /// Remembers `id`; false when it was already seen (a resend after a lost ack).
@@ -195,7 +221,9 @@ impl Router {
                 let id = self.next_frontend;
                 self.next_frontend += 1;
                 if let Some(status) = &self.status {
-                    let _ = events.try_send(FrontendEvent::ServerNotice { text: status.clone() });
+                    let _ = events.try_send(FrontendEvent::ServerNotice {
+                        text: status.clone(),
+                    });
                 }
                 if self.backlog_dropped > 0 {
                     let text = format!(
@@ -232,10 +260,18 @@ impl Router {
             RouterInput::SessionUp(handle) => self.session_up(handle),
             RouterInput::Received { peer, message } => {
                 if self.peer(peer).first_sight(message.id) {
-                    self.broadcast(FrontendEvent::Received { from: peer, message });
+                    self.broadcast(FrontendEvent::Received {
+                        from: peer,
+                        message,
+                    });
                 }
             }
-            RouterInput::SessionEnded { peer, conn_id, unsent, error } => {
+            RouterInput::SessionEnded {
+                peer,
+                conn_id,
+                unsent,
+                error,
+            } => {
                 let state = self.peer(peer);
                 if state.active.as_ref().is_some_and(|s| s.conn_id == conn_id) {
                     state.active = None;
@@ -273,7 +309,8 @@ impl Router {
     fn send_to(&mut self, to: PeerId, message: ChatMessage) {
         let state = self.peer(to);
         if state.pending.len() >= PENDING_LIMIT {
-            let text = format!("not sent: {PENDING_LIMIT} messages are already waiting for this peer");
+            let text =
+                format!("not sent: {PENDING_LIMIT} messages are already waiting for this peer");
             self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
             return;
         }
@@ -307,7 +344,12 @@ impl Router {
         state.dialing = true;
         ctx.tracker.clone().spawn(async move {
             if let Err(e) = ctx.dial(peer).await {
-                ctx.router.send(RouterInput::DialFailed { peer, error: e.to_string() }).await;
+                ctx.router
+                    .send(RouterInput::DialFailed {
+                        peer,
+                        error: e.to_string(),
+                    })
+                    .await;
             }
         });
     }
@@ -321,7 +363,11 @@ impl Router {
         match state.active.take() {
             None => state.active = Some(handle),
             Some(existing) => {
-                let (keep, retire) = if handle.initiator < existing.initiator { (handle, existing) } else { (existing, handle) };
+                let (keep, retire) = if handle.initiator < existing.initiator {
+                    (handle, existing)
+                } else {
+                    (existing, handle)
+                };
                 tracing::debug!(peer = %peer.short(), keep = keep.conn_id, retire = retire.conn_id, "duplicate session");
                 let _ = retire.commands.send(SessionCommand::Retire);
                 state.active = Some(keep);

@@ -7,7 +7,9 @@ use common::{IrcClient, gateway, testnet};
 use disims::identity::PeerId;
 
 async fn published(client: &mut IrcClient) {
-    client.expect(|l| l.contains("NOTICE") && l.contains("DHT: published")).await;
+    client
+        .expect(|l| l.contains("NOTICE") && l.contains("DHT: published"))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,7 +23,14 @@ async fn two_gateways_chat_both_ways() {
     let mut alice = IrcClient::register(a.irc_addr, "alice").await;
     let mut bob = IrcClient::register(b.irc_addr, "bob").await;
     // The welcome is addressed to the key nick, whatever nick the client asked for.
-    assert!(alice.seen.iter().any(|l| l.contains(&format!(" 001 {a_nick} "))), "{:#?}", alice.seen);
+    assert!(
+        alice
+            .seen
+            .iter()
+            .any(|l| l.contains(&format!(" 001 {a_nick} "))),
+        "{:#?}",
+        alice.seen
+    );
     published(&mut alice).await;
     published(&mut bob).await;
 
@@ -29,14 +38,20 @@ async fn two_gateways_chat_both_ways() {
     alice.send(&format!("PRIVMSG {b_nick} :hello bob")).await;
     let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
     assert!(line.starts_with(&format!(":{a_nick}!")), "{line}");
-    assert!(line.ends_with(&format!("PRIVMSG {b_nick} :hello bob")), "{line}");
+    assert!(
+        line.ends_with(&format!("PRIVMSG {b_nick} :hello bob")),
+        "{line}"
+    );
 
     // B -> A, non-ASCII
     let text = "grüße aus Köln, 你好, привет 🎉";
     bob.send(&format!("PRIVMSG {a_nick} :{text}")).await;
     let line = alice.expect(|l| l.contains(" PRIVMSG ")).await;
     assert!(line.starts_with(&format!(":{b_nick}!")), "{line}");
-    assert!(line.ends_with(&format!("PRIVMSG {a_nick} :{text}")), "{line}");
+    assert!(
+        line.ends_with(&format!("PRIVMSG {a_nick} :{text}")),
+        "{line}"
+    );
 
     // A line at the IRC length limit: 510 bytes + CRLF = 512, with multi-byte characters.
     let prefix = format!("PRIVMSG {b_nick} :");
@@ -50,7 +65,9 @@ async fn two_gateways_chat_both_ways() {
     assert!(line.ends_with(&format!(" :{long}")), "{line}");
 
     // /me is carried as an action.
-    alice.send(&format!("PRIVMSG {b_nick} :\x01ACTION waves\x01")).await;
+    alice
+        .send(&format!("PRIVMSG {b_nick} :\x01ACTION waves\x01"))
+        .await;
     let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
     assert!(line.ends_with(":\x01ACTION waves\x01"), "{line:?}");
 
@@ -64,9 +81,11 @@ async fn two_gateways_chat_both_ways() {
     }
 
     // Shutdown is clean: clients get ERROR and EOF; shutdown returns.
-    tokio::time::timeout(common::WAIT, async { tokio::join!(a.shutdown(), b.shutdown()) })
-        .await
-        .expect("gateways stop in time");
+    tokio::time::timeout(common::WAIT, async {
+        tokio::join!(a.shutdown(), b.shutdown())
+    })
+    .await
+    .expect("gateways stop in time");
     alice.expect(|l| l.starts_with("ERROR")).await;
     assert!(alice.expect_closed().await);
     assert!(bob.expect_closed().await);
@@ -81,8 +100,12 @@ async fn message_to_an_offline_key_gets_a_notice() {
     published(&mut alice).await;
     // A valid key that nobody runs a gateway for.
     let nobody = PeerId::of(&ed25519_dalek::SigningKey::from_bytes(&[42; 32])).nick();
-    alice.send(&format!("PRIVMSG {nobody} :anyone there?")).await;
-    let line = alice.expect(|l| l.contains(" NOTICE ") && l.starts_with(&format!(":{nobody}!"))).await;
+    alice
+        .send(&format!("PRIVMSG {nobody} :anyone there?"))
+        .await;
+    let line = alice
+        .expect(|l| l.contains(" NOTICE ") && l.starts_with(&format!(":{nobody}!")))
+        .await;
     assert!(line.contains("not delivered"), "{line}");
     // Not a key at all: 401 at once.
     alice.send("PRIVMSG bob :hi").await;
@@ -107,13 +130,16 @@ async fn messages_wait_for_a_client_to_attach() {
     }
     // No client on b's side now: messages are kept until one attaches.
     for i in 0..5 {
-        alice.send(&format!("PRIVMSG {b_nick} :while you were away {i}")).await;
+        alice
+            .send(&format!("PRIVMSG {b_nick} :while you were away {i}"))
+            .await;
     }
     // A message to b that round-trips proves the five arrived at b's gateway first.
     alice.send(&format!("PRIVMSG {b_nick} :last")).await;
     let mut bob = IrcClient::register(b.irc_addr, "bob").await;
     for i in 0..5 {
-        bob.expect(|l| l.ends_with(&format!(":while you were away {i}"))).await;
+        bob.expect(|l| l.ends_with(&format!(":while you were away {i}")))
+            .await;
     }
     bob.expect(|l| l.ends_with(":last")).await;
     a.shutdown().await;

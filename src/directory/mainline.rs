@@ -13,7 +13,9 @@ use ::mainline::{Dht, MutableItem};
 use ed25519_dalek::SigningKey;
 use futures_util::StreamExt;
 
-use super::{ADDRESS_SALT, AddressRecord, BoxFuture, Directory, DirectoryError, DirectoryInfo, Found};
+use super::{
+    ADDRESS_SALT, AddressRecord, BoxFuture, Directory, DirectoryError, DirectoryInfo, Found,
+};
 use crate::config::{DhtConfig, DhtServerMode};
 use crate::identity::PeerId;
 
@@ -34,7 +36,9 @@ pub struct MainlineDirectory {
 pub fn build_dht(config: &DhtConfig) -> Result<Dht, DirectoryError> {
     let mut builder = Dht::builder();
     let SocketAddr::V4(listen) = config.listen else {
-        return Err(DirectoryError::Start(std::io::Error::other("the DHT is IPv4 only")));
+        return Err(DirectoryError::Start(std::io::Error::other(
+            "the DHT is IPv4 only",
+        )));
     };
     builder
         .bootstrap(&config.bootstrap)
@@ -55,7 +59,11 @@ pub fn build_dht(config: &DhtConfig) -> Result<Dht, DirectoryError> {
 impl MainlineDirectory {
     /// Wraps a running DHT node; records are signed with `signer`.
     pub fn new(dht: Dht, signer: SigningKey) -> Self {
-        Self { dht: dht.as_async(), signer, cache: Mutex::new(HashMap::new()) }
+        Self {
+            dht: dht.as_async(),
+            signer,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, (AddressRecord, Instant)>> {
@@ -63,7 +71,9 @@ impl MainlineDirectory {
     }
 
     async fn query(&self, peer: PeerId) -> Option<AddressRecord> {
-        let mut items = self.dht.get_mutable(peer.as_bytes(), Some(ADDRESS_SALT), None);
+        let mut items = self
+            .dht
+            .get_mutable(peer.as_bytes(), Some(ADDRESS_SALT), None);
         let first_valid = async {
             while let Some(item) = items.next().await {
                 // mainline has checked the signature against the key and salt we asked for.
@@ -77,7 +87,10 @@ impl MainlineDirectory {
             }
             None
         };
-        tokio::time::timeout(LOOKUP_TIMEOUT, first_valid).await.ok().flatten()
+        tokio::time::timeout(LOOKUP_TIMEOUT, first_valid)
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -94,7 +107,12 @@ impl Directory for MainlineDirectory {
         // Checked before the put: mainline does not, and an oversized put only times out.
         let encoded = record.encode();
         Box::pin(async move {
-            let item = MutableItem::new(self.signer.clone(), &encoded?, seq_now(), Some(ADDRESS_SALT));
+            let item = MutableItem::new(
+                self.signer.clone(),
+                &encoded?,
+                seq_now(),
+                Some(ADDRESS_SALT),
+            );
             match self.dht.put_mutable(item, None).await {
                 Ok(_) => Ok(()),
                 Err(PutMutableError::Query(PutQueryError::NoClosestNodes)) => {
@@ -110,19 +128,25 @@ impl Directory for MainlineDirectory {
             if let Some((record, at)) = self.cache().get(&peer)
                 && at.elapsed() < CACHE_TTL
             {
-                return Ok(Some(Found { record: record.clone(), from_cache: true }));
+                return Ok(Some(Found {
+                    record: record.clone(),
+                    from_cache: true,
+                }));
             }
             match self.query(peer).await {
                 Some(record) => {
                     self.cache().insert(peer, (record.clone(), Instant::now()));
-                    Ok(Some(Found { record, from_cache: false }))
+                    Ok(Some(Found {
+                        record,
+                        from_cache: false,
+                    }))
                 }
                 // Nothing from the DHT (unreachable, or the record expired): an old address
                 // is still worth a try.
-                None => Ok(self
-                    .cache()
-                    .get(&peer)
-                    .map(|(record, _)| Found { record: record.clone(), from_cache: true })),
+                None => Ok(self.cache().get(&peer).map(|(record, _)| Found {
+                    record: record.clone(),
+                    from_cache: true,
+                })),
             }
         })
     }
@@ -134,7 +158,10 @@ impl Directory for MainlineDirectory {
     fn info(&self) -> BoxFuture<'_, DirectoryInfo> {
         Box::pin(async move {
             let info = self.dht.info().await;
-            DirectoryInfo { public_addr: info.public_address(), local_addr: Some(info.local_addr()) }
+            DirectoryInfo {
+                public_addr: info.public_address(),
+                local_addr: Some(info.local_addr()),
+            }
         })
     }
 }
@@ -175,11 +202,17 @@ mod tests {
             server_mode: DhtServerMode::Server,
             request_timeout: Duration::from_millis(500),
         };
-        MainlineDirectory::new(build_dht(&config).unwrap(), SigningKey::from_bytes(&[seed; 32]))
+        MainlineDirectory::new(
+            build_dht(&config).unwrap(),
+            SigningKey::from_bytes(&[seed; 32]),
+        )
     }
 
     fn record(port: u16) -> AddressRecord {
-        AddressRecord { protocol_version: 1, addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))] }
+        AddressRecord {
+            protocol_version: 1,
+            addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,7 +224,10 @@ mod tests {
         let bob = client(&testnet, 2);
         alice.publish(&record(4000)).await.unwrap();
         let started = Instant::now();
-        let found = bob.lookup(PeerId::of(&SigningKey::from_bytes(&[1; 32]))).await.unwrap();
+        let found = bob
+            .lookup(PeerId::of(&SigningKey::from_bytes(&[1; 32])))
+            .await
+            .unwrap();
         let found = found.expect("record found");
         assert_eq!(found.record, record(4000));
         assert!(!found.from_cache);
@@ -201,9 +237,17 @@ mod tests {
         assert!(bob.lookup(peer).await.unwrap().unwrap().from_cache);
         alice.publish(&record(4001)).await.unwrap();
         bob.forget(&peer);
-        assert_eq!(bob.lookup(peer).await.unwrap().unwrap().record, record(4001));
+        assert_eq!(
+            bob.lookup(peer).await.unwrap().unwrap().record,
+            record(4001)
+        );
         // Nobody published for key 3.
-        assert_eq!(bob.lookup(PeerId::of(&SigningKey::from_bytes(&[3; 32]))).await.unwrap(), None);
+        assert_eq!(
+            bob.lookup(PeerId::of(&SigningKey::from_bytes(&[3; 32])))
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,7 +261,13 @@ mod tests {
         // Unknown version: a valid BEP 44 item whose value we cannot read.
         let item = MutableItem::new(signer, &[7, 0, 1], seq_now(), Some(ADDRESS_SALT));
         writer.dht.put_mutable(item, None).await.unwrap();
-        assert_eq!(reader.lookup(PeerId::of(&SigningKey::from_bytes(&[9; 32]))).await.unwrap(), None);
+        assert_eq!(
+            reader
+                .lookup(PeerId::of(&SigningKey::from_bytes(&[9; 32])))
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +279,13 @@ mod tests {
             server_mode: DhtServerMode::Server,
             request_timeout: Duration::from_millis(100),
         };
-        let dir = MainlineDirectory::new(build_dht(&config).unwrap(), SigningKey::from_bytes(&[4; 32]));
-        assert!(matches!(dir.publish(&record(1)).await, Err(DirectoryError::Unreachable)));
+        let dir = MainlineDirectory::new(
+            build_dht(&config).unwrap(),
+            SigningKey::from_bytes(&[4; 32]),
+        );
+        assert!(matches!(
+            dir.publish(&record(1)).await,
+            Err(DirectoryError::Unreachable)
+        ));
     }
 }

@@ -22,7 +22,10 @@ pub struct MemoryDirectory {
 impl MemoryDirectory {
     /// A handle publishing as `identity` into `records`.
     pub fn new(identity: &SigningKey, records: SharedRecords) -> Self {
-        Self { own: PeerId::of(identity), records }
+        Self {
+            own: PeerId::of(identity),
+            records,
+        }
     }
 
     /// Stores raw record bytes for `peer`, bypassing validation (to test hostile records).
@@ -33,7 +36,9 @@ impl MemoryDirectory {
 
 fn lock(records: &SharedRecords) -> std::sync::MutexGuard<'_, HashMap<PeerId, Vec<u8>>> {
     // A panic elsewhere while holding the lock leaves the map usable: recover it.
-    records.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    records
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Directory for MemoryDirectory {
@@ -51,7 +56,10 @@ impl Directory for MemoryDirectory {
                 return Ok(None);
             };
             match AddressRecord::decode(&bytes) {
-                Ok(record) => Ok(Some(Found { record, from_cache: false })),
+                Ok(record) => Ok(Some(Found {
+                    record,
+                    from_cache: false,
+                })),
                 Err(e) => {
                     tracing::warn!(peer = %peer.short(), error = %e, "ignoring invalid address record");
                     Ok(None)

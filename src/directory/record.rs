@@ -124,7 +124,10 @@ impl AddressRecord {
         if !reader.0.is_empty() {
             return Err(RecordError::TrailingBytes(reader.0.len()));
         }
-        Ok(Self { protocol_version, addrs })
+        Ok(Self {
+            protocol_version,
+            addrs,
+        })
     }
 }
 
@@ -132,7 +135,10 @@ struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
-        let (head, rest) = self.0.split_first_chunk::<N>().ok_or(RecordError::Truncated)?;
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(RecordError::Truncated)?;
         self.0 = rest;
         Ok(*head)
     }
@@ -170,17 +176,32 @@ mod tests {
         assert_eq!(AddressRecord::decode(&[]), Err(RecordError::Empty));
         let mut v2 = good.clone();
         v2[0] = 2;
-        assert_eq!(AddressRecord::decode(&v2), Err(RecordError::UnknownVersion(2)));
-        assert_eq!(AddressRecord::decode(&good[..good.len() - 1]), Err(RecordError::Truncated));
+        assert_eq!(
+            AddressRecord::decode(&v2),
+            Err(RecordError::UnknownVersion(2))
+        );
+        assert_eq!(
+            AddressRecord::decode(&good[..good.len() - 1]),
+            Err(RecordError::Truncated)
+        );
         let mut trailing = good.clone();
         trailing.push(0);
-        assert_eq!(AddressRecord::decode(&trailing), Err(RecordError::TrailingBytes(1)));
+        assert_eq!(
+            AddressRecord::decode(&trailing),
+            Err(RecordError::TrailingBytes(1))
+        );
         let mut zero = good.clone();
         zero[3] = 0;
-        assert_eq!(AddressRecord::decode(&zero), Err(RecordError::AddressCount(0)));
+        assert_eq!(
+            AddressRecord::decode(&zero),
+            Err(RecordError::AddressCount(0))
+        );
         let mut family = good.clone();
         family[4] = 5;
-        assert_eq!(AddressRecord::decode(&family), Err(RecordError::UnknownFamily(5)));
+        assert_eq!(
+            AddressRecord::decode(&family),
+            Err(RecordError::UnknownFamily(5))
+        );
         assert_eq!(
             AddressRecord::decode(&vec![1u8; 1001]),
             Err(RecordError::TooLong(1001))
@@ -189,7 +210,13 @@ mod tests {
 
     #[test]
     fn unusable_addresses_are_refused_both_ways() {
-        for bad in ["0.0.0.0:7667", "127.0.0.1:0", "224.0.0.1:7667", "255.255.255.255:1", "[::]:7667"] {
+        for bad in [
+            "0.0.0.0:7667",
+            "127.0.0.1:0",
+            "224.0.0.1:7667",
+            "255.255.255.255:1",
+            "[::]:7667",
+        ] {
             let r = record(&[bad]);
             assert!(matches!(r.encode(), Err(RecordError::Unusable(_))), "{bad}");
             // Hand-encode to check the reader refuses it as well.
@@ -198,16 +225,24 @@ mod tests {
             if let IpAddr::V4(ip) = addr.ip() {
                 bytes[5..9].copy_from_slice(&ip.octets());
                 bytes[9..11].copy_from_slice(&addr.port().to_be_bytes());
-                assert!(matches!(AddressRecord::decode(&bytes), Err(RecordError::Unusable(_))));
+                assert!(matches!(
+                    AddressRecord::decode(&bytes),
+                    Err(RecordError::Unusable(_))
+                ));
             }
         }
     }
 
     #[test]
     fn address_count_is_bounded_and_max_fits() {
-        let many: Vec<String> = (0..=MAX_ADDRS).map(|i| format!("[2001:db8::{i:x}]:7667")).collect();
+        let many: Vec<String> = (0..=MAX_ADDRS)
+            .map(|i| format!("[2001:db8::{i:x}]:7667"))
+            .collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert!(matches!(record(&refs).encode(), Err(RecordError::AddressCount(17))));
+        assert!(matches!(
+            record(&refs).encode(),
+            Err(RecordError::AddressCount(17))
+        ));
         let max = record(&refs[..MAX_ADDRS]).encode().unwrap();
         assert!(max.len() <= MAX_RECORD_LEN);
     }

@@ -46,8 +46,12 @@ pub async fn accept_loop(
             continue;
         }
         tracing::info!(%from, "IRC client connected");
-        let (settings, router, shutdown, clients) =
-            (settings.clone(), router.clone(), shutdown.clone(), clients.clone());
+        let (settings, router, shutdown, clients) = (
+            settings.clone(),
+            router.clone(),
+            shutdown.clone(),
+            clients.clone(),
+        );
         tracker.spawn(async move {
             if let Err(e) = serve(stream, settings, router, shutdown).await {
                 tracing::debug!(%from, error = %e, "IRC connection ended with an error");
@@ -72,7 +76,10 @@ async fn serve(
     let mut out = Vec::<u8>::new();
     // Attached to the hub only once registered, so that the backlog kept while no client
     // was attached goes to a client that can show it.
-    let mut attached: Option<(u64, tokio::sync::mpsc::Receiver<crate::router::FrontendEvent>)> = None;
+    let mut attached: Option<(
+        u64,
+        tokio::sync::mpsc::Receiver<crate::router::FrontendEvent>,
+    )> = None;
     let registration_deadline = tokio::time::sleep(REGISTRATION_TIMEOUT);
     tokio::pin!(registration_deadline);
 
@@ -132,7 +139,10 @@ async fn serve(
 }
 
 async fn recv_event(
-    attached: &mut Option<(u64, tokio::sync::mpsc::Receiver<crate::router::FrontendEvent>)>,
+    attached: &mut Option<(
+        u64,
+        tokio::sync::mpsc::Receiver<crate::router::FrontendEvent>,
+    )>,
 ) -> Option<crate::router::FrontendEvent> {
     match attached {
         Some((_, rx)) => rx.recv().await,

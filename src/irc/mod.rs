@@ -20,6 +20,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod conn;
 pub mod numerics;
 mod registration;
 pub mod render;

@@ -98,7 +98,16 @@ impl PeerContext {
         tracker: TaskTracker,
     ) -> Self {
         let own = PeerId::of(&identity);
-        Self { identity, own, directory, router, timers, shutdown, tracker, next_conn_id: Arc::new(AtomicU64::new(1)) }
+        Self {
+            identity,
+            own,
+            directory,
+            router,
+            timers,
+            shutdown,
+            tracker,
+            next_conn_id: Arc::new(AtomicU64::new(1)),
+        }
     }
 
     /// Registers an established session with the router and runs it in a task.
@@ -119,8 +128,19 @@ impl PeerContext {
         };
         let ctx = self.clone();
         self.tracker.spawn(async move {
-            ctx.router.send(RouterInput::SessionUp(handle.clone())).await;
-            session::run(stream, keys, handle, rx, ctx.router.clone(), ctx.timers, ctx.shutdown.clone()).await;
+            ctx.router
+                .send(RouterInput::SessionUp(handle.clone()))
+                .await;
+            session::run(
+                stream,
+                keys,
+                handle,
+                rx,
+                ctx.router.clone(),
+                ctx.timers,
+                ctx.shutdown.clone(),
+            )
+            .await;
         });
     }
 
@@ -143,7 +163,7 @@ impl PeerContext {
                         return Ok(());
                     }
                     Err(PeerError::Handshake(HandshakeError::WrongPeer { found, .. })) => {
-                        let found = PeerId::from_bytes(found.to_bytes())
+                        let found = PeerId::from_bytes(found)
                             .map(|p| p.nick())
                             .unwrap_or_else(|_| "?".into());
                         tracing::warn!(peer = %peer.short(), %addr, %found, "peer at the published address proved another key");
@@ -162,19 +182,32 @@ impl PeerContext {
                 fresh_lookup_done = true;
                 continue;
             }
-            let addrs = found.record.addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let addrs = found
+                .record
+                .addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(DialError::Unreachable { addrs, last_error });
         }
     }
 
-    async fn connect(&self, peer: PeerId, addr: SocketAddr) -> Result<(TcpStream, SessionKeys), PeerError> {
+    async fn connect(
+        &self,
+        peer: PeerId,
+        addr: SocketAddr,
+    ) -> Result<(TcpStream, SessionKeys), PeerError> {
         let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| PeerError::Io(std::io::ErrorKind::TimedOut.into()))??;
         stream.set_nodelay(true)?;
-        let keys = tokio::time::timeout(HANDSHAKE_TIMEOUT, transport::initiate(&mut stream, &self.identity, peer))
-            .await
-            .map_err(|_| PeerError::HandshakeTimeout)??;
+        let keys = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            transport::initiate(&mut stream, &self.identity, peer),
+        )
+        .await
+        .map_err(|_| PeerError::HandshakeTimeout)??;
         Ok((stream, keys))
     }
 
@@ -243,7 +276,10 @@ impl IpSlot {
             return None;
         }
         *count += 1;
-        Some(Self { map: map.clone(), ip })
+        Some(Self {
+            map: map.clone(),
+            ip,
+        })
     }
 }
 

@@ -12,8 +12,8 @@ use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
-use super::wire::{CloseReason, WireError, WireMessage};
 use super::PeerError;
+use super::wire::{CloseReason, WireError, WireMessage};
 use crate::crypto::{MAX_DATA_RECORD, SessionKeys};
 use crate::identity::PeerId;
 use crate::router::{ChatMessage, RouterHandle, RouterInput};
@@ -108,7 +108,14 @@ pub async fn run<S>(
             Some(e.to_string())
         }
     };
-    router.send(RouterInput::SessionEnded { peer, conn_id, unsent, error }).await;
+    router
+        .send(RouterInput::SessionEnded {
+            peer,
+            conn_id,
+            unsent,
+            error,
+        })
+        .await;
 }
 
 struct Session {
@@ -211,7 +218,12 @@ impl Session {
         match message {
             WireMessage::Chat(chat) => {
                 let id = chat.id;
-                self.router.send(RouterInput::Received { peer: self.peer, message: chat }).await;
+                self.router
+                    .send(RouterInput::Received {
+                        peer: self.peer,
+                        message: chat,
+                    })
+                    .await;
                 if !self.closing {
                     self.queue(WireMessage::Ack(id))?;
                     self.flush(writer).await?;

@@ -127,8 +127,15 @@ impl WireMessage {
                     return Err(WireError::TextTooLong(len));
                 }
                 let text = r.take_slice(len)?;
-                let text = std::str::from_utf8(text).map_err(|_| WireError::NotUtf8)?.to_owned();
-                WireMessage::Chat(ChatMessage { id, kind, text, sent_at_ms })
+                let text = std::str::from_utf8(text)
+                    .map_err(|_| WireError::NotUtf8)?
+                    .to_owned();
+                WireMessage::Chat(ChatMessage {
+                    id,
+                    kind,
+                    text,
+                    sent_at_ms,
+                })
             }
             ACK => WireMessage::Ack(MessageId(r.take()?)),
             PING => WireMessage::Ping(u64::from_be_bytes(r.take()?)),
@@ -155,7 +162,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
-        let (head, rest) = self.rest.split_first_chunk::<N>().ok_or(WireError::Truncated(self.kind))?;
+        let (head, rest) = self
+            .rest
+            .split_first_chunk::<N>()
+            .ok_or(WireError::Truncated(self.kind))?;
         self.rest = rest;
         Ok(*head)
     }
@@ -176,7 +186,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn chat(text: &str, kind: MessageKind) -> WireMessage {
-        WireMessage::Chat(ChatMessage { id: MessageId([7; 16]), kind, text: text.into(), sent_at_ms: 1_700_000_000_123 })
+        WireMessage::Chat(ChatMessage {
+            id: MessageId([7; 16]),
+            kind,
+            text: text.into(),
+            sent_at_ms: 1_700_000_000_123,
+        })
     }
 
     fn round_trip(m: &WireMessage) -> WireMessage {
@@ -220,9 +235,18 @@ mod tests {
     fn malformed_messages_are_refused() {
         assert_eq!(WireMessage::decode(&[]), Err(WireError::Empty));
         assert_eq!(WireMessage::decode(&[99]), Err(WireError::UnknownType(99)));
-        assert_eq!(WireMessage::decode(&[3, 0, 0]), Err(WireError::Truncated(3)));
-        assert_eq!(WireMessage::decode(&[5, 9]), Err(WireError::UnknownReason(9)));
-        assert_eq!(WireMessage::decode(&[4, 0, 0, 0, 0, 0, 0, 0, 0, 1]), Err(WireError::Trailing(4, 1)));
+        assert_eq!(
+            WireMessage::decode(&[3, 0, 0]),
+            Err(WireError::Truncated(3))
+        );
+        assert_eq!(
+            WireMessage::decode(&[5, 9]),
+            Err(WireError::UnknownReason(9))
+        );
+        assert_eq!(
+            WireMessage::decode(&[4, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Err(WireError::Trailing(4, 1))
+        );
         let mut out = Vec::new();
         chat("ab", MessageKind::Text).encode(&mut out).unwrap();
         let n = out.len();
@@ -231,7 +255,10 @@ mod tests {
         out[25] = 3;
         assert_eq!(WireMessage::decode(&out), Err(WireError::UnknownKind(3)));
         let long = chat(&"x".repeat(MAX_TEXT + 1), MessageKind::Text);
-        assert!(matches!(long.encode(&mut Vec::new()), Err(WireError::TextTooLong(_))));
+        assert!(matches!(
+            long.encode(&mut Vec::new()),
+            Err(WireError::TextTooLong(_))
+        ));
     }
 
     proptest! {

@@ -32,7 +32,9 @@ pub fn config(dir: &Path, testnet: &mainline::Testnet) -> Config {
 }
 
 pub async fn gateway(dir: &Path, testnet: &mainline::Testnet) -> Gateway {
-    Gateway::start(config(dir, testnet), Options::default()).await.expect("gateway starts")
+    Gateway::start(config(dir, testnet), Options::default())
+        .await
+        .expect("gateway starts")
 }
 
 /// A scripted IRC client over real TCP.
@@ -47,7 +49,11 @@ impl IrcClient {
     pub async fn connect(addr: SocketAddr) -> IrcClient {
         let stream = TcpStream::connect(addr).await.expect("connect to IRC");
         let (r, w) = stream.into_split();
-        IrcClient { reader: BufReader::new(r), writer: w, seen: Vec::new() }
+        IrcClient {
+            reader: BufReader::new(r),
+            writer: w,
+            seen: Vec::new(),
+        }
     }
 
     /// Connects and registers like irssi does; returns once the MOTD has ended.
@@ -58,7 +64,8 @@ impl IrcClient {
         c.send("USER tester 0 * :Test User").await;
         c.expect(|l| l.contains(" CAP * LS")).await;
         c.send("CAP END").await;
-        c.expect(|l| l.contains(" 376 ") || l.contains(" 422 ")).await;
+        c.expect(|l| l.contains(" 376 ") || l.contains(" 422 "))
+            .await;
         c
     }
 
@@ -81,7 +88,9 @@ impl IrcClient {
         if n == 0 {
             return None;
         }
-        let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
+        let line = String::from_utf8_lossy(&buf)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
         self.seen.push(line.clone());
         Some(line)
     }
