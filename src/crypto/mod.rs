@@ -1,5 +1,5 @@
-//! The IO-free cryptographic core: the handshake state machine ([`handshake`]), the key
-//! schedule ([`kdf`]) and record/frame sealing ([`frame`]). No sockets, no clock, no
+//! The IO-free cryptographic core: the handshake state machine (`handshake.rs`), the key
+//! schedule (`kdf.rs`) and record/frame sealing (`frame.rs`). No sockets, no clock, no
 //! randomness of its own: callers pass fresh ephemeral bytes and move records themselves.
 //!
 //! The wire format is specified in docs/protocol.md; fixed test vectors are in
