@@ -320,15 +320,15 @@ mod tests {
     #[test]
     fn truncated_key_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        fs::DirBuilder::new().create(dir.path().join("x")).unwrap();
         let path = dir.path().join(KEY_FILE);
         fs::OpenOptions::new()
             .write(true)
-            .create(true)
+            .create_new(true)
             .mode(0o600)
             .open(&path)
+            .unwrap()
+            .write_all(&[1u8; 5])
             .unwrap();
-        fs::write(&path, [1u8; 5]).unwrap();
         assert!(matches!(
             load_or_create(dir.path()),
             Err(IdentityError::KeyFileLength { len: 5, .. })
