@@ -31,7 +31,18 @@ pub fn config(dir: &Path, testnet: &mainline::Testnet) -> Config {
     config
 }
 
+/// Logs to the test's output when RUST_LOG is set (e.g. RUST_LOG=disims=debug).
+pub fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 pub async fn gateway(dir: &Path, testnet: &mainline::Testnet) -> Gateway {
+    init_tracing();
     Gateway::start(config(dir, testnet), Options::default())
         .await
         .expect("gateway starts")
