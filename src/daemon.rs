@@ -35,15 +35,15 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub enum DaemonError {
     #[error("{0}")]
     Identity(#[from] IdentityError),
-    #[error("cannot listen for IRC clients on {addr}: {source}")]
+    #[error("cannot listen for IRC clients on {addr}: {error}")]
     IrcListen {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot listen for peers on {addr}: {source}")]
+    #[error("cannot listen for peers on {addr}: {error}")]
     PeerListen {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
     Directory(#[from] DirectoryError),
@@ -77,27 +77,27 @@ impl Gateway {
 
         let irc_listener = TcpListener::bind(config.irc.listen)
             .await
-            .map_err(|source| DaemonError::IrcListen {
+            .map_err(|error| DaemonError::IrcListen {
                 addr: config.irc.listen,
-                source,
+                error,
             })?;
         let peer_listener = TcpListener::bind(config.peer.listen)
             .await
-            .map_err(|source| DaemonError::PeerListen {
+            .map_err(|error| DaemonError::PeerListen {
                 addr: config.peer.listen,
-                source,
+                error,
             })?;
         let irc_addr = irc_listener
             .local_addr()
-            .map_err(|source| DaemonError::IrcListen {
+            .map_err(|error| DaemonError::IrcListen {
                 addr: config.irc.listen,
-                source,
+                error,
             })?;
         let peer_addr = peer_listener
             .local_addr()
-            .map_err(|source| DaemonError::PeerListen {
+            .map_err(|error| DaemonError::PeerListen {
                 addr: config.peer.listen,
-                source,
+                error,
             })?;
 
         let directory: Arc<dyn Directory> = match options.directory {

@@ -145,3 +145,31 @@ async fn messages_wait_for_a_client_to_attach() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_reachable_dht_irc_keeps_working_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = disims::demo::private_config(
+        dir.path(),
+        "127.0.0.1:0".parse().unwrap(),
+        // Nothing answers DHT queries on the discard port.
+        "127.0.0.1:9".parse().unwrap(),
+    );
+    config.dht.request_timeout = std::time::Duration::from_millis(100);
+    let a = disims::daemon::Gateway::start(config, Default::default())
+        .await
+        .unwrap();
+    let mut alice = IrcClient::register(a.irc_addr, "alice").await;
+    let notice = alice
+        .expect(|l| l.contains("NOTICE") && l.contains("DHT:"))
+        .await;
+    assert!(
+        notice.contains("cannot publish") && notice.contains("retrying"),
+        "{notice}"
+    );
+    alice.send("PING :still-here").await;
+    alice
+        .expect(|l| l.contains("PONG") && l.contains("still-here"))
+        .await;
+    a.shutdown().await;
+}
