@@ -296,8 +296,12 @@ impl Router {
                 }
             }
             RouterInput::Status(text) => {
+                // Kept as the current state, which every front end gets when it attaches;
+                // so it goes only to those attached now, never into the backlog.
                 self.status = Some(text.clone());
-                self.broadcast(FrontendEvent::ServerNotice { text });
+                if !self.frontends.is_empty() {
+                    self.broadcast(FrontendEvent::ServerNotice { text });
+                }
             }
         }
     }

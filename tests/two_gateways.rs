@@ -43,6 +43,16 @@ async fn two_gateways_chat_both_ways() {
         "{line}"
     );
 
+    // The DHT state was announced to each client once (not also replayed from a backlog).
+    for client in [&alice, &bob] {
+        let count = client
+            .seen
+            .iter()
+            .filter(|l| l.contains("DHT: published"))
+            .count();
+        assert_eq!(count, 1, "{:#?}", client.seen);
+    }
+
     // B -> A, non-ASCII
     let text = "grüße aus Köln, 你好, привет 🎉";
     bob.send(&format!("PRIVMSG {a_nick} :{text}")).await;
