@@ -75,30 +75,20 @@ impl Gateway {
         let identity = Arc::new(signing_key);
         let peer_id = PeerId::of(&identity);
 
-        let irc_listener = TcpListener::bind(config.irc.listen)
-            .await
-            .map_err(|error| DaemonError::IrcListen {
-                addr: config.irc.listen,
-                error,
-            })?;
-        let peer_listener = TcpListener::bind(config.peer.listen)
-            .await
-            .map_err(|error| DaemonError::PeerListen {
-                addr: config.peer.listen,
-                error,
-            })?;
-        let irc_addr = irc_listener
-            .local_addr()
-            .map_err(|error| DaemonError::IrcListen {
-                addr: config.irc.listen,
-                error,
-            })?;
-        let peer_addr = peer_listener
-            .local_addr()
-            .map_err(|error| DaemonError::PeerListen {
-                addr: config.peer.listen,
-                error,
-            })?;
+        let (irc_listener, irc_addr) =
+            bind(config.irc.listen)
+                .await
+                .map_err(|error| DaemonError::IrcListen {
+                    addr: config.irc.listen,
+                    error,
+                })?;
+        let (peer_listener, peer_addr) =
+            bind(config.peer.listen)
+                .await
+                .map_err(|error| DaemonError::PeerListen {
+                    addr: config.peer.listen,
+                    error,
+                })?;
 
         let directory: Arc<dyn Directory> = match options.directory {
             Some(directory) => directory,
@@ -173,6 +163,13 @@ impl Gateway {
         }
         tracing::info!(nick = %self.peer_id.short(), "gateway stopped");
     }
+}
+
+/// Binds a TCP listener; returns it with the address actually bound (port 0 resolved).
+async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
 }
 
 /// The addresses to publish: configured ones; else the listen IP when it is specific;

@@ -1,7 +1,7 @@
 //! One IRC connection's state machine: a framed line in, actions out. Pure: no sockets, no
 //! clock (the conn task passes `now` in and performs the [`Action`]s in order).
 //!
-//! Every verb we answer is in [`COMMANDS`], with its arity and whether it is allowed before
+//! Every verb we answer is in `COMMANDS`, with its arity and whether it is allowed before
 //! registration, so those checks happen in one place (as in ergo). Registration itself
 //! (CAP, PASS, NICK, USER, the welcome burst) lives in `registration.rs`.
 
