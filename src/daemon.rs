@@ -55,6 +55,7 @@ pub struct Options {
     /// Use this directory instead of starting a mainline DHT node.
     pub directory: Option<Arc<dyn Directory>>,
     pub timers: SessionTimers,
+    pub irc: irc::conn::IrcLimits,
 }
 
 /// A running gateway.
@@ -127,6 +128,7 @@ impl Gateway {
             router_handle.clone(),
             shutdown.clone(),
             tracker.clone(),
+            options.irc,
         ));
         tracker.spawn(publish_loop(
             directory,

@@ -11,6 +11,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
 
 /// Length of a nick: 256 bits in 5-bit z-base-32 symbols.
 pub const NICK_LEN: usize = 52;
@@ -173,15 +174,17 @@ pub fn load_or_create(data_dir: &Path) -> Result<(SigningKey, bool), IdentityErr
             if mode & 0o077 != 0 {
                 return Err(IdentityError::KeyFilePermissions { path, mode });
             }
-            let bytes = fs::read(&path).map_err(io_err)?;
-            let secret: [u8; 32] =
-                bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| IdentityError::KeyFileLength {
+            // Wiped from memory on drop, like the SigningKey made from it.
+            let bytes = Zeroizing::new(fs::read(&path).map_err(io_err)?);
+            let secret: Zeroizing<[u8; 32]> = match bytes.as_slice().try_into() {
+                Ok(secret) => Zeroizing::new(secret),
+                Err(_) => {
+                    return Err(IdentityError::KeyFileLength {
                         path: path.clone(),
                         len: bytes.len(),
-                    })?;
+                    });
+                }
+            };
             Ok((SigningKey::from_bytes(&secret), false))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -189,14 +192,14 @@ pub fn load_or_create(data_dir: &Path) -> Result<(SigningKey, bool), IdentityErr
                 path: data_dir.to_path_buf(),
                 source,
             })?;
-            let secret = random_bytes::<32>()?;
+            let secret = Zeroizing::new(random_bytes::<32>()?);
             let mut file = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(&path)
                 .map_err(io_err)?;
-            file.write_all(&secret).map_err(io_err)?;
+            file.write_all(secret.as_slice()).map_err(io_err)?;
             file.sync_all().map_err(io_err)?;
             Ok((SigningKey::from_bytes(&secret), true))
         }
@@ -286,6 +289,15 @@ mod tests {
             PeerId::from_bytes(not_a_point),
             Err(IdentityError::NotAKey)
         ));
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let k = key(7);
+        let secret_hex: String = k.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let debug = format!("{k:?} {:?}", PeerId::of(&k));
+        assert!(!debug.contains(&secret_hex), "{debug}");
+        assert!(!debug.contains("7, 7, 7"), "{debug}");
     }
 
     #[test]

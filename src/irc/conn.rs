@@ -19,6 +19,22 @@ pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// At most this many IRC connections at once.
 pub const MAX_CLIENTS: usize = 64;
 
+/// Limits of the IRC listener; tests shorten them.
+#[derive(Clone, Copy, Debug)]
+pub struct IrcLimits {
+    pub registration_timeout: Duration,
+    pub max_clients: usize,
+}
+
+impl Default for IrcLimits {
+    fn default() -> Self {
+        Self {
+            registration_timeout: REGISTRATION_TIMEOUT,
+            max_clients: MAX_CLIENTS,
+        }
+    }
+}
+
 /// Accepts IRC connections until shutdown.
 pub async fn accept_loop(
     listener: TcpListener,
@@ -26,6 +42,7 @@ pub async fn accept_loop(
     router: RouterHandle,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    limits: IrcLimits,
 ) {
     let clients = Arc::new(AtomicUsize::new(0));
     loop {
@@ -40,7 +57,7 @@ pub async fn accept_loop(
                 }
             },
         };
-        if clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+        if clients.fetch_add(1, Ordering::SeqCst) >= limits.max_clients {
             clients.fetch_sub(1, Ordering::SeqCst);
             let _ = stream.write_all(b"ERROR :Too many connections\r\n").await;
             continue;
@@ -53,7 +70,7 @@ pub async fn accept_loop(
             clients.clone(),
         );
         tracker.spawn(async move {
-            if let Err(e) = serve(stream, settings, router, shutdown).await {
+            if let Err(e) = serve(stream, settings, router, shutdown, limits).await {
                 tracing::debug!(%from, error = %e, "IRC connection ended with an error");
             }
             tracing::info!(%from, "IRC client disconnected");
@@ -68,6 +85,7 @@ async fn serve(
     settings: Arc<ClientSettings>,
     router: RouterHandle,
     shutdown: CancellationToken,
+    limits: IrcLimits,
 ) -> std::io::Result<()> {
     let (mut reader, mut writer) = stream.into_split();
     let mut client = Client::new(settings);
@@ -80,7 +98,7 @@ async fn serve(
         u64,
         tokio::sync::mpsc::Receiver<crate::router::FrontendEvent>,
     )> = None;
-    let registration_deadline = tokio::time::sleep(REGISTRATION_TIMEOUT);
+    let registration_deadline = tokio::time::sleep(limits.registration_timeout);
     tokio::pin!(registration_deadline);
 
     let result = loop {

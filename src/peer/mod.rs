@@ -24,7 +24,8 @@ use crate::identity::{IdentityError, PeerId};
 use crate::router::{RouterHandle, RouterInput};
 pub use session::{SessionCommand, SessionHandle, SessionTimers};
 
-/// A handshake must complete within this time, or the connection is closed.
+/// A handshake must complete within this time, or the connection is closed (the default of
+/// [`SessionTimers::handshake`]).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connecting to one address may take this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -203,7 +204,7 @@ impl PeerContext {
             .map_err(|_| PeerError::Io(std::io::ErrorKind::TimedOut.into()))??;
         stream.set_nodelay(true)?;
         let keys = tokio::time::timeout(
-            HANDSHAKE_TIMEOUT,
+            self.timers.handshake,
             transport::initiate(&mut stream, &self.identity, peer),
         )
         .await
@@ -243,7 +244,7 @@ impl PeerContext {
                 let _ = stream.set_nodelay(true);
                 let result = tokio::select! {
                     _ = ctx.shutdown.cancelled() => return,
-                    r = tokio::time::timeout(HANDSHAKE_TIMEOUT, transport::respond(&mut stream, &ctx.identity)) => r,
+                    r = tokio::time::timeout(ctx.timers.handshake, transport::respond(&mut stream, &ctx.identity)) => r,
                 };
                 drop(ip_slot);
                 drop(permit);

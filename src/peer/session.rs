@@ -27,6 +27,8 @@ pub struct SessionTimers {
     pub idle_timeout: Duration,
     /// After a Close, how long to keep reading what the peer still sends.
     pub linger: Duration,
+    /// A handshake must complete within this time (both sides), or the connection is closed.
+    pub handshake: Duration,
 }
 
 impl Default for SessionTimers {
@@ -35,6 +37,7 @@ impl Default for SessionTimers {
             keepalive: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             linger: Duration::from_secs(10),
+            handshake: super::HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -351,6 +354,7 @@ mod tests {
         keepalive: Duration::from_millis(50),
         idle_timeout: Duration::from_millis(300),
         linger: Duration::from_millis(200),
+        handshake: Duration::from_millis(300),
     };
 
     #[tokio::test(start_paused = true)]
