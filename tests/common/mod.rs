@@ -132,3 +132,92 @@ impl IrcClient {
         }
     }
 }
+
+/// A TCP proxy in front of `target` that parses the initiator -> responder direction into
+/// records (u32 length + body) and lets `mutate` rewrite them: it gets the connection's
+/// number (0 for the first), the record's number (0 = msg1, 1 = msg3, 2.. = data frames)
+/// and the record (header included), and returns the bytes to forward. The other
+/// direction is copied unchanged. Returns the proxy's address.
+pub async fn tampering_proxy<F>(target: SocketAddr, mutate: F) -> SocketAddr
+where
+    F: Fn(usize, usize, Vec<u8>) -> Vec<u8> + Send + Sync + 'static,
+{
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mutate = Arc::new(mutate);
+    tokio::spawn(async move {
+        let mut conn = 0;
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = TcpStream::connect(target).await else {
+                continue;
+            };
+            let (mut in_r, mut in_w) = inbound.into_split();
+            let (mut out_r, mut out_w) = outbound.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut out_r, &mut in_w).await;
+                let _ = in_w.shutdown().await;
+            });
+            let mutate = mutate.clone();
+            let this = conn;
+            tokio::spawn(async move {
+                let mut index = 0;
+                loop {
+                    let mut header = [0u8; 4];
+                    if in_r.read_exact(&mut header).await.is_err() {
+                        break;
+                    }
+                    let len = u32::from_be_bytes(header) as usize;
+                    let mut record = header.to_vec();
+                    record.resize(4 + len.min(1 << 20), 0);
+                    if in_r.read_exact(&mut record[4..]).await.is_err() {
+                        break;
+                    }
+                    let out = mutate(this, index, record);
+                    index += 1;
+                    if out_w.write_all(&out).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = out_w.shutdown().await;
+            });
+            conn += 1;
+        }
+    });
+    addr
+}
+
+/// A gateway whose directory is the shared in-memory map `records` (no DHT at all).
+pub async fn memory_gateway(
+    dir: &Path,
+    records: &disims::directory::memory::SharedRecords,
+    mut options: Options,
+) -> Gateway {
+    init_tracing();
+    let (key, _) = disims::identity::load_or_create(dir).expect("identity");
+    let directory = disims::directory::memory::MemoryDirectory::new(&key, records.clone());
+    options.directory = Some(std::sync::Arc::new(directory));
+    // The bootstrap address is unused: the memory directory replaces the DHT.
+    let config = private_config(
+        dir,
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:9".parse().unwrap(),
+    );
+    Gateway::start(config, options)
+        .await
+        .expect("gateway starts")
+}
+
+/// Points `peer`'s directory record at `addr` (a proxy, or somebody else).
+pub fn redirect(
+    records: &disims::directory::memory::SharedRecords,
+    peer: disims::identity::PeerId,
+    addr: SocketAddr,
+) {
+    let record = disims::directory::AddressRecord {
+        protocol_version: 1,
+        addrs: vec![addr],
+    };
+    disims::directory::memory::MemoryDirectory::insert_raw(records, peer, record.encode().unwrap());
+}
