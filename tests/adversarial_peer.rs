@@ -259,9 +259,11 @@ async fn a_thousand_silent_connections_do_not_stop_honest_peers() {
         for s in &mut silent {
             let mut byte = [0u8; 1];
             // Nothing to read within a moment: still open. EOF or reset: closed by the gateway.
-            if tokio::time::timeout(Duration::from_millis(1), s.read(&mut byte)).await.is_err() {
+            if tokio::time::timeout(Duration::from_millis(1), s.read(&mut byte))
+                .await
+                .is_err()
+            {
                 open += 1;
-            }          // EOF or reset: closed by the gateway
             }
         }
         if open <= cap {
