@@ -1,0 +1,142 @@
+//! Hostile or broken IRC clients against a running gateway: right numerics or a clean
+//! disconnect, never a panic, and other clients unaffected.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{IrcClient, memory_gateway};
+use disims::daemon::Options;
+use disims::directory::memory::SharedRecords;
+use disims::irc::conn::IrcLimits;
+
+async fn gateway(dir: &std::path::Path) -> disims::daemon::Gateway {
+    let irc = IrcLimits { registration_timeout: Duration::from_millis(500), ..IrcLimits::default() };
+    memory_gateway(dir, &SharedRecords::default(), Options { irc, ..Options::default() }).await
+}
+
+/// The bystander still gets prompt answers.
+async fn still_served(client: &mut IrcClient, token: &str) {
+    client.send(&format!("PING :{token}")).await;
+    client.expect(|l| l.contains("PONG") && l.contains(token)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlong_lines_get_417_and_the_connection_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path()).await;
+    let mut bystander = IrcClient::register(g.irc_addr, "b").await;
+    let mut c = IrcClient::register(g.irc_addr, "c").await;
+    c.send(&format!("PRIVMSG {} :{}", g.peer_id, "x".repeat(600))).await;
+    c.expect(|l| l.contains(" 417 ")).await;
+    // 100 KiB without a line end is discarded as it comes, never buffered whole.
+    c.send_raw(&vec![b'y'; 100 * 1024]).await;
+    c.send_raw(b"\r\n").await;
+    c.expect(|l| l.contains(" 417 ")).await;
+    still_served(&mut c, "after-long").await;
+    still_served(&mut bystander, "bystander").await;
+    g.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_and_nul_bytes_are_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path()).await;
+    let mut c = IrcClient::register(g.irc_addr, "c").await;
+    c.send_raw(b"PING :\xff\xfe\xfd\r\n").await;
+    let pong = c.expect(|l| l.contains("PONG")).await;
+    assert!(pong.contains('\u{fffd}'), "invalid UTF-8 is replaced: {pong}");
+    c.send_raw(b"PING :a\0b\r\n").await;
+    c.send_raw(b"\0\0\0\r\n").await;
+    c.send_raw(b"PRIV\0MSG x :y\r\n").await;
+    still_served(&mut c, "after-nul").await;
+    // A note to self with odd bytes comes back sanitised: no NUL reaches the client.
+    let mut line = format!("PRIVMSG {} :he\0llo ", g.peer_id).into_bytes();
+    line.extend_from_slice(b"\xc3\x28\r\n");
+    c.send_raw(&line).await;
+    let line = c.expect(|l| l.contains(" PRIVMSG ")).await;
+    assert!(!line.contains('\0'), "{line:?}");
+    g.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_ten_thousand_lines_is_answered_and_slows_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path()).await;
+    let mut bystander = IrcClient::register(g.irc_addr, "b").await;
+    let mut c = IrcClient::register(g.irc_addr, "c").await;
+    let burst: String = (0..10_000).map(|i| format!("PING :p{i}\r\n")).collect();
+    c.send_raw(burst.as_bytes()).await;
+    still_served(&mut bystander, "during-burst").await;
+    for i in 0..10_000 {
+        let line = c.expect(|l| l.contains("PONG")).await;
+        assert!(line.ends_with(&format!("p{i}")), "{line}");
+    }
+    g.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_registers_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path()).await;
+    let mut bystander = IrcClient::register(g.irc_addr, "b").await;
+    let mut idle = IrcClient::connect(g.irc_addr).await;
+    idle.send("NICK halfway").await;
+    let error = idle.expect(|l| l.starts_with("ERROR")).await;
+    assert!(error.to_lowercase().contains("regist"), "{error}");
+    assert!(idle.expect_closed().await);
+    still_served(&mut bystander, "bystander").await;
+    g.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_before_registration_and_unknown_commands_get_numerics() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path()).await;
+    let mut c = IrcClient::connect(g.irc_addr).await;
+    c.send("PRIVMSG someone :early").await;
+    c.expect(|l| l.contains(" 451 ")).await;
+    c.send("NICK c").await;
+    c.send("USER c 0 *").await; // one parameter short
+    c.expect(|l| l.contains(" 461 ")).await;
+    c.send("USER c 0 * :C").await;
+    c.expect(|l| l.contains(" 376 ") || l.contains(" 422 ")).await;
+    c.send("FROBNICATE now").await;
+    c.expect(|l| l.contains(" 421 ")).await;
+    c.send("PRIVMSG").await;
+    c.expect(|l| l.contains(" 411 ") || l.contains(" 461 ")).await;
+    c.send("QUIT :bye").await;
+    assert!(c.expect_closed().await);
+    g.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_or_missing_password_gets_464_and_a_disconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = disims::demo::private_config(
+        dir.path(),
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:9".parse().unwrap(),
+    );
+    config.irc.password = Some("correct-horse".into());
+    let (key, _) = disims::identity::load_or_create(dir.path()).unwrap();
+    let directory = disims::directory::memory::MemoryDirectory::new(&key, SharedRecords::default());
+    let options = Options { directory: Some(std::sync::Arc::new(directory)), ..Options::default() };
+    let g = disims::daemon::Gateway::start(config, options).await.unwrap();
+    for pass in [Some("wrong"), None] {
+        let mut c = IrcClient::connect(g.irc_addr).await;
+        if let Some(pass) = pass {
+            c.send(&format!("PASS {pass}")).await;
+        }
+        c.send("NICK c").await;
+        c.send("USER c 0 * :C").await;
+        c.expect(|l| l.contains(" 464 ")).await;
+        assert!(c.expect_closed().await);
+    }
+    let mut c = IrcClient::connect(g.irc_addr).await;
+    c.send("PASS correct-horse").await;
+    c.send("NICK c").await;
+    c.send("USER c 0 * :C").await;
+    c.expect(|l| l.contains(" 001 ")).await;
+    g.shutdown().await;
+}
