@@ -11,14 +11,27 @@ use disims::directory::memory::SharedRecords;
 use disims::irc::conn::IrcLimits;
 
 async fn gateway(dir: &std::path::Path) -> disims::daemon::Gateway {
-    let irc = IrcLimits { registration_timeout: Duration::from_millis(500), ..IrcLimits::default() };
-    memory_gateway(dir, &SharedRecords::default(), Options { irc, ..Options::default() }).await
+    let irc = IrcLimits {
+        registration_timeout: Duration::from_millis(500),
+        ..IrcLimits::default()
+    };
+    memory_gateway(
+        dir,
+        &SharedRecords::default(),
+        Options {
+            irc,
+            ..Options::default()
+        },
+    )
+    .await
 }
 
 /// The bystander still gets prompt answers.
 async fn still_served(client: &mut IrcClient, token: &str) {
     client.send(&format!("PING :{token}")).await;
-    client.expect(|l| l.contains("PONG") && l.contains(token)).await;
+    client
+        .expect(|l| l.contains("PONG") && l.contains(token))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,7 +40,8 @@ async fn overlong_lines_get_417_and_the_connection_goes_on() {
     let g = gateway(dir.path()).await;
     let mut bystander = IrcClient::register(g.irc_addr, "b").await;
     let mut c = IrcClient::register(g.irc_addr, "c").await;
-    c.send(&format!("PRIVMSG {} :{}", g.peer_id, "x".repeat(600))).await;
+    c.send(&format!("PRIVMSG {} :{}", g.peer_id, "x".repeat(600)))
+        .await;
     c.expect(|l| l.contains(" 417 ")).await;
     // 100 KiB without a line end is discarded as it comes, never buffered whole.
     c.send_raw(&vec![b'y'; 100 * 1024]).await;
@@ -45,7 +59,10 @@ async fn invalid_utf8_and_nul_bytes_are_handled() {
     let mut c = IrcClient::register(g.irc_addr, "c").await;
     c.send_raw(b"PING :\xff\xfe\xfd\r\n").await;
     let pong = c.expect(|l| l.contains("PONG")).await;
-    assert!(pong.contains('\u{fffd}'), "invalid UTF-8 is replaced: {pong}");
+    assert!(
+        pong.contains('\u{fffd}'),
+        "invalid UTF-8 is replaced: {pong}"
+    );
     c.send_raw(b"PING :a\0b\r\n").await;
     c.send_raw(b"\0\0\0\r\n").await;
     c.send_raw(b"PRIV\0MSG x :y\r\n").await;
@@ -100,11 +117,13 @@ async fn commands_before_registration_and_unknown_commands_get_numerics() {
     c.send("USER c 0 *").await; // one parameter short
     c.expect(|l| l.contains(" 461 ")).await;
     c.send("USER c 0 * :C").await;
-    c.expect(|l| l.contains(" 376 ") || l.contains(" 422 ")).await;
+    c.expect(|l| l.contains(" 376 ") || l.contains(" 422 "))
+        .await;
     c.send("FROBNICATE now").await;
     c.expect(|l| l.contains(" 421 ")).await;
     c.send("PRIVMSG").await;
-    c.expect(|l| l.contains(" 411 ") || l.contains(" 461 ")).await;
+    c.expect(|l| l.contains(" 411 ") || l.contains(" 461 "))
+        .await;
     c.send("QUIT :bye").await;
     assert!(c.expect_closed().await);
     g.shutdown().await;
@@ -121,8 +140,13 @@ async fn a_wrong_or_missing_password_gets_464_and_a_disconnect() {
     config.irc.password = Some("correct-horse".into());
     let (key, _) = disims::identity::load_or_create(dir.path()).unwrap();
     let directory = disims::directory::memory::MemoryDirectory::new(&key, SharedRecords::default());
-    let options = Options { directory: Some(std::sync::Arc::new(directory)), ..Options::default() };
-    let g = disims::daemon::Gateway::start(config, options).await.unwrap();
+    let options = Options {
+        directory: Some(std::sync::Arc::new(directory)),
+        ..Options::default()
+    };
+    let g = disims::daemon::Gateway::start(config, options)
+        .await
+        .unwrap();
     for pass in [Some("wrong"), None] {
         let mut c = IrcClient::connect(g.irc_addr).await;
         if let Some(pass) = pass {

@@ -24,11 +24,8 @@ pub(crate) const PROOF_LABEL_LEN: usize = 25;
 pub(crate) const PROOF_RESPONDER: &[u8; PROOF_LABEL_LEN] = b"disims v1 responder proof";
 pub(crate) const PROOF_INITIATOR: &[u8; PROOF_LABEL_LEN] = b"disims v1 initiator proof";
 
-/// A 32-byte symmetric key that is overwritten with zeros when dropped.
-///
-/// Without `unsafe` and without the `zeroize` crate as a direct dependency we cannot use a
-/// volatile write; `black_box` keeps the compiler from eliding the store as dead, which is the
-/// best safe code can do.
+/// A 32-byte symmetric key that is overwritten with zeros when dropped (`zeroize` uses
+/// volatile writes, which the compiler cannot elide as dead stores).
 pub(crate) struct SecretKey32([u8; 32]);
 
 impl SecretKey32 {
@@ -50,8 +47,7 @@ impl SecretKey32 {
 
 impl Drop for SecretKey32 {
     fn drop(&mut self) {
-        self.0.fill(0);
-        std::hint::black_box(&mut self.0);
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

@@ -100,6 +100,40 @@ fn fresh_ephemerals_give_fresh_keys() {
     );
 }
 
+/// Key-compromise impersonation: an attacker who stole A's identity key still cannot pose as
+/// B to A: every key the thief holds is the wrong one for a session A believes is with B.
+#[test]
+fn a_stolen_identity_key_does_not_let_the_thief_pose_as_others_to_its_owner() {
+    let a = identity(1);
+    let b = identity(2).verifying_key();
+    let stolen = SigningKey::from_bytes(&a.to_bytes());
+    // The thief answers A's dial of B with every key it holds: A's own, and its own.
+    for thief_key in [stolen, identity(9)] {
+        let (initiator, msg1) = Initiator::new(&a, &b, [3; 32]);
+        let (_, msg2) = Responder::new(&thief_key, [4; 32])
+            .read_msg1(&msg1)
+            .expect("msg1");
+        assert!(matches!(
+            initiator.read_msg2(&msg2),
+            Err(HandshakeError::WrongPeer { .. })
+        ));
+    }
+    // Nor can it complete a handshake as initiator claiming to be B towards A: msg3 carries
+    // the initiator's own key, so A as responder learns the thief's key (or A's own), not B's.
+    let (initiator, msg1) = Initiator::new(&identity(9), &a.verifying_key(), [5; 32]);
+    let (wait, msg2) = Responder::new(&a, [6; 32]).read_msg1(&msg1).expect("msg1");
+    let (msg3, _) = initiator
+        .read_msg2(&msg2)
+        .expect("the thief dials A as itself");
+    let keys = wait
+        .read_msg3(&msg3)
+        .expect("A accepts the thief as the thief");
+    assert_ne!(
+        keys.peer, b,
+        "A never sees B's key from someone without B's secret key"
+    );
+}
+
 #[test]
 fn responder_with_other_identity_is_wrong_peer() {
     let dialled = identity(2).verifying_key();

@@ -149,6 +149,7 @@ impl Session {
         let mut last_rx = Instant::now();
         let mut last_tx = Instant::now();
         let mut linger_until: Option<Instant> = None;
+        let mut ping_nonce: u64 = 0;
         let tick = (timers.keepalive / 2).min(timers.idle_timeout / 4);
         let mut ticker = tokio::time::interval(tick.max(Duration::from_millis(10)));
         loop {
@@ -203,7 +204,8 @@ impl Session {
                         return Err(PeerError::IdleTimeout);
                     }
                     if !self.closing && now - last_tx >= timers.keepalive {
-                        self.queue(WireMessage::Ping(0))?;
+                        ping_nonce += 1;
+                        self.queue(WireMessage::Ping(ping_nonce))?;
                         self.flush(writer).await?;
                         last_tx = now;
                     }
