@@ -38,6 +38,11 @@ pub enum IdentityError {
          fix it with: chmod 600 {path}"
     )]
     KeyFilePermissions { path: PathBuf, mode: u32 },
+    #[error(
+        "data directory {path} is writable by group or others (mode {mode:o}), who could \
+         replace your key; fix it with: chmod 700 {path}"
+    )]
+    DataDirPermissions { path: PathBuf, mode: u32 },
     #[error("identity key {path} is malformed: expected 32 bytes, found {len}")]
     KeyFileLength { path: PathBuf, len: usize },
     #[error("identity key {path}: {source}")]
@@ -168,6 +173,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<(SigningKey, bool), IdentityErr
         path: path.clone(),
         source,
     };
+    check_private_dir(data_dir)?;
     match fs::metadata(&path) {
         Ok(meta) => {
             let mode = meta.permissions().mode() & 0o777;
@@ -204,6 +210,21 @@ pub fn load_or_create(data_dir: &Path) -> Result<(SigningKey, bool), IdentityErr
             Ok((SigningKey::from_bytes(&secret), true))
         }
         Err(e) => Err(io_err(e)),
+    }
+}
+
+/// Refuses a data dir that group or others can write to (as ssh's StrictModes does): they
+/// could replace the identity key or the store. Files inside are 0600, so a readable dir
+/// reveals only their names. A missing dir is fine (it is created 0700).
+fn check_private_dir(dir: &Path) -> Result<(), IdentityError> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.permissions().mode() & 0o022 != 0 => {
+            Err(IdentityError::DataDirPermissions {
+                path: dir.to_path_buf(),
+                mode: meta.permissions().mode() & 0o777,
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -330,6 +351,18 @@ mod tests {
     }
 
     #[test]
+    fn data_dir_writable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o775)).unwrap();
+        let err = load_or_create(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("chmod 700"), "{err}");
+        assert!(
+            !dir.path().join(KEY_FILE).exists(),
+            "no key is written into an open dir"
+        );
+    }
+
+    #[test]
     fn truncated_key_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(KEY_FILE);
@@ -341,9 +374,10 @@ mod tests {
             .unwrap()
             .write_all(&[1u8; 5])
             .unwrap();
-        assert!(matches!(
-            load_or_create(dir.path()),
-            Err(IdentityError::KeyFileLength { len: 5, .. })
-        ));
+        let result = load_or_create(dir.path());
+        assert!(
+            matches!(result, Err(IdentityError::KeyFileLength { len: 5, .. })),
+            "{result:?}"
+        );
     }
 }
