@@ -6,6 +6,7 @@
 //! - [`crypto`]: IO-free handshake state machine, key schedule and frame sealing.
 //! - [`peer`]: wire messages inside a session, the encrypted transport, dial/accept, sessions.
 //! - [`directory`]: where peers can be reached: the `Directory` trait, mainline DHT, in-memory.
+//! - [`message`]: the shared vocabulary: chat messages, front-end requests and events.
 //! - [`router`]: the hub between front ends and peer sessions.
 //! - [`irc`]: the IRC front end: line framing, the client state machine, the connection task.
 //! - [`daemon`]: wires the tasks together; graceful shutdown.
@@ -19,5 +20,6 @@ pub mod demo;
 pub mod directory;
 pub mod identity;
 pub mod irc;
+pub mod message;
 pub mod peer;
 pub mod router;

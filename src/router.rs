@@ -1,69 +1,14 @@
 //! The hub between front ends (IRC today) and peer sessions. It owns no sockets and knows
-//! nothing of IRC: its vocabulary is peers and messages, so that another front end can
-//! plug in beside `irc/`.
-//!
-//! This file starts with that vocabulary; the hub task itself follows below it.
-
-use crate::identity::PeerId;
-
-/// A 128-bit message id chosen by the sender, unique per message (dedup key).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct MessageId(pub [u8; 16]);
-
-/// What kind of line a chat message is, as the user typed it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum MessageKind {
-    /// An ordinary message (IRC PRIVMSG).
-    Text,
-    /// A notice (IRC NOTICE): never answered automatically.
-    Notice,
-    /// An action (`/me waves`, CTCP ACTION): `text` holds only "waves".
-    Action,
-}
-
-/// One chat message as the hub carries it.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct ChatMessage {
-    pub id: MessageId,
-    pub kind: MessageKind,
-    /// UTF-8 text, free of CR, LF and NUL (front ends enforce this on the way in and out).
-    pub text: String,
-    /// Sender's clock when the message was accepted, Unix milliseconds.
-    pub sent_at_ms: u64,
-}
-
-/// What a front end asks of the hub.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum FrontendRequest {
-    /// Send a message to a peer.
-    Send {
-        to: PeerId,
-        kind: MessageKind,
-        text: String,
-    },
-}
-
-/// What the hub tells every attached front end.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum FrontendEvent {
-    /// A message from a peer.
-    Received { from: PeerId, message: ChatMessage },
-    /// The gateway speaks for a peer, e.g. why a message to it could not be delivered.
-    /// Shown as a NOTICE from that peer's nick.
-    PeerNotice { peer: PeerId, text: String },
-    /// A status line from the gateway itself.
-    ServerNotice { text: String },
-}
-
-// ---------------------------------------------------------------------------------------
-// The hub task.
+//! nothing of IRC: its vocabulary is peers and messages ([`crate::message`]), so that another
+//! front end can plug in beside `irc/`. One task owns the hub's state.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::identity::random_bytes;
+use crate::identity::{PeerId, random_bytes};
+use crate::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId};
 use crate::peer::{PeerContext, SessionCommand, SessionHandle};
 
 /// Events kept for front ends while none is attached (then replayed on attach).

@@ -15,7 +15,7 @@ use super::codec::Line;
 use super::numerics::*;
 use super::render;
 use crate::identity::{IdentityError, PeerId};
-use crate::router::{FrontendEvent, FrontendRequest, MessageKind};
+use crate::message::{FrontendEvent, FrontendRequest, MessageKind};
 
 /// Events kept for a client that has not registered yet; beyond this the oldest are dropped.
 pub const MAX_QUEUED_EVENTS: usize = 1000;

@@ -96,7 +96,7 @@ async fn serve(
     // was attached goes to a client that can show it.
     let mut attached: Option<(
         u64,
-        tokio::sync::mpsc::Receiver<crate::router::FrontendEvent>,
+        tokio::sync::mpsc::Receiver<crate::message::FrontendEvent>,
     )> = None;
     let registration_deadline = tokio::time::sleep(limits.registration_timeout);
     tokio::pin!(registration_deadline);
@@ -159,9 +159,9 @@ async fn serve(
 async fn recv_event(
     attached: &mut Option<(
         u64,
-        tokio::sync::mpsc::Receiver<crate::router::FrontendEvent>,
+        tokio::sync::mpsc::Receiver<crate::message::FrontendEvent>,
     )>,
-) -> Option<crate::router::FrontendEvent> {
+) -> Option<crate::message::FrontendEvent> {
     match attached {
         Some((_, rx)) => rx.recv().await,
         None => std::future::pending().await,

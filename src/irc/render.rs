@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use crate::identity::PeerId;
-use crate::router::{ChatMessage, FrontendEvent, MessageKind};
+use crate::message::{ChatMessage, FrontendEvent, MessageKind};
 
 /// User and host part of every peer's prefix: peers have no user name or host we could show.
 pub const PEER_USER_HOST: &str = "peer@disims";

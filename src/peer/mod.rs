@@ -48,16 +48,12 @@ pub enum PeerError {
     Wire(#[from] wire::WireError),
     #[error("no message from the peer for too long")]
     IdleTimeout,
+    #[error("the peer does not read what we send")]
+    WriteStalled,
     #[error("handshake timed out")]
     HandshakeTimeout,
     #[error("{0}")]
     Identity(#[from] IdentityError),
-}
-
-impl PeerError {
-    fn from_codec(e: std::io::Error) -> Self {
-        PeerError::Io(e)
-    }
 }
 
 /// Why a dial failed, in words for the user.

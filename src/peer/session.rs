@@ -16,7 +16,8 @@ use super::PeerError;
 use super::wire::{CloseReason, WireError, WireMessage};
 use crate::crypto::{MAX_DATA_RECORD, SessionKeys};
 use crate::identity::PeerId;
-use crate::router::{ChatMessage, RouterHandle, RouterInput};
+use crate::message::ChatMessage;
+use crate::router::{RouterHandle, RouterInput};
 
 /// Timers of a session; tests shorten them.
 #[derive(Clone, Copy, Debug)]
@@ -75,15 +76,7 @@ pub async fn run<S>(
 {
     let peer = handle.peer;
     let conn_id = handle.conn_id;
-    let mut session = Session {
-        keys,
-        unacked: VecDeque::new(),
-        out: Vec::new(),
-        plain: Vec::new(),
-        router: router.clone(),
-        peer,
-        closing: false,
-    };
+    let mut session = Session::new(keys, router.clone(), peer);
     let (reader, writer) = tokio::io::split(stream);
     let codec = LengthDelimitedCodec::builder()
         .length_field_type::<u32>()
@@ -121,19 +114,53 @@ pub async fn run<S>(
         .await;
 }
 
+/// Stop taking new chat messages from the router while this much sealed output waits.
+const OUT_HIGH_WATER: usize = 256 * 1024;
+/// A peer that lets this much output pile up (it sends to us but does not read what we
+/// send: acks, pongs) is dropped.
+const OUT_HARD_LIMIT: usize = 4 * 1024 * 1024;
+
+/// One session's state. Reading and writing happen in one `select!` loop and never block
+/// each other: sealed output goes to `out` and is written as the socket accepts it, so a
+/// peer that stops reading cannot stop us reading (and acknowledging) what it sends.
 struct Session {
     keys: SessionKeys,
     /// Sent chat messages the peer has not acknowledged yet, oldest first.
     unacked: VecDeque<ChatMessage>,
+    /// Sealed records waiting to be written; `out[..written]` is already written.
     out: Vec<u8>,
+    written: usize,
     plain: Vec<u8>,
     router: RouterHandle,
     peer: PeerId,
-    /// We sent Close: send nothing more, read until the peer closes too.
+    /// When we last queued anything to send (keepalive).
+    last_tx: Instant,
+    /// We queued Close: send nothing more, read until the peer closes too.
     closing: bool,
+    /// Our write side is shut down (after Close was written).
+    write_shut: bool,
 }
 
 impl Session {
+    fn new(keys: SessionKeys, router: RouterHandle, peer: PeerId) -> Self {
+        Self {
+            keys,
+            unacked: VecDeque::new(),
+            out: Vec::new(),
+            written: 0,
+            plain: Vec::new(),
+            router,
+            peer,
+            last_tx: Instant::now(),
+            closing: false,
+            write_shut: false,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len() - self.written
+    }
+
     async fn drive<R, W>(
         &mut self,
         reader: &mut FramedRead<R, LengthDelimitedCodec>,
@@ -147,25 +174,30 @@ impl Session {
         W: AsyncWrite + Unpin,
     {
         let mut last_rx = Instant::now();
-        let mut last_tx = Instant::now();
+        let mut last_write_progress = Instant::now();
         let mut linger_until: Option<Instant> = None;
         let mut ping_nonce: u64 = 0;
         let tick = (timers.keepalive / 2).min(timers.idle_timeout / 4);
         let mut ticker = tokio::time::interval(tick.max(Duration::from_millis(10)));
         loop {
+            if self.closing && !self.write_shut && self.pending() == 0 {
+                writer.shutdown().await?;
+                self.write_shut = true;
+            }
+            let pending = self.pending();
             tokio::select! {
                 _ = shutdown.cancelled(), if !self.closing => {
-                    self.close(writer, CloseReason::Shutdown).await?;
+                    self.start_close(CloseReason::Shutdown)?;
                     linger_until = Some(Instant::now() + timers.linger.min(Duration::from_secs(1)));
                 }
                 frame = reader.next() => {
                     let Some(frame) = frame else { return Ok(()) };
-                    let mut frame = frame.map_err(PeerError::from_codec)?;
+                    let mut frame = frame?;
                     last_rx = Instant::now();
                     let plaintext = self.keys.opener.open(&mut frame)?;
                     match WireMessage::decode(plaintext) {
                         Ok(message) => {
-                            if self.handle(message, writer).await? {
+                            if self.handle(message).await? {
                                 linger_until.get_or_insert(Instant::now() + timers.linger);
                             }
                         }
@@ -175,63 +207,74 @@ impl Session {
                         Err(e) => return Err(PeerError::Wire(e)),
                     }
                 }
-                cmd = commands.recv(), if !self.closing => match cmd {
-                    Some(SessionCommand::Send(message)) => {
-                        self.queue(WireMessage::Chat(message.clone()))?;
-                        self.unacked.push_back(message);
-                        // Batch whatever else is waiting into the same write.
-                        while let Ok(SessionCommand::Send(m)) = commands.try_recv() {
-                            self.queue(WireMessage::Chat(m.clone()))?;
-                            self.unacked.push_back(m);
+                cmd = commands.recv(), if !self.closing && pending < OUT_HIGH_WATER => {
+                    // Take whatever else is waiting too, so that it goes out in one write.
+                    let mut next = cmd;
+                    loop {
+                        match next {
+                            Some(SessionCommand::Send(message)) => self.send_chat(message)?,
+                            Some(SessionCommand::Retire) | None => {
+                                self.start_close(CloseReason::Duplicate)?;
+                                linger_until = Some(Instant::now() + timers.linger);
+                                break;
+                            }
                         }
-                        self.flush(writer).await?;
-                        last_tx = Instant::now();
+                        if self.pending() >= OUT_HIGH_WATER {
+                            break;
+                        }
+                        match commands.try_recv() {
+                            Ok(cmd) => next = Some(cmd),
+                            Err(_) => break,
+                        }
                     }
-                    Some(SessionCommand::Retire) | None => {
-                        self.close(writer, CloseReason::Duplicate).await?;
-                        linger_until = Some(Instant::now() + timers.linger);
+                }
+                written = writer.write(&self.out[self.written..]), if pending > 0 && !self.write_shut => {
+                    let n = written?;
+                    if n == 0 {
+                        return Err(PeerError::Io(std::io::ErrorKind::WriteZero.into()));
                     }
-                },
+                    self.written += n;
+                    if self.written == self.out.len() {
+                        self.out.clear();
+                        self.written = 0;
+                    }
+                    last_write_progress = Instant::now();
+                }
                 _ = ticker.tick() => {
                     let now = Instant::now();
                     if linger_until.is_some_and(|t| now >= t) {
                         return Ok(());
                     }
                     if now - last_rx >= timers.idle_timeout {
-                        if !self.closing {
-                            let _ = self.close(writer, CloseReason::Idle).await;
-                        }
                         return Err(PeerError::IdleTimeout);
                     }
-                    if !self.closing && now - last_tx >= timers.keepalive {
+                    if pending == 0 {
+                        last_write_progress = now;
+                    } else if now - last_write_progress >= timers.idle_timeout {
+                        return Err(PeerError::WriteStalled);
+                    }
+                    if !self.closing && now - self.last_tx >= timers.keepalive {
                         ping_nonce += 1;
                         self.queue(WireMessage::Ping(ping_nonce))?;
-                        self.flush(writer).await?;
-                        last_tx = now;
                     }
                 }
+            }
+            if self.pending() > OUT_HARD_LIMIT {
+                return Err(PeerError::WriteStalled);
             }
         }
     }
 
     /// Handles one message from the peer; returns true when the peer closed.
-    async fn handle<W: AsyncWrite + Unpin>(
-        &mut self,
-        message: WireMessage,
-        writer: &mut W,
-    ) -> Result<bool, PeerError> {
+    async fn handle(&mut self, message: WireMessage) -> Result<bool, PeerError> {
         match message {
             WireMessage::Chat(chat) => {
                 let id = chat.id;
                 self.router
-                    .send(RouterInput::Received {
-                        peer: self.peer,
-                        message: chat,
-                    })
+                    .send(RouterInput::Received { peer: self.peer, message: chat })
                     .await;
                 if !self.closing {
                     self.queue(WireMessage::Ack(id))?;
-                    self.flush(writer).await?;
                 }
             }
             WireMessage::Ack(id) => {
@@ -242,14 +285,13 @@ impl Session {
             WireMessage::Ping(n) => {
                 if !self.closing {
                     self.queue(WireMessage::Pong(n))?;
-                    self.flush(writer).await?;
                 }
             }
             WireMessage::Pong(_) => {}
             WireMessage::Close(reason) => {
                 tracing::debug!(peer = %self.peer.short(), ?reason, "peer closes the session");
                 if !self.closing {
-                    self.close(writer, reason).await?;
+                    self.start_close(reason)?;
                 }
                 return Ok(true);
             }
@@ -257,30 +299,24 @@ impl Session {
         Ok(false)
     }
 
+    fn send_chat(&mut self, message: ChatMessage) -> Result<(), PeerError> {
+        self.queue(WireMessage::Chat(message.clone()))?;
+        self.unacked.push_back(message);
+        Ok(())
+    }
+
     fn queue(&mut self, message: WireMessage) -> Result<(), PeerError> {
         self.plain.clear();
         message.encode(&mut self.plain)?;
         self.keys.sealer.seal_into(&self.plain, &mut self.out)?;
+        self.last_tx = Instant::now();
         Ok(())
     }
 
-    async fn flush<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> Result<(), PeerError> {
-        writer.write_all(&self.out).await?;
-        writer.flush().await?;
-        self.out.clear();
-        Ok(())
-    }
-
-    async fn close<W: AsyncWrite + Unpin>(
-        &mut self,
-        writer: &mut W,
-        reason: CloseReason,
-    ) -> Result<(), PeerError> {
+    /// Queues Close; the write side is shut down once everything queued is written.
+    fn start_close(&mut self, reason: CloseReason) -> Result<(), PeerError> {
         self.closing = true;
-        self.queue(WireMessage::Close(reason))?;
-        self.flush(writer).await?;
-        writer.shutdown().await?;
-        Ok(())
+        self.queue(WireMessage::Close(reason))
     }
 }
 
@@ -288,7 +324,8 @@ impl Session {
 mod tests {
     use super::*;
     use crate::crypto::{Initiator, Responder};
-    use crate::router::{self, MessageId, MessageKind};
+    use crate::message::{MessageId, MessageKind};
+    use crate::router;
     use ed25519_dalek::SigningKey;
     use tokio::io::{AsyncReadExt, DuplexStream};
 
@@ -446,5 +483,91 @@ mod tests {
             RouterInput::SessionEnded { error, .. } => assert!(error.unwrap().contains("frame")),
             other => panic!("expected the session to end, got {other:?}"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retire_queued_behind_messages_still_closes_the_session() {
+        let (ka, kb) = keys();
+        let (sa, sb) = tokio::io::duplex(1 << 16);
+        let mut a = start(sa, ka, 2, FAST);
+        let _b = start(sb, kb, 1, FAST);
+        // All three are waiting before the session task first runs.
+        a.commands.send(SessionCommand::Send(chat(1))).unwrap();
+        a.commands.send(SessionCommand::Send(chat(2))).unwrap();
+        a.commands.send(SessionCommand::Retire).unwrap();
+        match next(&mut a.inputs).await {
+            RouterInput::SessionEnded { .. } => {}
+            other => panic!("expected the retired session to end, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn both_ends_sending_heavily_over_a_small_pipe_do_not_deadlock() {
+        let (ka, kb) = keys();
+        // A tiny pipe: both sides' writes block unless each keeps reading while it writes.
+        let (sa, sb) = tokio::io::duplex(512);
+        let mut a = start(sa, ka, 2, SessionTimers::default());
+        let mut b = start(sb, kb, 1, SessionTimers::default());
+        const N: usize = 3000;
+        for n in 0..N {
+            let mut m = chat((n % 250) as u8);
+            m.id = MessageId([(n >> 8) as u8, n as u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            a.commands.send(SessionCommand::Send(m.clone())).unwrap();
+            m.id.0[15] = 2;
+            b.commands.send(SessionCommand::Send(m)).unwrap();
+        }
+        let (mut got_a, mut got_b) = (0, 0);
+        while got_a < N || got_b < N {
+            tokio::select! {
+                Some(RouterInput::Received { .. }) = a.inputs.recv() => got_a += 1,
+                Some(RouterInput::Received { .. }) = b.inputs.recv() => got_b += 1,
+                _ = tokio::time::sleep(Duration::from_secs(20)) => panic!("stalled at {got_a}/{got_b}"),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_stops_reading_is_dropped_and_we_keep_reading_meanwhile() {
+        let (ka, kb) = keys();
+        let (sa, raw) = tokio::io::duplex(1024);
+        let mut a = start(sa, ka, 2, FAST);
+        let (raw_read, mut raw_write) = tokio::io::split(raw);
+        // The "peer" never reads; A's output backs up in the 1 KiB pipe.
+        for n in 0..50 {
+            a.commands.send(SessionCommand::Send(chat(n))).unwrap();
+        }
+        // Meanwhile the peer sends a chat, which A still reads and hands on.
+        let mut kb = kb;
+        let mut plain = Vec::new();
+        WireMessage::Chat(chat(99)).encode(&mut plain).unwrap();
+        let mut record = Vec::new();
+        kb.sealer.seal_into(&plain, &mut record).unwrap();
+        raw_write.write_all(&record).await.unwrap();
+        match next(&mut a.inputs).await {
+            RouterInput::Received { message, .. } => assert_eq!(message, chat(99)),
+            other => panic!("{other:?}"),
+        }
+        // Keep the peer "alive" (sending pings) so only the write stall can end it.
+        let mut ping = 0u64;
+        let ended = loop {
+            plain.clear();
+            ping += 1;
+            WireMessage::Ping(ping).encode(&mut plain).unwrap();
+            record.clear();
+            kb.sealer.seal_into(&plain, &mut record).unwrap();
+            let _ = raw_write.write_all(&record).await;
+            tokio::select! {
+                input = a.inputs.recv() => break input,
+                _ = tokio::time::sleep(FAST.keepalive) => {}
+            }
+        };
+        match ended {
+            Some(RouterInput::SessionEnded { unsent, error, .. }) => {
+                assert_eq!(unsent.len(), 50, "every unacknowledged message comes back");
+                assert!(error.unwrap().contains("does not read"));
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(raw_read);
     }
 }

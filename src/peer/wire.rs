@@ -13,7 +13,7 @@
 //! A message of an unknown type is skipped (newer peers may add types); a known type with a
 //! malformed body is a protocol error that closes the connection.
 
-use crate::router::{ChatMessage, MessageId, MessageKind};
+use crate::message::{ChatMessage, MessageId, MessageKind};
 
 /// Longest chat text, in bytes, one message may carry.
 pub const MAX_TEXT: usize = 8192;

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use super::client::{Action, Client, ClientSettings};
 use super::codec::Line;
 use crate::identity::PeerId;
-use crate::router::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, MessageKind};
+use crate::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, MessageKind};
 
 pub(super) fn peer(seed: u8) -> PeerId {
     PeerId::of(&SigningKey::from_bytes(&[seed; 32]))

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::irc::client::{Action, Client, MAX_QUEUED_EVENTS};
-use crate::router::{FrontendEvent, MessageKind};
+use crate::message::{FrontendEvent, MessageKind};
 
 #[test]
 fn rendering_with_and_without_server_time() {
