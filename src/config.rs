@@ -206,17 +206,21 @@ impl Config {
             .iter()
             .map(|a| {
                 let addr = socket_addr("peer.advertise", a)?;
-                if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
+                if !crate::directory::record::is_dialable(&addr) {
                     return Err(invalid(
                         "peer.advertise",
-                        format!(
-                            "{a} is not an address peers can dial (needs a specific IP and a port)"
-                        ),
+                        format!("{a} is not an address peers can dial (needs a specific unicast IP and a port)"),
                     ));
                 }
                 Ok(addr)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if advertise.len() > crate::directory::record::MAX_ADDRS {
+            return Err(invalid(
+                "peer.advertise",
+                format!("{} addresses; a record holds at most {}", advertise.len(), crate::directory::record::MAX_ADDRS),
+            ));
+        }
 
         let bootstrap = match raw.dht.bootstrap {
             Some(list) => {
@@ -386,6 +390,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key_and_reason() {
+        let many: Vec<String> = (1..=17).map(|i| format!("\"10.0.0.{i}:7667\"")).collect();
+        let too_many_advertised = format!("[peer]\nadvertise = [{}]", many.join(", "));
         let cases = [
             ("[irc]\nlisten = \"localhost\"", "irc.listen"),
             ("[irc]\nlisten = \"0.0.0.0:6667\"", "irc.listen"),
@@ -394,6 +400,8 @@ mod tests {
             ("[peer]\nlisten = \"7667\"", "peer.listen"),
             ("[peer]\nadvertise = [\"0.0.0.0:7667\"]", "peer.advertise"),
             ("[peer]\nadvertise = [\"1.2.3.4:0\"]", "peer.advertise"),
+            ("[peer]\nadvertise = [\"255.255.255.255:7667\"]", "peer.advertise"),
+            (&too_many_advertised, "peer.advertise"),
             ("[dht]\nbootstrap = [\"nohost\"]", "dht.bootstrap"),
             ("[dht]\nbootstrap = [\"host:99999\"]", "dht.bootstrap"),
             ("[dht]\nlisten = \"[::1]:6881\"", "dht.listen"),
@@ -401,7 +409,7 @@ mod tests {
             ("[dht]\nrequest_timeout_ms = 1", "dht.request_timeout_ms"),
             ("data_dir = \"\"", "data_dir"),
         ];
-        for (text, key) in cases {
+        for (text, key) in cases.iter().map(|(t, k)| (t.as_ref(), *k)) {
             let e = error_of(text);
             assert!(e.contains(key), "{text:?} -> {e}");
         }

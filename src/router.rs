@@ -9,12 +9,19 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::identity::{PeerId, random_bytes};
 use crate::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId};
+use crate::peer::wire::MAX_TEXT;
 use crate::peer::{PeerContext, SessionCommand, SessionHandle};
 
 /// Events kept for front ends while none is attached (then replayed on attach).
 pub const BACKLOG_LIMIT: usize = 10_000;
 /// Events waiting for one front end; a front end that falls this far behind is dropped.
-pub const FRONTEND_QUEUE: usize = 4096;
+/// Larger than the backlog, so that replaying a full backlog to a new client fits.
+pub const FRONTEND_QUEUE: usize = BACKLOG_LIMIT + 1024;
+/// Per-peer state kept for at most this many peers; idle ones beyond it are forgotten
+/// (anyone can make new keys for free, so this must be bounded).
+pub const MAX_PEER_STATES: usize = 10_000;
+/// A peer's clock may run this far ahead of ours; later timestamps are clamped to our time.
+const CLOCK_SKEW_MS: u64 = 60_000;
 /// Message ids remembered per peer to drop resent duplicates.
 const SEEN_IDS_PER_PEER: usize = 4096;
 /// Messages waiting for a dial to finish, per peer.
@@ -89,6 +96,8 @@ pub fn channel() -> (RouterHandle, mpsc::Receiver<RouterInput>) {
 
 struct PeerState {
     active: Option<SessionHandle>,
+    /// Last time anything happened with this peer (for eviction).
+    last_activity: std::time::Instant,
     /// Messages waiting for a session, oldest first.
     pending: VecDeque<ChatMessage>,
     dialing: bool,
@@ -100,11 +109,17 @@ impl PeerState {
     fn new() -> Self {
         Self {
             active: None,
+            last_activity: std::time::Instant::now(),
             pending: VecDeque::new(),
             dialing: false,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
         }
+    }
+
+    /// Nothing in flight: the state holds only the ids seen, which may be forgotten.
+    fn is_idle(&self) -> bool {
+        self.active.is_none() && self.pending.is_empty() && !self.dialing
     }
 
     /// Remembers `id`; false when it was already seen (a resend after a lost ack).
@@ -195,7 +210,10 @@ impl Router {
                     text,
                     sent_at_ms: now_ms(),
                 };
-                if to == self.ctx.own {
+                if message.text.len() > MAX_TEXT {
+                    let text = format!("not sent: longer than {MAX_TEXT} bytes");
+                    self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
+                } else if to == self.ctx.own {
                     // A note to self: no network involved.
                     self.broadcast(FrontendEvent::Received { from: to, message });
                 } else {
@@ -203,7 +221,13 @@ impl Router {
                 }
             }
             RouterInput::SessionUp(handle) => self.session_up(handle),
-            RouterInput::Received { peer, message } => {
+            RouterInput::Received { peer, mut message } => {
+                // The sender's clock dates the message (it may have waited offline), but a
+                // time in our future is a wrong clock or a lie: show our own time instead.
+                let now = now_ms();
+                if message.sent_at_ms > now + CLOCK_SKEW_MS {
+                    message.sent_at_ms = now;
+                }
                 if self.peer(peer).first_sight(message.id) {
                     self.broadcast(FrontendEvent::Received {
                         from: peer,
@@ -252,7 +276,28 @@ impl Router {
     }
 
     fn peer(&mut self, peer: PeerId) -> &mut PeerState {
-        self.peers.entry(peer).or_insert_with(PeerState::new)
+        if self.peers.len() >= MAX_PEER_STATES && !self.peers.contains_key(&peer) {
+            self.evict_idle_peers();
+        }
+        let state = self.peers.entry(peer).or_insert_with(PeerState::new);
+        state.last_activity = std::time::Instant::now();
+        state
+    }
+
+    /// Forgets the least recently active tenth of the idle peers. Their remembered message
+    /// ids go too, so a very late resend from one of them could show twice; acks make such
+    /// resends rare, and the durable store will keep ids for good.
+    fn evict_idle_peers(&mut self) {
+        let mut idle: Vec<(std::time::Instant, PeerId)> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| s.is_idle())
+            .map(|(id, s)| (s.last_activity, *id))
+            .collect();
+        idle.sort_unstable();
+        for (_, id) in idle.iter().take((MAX_PEER_STATES / 10).max(1)) {
+            self.peers.remove(id);
+        }
     }
 
     fn send_to(&mut self, to: PeerId, message: ChatMessage) {
@@ -292,7 +337,11 @@ impl Router {
         }
         state.dialing = true;
         ctx.tracker.clone().spawn(async move {
-            if let Err(e) = ctx.dial(peer).await {
+            let result = tokio::select! {
+                _ = ctx.shutdown.cancelled() => return,
+                result = ctx.dial(peer) => result,
+            };
+            if let Err(e) = result {
                 ctx.router
                     .send(RouterInput::DialFailed {
                         peer,
@@ -307,12 +356,19 @@ impl Router {
     /// connection dialled by the smaller key, so both pick the same one.
     fn session_up(&mut self, handle: SessionHandle) {
         let peer = handle.peer;
+        let own = self.ctx.own;
         let state = self.peer(peer);
-        state.dialing = false;
+        if handle.initiator == own {
+            // Our own dial finished; an inbound session says nothing about a dial of ours.
+            state.dialing = false;
+        }
         match state.active.take() {
             None => state.active = Some(handle),
             Some(existing) => {
-                let (keep, retire) = if handle.initiator < existing.initiator {
+                // Both ends order the two sessions the same way: by initiator key, then
+                // (two dials by the same side) by the transcript hash both ends share.
+                let rank = |h: &SessionHandle| (h.initiator, h.session_id);
+                let (keep, retire) = if rank(&handle) < rank(&existing) {
                     (handle, existing)
                 } else {
                     (existing, handle)
@@ -336,13 +392,21 @@ impl Router {
             return;
         }
         // A front end that cannot keep up is dropped rather than stalling everyone.
+        let mut delivered = false;
         self.frontends.retain(|id, tx| match tx.try_send(event.clone()) {
-            Ok(()) => true,
+            Ok(()) => {
+                delivered = true;
+                true
+            }
             Err(e) => {
                 tracing::warn!(frontend = id, error = %e, "dropping a front end that does not keep up");
                 false
             }
         });
+        if !delivered {
+            // Nobody took it: keep it for the next front end, as when none was attached.
+            self.broadcast(event);
+        }
     }
 }
 

@@ -120,12 +120,14 @@ async fn a_conversation_at_trace_level_logs_no_secret() {
         peer: peer_r,
         conn_id: 1,
         initiator: peer_i,
+        session_id: [0; 32],
         commands: tx_i.clone(),
     };
     let handle_r = SessionHandle {
         peer: peer_i,
         conn_id: 2,
         initiator: peer_i,
+        session_id: [0; 32],
         commands: tx_r,
     };
     let timers = SessionTimers::default();

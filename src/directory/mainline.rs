@@ -142,10 +142,11 @@ impl Directory for MainlineDirectory {
                     }))
                 }
                 // Nothing from the DHT (unreachable, or the record expired): an old address
-                // is still worth a try.
+                // is still worth a try. Not marked `from_cache`: the network was just asked,
+                // so asking it again would not help.
                 None => Ok(self.cache().get(&peer).map(|(record, _)| Found {
                     record: record.clone(),
-                    from_cache: true,
+                    from_cache: false,
                 })),
             }
         })

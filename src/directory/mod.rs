@@ -36,8 +36,8 @@ pub enum DirectoryError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
     pub record: AddressRecord,
-    /// True when the answer came from the local cache rather than the network; a dialler
-    /// that fails on a cached address should [`Directory::forget`] it and look again.
+    /// True when the answer came from the local cache without asking the network; a dialler
+    /// that fails on such an address should [`Directory::forget`] it and look again.
     pub from_cache: bool,
 }
 

@@ -16,6 +16,8 @@ use crate::router::{RouterHandle, RouterInput, now_ms};
 
 /// A client must finish registration within this time.
 pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// A write to a client that takes longer than this ends the connection.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most this many IRC connections at once.
 pub const MAX_CLIENTS: usize = 64;
 
@@ -134,8 +136,11 @@ async fn serve(
             },
         }
         if !out.is_empty() {
-            if let Err(e) = writer.write_all(&out).await {
-                break Err(e);
+            // A client that stops reading (a frozen SSH tunnel) must not pin this task.
+            match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&out)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => break Err(e),
+                Err(_) => break Err(std::io::ErrorKind::TimedOut.into()),
             }
             out.clear();
         }

@@ -121,6 +121,7 @@ impl PeerContext {
             peer,
             conn_id: self.next_conn_id.fetch_add(1, Ordering::Relaxed),
             initiator,
+            session_id: keys.transcript_hash,
             commands: tx,
         };
         let ctx = self.clone();

@@ -58,6 +58,8 @@ pub struct SessionHandle {
     pub conn_id: u64,
     /// Who dialled this connection (the tie-break between simultaneous dials uses it).
     pub initiator: PeerId,
+    /// The handshake's transcript hash: the same at both ends, unique per connection.
+    pub session_id: [u8; 32],
     pub commands: mpsc::UnboundedSender<SessionCommand>,
 }
 
@@ -363,6 +365,7 @@ mod tests {
             peer,
             conn_id: 1,
             initiator: peer,
+            session_id: keys.transcript_hash,
             commands: tx.clone(),
         };
         let shutdown = CancellationToken::new();
