@@ -218,7 +218,11 @@ impl Config {
         if advertise.len() > crate::directory::record::MAX_ADDRS {
             return Err(invalid(
                 "peer.advertise",
-                format!("{} addresses; a record holds at most {}", advertise.len(), crate::directory::record::MAX_ADDRS),
+                format!(
+                    "{} addresses; a record holds at most {}",
+                    advertise.len(),
+                    crate::directory::record::MAX_ADDRS
+                ),
             ));
         }
 
@@ -400,7 +404,10 @@ mod tests {
             ("[peer]\nlisten = \"7667\"", "peer.listen"),
             ("[peer]\nadvertise = [\"0.0.0.0:7667\"]", "peer.advertise"),
             ("[peer]\nadvertise = [\"1.2.3.4:0\"]", "peer.advertise"),
-            ("[peer]\nadvertise = [\"255.255.255.255:7667\"]", "peer.advertise"),
+            (
+                "[peer]\nadvertise = [\"255.255.255.255:7667\"]",
+                "peer.advertise",
+            ),
             (&too_many_advertised, "peer.advertise"),
             ("[dht]\nbootstrap = [\"nohost\"]", "dht.bootstrap"),
             ("[dht]\nbootstrap = [\"host:99999\"]", "dht.bootstrap"),

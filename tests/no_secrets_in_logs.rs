@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use common::IrcClient;
 use disims::crypto::{Initiator, Responder};
-use disims::peer::session::{self, SessionCommand, SessionHandle, SessionTimers};
 use disims::message::{ChatMessage, MessageId, MessageKind};
+use disims::peer::session::{self, SessionCommand, SessionHandle, SessionTimers};
 use disims::router::{self, RouterInput};
 use ed25519_dalek::SigningKey;
 use tokio::sync::mpsc;

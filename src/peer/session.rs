@@ -273,7 +273,10 @@ impl Session {
             WireMessage::Chat(chat) => {
                 let id = chat.id;
                 self.router
-                    .send(RouterInput::Received { peer: self.peer, message: chat })
+                    .send(RouterInput::Received {
+                        peer: self.peer,
+                        message: chat,
+                    })
                     .await;
                 if !self.closing {
                     self.queue(WireMessage::Ack(id))?;
@@ -514,7 +517,24 @@ mod tests {
         const N: usize = 3000;
         for n in 0..N {
             let mut m = chat((n % 250) as u8);
-            m.id = MessageId([(n >> 8) as u8, n as u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            m.id = MessageId([
+                (n >> 8) as u8,
+                n as u8,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                1,
+            ]);
             a.commands.send(SessionCommand::Send(m.clone())).unwrap();
             m.id.0[15] = 2;
             b.commands.send(SessionCommand::Send(m)).unwrap();
