@@ -416,7 +416,7 @@ mod tests {
             ("[dht]\nrequest_timeout_ms = 1", "dht.request_timeout_ms"),
             ("data_dir = \"\"", "data_dir"),
         ];
-        for (text, key) in cases.iter().map(|(t, k)| (t.as_ref(), *k)) {
+        for (text, key) in cases {
             let e = error_of(text);
             assert!(e.contains(key), "{text:?} -> {e}");
         }
