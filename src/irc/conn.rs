@@ -16,6 +16,8 @@ use crate::router::{RouterHandle, RouterInput, now_ms};
 
 /// A client must finish registration within this time.
 pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Events rendered into one write, at most (bytes).
+const WRITE_BATCH: usize = 64 * 1024;
 /// A write to a client that takes longer than this ends the connection.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most this many IRC connections at once.
@@ -128,7 +130,16 @@ async fn serve(
                 }
             }
             event = recv_event(&mut attached) => match event {
-                Some(event) => close = perform(client.handle_event(&event), &mut out, &router).await,
+                Some(event) => {
+                    close = perform(client.handle_event(&event), &mut out, &router).await;
+                    // Render whatever else is waiting too, so that a burst goes out in few writes.
+                    if let Some((_, events)) = attached.as_mut() {
+                        while !close && out.len() < WRITE_BATCH {
+                            let Ok(event) = events.try_recv() else { break };
+                            close = perform(client.handle_event(&event), &mut out, &router).await;
+                        }
+                    }
+                }
                 None => {
                     out.extend_from_slice(b"ERROR :Too slow: the gateway dropped this connection\r\n");
                     close = true;
