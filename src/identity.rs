@@ -136,6 +136,32 @@ impl fmt::Display for PeerId {
     }
 }
 
+/// Remembers nick -> key conversions for one front end: decoding a nick checks that it is
+/// a valid curve point, which costs a field inversion (~20 µs), too slow to repeat for every
+/// message to the same friend.
+#[derive(Default)]
+pub struct NickCache {
+    by_nick: std::collections::HashMap<String, PeerId>,
+}
+
+impl NickCache {
+    /// At most this many nicks are remembered; the cache starts over when full.
+    pub const LIMIT: usize = 256;
+
+    /// [`PeerId::from_nick`], remembered.
+    pub fn peer(&mut self, nick: &str) -> Result<PeerId, IdentityError> {
+        if let Some(peer) = self.by_nick.get(nick) {
+            return Ok(*peer);
+        }
+        let peer = PeerId::from_nick(nick)?;
+        if self.by_nick.len() >= Self::LIMIT {
+            self.by_nick.clear();
+        }
+        self.by_nick.insert(nick.to_owned(), peer);
+        Ok(peer)
+    }
+}
+
 /// z-base-32 text of `bytes`, most significant bit first; the last symbol is zero-padded.
 pub fn encode_zbase32(bytes: &[u8]) -> String {
     let mut out = String::with_capacity((bytes.len() * 8).div_ceil(5));
@@ -298,6 +324,19 @@ mod tests {
             PeerId::from_nick(&non_canonical),
             Err(IdentityError::NickTrailingBits)
         ));
+    }
+
+    #[test]
+    fn nick_cache_agrees_with_from_nick_and_stays_bounded() {
+        let mut cache = NickCache::default();
+        for seed in 0..=255u8 {
+            let nick = PeerId::of(&key(seed)).nick();
+            assert_eq!(cache.peer(&nick).unwrap(), PeerId::from_nick(&nick).unwrap());
+            assert_eq!(cache.peer(&nick).unwrap(), PeerId::from_nick(&nick).unwrap());
+        }
+        cache.peer(&PeerId::of(&key(0)).nick().to_uppercase()).unwrap();
+        assert!(cache.by_nick.len() <= NickCache::LIMIT);
+        assert!(cache.peer("not-a-nick").is_err());
     }
 
     #[test]

@@ -146,6 +146,10 @@ pub struct Router {
     backlog_dropped: usize,
     peers: HashMap<PeerId, PeerState>,
     status: Option<String>,
+    /// Message ids are this run's random prefix and a counter: unique without asking the
+    /// OS for randomness on every message.
+    id_prefix: [u8; 8],
+    id_counter: u64,
 }
 
 impl Router {
@@ -158,7 +162,18 @@ impl Router {
             backlog_dropped: 0,
             peers: HashMap::new(),
             status: None,
+            // Should the OS have no randomness, the clock still makes runs distinct.
+            id_prefix: random_bytes().unwrap_or_else(|_| now_ms().to_be_bytes()),
+            id_counter: 0,
         }
+    }
+
+    fn next_message_id(&mut self) -> MessageId {
+        self.id_counter += 1;
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&self.id_prefix);
+        id[8..].copy_from_slice(&self.id_counter.to_be_bytes());
+        MessageId(id)
     }
 
     /// Runs until shutdown.
@@ -205,7 +220,7 @@ impl Router {
             }
             RouterInput::Request(FrontendRequest::Send { to, kind, text }) => {
                 let message = ChatMessage {
-                    id: MessageId(random_bytes().unwrap_or_else(|_| fallback_id())),
+                    id: self.next_message_id(),
                     kind,
                     text,
                     sent_at_ms: now_ms(),
@@ -408,17 +423,6 @@ impl Router {
             self.broadcast(event);
         }
     }
-}
-
-/// Message ids come from the OS RNG; should it ever fail, time plus a counter is unique
-/// enough within one gateway.
-fn fallback_id() -> [u8; 16] {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&now_ms().to_be_bytes());
-    id[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    id
 }
 
 #[cfg(test)]

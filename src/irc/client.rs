@@ -14,7 +14,7 @@ use irc_proto::{Command, Message};
 use super::codec::Line;
 use super::numerics::*;
 use super::render;
-use crate::identity::{IdentityError, PeerId};
+use crate::identity::{IdentityError, NickCache, PeerId};
 use crate::message::{FrontendEvent, FrontendRequest, MessageKind};
 
 /// Events kept for a client that has not registered yet; beyond this the oldest are dropped.
@@ -90,6 +90,8 @@ pub struct Client {
     pub(super) queued: VecDeque<FrontendEvent>,
     /// Events dropped from `queued` because it was full.
     pub(super) dropped: u64,
+    /// Nicks already decoded (decoding validates a curve point).
+    pub(super) nicks: NickCache,
 }
 
 type Handler = fn(&mut Client, &[String], &mut Vec<Action>);
@@ -147,6 +149,7 @@ impl Client {
             server_time: false,
             queued: VecDeque::new(),
             dropped: 0,
+            nicks: NickCache::default(),
         }
     }
 
@@ -361,7 +364,7 @@ impl Client {
                 );
                 continue;
             }
-            match PeerId::from_nick(target) {
+            match self.nicks.peer(target) {
                 Ok(to) => out.push(Action::Request(FrontendRequest::Send {
                     to,
                     kind,
