@@ -331,10 +331,18 @@ mod tests {
         let mut cache = NickCache::default();
         for seed in 0..=255u8 {
             let nick = PeerId::of(&key(seed)).nick();
-            assert_eq!(cache.peer(&nick).unwrap(), PeerId::from_nick(&nick).unwrap());
-            assert_eq!(cache.peer(&nick).unwrap(), PeerId::from_nick(&nick).unwrap());
+            assert_eq!(
+                cache.peer(&nick).unwrap(),
+                PeerId::from_nick(&nick).unwrap()
+            );
+            assert_eq!(
+                cache.peer(&nick).unwrap(),
+                PeerId::from_nick(&nick).unwrap()
+            );
         }
-        cache.peer(&PeerId::of(&key(0)).nick().to_uppercase()).unwrap();
+        cache
+            .peer(&PeerId::of(&key(0)).nick().to_uppercase())
+            .unwrap();
         assert!(cache.by_nick.len() <= NickCache::LIMIT);
         assert!(cache.peer("not-a-nick").is_err());
     }

@@ -31,10 +31,13 @@ where
     bob.expect(|l| l.contains("DHT: published")).await;
     let connections = Arc::new(AtomicUsize::new(0));
     let seen = connections.clone();
+    // The proxy says which data frames of the first connection it has handled.
+    let (frames_tx, mut frames_rx) = tokio::sync::mpsc::unbounded_channel();
     let proxy = tampering_proxy(b.peer_addr, move |conn, index, record| {
         seen.fetch_max(conn + 1, Ordering::SeqCst);
         // Records 0 and 1 are the handshake; tamper with data frames of the first connection.
         if conn == 0 && index >= 2 {
+            let _ = frames_tx.send(index - 2);
             mutate(index - 2, record)
         } else {
             record
@@ -43,7 +46,19 @@ where
     .await;
     redirect(&records, b.peer_id, proxy);
 
-    let burst: String = (0..N)
+    // m0..m2 one at a time (one frame each: data frames 0 to 2), then m3 alone (frame 3,
+    // the one tampered with), then a burst (frame 4 and on) that reveals the tampering.
+    for i in 0..3 {
+        alice.send(&format!("PRIVMSG {} :m{i}", b.peer_id)).await;
+        tokio::time::timeout(WAIT, async { while frames_rx.recv().await != Some(i) {} })
+            .await
+            .expect("frame seen");
+    }
+    alice.send(&format!("PRIVMSG {} :m3", b.peer_id)).await;
+    tokio::time::timeout(WAIT, async { while frames_rx.recv().await != Some(3) {} })
+        .await
+        .expect("frame 3 seen");
+    let burst: String = (4..N)
         .map(|i| format!("PRIVMSG {} :m{i}\r\n", b.peer_id))
         .collect();
     alice.send_raw(burst.as_bytes()).await;

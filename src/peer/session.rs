@@ -13,8 +13,8 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::PeerError;
-use super::wire::{CloseReason, WireError, WireMessage};
-use crate::crypto::{MAX_DATA_RECORD, SessionKeys};
+use super::wire::{self, CloseReason, WireError, WireMessage};
+use crate::crypto::{MAX_DATA_RECORD, MAX_PLAINTEXT, SessionKeys};
 use crate::identity::PeerId;
 use crate::message::ChatMessage;
 use crate::router::{RouterHandle, RouterInput};
@@ -129,10 +129,11 @@ struct Session {
     keys: SessionKeys,
     /// Sent chat messages the peer has not acknowledged yet, oldest first.
     unacked: VecDeque<ChatMessage>,
+    /// The plaintext of the next frame: messages queued since the last seal.
+    plain: Vec<u8>,
     /// Sealed records waiting to be written; `out[..written]` is already written.
     out: Vec<u8>,
     written: usize,
-    plain: Vec<u8>,
     router: RouterHandle,
     peer: PeerId,
     /// When we last queued anything to send (keepalive).
@@ -182,6 +183,8 @@ impl Session {
         let tick = (timers.keepalive / 2).min(timers.idle_timeout / 4);
         let mut ticker = tokio::time::interval(tick.max(Duration::from_millis(10)));
         loop {
+            // Everything queued since the last turn goes out as one frame.
+            self.seal_pending()?;
             if self.closing && !self.write_shut && self.pending() == 0 {
                 writer.shutdown().await?;
                 self.write_shut = true;
@@ -197,16 +200,18 @@ impl Session {
                     let mut frame = frame?;
                     last_rx = Instant::now();
                     let plaintext = self.keys.opener.open(&mut frame)?;
-                    match WireMessage::decode(plaintext) {
-                        Ok(message) => {
-                            if self.handle(message).await? {
-                                linger_until.get_or_insert(Instant::now() + timers.linger);
+                    for message in wire::messages(plaintext) {
+                        match message {
+                            Ok(message) => {
+                                if self.handle(message).await? {
+                                    linger_until.get_or_insert(Instant::now() + timers.linger);
+                                }
                             }
+                            Err(WireError::UnknownType(t)) => {
+                                tracing::debug!(peer = %self.peer.short(), t, "skipping unknown message type");
+                            }
+                            Err(e) => return Err(PeerError::Wire(e)),
                         }
-                        Err(WireError::UnknownType(t)) => {
-                            tracing::debug!(peer = %self.peer.short(), t, "skipping unknown message type");
-                        }
-                        Err(e) => return Err(PeerError::Wire(e)),
                     }
                 }
                 cmd = commands.recv(), if !self.closing && pending < OUT_HIGH_WATER => {
@@ -221,7 +226,7 @@ impl Session {
                                 break;
                             }
                         }
-                        if self.pending() >= OUT_HIGH_WATER {
+                        if self.pending() + self.plain.len() >= OUT_HIGH_WATER {
                             break;
                         }
                         match commands.try_recv() {
@@ -310,11 +315,22 @@ impl Session {
         Ok(())
     }
 
+    /// Adds a message to the frame being built; a full frame is sealed first.
     fn queue(&mut self, message: WireMessage) -> Result<(), PeerError> {
-        self.plain.clear();
-        message.encode(&mut self.plain)?;
-        self.keys.sealer.seal_into(&self.plain, &mut self.out)?;
+        if self.plain.len() + wire::pushed_len(&message) > MAX_PLAINTEXT {
+            self.seal_pending()?;
+        }
+        wire::push(&mut self.plain, &message)?;
         self.last_tx = Instant::now();
+        Ok(())
+    }
+
+    /// Seals the frame being built, if any, into the output buffer.
+    fn seal_pending(&mut self) -> Result<(), PeerError> {
+        if !self.plain.is_empty() {
+            self.keys.sealer.seal_into(&self.plain, &mut self.out)?;
+            self.plain.clear();
+        }
         Ok(())
     }
 
@@ -479,7 +495,7 @@ mod tests {
         // Seal a valid chat with B's keys, flip one bit of the ciphertext, send it to A.
         let mut kb = kb;
         let mut plain = Vec::new();
-        WireMessage::Chat(chat(5)).encode(&mut plain).unwrap();
+        wire::push(&mut plain, &WireMessage::Chat(chat(5))).unwrap();
         let mut record = Vec::new();
         kb.sealer.seal_into(&plain, &mut record).unwrap();
         let last = record.len() - 1;
@@ -562,7 +578,7 @@ mod tests {
         // Meanwhile the peer sends a chat, which A still reads and hands on.
         let mut kb = kb;
         let mut plain = Vec::new();
-        WireMessage::Chat(chat(99)).encode(&mut plain).unwrap();
+        wire::push(&mut plain, &WireMessage::Chat(chat(99))).unwrap();
         let mut record = Vec::new();
         kb.sealer.seal_into(&plain, &mut record).unwrap();
         raw_write.write_all(&record).await.unwrap();
@@ -575,7 +591,7 @@ mod tests {
         let ended = loop {
             plain.clear();
             ping += 1;
-            WireMessage::Ping(ping).encode(&mut plain).unwrap();
+            wire::push(&mut plain, &WireMessage::Ping(ping)).unwrap();
             record.clear();
             kb.sealer.seal_into(&plain, &mut record).unwrap();
             let _ = raw_write.write_all(&record).await;

@@ -1,6 +1,8 @@
-//! The messages inside an established session (the plaintext of each encrypted frame):
-//! typed, versioned by the handshake, pure encode/decode.
+//! The messages inside an established session: typed, versioned by the handshake, pure
+//! encode/decode.
 //!
+//! A frame's plaintext carries one or more messages, each preceded by its length (u16), so
+//! that everything queued at once is sealed once (a burst of chats, the acks for a burst).
 //! Every message starts with a one-byte type; integers are big-endian.
 //!
 //! ```text
@@ -33,6 +35,54 @@ pub enum CloseReason {
     Idle,
 }
 
+/// Appends `message` to the plaintext of a frame being built: its length (u16), then it.
+pub fn push(frame: &mut Vec<u8>, message: &WireMessage) -> Result<(), WireError> {
+    let start = frame.len();
+    frame.extend_from_slice(&[0, 0]);
+    if let Err(e) = message.encode(frame) {
+        frame.truncate(start);
+        return Err(e);
+    }
+    // A message is at most 1 + 16 + 8 + 1 + 2 + MAX_TEXT bytes, well below u16::MAX.
+    let len = (frame.len() - start - 2) as u16;
+    frame[start..start + 2].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+/// Bytes [`push`] adds for `message`.
+pub fn pushed_len(message: &WireMessage) -> usize {
+    2 + match message {
+        WireMessage::Chat(m) => 1 + 16 + 8 + 1 + 2 + m.text.len(),
+        WireMessage::Ack(_) => 1 + 16,
+        WireMessage::Ping(_) | WireMessage::Pong(_) => 1 + 8,
+        WireMessage::Close(_) => 2,
+    }
+}
+
+/// The messages of a frame's plaintext, in order. A message of an unknown type comes out
+/// as `Err(WireError::UnknownType)` and the ones after it still come out; a length prefix
+/// that runs past the end is an error that ends the iteration.
+pub fn messages(frame: &[u8]) -> impl Iterator<Item = Result<WireMessage, WireError>> + '_ {
+    let mut rest = frame;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+            rest = &[];
+            return Some(Err(WireError::BadLength));
+        };
+        let len = usize::from(u16::from_be_bytes(*len));
+        if tail.len() < len {
+            rest = &[];
+            return Some(Err(WireError::BadLength));
+        }
+        let (message, tail) = tail.split_at(len);
+        rest = tail;
+        Some(WireMessage::decode(message))
+    })
+}
+
 /// One session message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WireMessage {
@@ -62,6 +112,8 @@ pub enum WireError {
     TextTooLong(usize),
     #[error("chat text is not UTF-8")]
     NotUtf8,
+    #[error("a message length runs past the end of its frame")]
+    BadLength,
 }
 
 impl WireMessage {
@@ -261,7 +313,47 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_frame_carries_several_messages_and_skips_unknown_ones() {
+        let mut frame = Vec::new();
+        push(&mut frame, &chat("one", MessageKind::Text)).unwrap();
+        push(&mut frame, &WireMessage::Ack(MessageId([3; 16]))).unwrap();
+        // A message of a type from a later version, which this reader skips.
+        frame.extend_from_slice(&[0, 3, 200, 1, 2]);
+        push(&mut frame, &WireMessage::Ping(5)).unwrap();
+        let got: Vec<_> = messages(&frame).collect();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0], Ok(chat("one", MessageKind::Text)));
+        assert_eq!(got[1], Ok(WireMessage::Ack(MessageId([3; 16]))));
+        assert_eq!(got[2], Err(WireError::UnknownType(200)));
+        assert_eq!(got[3], Ok(WireMessage::Ping(5)));
+        for m in [
+            chat("one", MessageKind::Text),
+            WireMessage::Ping(1),
+            WireMessage::Ack(MessageId([0; 16])),
+            WireMessage::Close(CloseReason::Idle),
+        ] {
+            let mut f = Vec::new();
+            push(&mut f, &m).unwrap();
+            assert_eq!(f.len(), pushed_len(&m));
+        }
+        // A length that runs past the end.
+        assert_eq!(
+            messages(&[0, 9, 1]).collect::<Vec<_>>(),
+            vec![Err(WireError::BadLength)]
+        );
+        assert_eq!(
+            messages(&[0]).collect::<Vec<_>>(),
+            vec![Err(WireError::BadLength)]
+        );
+    }
+
     proptest! {
+        #[test]
+        fn frame_parsing_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = messages(&bytes).count();
+        }
+
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = WireMessage::decode(&bytes);
