@@ -407,14 +407,16 @@ fn main() {
         let tput = throughput(relay_pair().await, messages).await;
         rows.push(("raw TCP relay", lat, tput));
 
-        if contacts == 0 {
-            return; // E2E_CONTACTS=0: skip first contact (for profiling the rest)
-        }
-        eprintln!("first contact...");
-        let testnet = tokio::task::spawn_blocking(|| mainline::Testnet::builder(20).build().expect("testnet"))
-            .await
-            .expect("testnet");
-        let (contact, bare) = first_contact(&testnet, contacts).await;
+        // E2E_CONTACTS=0 skips first contact (for profiling the rest).
+        let first = if contacts > 0 {
+            eprintln!("first contact...");
+            let testnet = tokio::task::spawn_blocking(|| mainline::Testnet::builder(20).build().expect("testnet"))
+                .await
+                .expect("testnet");
+            Some(first_contact(&testnet, contacts).await)
+        } else {
+            None
+        };
 
         println!("\n## End to end ({pings} round trips, {messages} one-way messages of {TEXT_LEN} bytes)\n");
         println!("| relay | latency p50 | latency p99 | throughput (msg/s) |");
@@ -430,6 +432,7 @@ fn main() {
                 tput / base_tput
             );
         }
+        let Some((contact, bare)) = first else { return };
         println!("\n## First contact (20-node testnet, median of {contacts})\n");
         println!("| measure | time |");
         println!("| --- | --- |");
