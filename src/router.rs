@@ -96,8 +96,9 @@ pub fn channel() -> (RouterHandle, mpsc::Receiver<RouterInput>) {
 
 struct PeerState {
     active: Option<SessionHandle>,
-    /// Last time anything happened with this peer (for eviction).
-    last_activity: std::time::Instant,
+    /// When anything last happened with this peer, on the hub's input counter (for
+    /// eviction; a counter, not a clock, to keep clock reads off the per-message path).
+    last_activity: u64,
     /// Messages waiting for a session, oldest first.
     pending: VecDeque<ChatMessage>,
     dialing: bool,
@@ -109,7 +110,7 @@ impl PeerState {
     fn new() -> Self {
         Self {
             active: None,
-            last_activity: std::time::Instant::now(),
+            last_activity: 0,
             pending: VecDeque::new(),
             dialing: false,
             seen: HashSet::new(),
@@ -150,6 +151,8 @@ pub struct Router {
     /// OS for randomness on every message.
     id_prefix: [u8; 8],
     id_counter: u64,
+    /// Inputs handled so far: the hub's logical clock.
+    inputs_seen: u64,
 }
 
 impl Router {
@@ -165,6 +168,7 @@ impl Router {
             // Should the OS have no randomness, the clock still makes runs distinct.
             id_prefix: random_bytes().unwrap_or_else(|_| now_ms().to_be_bytes()),
             id_counter: 0,
+            inputs_seen: 0,
         }
     }
 
@@ -191,6 +195,7 @@ impl Router {
     }
 
     fn handle(&mut self, input: RouterInput) {
+        self.inputs_seen += 1;
         match input {
             RouterInput::Attach { events, reply } => {
                 let id = self.next_frontend;
@@ -295,7 +300,7 @@ impl Router {
             self.evict_idle_peers();
         }
         let state = self.peers.entry(peer).or_insert_with(PeerState::new);
-        state.last_activity = std::time::Instant::now();
+        state.last_activity = self.inputs_seen;
         state
     }
 
@@ -303,7 +308,7 @@ impl Router {
     /// ids go too, so a very late resend from one of them could show twice; acks make such
     /// resends rare, and the durable store will keep ids for good.
     fn evict_idle_peers(&mut self) {
-        let mut idle: Vec<(std::time::Instant, PeerId)> = self
+        let mut idle: Vec<(u64, PeerId)> = self
             .peers
             .iter()
             .filter(|(_, s)| s.is_idle())
@@ -406,19 +411,29 @@ impl Router {
             self.backlog.push_back(event);
             return;
         }
-        // A front end that cannot keep up is dropped rather than stalling everyone.
+        // A front end that cannot keep up is dropped rather than stalling everyone. The
+        // last one gets the event itself, the others a copy.
         let mut delivered = false;
-        self.frontends.retain(|id, tx| match tx.try_send(event.clone()) {
-            Ok(()) => {
-                delivered = true;
-                true
+        let mut dropped = Vec::new();
+        let mut event = Some(event);
+        let last = self.frontends.len() - 1;
+        for (i, (id, tx)) in self.frontends.iter().enumerate() {
+            let Some(copy) = (if i == last { event.take() } else { event.clone() }) else { break };
+            match tx.try_send(copy) {
+                Ok(()) => delivered = true,
+                Err(e) => {
+                    tracing::warn!(frontend = id, error = %e, "dropping a front end that does not keep up");
+                    dropped.push(*id);
+                    if i == last {
+                        event = Some(e.into_inner());
+                    }
+                }
             }
-            Err(e) => {
-                tracing::warn!(frontend = id, error = %e, "dropping a front end that does not keep up");
-                false
-            }
-        });
-        if !delivered {
+        }
+        for id in dropped {
+            self.frontends.remove(&id);
+        }
+        if let (false, Some(event)) = (delivered, event) {
             // Nobody took it: keep it for the next front end, as when none was attached.
             self.broadcast(event);
         }

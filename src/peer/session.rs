@@ -321,7 +321,6 @@ impl Session {
             self.seal_pending()?;
         }
         wire::push(&mut self.plain, &message)?;
-        self.last_tx = Instant::now();
         Ok(())
     }
 
@@ -330,6 +329,7 @@ impl Session {
         if !self.plain.is_empty() {
             self.keys.sealer.seal_into(&self.plain, &mut self.out)?;
             self.plain.clear();
+            self.last_tx = Instant::now();
         }
         Ok(())
     }
