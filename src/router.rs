@@ -418,7 +418,13 @@ impl Router {
         let mut event = Some(event);
         let last = self.frontends.len() - 1;
         for (i, (id, tx)) in self.frontends.iter().enumerate() {
-            let Some(copy) = (if i == last { event.take() } else { event.clone() }) else { break };
+            let Some(copy) = (if i == last {
+                event.take()
+            } else {
+                event.clone()
+            }) else {
+                break;
+            };
             match tx.try_send(copy) {
                 Ok(()) => delivered = true,
                 Err(e) => {
