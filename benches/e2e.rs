@@ -19,9 +19,12 @@ use std::time::{Duration, Instant};
 use disims::daemon::{Gateway, Options};
 use disims::demo::private_config;
 use disims::directory::ADDRESS_SALT;
+use support::GatewayProcess;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
+
+mod support;
 
 const TEXT_LEN: usize = 100;
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -139,9 +142,18 @@ async fn throughput(pair: Pair, n: usize) -> f64 {
         b_name,
         ..
     } = pair;
+    // The lines are made before the clock starts: only the relay is measured.
+    let mut batches = Vec::new();
+    let mut batch = String::with_capacity(1 << 16);
+    for i in 0..n {
+        batch.push_str(&format!("PRIVMSG {b_name} :{}\r\n", text("m", i)));
+        if batch.len() > 60_000 || i == n - 1 {
+            batches.push(std::mem::take(&mut batch));
+        }
+    }
+    let last = format!(":{}\r\n", text("m", n - 1));
     let started = Instant::now();
     let reader = tokio::spawn(async move {
-        let last = format!(":{}\r\n", text("m", n - 1));
         let mut count = 0;
         loop {
             let line = b.until(|l| l.contains("PRIVMSG")).await;
@@ -151,13 +163,8 @@ async fn throughput(pair: Pair, n: usize) -> f64 {
             }
         }
     });
-    let mut batch = String::with_capacity(1 << 16);
-    for i in 0..n {
-        batch.push_str(&format!("PRIVMSG {b_name} :{}\r\n", text("m", i)));
-        if batch.len() > 60_000 || i == n - 1 {
-            a.writer.write_all(batch.as_bytes()).await.expect("write");
-            batch.clear();
-        }
+    for batch in &batches {
+        a.writer.write_all(batch.as_bytes()).await.expect("write");
     }
     a.writer.flush().await.expect("flush");
     let received = reader.await.expect("reader");
@@ -166,23 +173,14 @@ async fn throughput(pair: Pair, n: usize) -> f64 {
     n as f64 / elapsed.as_secs_f64()
 }
 
-// --- The three relays -----------------------------------------------------------------
+// --- The relays -----------------------------------------------------------------
 
-async fn disims_pair(dir: &Path, bootstrap: SocketAddr) -> (Pair, Gateway, Gateway) {
-    let ga = Gateway::start(
-        private_config(&dir.join("a"), "127.0.0.1:0".parse().unwrap(), bootstrap),
-        Options::default(),
-    )
-    .await
-    .expect("gateway a");
-    let gb = Gateway::start(
-        private_config(&dir.join("b"), "127.0.0.1:0".parse().unwrap(), bootstrap),
-        Options::default(),
-    )
-    .await
-    .expect("gateway b");
-    let (mut a, a_name) = Client::register(ga.irc_addr, "a").await;
-    let (mut b, b_name) = Client::register(gb.irc_addr, "b").await;
+/// Two gateways, each its own `disims run` process (as ngircd is its own process).
+async fn disims_pair(bootstrap: SocketAddr) -> (Pair, GatewayProcess, GatewayProcess) {
+    let ga = GatewayProcess::start(bootstrap);
+    let gb = GatewayProcess::start(bootstrap);
+    let (mut a, a_name) = Client::register(ga.irc, "a").await;
+    let (mut b, b_name) = Client::register(gb.irc, "b").await;
     a.until(|l| l.contains("DHT: published")).await;
     b.until(|l| l.contains("DHT: published")).await;
     // Warm the session up so that the measurements see an established session.
@@ -260,6 +258,41 @@ async fn ngircd_pair(port: u16, tag: &str) -> Pair {
         b,
         a_name,
         b_name,
+    }
+}
+
+/// Pipes everything between two connections, both ways.
+fn pipe(x: TcpStream, y: TcpStream) {
+    x.set_nodelay(true).ok();
+    y.set_nodelay(true).ok();
+    let (mut xr, mut xw) = x.into_split();
+    let (mut yr, mut yw) = y.into_split();
+    tokio::spawn(async move { tokio::io::copy(&mut xr, &mut yw).await });
+    tokio::spawn(async move { tokio::io::copy(&mut yr, &mut xw).await });
+}
+
+/// Two raw relays in a row: three TCP connections between the clients, as with two
+/// gateways; the floor for any design in which each user has their own gateway.
+async fn relay_chain_pair() -> Pair {
+    let first = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let second = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (first_addr, second_addr) = (
+        first.local_addr().expect("addr"),
+        second.local_addr().expect("addr"),
+    );
+    let a = Client::connect(first_addr).await;
+    let (x, _) = first.accept().await.expect("accept");
+    let middle = TcpStream::connect(second_addr).await.expect("connect");
+    let (inner, _) = second.accept().await.expect("accept");
+    pipe(x, middle);
+    let b = Client::connect(second_addr).await;
+    let (y, _) = second.accept().await.expect("accept");
+    pipe(inner, y);
+    Pair {
+        a,
+        b,
+        a_name: "a".into(),
+        b_name: "b".into(),
     }
 }
 
@@ -366,11 +399,18 @@ fn main() {
     let messages = env_or("E2E_MESSAGES", 100_000);
     let pings = env_or("E2E_PINGS", 2000);
     let contacts = env_or("E2E_CONTACTS", 10);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = if std::env::var("E2E_RUNTIME").as_deref() == Ok("current") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
     runtime.block_on(async move {
         let dir = tempfile::tempdir().expect("tempdir");
         let (_node, dht) = disims::directory::mainline::standalone_node("127.0.0.1:0".parse().unwrap(), &[])
@@ -380,15 +420,13 @@ fn main() {
 
         let mut rows = Vec::new();
         eprintln!("DiSIMS latency...");
-        let (mut pair, ga, gb) = disims_pair(&dir.path().join("lat"), bootstrap).await;
+        let (mut pair, ga, gb) = disims_pair(bootstrap).await;
         let d_lat = latency(&mut pair, pings).await;
-        ga.shutdown().await;
-        gb.shutdown().await;
+        drop((pair, ga, gb));
         eprintln!("DiSIMS throughput...");
-        let (pair, ga, gb) = disims_pair(&dir.path().join("tput"), bootstrap).await;
+        let (pair, ga, gb) = disims_pair(bootstrap).await;
         let d_tput = throughput(pair, messages).await;
-        ga.shutdown().await;
-        gb.shutdown().await;
+        drop((ga, gb));
         rows.push(("DiSIMS (2 gateways)", d_lat, d_tput));
         // ngircd
         match start_ngircd(dir.path()).await {
@@ -401,7 +439,11 @@ fn main() {
             }
             None => eprintln!("ngircd not found: install it (apt-get install ngircd) for the central-server baseline"),
         }
-        eprintln!("raw relay...");
+        eprintln!("raw relays...");
+        let mut pair = relay_chain_pair().await;
+        let lat = latency(&mut pair, pings).await;
+        let tput = throughput(relay_chain_pair().await, messages).await;
+        rows.push(("2 raw TCP relays in a row (3 connections)", lat, tput));
         let mut pair = relay_pair().await;
         let lat = latency(&mut pair, pings).await;
         let tput = throughput(relay_pair().await, messages).await;

@@ -15,7 +15,6 @@
 //! and retries every 100 ms while existing sessions go on.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,107 +24,19 @@ use disims::message::{ChatMessage, MessageId, MessageKind};
 use disims::peer::session::{self, SessionCommand, SessionHandle, SessionTimers};
 use disims::router::{self, RouterInput};
 use ed25519_dalek::SigningKey;
+use support::GatewayProcess;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+
+mod support;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// The gateway under test, as a child process.
-struct GatewayProcess {
-    child: Child,
-    irc: SocketAddr,
-    peer_addr: SocketAddr,
-    id: PeerId,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl GatewayProcess {
-    async fn start(bootstrap: SocketAddr) -> GatewayProcess {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (irc, peer) = (free_port(), free_port());
-        let config = dir.path().join("gateway.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "data_dir = \"{}\"\n[irc]\nlisten = \"127.0.0.1:{irc}\"\n[peer]\nlisten = \"127.0.0.1:{peer}\"\n\
-                 [dht]\nbootstrap = [\"{bootstrap}\"]\nlisten = \"127.0.0.1:0\"\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_disims"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "disims=warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn disims");
-        let mut nick = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-            &mut nick,
-        )
-        .expect("nick");
-        let id = PeerId::from_nick(nick.trim()).expect("the first line is the nick");
-        GatewayProcess {
-            child,
-            irc: ([127, 0, 0, 1], irc).into(),
-            peer_addr: ([127, 0, 0, 1], peer).into(),
-            id,
-            _dir: dir,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Resident memory in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// CPU time used so far (user + system), in clock ticks.
-    fn cpu_ticks(&self) -> u64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let get = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        get(11) + get(12)
-    }
 }
 
 /// One simulated peer: its command channel into a real session.
@@ -277,7 +188,7 @@ fn main() {
                 continue;
             }
             eprintln!("{n} sessions...");
-            let gateway = GatewayProcess::start(SocketAddr::V4(dht_addr)).await;
+            let gateway = GatewayProcess::start(SocketAddr::V4(dht_addr));
             let (mut probes, irc_count) = irc_observer(gateway.irc).await;
             tokio::time::sleep(Duration::from_millis(500)).await;
             let base_rss = gateway.rss_kib();
