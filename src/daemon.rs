@@ -17,7 +17,7 @@ use crate::directory::{AddressRecord, Directory, DirectoryError};
 use crate::identity::{self, IdentityError, PeerId};
 use crate::irc::{self, ClientSettings};
 use crate::peer::{PeerContext, SessionTimers};
-use crate::router::{self, Router, RouterHandle, RouterInput};
+use crate::router::{Router, RouterHandle, RouterInput};
 
 /// Republish the address record this often (a random point in 30..60 minutes, so that
 /// gateways started together do not publish together).
@@ -67,6 +67,7 @@ pub struct Gateway {
     pub created_identity: bool,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    router: RouterHandle,
 }
 
 impl Gateway {
@@ -105,7 +106,7 @@ impl Gateway {
 
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let (router_handle, router_inputs) = router::channel();
+        let router_handle = RouterHandle::hub();
         let ctx = PeerContext::new(
             identity.clone(),
             directory.clone(),
@@ -114,7 +115,7 @@ impl Gateway {
             shutdown.clone(),
             tracker.clone(),
         );
-        tracker.spawn(Router::new(ctx.clone()).run(router_inputs));
+        router_handle.install(Router::new(ctx.clone()));
         tracker.spawn(ctx.clone().accept_loop(peer_listener));
         let settings = Arc::new(ClientSettings {
             own: peer_id,
@@ -134,7 +135,7 @@ impl Gateway {
             directory,
             config.peer.advertise.clone(),
             peer_addr,
-            router_handle,
+            router_handle.clone(),
             shutdown.clone(),
         ));
         tracing::info!(nick = %peer_id, irc = %irc_addr, peer = %peer_addr, "gateway started");
@@ -145,6 +146,7 @@ impl Gateway {
             created_identity,
             shutdown,
             tracker,
+            router: router_handle,
         })
     }
 
@@ -163,6 +165,8 @@ impl Gateway {
         {
             tracing::warn!("some tasks did not stop within {SHUTDOWN_GRACE:?}");
         }
+        // The hub holds handles on itself (through the peer context): take it down.
+        self.router.close();
         tracing::info!(nick = %self.peer_id.short(), "gateway stopped");
     }
 }

@@ -3,6 +3,7 @@
 //! front end can plug in beside `irc/`. One task owns the hub's state.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
@@ -59,25 +60,80 @@ pub enum RouterInput {
 }
 
 /// A cheap, clonable handle to send to the hub.
-#[derive(Clone, Debug)]
-pub struct RouterHandle(mpsc::Sender<RouterInput>);
+///
+/// The hub is not a task of its own: every caller runs [`Router::handle`] under a short
+/// lock, in its own task. Handling never blocks (sessions have unbounded queues, front ends
+/// get `try_send`, dials are spawned), and it saves a task hand-off on every message's way
+/// in and out.
+#[derive(Clone)]
+pub struct RouterHandle(Target);
+
+#[derive(Clone)]
+enum Target {
+    Hub(Arc<Mutex<Option<Router>>>),
+    /// Inputs go to a channel instead (tests and benchmarks observe them there).
+    Channel(mpsc::UnboundedSender<RouterInput>),
+}
+
+impl std::fmt::Debug for RouterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouterHandle")
+    }
+}
 
 impl RouterHandle {
-    /// Sends an input; after shutdown the hub is gone and inputs are dropped.
+    /// A handle on a hub to be [`installed`](Self::install) once its peer context exists.
+    pub fn hub() -> RouterHandle {
+        RouterHandle(Target::Hub(Arc::new(Mutex::new(None))))
+    }
+
+    /// Puts the hub in place; inputs before this are dropped.
+    pub fn install(&self, router: Router) {
+        if let Target::Hub(hub) = &self.0 {
+            *lock(hub) = Some(router);
+        }
+    }
+
+    /// Takes the hub down (at shutdown); later inputs are dropped.
+    pub fn close(&self) {
+        if let Target::Hub(hub) = &self.0 {
+            let router = lock(hub).take();
+            drop(router); // outside the lock: dropping it drops handles on this hub
+        }
+    }
+
+    /// Hands an input to the hub (kept `async` so that a hub task could come back without
+    /// touching callers).
     pub async fn send(&self, input: RouterInput) {
-        let _ = self.0.send(input).await;
+        self.dispatch(input);
+    }
+
+    /// Hands an input to the hub, now.
+    pub fn dispatch(&self, input: RouterInput) {
+        match &self.0 {
+            Target::Hub(hub) => {
+                if let Some(router) = lock(hub).as_mut() {
+                    router.handle(input);
+                }
+            }
+            Target::Channel(tx) => {
+                let _ = tx.send(input);
+            }
+        }
     }
 
     /// Attaches a front end; returns its id and the events meant for it.
     pub async fn attach(&self) -> Option<(FrontendId, mpsc::Receiver<FrontendEvent>)> {
         let (events, rx) = mpsc::channel(FRONTEND_QUEUE);
         let (reply, id) = oneshot::channel();
-        self.0
-            .send(RouterInput::Attach { events, reply })
-            .await
-            .ok()?;
+        self.dispatch(RouterInput::Attach { events, reply });
         Some((id.await.ok()?, rx))
     }
+}
+
+fn lock(hub: &Mutex<Option<Router>>) -> std::sync::MutexGuard<'_, Option<Router>> {
+    // A panic while handling one input must not take the whole gateway down with it.
+    hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Unix time in milliseconds.
@@ -88,10 +144,10 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Creates the hub's channel; run the hub with [`Router::run`] once the peer context exists.
-pub fn channel() -> (RouterHandle, mpsc::Receiver<RouterInput>) {
-    let (tx, rx) = mpsc::channel(1024);
-    (RouterHandle(tx), rx)
+/// A handle whose inputs go to a channel, for observing them (tests, benchmarks).
+pub fn channel() -> (RouterHandle, mpsc::UnboundedReceiver<RouterInput>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (RouterHandle(Target::Channel(tx)), rx)
 }
 
 struct PeerState {
@@ -180,21 +236,8 @@ impl Router {
         MessageId(id)
     }
 
-    /// Runs until shutdown.
-    pub async fn run(mut self, mut inputs: mpsc::Receiver<RouterInput>) {
-        let shutdown = self.ctx.shutdown.clone();
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                input = inputs.recv() => match input {
-                    Some(input) => self.handle(input),
-                    None => return,
-                },
-            }
-        }
-    }
-
-    fn handle(&mut self, input: RouterInput) {
+    /// Handles one input. Never blocks: it runs under the hub's lock in the caller's task.
+    pub fn handle(&mut self, input: RouterInput) {
         self.inputs_seen += 1;
         match input {
             RouterInput::Attach { events, reply } => {

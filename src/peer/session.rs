@@ -372,7 +372,7 @@ mod tests {
 
     struct Running {
         commands: mpsc::UnboundedSender<SessionCommand>,
-        inputs: mpsc::Receiver<RouterInput>,
+        inputs: mpsc::UnboundedReceiver<RouterInput>,
         shutdown: CancellationToken,
     }
 
@@ -404,7 +404,7 @@ mod tests {
         }
     }
 
-    async fn next(inputs: &mut mpsc::Receiver<RouterInput>) -> RouterInput {
+    async fn next(inputs: &mut mpsc::UnboundedReceiver<RouterInput>) -> RouterInput {
         tokio::time::timeout(Duration::from_secs(10), inputs.recv())
             .await
             .expect("in time")
