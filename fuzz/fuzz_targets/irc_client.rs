@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use disims::irc::{Action, Client, ClientSettings, Line, LineFramer};
-use disims::router::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, MessageKind};
+use disims::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, MessageKind};
 use disims_fuzz::{EVENT_SEPARATOR, EVENTS_MARKER, other_peer, own_peer};
 use libfuzzer_sys::fuzz_target;
 
