@@ -46,7 +46,10 @@ struct Client {
 
 impl Client {
     async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.expect("connect");
+        Client::from_stream(TcpStream::connect(addr).await.expect("connect"))
+    }
+
+    fn from_stream(stream: TcpStream) -> Client {
         stream.set_nodelay(true).expect("nodelay");
         let (r, w) = stream.into_split();
         Client {
@@ -296,6 +299,69 @@ async fn relay_chain_pair() -> Pair {
     }
 }
 
+/// Two `socat` processes in a row, each forwarding one port to the next: client a -> socat
+/// -> socat -> client b (accepted by a listener here). Three TCP connections and two relay
+/// processes between the clients, as with two gateways.
+struct SocatChain {
+    children: Vec<Child>,
+    entry: u16,
+    exit: TcpListener,
+}
+
+impl SocatChain {
+    fn start() -> Option<SocatChain> {
+        let binary = ["/usr/bin/socat", "/bin/socat"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())?;
+        let exit = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+        let exit_port = exit.local_addr().ok()?.port();
+        exit.set_nonblocking(true).ok()?;
+        let exit = TcpListener::from_std(exit).ok()?;
+        let (entry, middle) = (support::free_port(), support::free_port());
+        let spawn = |listen: u16, to: u16| {
+            Command::new(binary)
+                .arg(format!(
+                    "TCP-LISTEN:{listen},bind=127.0.0.1,reuseaddr,fork,nodelay"
+                ))
+                .arg(format!("TCP:127.0.0.1:{to},nodelay"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()
+        };
+        let children = vec![spawn(middle, exit_port)?, spawn(entry, middle)?];
+        std::thread::sleep(Duration::from_millis(300));
+        Some(SocatChain {
+            children,
+            entry,
+            exit,
+        })
+    }
+
+    /// Client a connects through both socats; the second socat's outgoing connection is
+    /// accepted here and becomes client b.
+    async fn pair(&self) -> Pair {
+        let a = Client::connect(([127, 0, 0, 1], self.entry).into()).await;
+        let (through, _) = self.exit.accept().await.expect("accept");
+        let b = Client::from_stream(through);
+        Pair {
+            a,
+            b,
+            a_name: "a".into(),
+            b_name: "b".into(),
+        }
+    }
+}
+
+impl Drop for SocatChain {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A raw relay: two connections piped into each other, no parsing at all.
 async fn relay_pair() -> Pair {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -440,6 +506,15 @@ fn main() {
             None => eprintln!("ngircd not found: install it (apt-get install ngircd) for the central-server baseline"),
         }
         eprintln!("raw relays...");
+        // The floor with the same shape as DiSIMS: three connections and two relay processes.
+        if let Some(chain) = SocatChain::start() {
+            let mut pair = chain.pair().await;
+            let lat = latency(&mut pair, pings).await;
+            let tput = throughput(chain.pair().await, messages).await;
+            rows.push(("2 socat relay processes in a row (3 connections)", lat, tput));
+        } else {
+            eprintln!("socat not found: install it (apt-get install socat) for the two-process floor");
+        }
         let mut pair = relay_chain_pair().await;
         let lat = latency(&mut pair, pings).await;
         let tput = throughput(relay_chain_pair().await, messages).await;
