@@ -369,12 +369,7 @@ async fn relay_pair() -> Pair {
     tokio::spawn(async move {
         let (x, _) = listener.accept().await.expect("accept");
         let (y, _) = listener.accept().await.expect("accept");
-        x.set_nodelay(true).ok();
-        y.set_nodelay(true).ok();
-        let (mut xr, mut xw) = x.into_split();
-        let (mut yr, mut yw) = y.into_split();
-        tokio::spawn(async move { tokio::io::copy(&mut xr, &mut yw).await });
-        tokio::spawn(async move { tokio::io::copy(&mut yr, &mut xw).await });
+        pipe(x, y);
     });
     let a = Client::connect(addr).await;
     let b = Client::connect(addr).await;
