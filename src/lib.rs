@@ -10,6 +10,7 @@
 //! - [`router`]: the hub between front ends and peer sessions.
 //! - [`irc`]: the IRC front end: line framing, the client state machine, the connection task.
 //! - [`daemon`]: wires the tasks together; graceful shutdown.
+//! - [`store`]: the durable store (SQLite): outbox and received messages (not wired yet).
 //! - [`demo`]: a private DHT and two gateways in one process, for a first look.
 #![forbid(unsafe_code)]
 
@@ -23,3 +24,4 @@ pub mod irc;
 pub mod message;
 pub mod peer;
 pub mod router;
+pub mod store;

@@ -1,0 +1,357 @@
+//! The durable store in the data dir (SQLite, WAL mode, file mode 0600): the outbox of
+//! accepted messages not yet acknowledged by their peer, and the history of received
+//! messages, which also remembers which ones a front end has shown (playback) and which ids
+//! were seen (deduplication across restarts).
+//!
+//! Every write that belongs together is one transaction (group commit): a burst of messages
+//! costs one fsync, not one each. Rows are ordered by an autoincrement sequence, so per peer
+//! the outbox gives messages back in the order they were accepted.
+//!
+//! Not wired into the hub yet (issue 5): this module is the storage layer it will use.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::identity::PeerId;
+use crate::message::{ChatMessage, MessageId, MessageKind};
+
+/// File name of the database inside the data dir.
+pub const DB_FILE: &str = "disims.db";
+/// The schema version this code writes; older databases are migrated on open.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error(
+        "database schema version {0} is newer than this gateway understands ({SCHEMA_VERSION})"
+    )]
+    TooNew(i64),
+    #[error("database holds a malformed row: {0}")]
+    Corrupt(&'static str),
+}
+
+/// One received message, as kept in the history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Position in the history (playback marks up to here as shown).
+    pub row: i64,
+    pub from: PeerId,
+    pub message: ChatMessage,
+    pub received_at_ms: u64,
+}
+
+/// The store; one per gateway.
+pub struct Store {
+    db: Connection,
+}
+
+/// Each step takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        peer BLOB NOT NULL,
+        id BLOB NOT NULL UNIQUE,
+        kind INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        sent_at_ms INTEGER NOT NULL
+     );
+     CREATE INDEX outbox_by_peer ON outbox(peer, seq);
+     CREATE TABLE received (
+        row INTEGER PRIMARY KEY AUTOINCREMENT,
+        peer BLOB NOT NULL,
+        id BLOB NOT NULL,
+        kind INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        sent_at_ms INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        shown INTEGER NOT NULL DEFAULT 0,
+        UNIQUE(peer, id)
+     );
+     CREATE INDEX received_unshown ON received(shown, row);",
+];
+
+fn kind_code(kind: MessageKind) -> i64 {
+    match kind {
+        MessageKind::Text => 0,
+        MessageKind::Notice => 1,
+        MessageKind::Action => 2,
+    }
+}
+
+fn kind_of(code: i64) -> Result<MessageKind, StoreError> {
+    match code {
+        0 => Ok(MessageKind::Text),
+        1 => Ok(MessageKind::Notice),
+        2 => Ok(MessageKind::Action),
+        _ => Err(StoreError::Corrupt("unknown message kind")),
+    }
+}
+
+fn peer_of(bytes: Vec<u8>) -> Result<PeerId, StoreError> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("peer key length"))?;
+    PeerId::from_bytes(bytes).map_err(|_| StoreError::Corrupt("peer key"))
+}
+
+fn id_of(bytes: Vec<u8>) -> Result<MessageId, StoreError> {
+    bytes
+        .try_into()
+        .map(MessageId)
+        .map_err(|_| StoreError::Corrupt("message id length"))
+}
+
+impl Store {
+    /// Opens (creating, mode 0600) the database in `data_dir` and migrates its schema.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        // Create the file ourselves first, so that it is 0600 from its first byte; SQLite
+        // creates the WAL and shared-memory files with the same mode as the database.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let db = Connection::open(&path)?;
+        // WAL: readers do not block the writer. FULL: a committed message survives a power
+        // loss, not only a crash of the process.
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "FULL")?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Store { db };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .db
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew(version));
+        }
+        for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.db.transaction()?;
+            tx.execute_batch(step)?;
+            tx.pragma_update(None, "user_version", from as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Commits accepted messages to the outbox, all in one transaction.
+    pub fn enqueue(&mut self, messages: &[(PeerId, ChatMessage)]) -> Result<(), StoreError> {
+        let tx = self.db.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO outbox (peer, id, kind, text, sent_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (peer, m) in messages {
+                insert.execute(params![
+                    &peer.as_bytes()[..],
+                    &m.id.0[..],
+                    kind_code(m.kind),
+                    m.text,
+                    m.sent_at_ms as i64
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The messages waiting for `peer`, in the order they were accepted.
+    pub fn outbox(&self, peer: &PeerId) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut select = self.db.prepare_cached(
+            "SELECT id, kind, text, sent_at_ms FROM outbox WHERE peer = ?1 ORDER BY seq",
+        )?;
+        let rows = select.query_map([&peer.as_bytes()[..]], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, kind, text, sent_at_ms) = row?;
+            Ok(ChatMessage {
+                id: id_of(id)?,
+                kind: kind_of(kind)?,
+                text,
+                sent_at_ms: sent_at_ms as u64,
+            })
+        })
+        .collect()
+    }
+
+    /// Every peer with messages waiting, in the order of their oldest message.
+    pub fn outbox_peers(&self) -> Result<Vec<PeerId>, StoreError> {
+        let mut select = self
+            .db
+            .prepare_cached("SELECT peer FROM outbox GROUP BY peer ORDER BY MIN(seq)")?;
+        let rows = select.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        rows.map(|row| peer_of(row?)).collect()
+    }
+
+    /// Removes messages `peer` has acknowledged; returns how many were still there.
+    pub fn acknowledged(&mut self, peer: &PeerId, ids: &[MessageId]) -> Result<usize, StoreError> {
+        let tx = self.db.transaction()?;
+        let mut removed = 0;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE peer = ?1 AND id = ?2")?;
+            for id in ids {
+                removed += delete.execute(params![&peer.as_bytes()[..], &id.0[..]])?;
+            }
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Removes and returns the messages accepted before `before_ms` (they expire undelivered).
+    pub fn expire(&mut self, before_ms: u64) -> Result<Vec<(PeerId, ChatMessage)>, StoreError> {
+        let tx = self.db.transaction()?;
+        let expired = {
+            let mut select = tx.prepare_cached(
+                "SELECT peer, id, kind, text, sent_at_ms FROM outbox WHERE sent_at_ms < ?1 ORDER BY seq",
+            )?;
+            let rows = select.query_map([before_ms as i64], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (peer, id, kind, text, sent_at_ms) = row?;
+                let message = ChatMessage {
+                    id: id_of(id)?,
+                    kind: kind_of(kind)?,
+                    text,
+                    sent_at_ms: sent_at_ms as u64,
+                };
+                Ok((peer_of(peer)?, message))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?
+        };
+        tx.execute(
+            "DELETE FROM outbox WHERE sent_at_ms < ?1",
+            [before_ms as i64],
+        )?;
+        tx.commit()?;
+        Ok(expired)
+    }
+
+    /// Stores received messages in one transaction; for each, whether it is new (a message
+    /// already stored from the same peer with the same id is a resend, and is not stored again).
+    pub fn receive(
+        &mut self,
+        messages: &[(PeerId, ChatMessage)],
+        now_ms: u64,
+    ) -> Result<Vec<bool>, StoreError> {
+        let tx = self.db.transaction()?;
+        let mut fresh = Vec::with_capacity(messages.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO received (peer, id, kind, text, sent_at_ms, received_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (peer, m) in messages {
+                let n = insert.execute(params![
+                    &peer.as_bytes()[..],
+                    &m.id.0[..],
+                    kind_code(m.kind),
+                    m.text,
+                    m.sent_at_ms as i64,
+                    now_ms as i64
+                ])?;
+                fresh.push(n == 1);
+            }
+        }
+        tx.commit()?;
+        Ok(fresh)
+    }
+
+    /// Received messages no front end has shown yet, oldest first.
+    pub fn unshown(&self) -> Result<Vec<Received>, StoreError> {
+        let mut select = self.db.prepare_cached(
+            "SELECT row, peer, id, kind, text, sent_at_ms, received_at_ms FROM received
+             WHERE shown = 0 ORDER BY row",
+        )?;
+        let rows = select.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (row, peer, id, kind, text, sent_at_ms, received_at_ms) = row?;
+            Ok(Received {
+                row,
+                from: peer_of(peer)?,
+                message: ChatMessage {
+                    id: id_of(id)?,
+                    kind: kind_of(kind)?,
+                    text,
+                    sent_at_ms: sent_at_ms as u64,
+                },
+                received_at_ms: received_at_ms as u64,
+            })
+        })
+        .collect()
+    }
+
+    /// Marks every received message up to `row` as shown.
+    pub fn mark_shown(&mut self, row: i64) -> Result<(), StoreError> {
+        self.db.execute(
+            "UPDATE received SET shown = 1 WHERE shown = 0 AND row <= ?1",
+            [row],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets shown messages received before `before_ms` (history retention). Their ids go
+    /// too, so a resend older than the retention would show again: keep the retention longer
+    /// than the outbox expiry.
+    pub fn prune_history(&mut self, before_ms: u64) -> Result<usize, StoreError> {
+        Ok(self.db.execute(
+            "DELETE FROM received WHERE shown = 1 AND received_at_ms < ?1",
+            [before_ms as i64],
+        )?)
+    }
+
+    /// The newest schema version this database has been migrated to.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests;

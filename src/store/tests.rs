@@ -1,0 +1,164 @@
+//! Tests of the store: persistence across reopening, order, acknowledgement, expiry,
+//! deduplication, playback marks, file modes and migrations.
+
+use std::os::unix::fs::PermissionsExt;
+
+use ed25519_dalek::SigningKey;
+
+use super::*;
+
+fn peer(seed: u8) -> PeerId {
+    PeerId::of(&SigningKey::from_bytes(&[seed; 32]))
+}
+
+fn chat(n: u64, sent_at_ms: u64) -> ChatMessage {
+    let mut id = [0u8; 16];
+    id[8..].copy_from_slice(&n.to_be_bytes());
+    let kind = [MessageKind::Text, MessageKind::Notice, MessageKind::Action][(n % 3) as usize];
+    ChatMessage {
+        id: MessageId(id),
+        kind,
+        text: format!("m{n} grüße"),
+        sent_at_ms,
+    }
+}
+
+#[test]
+fn outbox_keeps_order_per_peer_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (peer(1), peer(2));
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        let batch: Vec<_> = (0..10)
+            .map(|n| (if n % 2 == 0 { a } else { b }, chat(n, 100 + n)))
+            .collect();
+        store.enqueue(&batch).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let for_a: Vec<u64> = store
+        .outbox(&a)
+        .unwrap()
+        .iter()
+        .map(|m| m.sent_at_ms - 100)
+        .collect();
+    assert_eq!(for_a, vec![0, 2, 4, 6, 8]);
+    assert_eq!(store.outbox(&b).unwrap()[0], chat(1, 101));
+    assert_eq!(store.outbox_peers().unwrap(), vec![a, b]);
+}
+
+#[test]
+fn acknowledged_messages_leave_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = peer(1);
+    store
+        .enqueue(&(0..5).map(|n| (a, chat(n, n))).collect::<Vec<_>>())
+        .unwrap();
+    let ids = [chat(1, 0).id, chat(3, 0).id, chat(99, 0).id];
+    assert_eq!(store.acknowledged(&a, &ids).unwrap(), 2);
+    // An ack from another peer for the same id removes nothing.
+    assert_eq!(store.acknowledged(&peer(2), &[chat(0, 0).id]).unwrap(), 0);
+    let left: Vec<_> = store
+        .outbox(&a)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(left, vec![chat(0, 0).id, chat(2, 0).id, chat(4, 0).id]);
+}
+
+#[test]
+fn old_messages_expire_and_are_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = peer(1);
+    store
+        .enqueue(&[
+            (a, chat(1, 1_000)),
+            (a, chat(2, 5_000)),
+            (a, chat(3, 2_000)),
+        ])
+        .unwrap();
+    let expired = store.expire(3_000).unwrap();
+    assert_eq!(expired, vec![(a, chat(1, 1_000)), (a, chat(3, 2_000))]);
+    assert_eq!(store.outbox(&a).unwrap(), vec![chat(2, 5_000)]);
+}
+
+#[test]
+fn received_messages_are_deduplicated_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (peer(1), peer(2));
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store
+                .receive(&[(a, chat(1, 10)), (a, chat(2, 20))], 99)
+                .unwrap(),
+            vec![true, true]
+        );
+    }
+    let mut store = Store::open(dir.path()).unwrap();
+    // A resend after a lost ack, and the same id from another peer (a different message).
+    let fresh = store
+        .receive(&[(a, chat(1, 10)), (b, chat(1, 10)), (a, chat(3, 30))], 100)
+        .unwrap();
+    assert_eq!(fresh, vec![false, true, true]);
+}
+
+#[test]
+fn playback_gives_unshown_messages_in_order_until_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = peer(1);
+    store
+        .receive(&(0..4).map(|n| (a, chat(n, n))).collect::<Vec<_>>(), 500)
+        .unwrap();
+    let unshown = store.unshown().unwrap();
+    assert_eq!(unshown.len(), 4);
+    assert!(unshown.windows(2).all(|w| w[0].row < w[1].row));
+    assert_eq!(unshown[2].message, chat(2, 2));
+    assert_eq!(unshown[2].received_at_ms, 500);
+    store.mark_shown(unshown[1].row).unwrap();
+    let rest: Vec<_> = store
+        .unshown()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    assert_eq!(rest, vec![chat(2, 2), chat(3, 3)]);
+    // Retention forgets only shown messages.
+    assert_eq!(store.prune_history(1_000).unwrap(), 2);
+    assert_eq!(store.unshown().unwrap().len(), 2);
+}
+
+#[test]
+fn database_files_are_private_and_the_schema_is_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.enqueue(&[(peer(1), chat(1, 1))]).unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{:?} is {mode:o}", entry.file_name());
+    }
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    drop(store);
+    // Opening again runs no migration twice.
+    assert_eq!(
+        Store::open(dir.path()).unwrap().schema_version().unwrap(),
+        SCHEMA_VERSION
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let db = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    db.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(db);
+    assert!(
+        matches!(Store::open(dir.path()), Err(StoreError::TooNew(v)) if v == SCHEMA_VERSION + 1)
+    );
+}
