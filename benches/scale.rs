@@ -88,8 +88,8 @@ async fn connect_peers(
             let (router, mut inputs) = router::channel();
             tokio::spawn(async move {
                 while let Some(input) = inputs.recv().await {
-                    if matches!(input, RouterInput::Received { .. }) {
-                        received.fetch_add(1, Ordering::Relaxed);
+                    if let RouterInput::Received { messages, .. } = input {
+                        received.fetch_add(messages.len() as u64, Ordering::Relaxed);
                     }
                 }
             });

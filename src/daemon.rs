@@ -18,6 +18,7 @@ use crate::identity::{self, IdentityError, PeerId};
 use crate::irc::{self, ClientSettings};
 use crate::peer::{PeerContext, SessionTimers};
 use crate::router::{Router, RouterHandle, RouterInput};
+use crate::store::{Store, StoreError};
 
 /// Republish the address record this often (a random point in 30..60 minutes, so that
 /// gateways started together do not publish together).
@@ -47,6 +48,8 @@ pub enum DaemonError {
     },
     #[error("{0}")]
     Directory(#[from] DirectoryError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
 }
 
 /// Knobs for embedding a gateway (tests, the demo); `Default` is what `disims run` uses.
@@ -75,6 +78,7 @@ impl Gateway {
     pub async fn start(config: Config, options: Options) -> Result<Gateway, DaemonError> {
         let (signing_key, created_identity) = identity::load_or_create(&config.data_dir)?;
         let identity = Arc::new(signing_key);
+        let store = Store::open(&config.data_dir)?;
         let peer_id = PeerId::of(&identity);
 
         let (irc_listener, irc_addr) =
@@ -115,7 +119,7 @@ impl Gateway {
             shutdown.clone(),
             tracker.clone(),
         );
-        router_handle.install(Router::new(ctx.clone()));
+        router_handle.install(Router::with_store(ctx.clone(), store));
         tracker.spawn(ctx.clone().accept_loop(peer_listener));
         let settings = Arc::new(ClientSettings {
             own: peer_id,

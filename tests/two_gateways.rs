@@ -183,3 +183,51 @@ async fn without_a_reachable_dht_irc_keeps_working_and_says_so() {
         .await;
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn received_messages_survive_a_restart_and_keep_their_time() {
+    let net = testnet(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let a = gateway(&a_dir, &net).await;
+    let b = gateway(&b_dir, &net).await;
+    let b_nick = b.peer_id.nick();
+    let mut alice = IrcClient::register(a.irc_addr, "alice").await;
+    published(&mut alice).await;
+    {
+        let mut bob = IrcClient::register(b.irc_addr, "bob").await;
+        published(&mut bob).await;
+        bob.send("QUIT :bye").await;
+        assert!(bob.expect_closed().await);
+    }
+    for i in 0..5 {
+        alice.send(&format!("PRIVMSG {b_nick} :stored {i}")).await;
+    }
+    // Wait until bob's gateway has stored all five (its database can be read meanwhile).
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let store = disims::store::Store::open(&b_dir).unwrap();
+        if store.unshown(100).unwrap().len() == 5 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not stored in time");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Bob's gateway restarts; a client that asked for server-time sees them with their times.
+    b.shutdown().await;
+    let b = gateway(&b_dir, &net).await;
+    let mut bob = IrcClient::connect(b.irc_addr).await;
+    bob.send("CAP LS 302").await;
+    bob.send("CAP REQ :server-time").await;
+    bob.send("NICK bob").await;
+    bob.send("USER bob 0 * :Bob").await;
+    bob.expect(|l| l.contains("ACK")).await;
+    bob.send("CAP END").await;
+    for i in 0..5 {
+        let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+        assert!(line.starts_with("@time=20"), "{line}");
+        assert!(line.ends_with(&format!(":stored {i}")), "{line}");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}

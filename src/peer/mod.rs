@@ -50,6 +50,8 @@ pub enum PeerError {
     IdleTimeout,
     #[error("the peer does not read what we send")]
     WriteStalled,
+    #[error("received messages could not be stored; not acknowledged")]
+    NotStored,
     #[error("handshake timed out")]
     HandshakeTimeout,
     #[error("{0}")]

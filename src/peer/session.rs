@@ -129,6 +129,8 @@ struct Session {
     keys: SessionKeys,
     /// Sent chat messages the peer has not acknowledged yet, oldest first.
     unacked: VecDeque<ChatMessage>,
+    /// Chats of the frame being read, not yet handed to the hub.
+    received: Vec<ChatMessage>,
     /// The plaintext of the next frame: messages queued since the last seal.
     plain: Vec<u8>,
     /// Sealed records waiting to be written; `out[..written]` is already written.
@@ -149,6 +151,7 @@ impl Session {
         Self {
             keys,
             unacked: VecDeque::new(),
+            received: Vec::new(),
             out: Vec::new(),
             written: 0,
             plain: Vec::new(),
@@ -202,8 +205,11 @@ impl Session {
                     let plaintext = self.keys.opener.open(&mut frame)?;
                     for message in wire::messages(plaintext) {
                         match message {
+                            // Chats are collected and stored together, then acknowledged.
+                            Ok(WireMessage::Chat(chat)) => self.received.push(chat),
                             Ok(message) => {
-                                if self.handle(message).await? {
+                                self.take_received()?;
+                                if self.handle(message)? {
                                     linger_until.get_or_insert(Instant::now() + timers.linger);
                                 }
                             }
@@ -213,6 +219,7 @@ impl Session {
                             Err(e) => return Err(PeerError::Wire(e)),
                         }
                     }
+                    self.take_received()?;
                 }
                 cmd = commands.recv(), if !self.closing && pending < OUT_HIGH_WATER => {
                     // Take whatever else is waiting too, so that it goes out in one write.
@@ -272,21 +279,30 @@ impl Session {
         }
     }
 
-    /// Handles one message from the peer; returns true when the peer closed.
-    async fn handle(&mut self, message: WireMessage) -> Result<bool, PeerError> {
-        match message {
-            WireMessage::Chat(chat) => {
-                let id = chat.id;
-                self.router
-                    .send(RouterInput::Received {
-                        peer: self.peer,
-                        message: chat,
-                    })
-                    .await;
-                if !self.closing {
-                    self.queue(WireMessage::Ack(id))?;
-                }
+    /// Hands the chats collected from a frame to the hub, which stores them; only then are
+    /// they acknowledged. Chats the hub could not store end the session unacknowledged, so
+    /// that the peer sends them again later.
+    fn take_received(&mut self) -> Result<(), PeerError> {
+        if self.received.is_empty() {
+            return Ok(());
+        }
+        let chats = std::mem::take(&mut self.received);
+        let ids: Vec<_> = chats.iter().map(|c| c.id).collect();
+        if !self.router.receive(self.peer, chats) {
+            return Err(PeerError::NotStored);
+        }
+        if !self.closing {
+            for id in ids {
+                self.queue(WireMessage::Ack(id))?;
             }
+        }
+        Ok(())
+    }
+
+    /// Handles one message other than a chat; returns true when the peer closed.
+    fn handle(&mut self, message: WireMessage) -> Result<bool, PeerError> {
+        match message {
+            WireMessage::Chat(chat) => self.received.push(chat),
             WireMessage::Ack(id) => {
                 if let Some(pos) = self.unacked.iter().position(|m| m.id == id) {
                     self.unacked.remove(pos);
@@ -427,12 +443,14 @@ mod tests {
         for n in 0..20 {
             a.commands.send(SessionCommand::Send(chat(n))).unwrap();
         }
-        for n in 0..20 {
+        let mut got = Vec::new();
+        while got.len() < 20 {
             match next(&mut b.inputs).await {
-                RouterInput::Received { message, .. } => assert_eq!(message, chat(n)),
+                RouterInput::Received { messages, .. } => got.extend(messages),
                 other => panic!("{other:?}"),
             }
         }
+        assert_eq!(got, (0..20).map(chat).collect::<Vec<_>>());
         // Let the acks travel (paused time: the sleep ends once every task is idle), then
         // shut down: nothing is handed back as unsent.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -558,8 +576,8 @@ mod tests {
         let (mut got_a, mut got_b) = (0, 0);
         while got_a < N || got_b < N {
             tokio::select! {
-                Some(RouterInput::Received { .. }) = a.inputs.recv() => got_a += 1,
-                Some(RouterInput::Received { .. }) = b.inputs.recv() => got_b += 1,
+                Some(RouterInput::Received { messages, .. }) = a.inputs.recv() => got_a += messages.len(),
+                Some(RouterInput::Received { messages, .. }) = b.inputs.recv() => got_b += messages.len(),
                 _ = tokio::time::sleep(Duration::from_secs(20)) => panic!("stalled at {got_a}/{got_b}"),
             }
         }
@@ -583,7 +601,7 @@ mod tests {
         kb.sealer.seal_into(&plain, &mut record).unwrap();
         raw_write.write_all(&record).await.unwrap();
         match next(&mut a.inputs).await {
-            RouterInput::Received { message, .. } => assert_eq!(message, chat(99)),
+            RouterInput::Received { messages, .. } => assert_eq!(messages, vec![chat(99)]),
             other => panic!("{other:?}"),
         }
         // Keep the peer "alive" (sending pings) so only the write stall can end it.

@@ -260,13 +260,14 @@ impl Store {
         Ok(expired)
     }
 
-    /// Stores received messages in one transaction; for each, whether it is new (a message
-    /// already stored from the same peer with the same id is a resend, and is not stored again).
+    /// Stores received messages in one transaction; for each, its history row when it is new
+    /// (`None` for a message already stored from the same peer with the same id: a resend).
     pub fn receive(
         &mut self,
-        messages: &[(PeerId, ChatMessage)],
+        from: &PeerId,
+        messages: &[ChatMessage],
         now_ms: u64,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<Option<i64>>, StoreError> {
         let tx = self.db.transaction()?;
         let mut fresh = Vec::with_capacity(messages.len());
         {
@@ -274,29 +275,29 @@ impl Store {
                 "INSERT OR IGNORE INTO received (peer, id, kind, text, sent_at_ms, received_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            for (peer, m) in messages {
+            for m in messages {
                 let n = insert.execute(params![
-                    &peer.as_bytes()[..],
+                    &from.as_bytes()[..],
                     &m.id.0[..],
                     kind_code(m.kind),
                     m.text,
                     m.sent_at_ms as i64,
                     now_ms as i64
                 ])?;
-                fresh.push(n == 1);
+                fresh.push((n == 1).then(|| tx.last_insert_rowid()));
             }
         }
         tx.commit()?;
         Ok(fresh)
     }
 
-    /// Received messages no front end has shown yet, oldest first.
-    pub fn unshown(&self) -> Result<Vec<Received>, StoreError> {
+    /// Received messages no front end has shown yet, oldest first, at most `limit`.
+    pub fn unshown(&self, limit: usize) -> Result<Vec<Received>, StoreError> {
         let mut select = self.db.prepare_cached(
             "SELECT row, peer, id, kind, text, sent_at_ms, received_at_ms FROM received
-             WHERE shown = 0 ORDER BY row",
+             WHERE shown = 0 ORDER BY row LIMIT ?1",
         )?;
-        let rows = select.query_map([], |r| {
+        let rows = select.query_map([limit as i64], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, Vec<u8>>(1)?,

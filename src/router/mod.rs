@@ -12,12 +12,15 @@ use crate::identity::{PeerId, random_bytes};
 use crate::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId};
 use crate::peer::wire::MAX_TEXT;
 use crate::peer::{PeerContext, SessionCommand, SessionHandle};
+use crate::store::Store;
 
 /// Events kept for front ends while none is attached (then replayed on attach).
 pub const BACKLOG_LIMIT: usize = 10_000;
+/// Stored messages played back to a front end when it attaches, at most.
+pub const PLAYBACK_LIMIT: usize = 10_000;
 /// Events waiting for one front end; a front end that falls this far behind is dropped.
 /// Larger than the backlog, so that replaying a full backlog to a new client fits.
-pub const FRONTEND_QUEUE: usize = BACKLOG_LIMIT + 1024;
+pub const FRONTEND_QUEUE: usize = BACKLOG_LIMIT + PLAYBACK_LIMIT + 1024;
 /// Per-peer state kept for at most this many peers; idle ones beyond it are forgotten
 /// (anyone can make new keys for free, so this must be bounded).
 pub const MAX_PEER_STATES: usize = 10_000;
@@ -41,9 +44,10 @@ pub enum RouterInput {
     Detach(FrontendId),
     Request(FrontendRequest),
     SessionUp(SessionHandle),
+    /// Chat messages from a peer (the ones one frame carried).
     Received {
         peer: PeerId,
-        message: ChatMessage,
+        messages: Vec<ChatMessage>,
     },
     SessionEnded {
         peer: PeerId,
@@ -119,6 +123,18 @@ impl RouterHandle {
             Target::Channel(tx) => {
                 let _ = tx.send(input);
             }
+        }
+    }
+
+    /// Hands received messages to the hub; true once they are stored (so the caller may
+    /// acknowledge them), false when they could not be and must not be acknowledged.
+    pub fn receive(&self, peer: PeerId, messages: Vec<ChatMessage>) -> bool {
+        match &self.0 {
+            Target::Hub(hub) => match lock(hub).as_mut() {
+                Some(router) => router.receive(peer, messages),
+                None => false,
+            },
+            Target::Channel(tx) => tx.send(RouterInput::Received { peer, messages }).is_ok(),
         }
     }
 
@@ -209,6 +225,8 @@ pub struct Router {
     id_counter: u64,
     /// Inputs handled so far: the hub's logical clock.
     inputs_seen: u64,
+    /// The durable store; without one (tests), received messages live in memory.
+    store: Option<Store>,
 }
 
 impl Router {
@@ -225,6 +243,15 @@ impl Router {
             id_prefix: random_bytes().unwrap_or_else(|_| now_ms().to_be_bytes()),
             id_counter: 0,
             inputs_seen: 0,
+            store: None,
+        }
+    }
+
+    /// A hub that keeps received messages in `store` until a front end has shown them.
+    pub fn with_store(ctx: PeerContext, store: Store) -> Self {
+        Self {
+            store: Some(store),
+            ..Self::new(ctx)
         }
     }
 
@@ -261,6 +288,7 @@ impl Router {
                 for event in backlog {
                     self.broadcast(event);
                 }
+                self.play_back();
                 let _ = reply.send(id);
             }
             RouterInput::Detach(id) => {
@@ -284,19 +312,8 @@ impl Router {
                 }
             }
             RouterInput::SessionUp(handle) => self.session_up(handle),
-            RouterInput::Received { peer, mut message } => {
-                // The sender's clock dates the message (it may have waited offline), but a
-                // time in our future is a wrong clock or a lie: show our own time instead.
-                let now = now_ms();
-                if message.sent_at_ms > now + CLOCK_SKEW_MS {
-                    message.sent_at_ms = now;
-                }
-                if self.peer(peer).first_sight(message.id) {
-                    self.broadcast(FrontendEvent::Received {
-                        from: peer,
-                        message,
-                    });
-                }
+            RouterInput::Received { peer, messages } => {
+                self.receive(peer, messages);
             }
             RouterInput::SessionEnded {
                 peer,
@@ -335,6 +352,96 @@ impl Router {
                     self.broadcast(FrontendEvent::ServerNotice { text });
                 }
             }
+        }
+    }
+
+    /// Stores received messages (deduplicating resends) and shows the new ones; returns
+    /// false when they could not be stored, so that they are not acknowledged.
+    pub fn receive(&mut self, peer: PeerId, mut messages: Vec<ChatMessage>) -> bool {
+        // The sender's clock dates a message (it may have waited offline), but a time in our
+        // future is a wrong clock or a lie: show our own time instead.
+        let now = now_ms();
+        for message in &mut messages {
+            if message.sent_at_ms > now + CLOCK_SKEW_MS {
+                message.sent_at_ms = now;
+            }
+        }
+        let Some(store) = self.store.as_mut() else {
+            for message in messages {
+                if self.peer(peer).first_sight(message.id) {
+                    self.broadcast(FrontendEvent::Received {
+                        from: peer,
+                        message,
+                    });
+                }
+            }
+            return true;
+        };
+        let rows = match store.receive(&peer, &messages, now) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(peer = %peer.short(), error = %e, "cannot store received messages; not acknowledging them");
+                return false;
+            }
+        };
+        self.peer(peer);
+        let mut shown = None;
+        for (message, row) in messages.into_iter().zip(rows) {
+            // A row only for a message not stored before: a resend after a lost ack has none.
+            if let Some(row) = row
+                && self
+                    .deliver(FrontendEvent::Received {
+                        from: peer,
+                        message,
+                    })
+                    .is_ok()
+            {
+                shown = Some(row);
+            }
+        }
+        self.mark_shown(shown);
+        true
+    }
+
+    /// Shows stored messages no front end has shown yet (after an attach).
+    fn play_back(&mut self) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        let unshown = match store.unshown(PLAYBACK_LIMIT + 1) {
+            Ok(unshown) => unshown,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read stored messages for playback");
+                return;
+            }
+        };
+        let more = unshown.len() > PLAYBACK_LIMIT;
+        let mut shown = None;
+        for stored in unshown.into_iter().take(PLAYBACK_LIMIT) {
+            let event = FrontendEvent::Received {
+                from: stored.from,
+                message: stored.message,
+            };
+            if self.deliver(event).is_err() {
+                break;
+            }
+            shown = Some(stored.row);
+        }
+        self.mark_shown(shown);
+        if more {
+            let text = format!(
+                "more than {PLAYBACK_LIMIT} messages arrived while no client was attached; reconnect to see the rest"
+            );
+            self.broadcast(FrontendEvent::ServerNotice { text });
+        }
+    }
+
+    fn mark_shown(&mut self, up_to: Option<i64>) {
+        if let (Some(row), Some(store)) = (up_to, self.store.as_mut())
+            && let Err(e) = store.mark_shown(row)
+        {
+            // Worst case they show again after a restart: better than lost.
+            tracing::warn!(error = %e, "cannot mark messages as shown");
         }
     }
 
@@ -446,16 +553,22 @@ impl Router {
 
     /// Sends an event to every attached front end, or keeps it until one attaches.
     fn broadcast(&mut self, event: FrontendEvent) {
-        if self.frontends.is_empty() {
+        if let Err(event) = self.deliver(event) {
             if self.backlog.len() >= BACKLOG_LIMIT {
                 self.backlog.pop_front();
                 self.backlog_dropped += 1;
             }
             self.backlog.push_back(event);
-            return;
         }
-        // A front end that cannot keep up is dropped rather than stalling everyone. The
-        // last one gets the event itself, the others a copy.
+    }
+
+    /// Sends an event to every attached front end; gives it back when none took it. A
+    /// front end that cannot keep up is dropped rather than stalling everyone. The last one
+    /// gets the event itself, the others a copy.
+    fn deliver(&mut self, event: FrontendEvent) -> Result<(), FrontendEvent> {
+        if self.frontends.is_empty() {
+            return Err(event);
+        }
         let mut delivered = false;
         let mut dropped = Vec::new();
         let mut event = Some(event);
@@ -482,158 +595,12 @@ impl Router {
         for id in dropped {
             self.frontends.remove(&id);
         }
-        if let (false, Some(event)) = (delivered, event) {
-            // Nobody took it: keep it for the next front end, as when none was attached.
-            self.broadcast(event);
+        match (delivered, event) {
+            (false, Some(event)) => Err(event),
+            _ => Ok(()),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::directory::memory::{MemoryDirectory, SharedRecords};
-    use crate::message::MessageKind;
-    use crate::peer::SessionTimers;
-    use ed25519_dalek::SigningKey;
-    use std::sync::Arc;
-    use tokio_util::sync::CancellationToken;
-    use tokio_util::task::TaskTracker;
-
-    fn router() -> Router {
-        let key = Arc::new(SigningKey::from_bytes(&[1; 32]));
-        let directory = Arc::new(MemoryDirectory::new(&key, SharedRecords::default()));
-        let (handle, _inputs) = channel();
-        let ctx = PeerContext::new(
-            key,
-            directory,
-            handle,
-            SessionTimers::default(),
-            CancellationToken::new(),
-            TaskTracker::new(),
-        );
-        Router::new(ctx)
-    }
-
-    fn peer(n: u32) -> PeerId {
-        let mut seed = [7u8; 32];
-        seed[..4].copy_from_slice(&n.to_be_bytes());
-        PeerId::of(&SigningKey::from_bytes(&seed))
-    }
-
-    fn chat(n: u32, sent_at_ms: u64) -> ChatMessage {
-        let mut id = [0u8; 16];
-        id[..4].copy_from_slice(&n.to_be_bytes());
-        ChatMessage {
-            id: MessageId(id),
-            kind: MessageKind::Text,
-            text: format!("m{n}"),
-            sent_at_ms,
-        }
-    }
-
-    fn attach(router: &mut Router) -> mpsc::Receiver<FrontendEvent> {
-        let (events, rx) = mpsc::channel(FRONTEND_QUEUE);
-        let (reply, _id) = oneshot::channel();
-        router.handle(RouterInput::Attach { events, reply });
-        rx
-    }
-
-    fn received(rx: &mut mpsc::Receiver<FrontendEvent>) -> Vec<ChatMessage> {
-        let mut out = Vec::new();
-        while let Ok(event) = rx.try_recv() {
-            if let FrontendEvent::Received { message, .. } = event {
-                out.push(message);
-            }
-        }
-        out
-    }
-
-    #[tokio::test]
-    async fn a_full_backlog_is_replayed_whole_to_the_first_client() {
-        let mut r = router();
-        let from = peer(1);
-        for n in 0..BACKLOG_LIMIT as u32 {
-            r.handle(RouterInput::Received {
-                peer: from,
-                message: chat(n, 1),
-            });
-        }
-        let mut rx = attach(&mut r);
-        let got = received(&mut rx);
-        assert_eq!(got.len(), BACKLOG_LIMIT);
-        assert!(
-            got.iter()
-                .enumerate()
-                .all(|(i, m)| m.text == format!("m{i}"))
-        );
-        assert_eq!(
-            r.frontends.len(),
-            1,
-            "the client was not dropped as too slow"
-        );
-    }
-
-    #[tokio::test]
-    async fn duplicates_are_shown_once_and_future_times_are_clamped() {
-        let mut r = router();
-        let mut rx = attach(&mut r);
-        let far_future = now_ms() + 10 * 24 * 3600 * 1000;
-        r.handle(RouterInput::Received {
-            peer: peer(1),
-            message: chat(1, far_future),
-        });
-        r.handle(RouterInput::Received {
-            peer: peer(1),
-            message: chat(1, far_future),
-        });
-        r.handle(RouterInput::Received {
-            peer: peer(1),
-            message: chat(2, 1_000),
-        });
-        let got = received(&mut rx);
-        assert_eq!(got.len(), 2, "{got:?}");
-        assert!(
-            got[0].sent_at_ms <= now_ms(),
-            "a future time becomes the receive time"
-        );
-        assert_eq!(
-            got[1].sent_at_ms, 1_000,
-            "a past time is kept (the message may have waited)"
-        );
-    }
-
-    #[tokio::test]
-    async fn per_peer_state_stays_bounded() {
-        let mut r = router();
-        let _rx = attach(&mut r);
-        for n in 0..(MAX_PEER_STATES as u32 + 500) {
-            r.handle(RouterInput::Received {
-                peer: peer(n),
-                message: chat(n, 1),
-            });
-        }
-        assert!(r.peers.len() <= MAX_PEER_STATES, "{}", r.peers.len());
-    }
-
-    #[tokio::test]
-    async fn an_event_refused_by_the_last_client_is_kept_for_the_next() {
-        let mut r = router();
-        let (events, rx) = mpsc::channel(1);
-        let (reply, _id) = oneshot::channel();
-        r.handle(RouterInput::Attach { events, reply });
-        r.handle(RouterInput::Received {
-            peer: peer(1),
-            message: chat(1, 1),
-        });
-        // The queue of one is full now: the next event drops this client, and is kept.
-        r.handle(RouterInput::Received {
-            peer: peer(1),
-            message: chat(2, 1),
-        });
-        assert!(r.frontends.is_empty());
-        drop(rx);
-        let mut next = attach(&mut r);
-        assert_eq!(received(&mut next), vec![chat(2, 1)]);
-    }
-}
+mod tests;

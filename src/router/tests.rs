@@ -1,0 +1,186 @@
+//! Tests of the hub: backlog and playback, deduplication, clock clamping, bounds.
+use super::*;
+use crate::directory::memory::{MemoryDirectory, SharedRecords};
+use crate::message::MessageKind;
+use crate::peer::SessionTimers;
+use ed25519_dalek::SigningKey;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+fn router() -> Router {
+    Router::new(context())
+}
+
+fn stored_router(dir: &std::path::Path) -> Router {
+    Router::with_store(context(), Store::open(dir).unwrap())
+}
+
+fn context() -> PeerContext {
+    let key = Arc::new(SigningKey::from_bytes(&[1; 32]));
+    let directory = Arc::new(MemoryDirectory::new(&key, SharedRecords::default()));
+    let (handle, _inputs) = channel();
+    PeerContext::new(
+        key,
+        directory,
+        handle,
+        SessionTimers::default(),
+        CancellationToken::new(),
+        TaskTracker::new(),
+    )
+}
+
+fn peer(n: u32) -> PeerId {
+    let mut seed = [7u8; 32];
+    seed[..4].copy_from_slice(&n.to_be_bytes());
+    PeerId::of(&SigningKey::from_bytes(&seed))
+}
+
+fn chat(n: u32, sent_at_ms: u64) -> ChatMessage {
+    let mut id = [0u8; 16];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    ChatMessage {
+        id: MessageId(id),
+        kind: MessageKind::Text,
+        text: format!("m{n}"),
+        sent_at_ms,
+    }
+}
+
+fn attach(router: &mut Router) -> mpsc::Receiver<FrontendEvent> {
+    let (events, rx) = mpsc::channel(FRONTEND_QUEUE);
+    let (reply, _id) = oneshot::channel();
+    router.handle(RouterInput::Attach { events, reply });
+    rx
+}
+
+fn received(rx: &mut mpsc::Receiver<FrontendEvent>) -> Vec<ChatMessage> {
+    let mut out = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        if let FrontendEvent::Received { message, .. } = event {
+            out.push(message);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_full_backlog_is_replayed_whole_to_the_first_client() {
+    let mut r = router();
+    let from = peer(1);
+    for n in 0..BACKLOG_LIMIT as u32 {
+        r.handle(RouterInput::Received {
+            peer: from,
+            messages: vec![chat(n, 1)],
+        });
+    }
+    let mut rx = attach(&mut r);
+    let got = received(&mut rx);
+    assert_eq!(got.len(), BACKLOG_LIMIT);
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, m)| m.text == format!("m{i}"))
+    );
+    assert_eq!(
+        r.frontends.len(),
+        1,
+        "the client was not dropped as too slow"
+    );
+}
+
+#[tokio::test]
+async fn duplicates_are_shown_once_and_future_times_are_clamped() {
+    let mut r = router();
+    let mut rx = attach(&mut r);
+    let far_future = now_ms() + 10 * 24 * 3600 * 1000;
+    r.handle(RouterInput::Received {
+        peer: peer(1),
+        messages: vec![chat(1, far_future)],
+    });
+    r.handle(RouterInput::Received {
+        peer: peer(1),
+        messages: vec![chat(1, far_future)],
+    });
+    r.handle(RouterInput::Received {
+        peer: peer(1),
+        messages: vec![chat(2, 1_000)],
+    });
+    let got = received(&mut rx);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].sent_at_ms <= now_ms(),
+        "a future time becomes the receive time"
+    );
+    assert_eq!(
+        got[1].sent_at_ms, 1_000,
+        "a past time is kept (the message may have waited)"
+    );
+}
+
+#[tokio::test]
+async fn per_peer_state_stays_bounded() {
+    let mut r = router();
+    let _rx = attach(&mut r);
+    for n in 0..(MAX_PEER_STATES as u32 + 500) {
+        r.handle(RouterInput::Received {
+            peer: peer(n),
+            messages: vec![chat(n, 1)],
+        });
+    }
+    assert!(r.peers.len() <= MAX_PEER_STATES, "{}", r.peers.len());
+}
+
+#[tokio::test]
+async fn an_event_refused_by_the_last_client_is_kept_for_the_next() {
+    let mut r = router();
+    let (events, rx) = mpsc::channel(1);
+    let (reply, _id) = oneshot::channel();
+    r.handle(RouterInput::Attach { events, reply });
+    r.handle(RouterInput::Received {
+        peer: peer(1),
+        messages: vec![chat(1, 1)],
+    });
+    // The queue of one is full now: the next event drops this client, and is kept.
+    r.handle(RouterInput::Received {
+        peer: peer(1),
+        messages: vec![chat(2, 1)],
+    });
+    assert!(r.frontends.is_empty());
+    drop(rx);
+    let mut next = attach(&mut r);
+    assert_eq!(received(&mut next), vec![chat(2, 1)]);
+}
+
+#[tokio::test]
+async fn stored_messages_wait_for_a_client_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut r = stored_router(dir.path());
+        assert!(r.receive(peer(1), (0..5).map(|n| chat(n, 1)).collect()));
+        // Nothing is kept in memory: the store holds them.
+        assert!(r.backlog.is_empty());
+    }
+    // The gateway restarts; a client attaches and sees all five, in order, once.
+    let mut r = stored_router(dir.path());
+    // A resend after the restart (the ack was lost) is not shown again.
+    assert!(r.receive(peer(1), vec![chat(2, 1)]));
+    let mut rx = attach(&mut r);
+    let got: Vec<_> = received(&mut rx).into_iter().map(|m| m.text).collect();
+    assert_eq!(got, ["m0", "m1", "m2", "m3", "m4"]);
+    // Shown now: the next client does not get them again.
+    let mut again = attach(&mut r);
+    assert!(received(&mut again).is_empty());
+}
+
+#[tokio::test]
+async fn messages_shown_live_are_not_played_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = stored_router(dir.path());
+    let mut rx = attach(&mut r);
+    assert!(r.receive(peer(1), vec![chat(1, 1), chat(2, 1)]));
+    assert_eq!(received(&mut rx).len(), 2);
+    drop(rx);
+    let mut later = attach(&mut r);
+    assert!(received(&mut later).is_empty());
+}
