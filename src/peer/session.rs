@@ -219,7 +219,12 @@ impl Session {
                             Err(e) => return Err(PeerError::Wire(e)),
                         }
                     }
-                    self.take_received()?;
+                    if self.take_received()? {
+                        // Let the front ends show what was just stored before this task
+                        // reads on: they were woken on this thread, and must not starve
+                        // behind a long burst.
+                        tokio::task::yield_now().await;
+                    }
                 }
                 cmd = commands.recv(), if !self.closing && pending < OUT_HIGH_WATER => {
                     // Take whatever else is waiting too, so that it goes out in one write.
@@ -282,9 +287,9 @@ impl Session {
     /// Hands the chats collected from a frame to the hub, which stores them; only then are
     /// they acknowledged. Chats the hub could not store end the session unacknowledged, so
     /// that the peer sends them again later.
-    fn take_received(&mut self) -> Result<(), PeerError> {
+    fn take_received(&mut self) -> Result<bool, PeerError> {
         if self.received.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let chats = std::mem::take(&mut self.received);
         let ids: Vec<_> = chats.iter().map(|c| c.id).collect();
@@ -296,7 +301,7 @@ impl Session {
                 self.queue(WireMessage::Ack(id))?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Handles one message other than a chat; returns true when the peer closed.

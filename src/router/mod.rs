@@ -377,7 +377,10 @@ impl Router {
             }
             return true;
         };
-        let rows = match store.receive(&peer, &messages, now) {
+        // Stored as shown when a client is attached to show them (one transaction); the
+        // ones no client took are marked unshown again, for playback.
+        let live = !self.frontends.is_empty();
+        let rows = match store.receive(&peer, &messages, now, live) {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::error!(peer = %peer.short(), error = %e, "cannot store received messages; not acknowledging them");
@@ -385,7 +388,7 @@ impl Router {
             }
         };
         self.peer(peer);
-        let mut shown = None;
+        let mut not_shown = Vec::new();
         for (message, row) in messages.into_iter().zip(rows) {
             // A row only for a message not stored before: a resend after a lost ack has none.
             if let Some(row) = row
@@ -394,12 +397,17 @@ impl Router {
                         from: peer,
                         message,
                     })
-                    .is_ok()
+                    .is_err()
+                && live
             {
-                shown = Some(row);
+                not_shown.push(row);
             }
         }
-        self.mark_shown(shown);
+        if let (false, Some(store)) = (not_shown.is_empty(), self.store.as_mut())
+            && let Err(e) = store.mark_unshown(&not_shown)
+        {
+            tracing::warn!(error = %e, "cannot mark messages for playback");
+        }
         true
     }
 

@@ -90,15 +90,19 @@ fn received_messages_are_deduplicated_across_restarts() {
     let (a, b) = (peer(1), peer(2));
     {
         let mut store = Store::open(dir.path()).unwrap();
-        let rows = store.receive(&a, &[chat(1, 10), chat(2, 20)], 99).unwrap();
+        let rows = store
+            .receive(&a, &[chat(1, 10), chat(2, 20)], 99, false)
+            .unwrap();
         assert!(rows.iter().all(|row| row.is_some()), "{rows:?}");
     }
     let mut store = Store::open(dir.path()).unwrap();
     // A resend after a lost ack, and the same id from another peer (a different message).
-    let fresh = store.receive(&a, &[chat(1, 10), chat(3, 30)], 100).unwrap();
+    let fresh = store
+        .receive(&a, &[chat(1, 10), chat(3, 30)], 100, false)
+        .unwrap();
     let fresh: Vec<bool> = fresh.iter().map(|row| row.is_some()).collect();
     assert_eq!(fresh, vec![false, true]);
-    let other = store.receive(&b, &[chat(1, 10)], 100).unwrap();
+    let other = store.receive(&b, &[chat(1, 10)], 100, false).unwrap();
     assert!(
         other[0].is_some(),
         "the same id from another peer is another message"
@@ -111,7 +115,12 @@ fn playback_gives_unshown_messages_in_order_until_marked() {
     let mut store = Store::open(dir.path()).unwrap();
     let a = peer(1);
     store
-        .receive(&a, &(0..4).map(|n| chat(n, n)).collect::<Vec<_>>(), 500)
+        .receive(
+            &a,
+            &(0..4).map(|n| chat(n, n)).collect::<Vec<_>>(),
+            500,
+            false,
+        )
         .unwrap();
     let unshown = store.unshown(100).unwrap();
     assert_eq!(unshown.len(), 4);
@@ -161,4 +170,23 @@ fn a_newer_schema_is_refused() {
     assert!(
         matches!(Store::open(dir.path()), Err(StoreError::TooNew(v)) if v == SCHEMA_VERSION + 1)
     );
+}
+
+#[test]
+fn messages_stored_as_shown_can_be_marked_unshown_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = peer(1);
+    let rows = store
+        .receive(&a, &[chat(1, 1), chat(2, 2)], 5, true)
+        .unwrap();
+    assert!(store.unshown(100).unwrap().is_empty());
+    store.mark_unshown(&[rows[1].unwrap()]).unwrap();
+    let left: Vec<_> = store
+        .unshown(100)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    assert_eq!(left, vec![chat(2, 2)]);
 }
