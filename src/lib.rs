@@ -10,7 +10,7 @@
 //! - [`router`]: the hub between front ends and peer sessions.
 //! - [`irc`]: the IRC front end: line framing, the client state machine, the connection task.
 //! - [`daemon`]: wires the tasks together; graceful shutdown.
-//! - [`store`]: the durable store (SQLite): outbox and received messages (not wired yet).
+//! - [`store`]: the durable store (SQLite): received messages (dedup, playback) and the outbox.
 //! - [`demo`]: a private DHT and two gateways in one process, for a first look.
 #![forbid(unsafe_code)]
 

@@ -7,7 +7,8 @@
 //! costs one fsync, not one each. Rows are ordered by an autoincrement sequence, so per peer
 //! the outbox gives messages back in the order they were accepted.
 //!
-//! Not wired into the hub yet (issue 5): this module is the storage layer it will use.
+//! The hub stores received messages here before they are acknowledged and plays back
+//! unshown ones; the outbox is not wired into the hub yet (issue 5).
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
