@@ -120,6 +120,8 @@ impl Gateway {
             tracker.clone(),
         );
         router_handle.install(Router::with_store(ctx.clone(), store));
+        // Messages accepted before a restart go out first.
+        router_handle.dispatch(RouterInput::Resume);
         tracker.spawn(ctx.clone().accept_loop(peer_listener));
         let settings = Arc::new(ClientSettings {
             own: peer_id,

@@ -80,7 +80,10 @@ where
         "the tampered connection was not closed"
     );
     assert!(
-        !alice.seen.iter().any(|l| l.contains("not delivered")),
+        !alice
+            .seen
+            .iter()
+            .any(|l| l.contains("not delivered") || l.contains("is offline")),
         "{:#?}",
         alice.seen
     );

@@ -102,7 +102,7 @@ async fn two_gateways_chat_both_ways() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn message_to_an_offline_key_gets_a_notice() {
+async fn message_to_an_offline_key_is_queued_with_a_notice() {
     let net = testnet(5).await;
     let dir = tempfile::tempdir().unwrap();
     let a = gateway(dir.path(), &net).await;
@@ -116,7 +116,7 @@ async fn message_to_an_offline_key_gets_a_notice() {
     let line = alice
         .expect(|l| l.contains(" NOTICE ") && l.starts_with(&format!(":{nobody}!")))
         .await;
-    assert!(line.contains("not delivered"), "{line}");
+    assert!(line.contains("is offline; 1 message(s) queued"), "{line}");
     // Not a key at all: 401 at once.
     alice.send("PRIVMSG bob :hi").await;
     alice.expect(|l| l.contains(" 401 ")).await;

@@ -16,7 +16,7 @@ use super::PeerError;
 use super::wire::{self, CloseReason, WireError, WireMessage};
 use crate::crypto::{MAX_DATA_RECORD, MAX_PLAINTEXT, SessionKeys};
 use crate::identity::PeerId;
-use crate::message::ChatMessage;
+use crate::message::{ChatMessage, MessageId};
 use crate::router::{RouterHandle, RouterInput};
 
 /// Timers of a session; tests shorten them.
@@ -30,6 +30,8 @@ pub struct SessionTimers {
     pub linger: Duration,
     /// A handshake must complete within this time (both sides), or the connection is closed.
     pub handshake: Duration,
+    /// First retry after a failed dial to a peer with queued messages (then doubling).
+    pub retry: Duration,
 }
 
 impl Default for SessionTimers {
@@ -39,6 +41,7 @@ impl Default for SessionTimers {
             idle_timeout: Duration::from_secs(90),
             linger: Duration::from_secs(10),
             handshake: super::HANDSHAKE_TIMEOUT,
+            retry: crate::router::RETRY_MIN,
         }
     }
 }
@@ -131,6 +134,8 @@ struct Session {
     unacked: VecDeque<ChatMessage>,
     /// Chats of the frame being read, not yet handed to the hub.
     received: Vec<ChatMessage>,
+    /// Ids the peer acknowledged in the frame being read, not yet reported to the hub.
+    acked: Vec<MessageId>,
     /// The plaintext of the next frame: messages queued since the last seal.
     plain: Vec<u8>,
     /// Sealed records waiting to be written; `out[..written]` is already written.
@@ -152,6 +157,7 @@ impl Session {
             keys,
             unacked: VecDeque::new(),
             received: Vec::new(),
+            acked: Vec::new(),
             out: Vec::new(),
             written: 0,
             plain: Vec::new(),
@@ -218,6 +224,10 @@ impl Session {
                             }
                             Err(e) => return Err(PeerError::Wire(e)),
                         }
+                    }
+                    if !self.acked.is_empty() {
+                        let ids = std::mem::take(&mut self.acked);
+                        self.router.dispatch(RouterInput::Acknowledged { peer: self.peer, ids });
                     }
                     if self.take_received()? {
                         // Let the front ends show what was just stored before this task
@@ -311,6 +321,7 @@ impl Session {
             WireMessage::Ack(id) => {
                 if let Some(pos) = self.unacked.iter().position(|m| m.id == id) {
                     self.unacked.remove(pos);
+                    self.acked.push(id);
                 }
             }
             WireMessage::Ping(n) => {
@@ -425,11 +436,17 @@ mod tests {
         }
     }
 
+    /// The next input other than an acknowledgement report.
     async fn next(inputs: &mut mpsc::UnboundedReceiver<RouterInput>) -> RouterInput {
-        tokio::time::timeout(Duration::from_secs(10), inputs.recv())
-            .await
-            .expect("in time")
-            .expect("input")
+        loop {
+            let input = tokio::time::timeout(Duration::from_secs(10), inputs.recv())
+                .await
+                .expect("in time")
+                .expect("input");
+            if !matches!(input, RouterInput::Acknowledged { .. }) {
+                return input;
+            }
+        }
     }
 
     const FAST: SessionTimers = SessionTimers {
@@ -437,6 +454,7 @@ mod tests {
         idle_timeout: Duration::from_millis(300),
         linger: Duration::from_millis(200),
         handshake: Duration::from_millis(300),
+        retry: Duration::from_millis(100),
     };
 
     #[tokio::test(start_paused = true)]
@@ -456,9 +474,17 @@ mod tests {
             }
         }
         assert_eq!(got, (0..20).map(chat).collect::<Vec<_>>());
-        // Let the acks travel (paused time: the sleep ends once every task is idle), then
-        // shut down: nothing is handed back as unsent.
+        // Let the acks travel (paused time: the sleep ends once every task is idle): A
+        // reports each acknowledged id to its hub; then shut down: nothing is handed back.
         tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut acked = Vec::new();
+        while let Ok(input) = a.inputs.try_recv() {
+            match input {
+                RouterInput::Acknowledged { ids, .. } => acked.extend(ids),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(acked, (0..20).map(|n| chat(n).id).collect::<Vec<_>>());
         a.shutdown.cancel();
         match next(&mut a.inputs).await {
             RouterInput::SessionEnded { unsent, .. } => assert!(unsent.is_empty(), "{unsent:?}"),

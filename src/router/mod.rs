@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
@@ -61,6 +62,15 @@ pub enum RouterInput {
     },
     /// A line about the gateway's own state (DHT reachability...), shown to front ends.
     Status(String),
+    /// The peer acknowledged these messages.
+    Acknowledged {
+        peer: PeerId,
+        ids: Vec<MessageId>,
+    },
+    /// Time to try a peer with queued messages again.
+    Retry(PeerId),
+    /// Load the outbox (at start) and deliver what it holds.
+    Resume,
 }
 
 /// A cheap, clonable handle to send to the hub.
@@ -174,6 +184,10 @@ struct PeerState {
     /// Messages waiting for a session, oldest first.
     pending: VecDeque<ChatMessage>,
     dialing: bool,
+    /// Next retry delay after a failed dial.
+    retry_delay: std::time::Duration,
+    /// Messages queued when the user was told this peer is offline (0: not told).
+    queued_while_offline: usize,
     seen: HashSet<MessageId>,
     seen_order: VecDeque<MessageId>,
 }
@@ -185,6 +199,8 @@ impl PeerState {
             last_activity: 0,
             pending: VecDeque::new(),
             dialing: false,
+            retry_delay: Duration::ZERO,
+            queued_while_offline: 0,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
         }
@@ -308,7 +324,7 @@ impl Router {
                     // A note to self: no network involved.
                     self.broadcast(FrontendEvent::Received { from: to, message });
                 } else {
-                    self.send_to(to, message);
+                    self.accept_outgoing(to, message);
                 }
             }
             RouterInput::SessionUp(handle) => self.session_up(handle),
@@ -332,18 +348,10 @@ impl Router {
                 }
                 self.flush(peer);
             }
-            RouterInput::DialFailed { peer, error } => {
-                let state = self.peer(peer);
-                state.dialing = false;
-                let failed = std::mem::take(&mut state.pending);
-                if !failed.is_empty() {
-                    let text = format!(
-                        "{} message(s) not delivered: {error}. (Queueing for offline peers comes later: send them again when the peer is back.)",
-                        failed.len()
-                    );
-                    self.broadcast(FrontendEvent::PeerNotice { peer, text });
-                }
-            }
+            RouterInput::DialFailed { peer, error } => self.dial_failed(peer, error),
+            RouterInput::Acknowledged { peer, ids } => self.acknowledged(peer, &ids),
+            RouterInput::Retry(peer) => self.flush(peer),
+            RouterInput::Resume => self.resume(),
             RouterInput::Status(text) => {
                 // Kept as the current state, which every front end gets when it attaches;
                 // so it goes only to those attached now, never into the backlog.
@@ -479,8 +487,10 @@ impl Router {
     }
 
     fn send_to(&mut self, to: PeerId, message: ChatMessage) {
+        let durable = self.store.is_some();
         let state = self.peer(to);
-        if state.pending.len() >= PENDING_LIMIT {
+        // With a store the outbox holds the message anyway; the bound is for memory only.
+        if !durable && state.pending.len() >= PENDING_LIMIT {
             let text =
                 format!("not sent: {PENDING_LIMIT} messages are already waiting for this peer");
             self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
@@ -540,6 +550,7 @@ impl Router {
             // Our own dial finished; an inbound session says nothing about a dial of ours.
             state.dialing = false;
         }
+        state.retry_delay = Duration::ZERO;
         match state.active.take() {
             None => state.active = Some(handle),
             Some(existing) => {
@@ -610,5 +621,7 @@ impl Router {
     }
 }
 
+mod outbox;
+pub use outbox::{RETRY_MAX, RETRY_MIN};
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,125 @@
+//! The sending side of durable delivery: every accepted message is committed to the
+//! outbox before anything else happens to it, leaves it only when the peer acknowledges it,
+//! and waits there (with retries and one notice) while the peer is offline.
+
+use std::time::Duration;
+
+use super::{Router, RouterInput};
+use crate::identity::PeerId;
+use crate::message::{ChatMessage, FrontendEvent, MessageId};
+
+/// First retry after a failed dial (the default of `SessionTimers::retry`); doubles up to
+/// [`RETRY_MAX`].
+pub const RETRY_MIN: Duration = Duration::from_secs(5);
+pub const RETRY_MAX: Duration = Duration::from_secs(5 * 60);
+
+impl Router {
+    /// Commits a message the user sent to the outbox, then queues it for its peer. Without
+    /// a store (tests), it is only queued.
+    pub(super) fn accept_outgoing(&mut self, to: PeerId, message: ChatMessage) {
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store.enqueue(&[(to, message.clone())])
+        {
+            tracing::error!(error = %e, "cannot store an outgoing message");
+            let text = format!("not sent: the message could not be stored ({e})");
+            self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
+            return;
+        }
+        self.send_to(to, message);
+    }
+
+    /// The peer acknowledged these messages: they leave the outbox. When it was offline and
+    /// its queue is now empty, the user hears that the queued messages were delivered.
+    pub(super) fn acknowledged(&mut self, peer: PeerId, ids: &[MessageId]) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        if let Err(e) = store.acknowledged(&peer, ids) {
+            // They stay in the outbox and go out again after a restart; the receiver drops
+            // what it has already seen.
+            tracing::warn!(error = %e, "cannot remove acknowledged messages from the outbox");
+            return;
+        }
+        let queued = self.peers.get(&peer).map_or(0, |s| s.queued_while_offline);
+        if queued == 0 {
+            return;
+        }
+        let drained = self.peers.get(&peer).is_some_and(|s| s.pending.is_empty())
+            && self
+                .store
+                .as_ref()
+                .and_then(|s| s.outbox(&peer).ok())
+                .is_some_and(|o| o.is_empty());
+        if drained {
+            self.peer(peer).queued_while_offline = 0;
+            let text = format!(
+                "{} is back: the {queued} queued message(s) were delivered",
+                peer.nick()
+            );
+            self.broadcast(FrontendEvent::PeerNotice { peer, text });
+        }
+    }
+
+    /// A dial failed. With a store, the messages stay queued: the user is told once, and the
+    /// gateway tries again later (looking the peer up again). Without one, they are dropped
+    /// with a notice.
+    pub(super) fn dial_failed(&mut self, peer: PeerId, error: String) {
+        let durable = self.store.is_some();
+        let first_retry = self.ctx.timers.retry;
+        let state = self.peer(peer);
+        state.dialing = false;
+        if state.pending.is_empty() {
+            return;
+        }
+        if !durable {
+            let failed = std::mem::take(&mut state.pending);
+            let text = format!("{} message(s) not delivered: {error}", failed.len());
+            self.broadcast(FrontendEvent::PeerNotice { peer, text });
+            return;
+        }
+        let delay = state.retry_delay.max(first_retry);
+        state.retry_delay = (delay * 2).min(RETRY_MAX);
+        let newly_offline = state.queued_while_offline == 0;
+        state.queued_while_offline = state.pending.len();
+        if newly_offline {
+            let text = format!(
+                "{} is offline; {} message(s) queued, will deliver when it is back ({error})",
+                peer.nick(),
+                state.pending.len()
+            );
+            self.broadcast(FrontendEvent::PeerNotice { peer, text });
+        }
+        let (router, shutdown) = (self.ctx.router.clone(), self.ctx.shutdown.clone());
+        self.ctx.tracker.spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(delay) => router.dispatch(RouterInput::Retry(peer)),
+            }
+        });
+    }
+
+    /// Loads what the outbox holds (after a restart) and starts delivering it.
+    pub(super) fn resume(&mut self) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        let waiting = store.outbox_peers().and_then(|peers| {
+            peers
+                .into_iter()
+                .map(|p| store.outbox(&p).map(|m| (p, m)))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let waiting = match waiting {
+            Ok(waiting) => waiting,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                return;
+            }
+        };
+        for (peer, messages) in waiting {
+            tracing::info!(peer = %peer.short(), count = messages.len(), "delivering messages queued before the restart");
+            self.peer(peer).pending.extend(messages);
+            self.flush(peer);
+        }
+    }
+}
