@@ -58,7 +58,31 @@ pub struct Config {
     pub irc: IrcConfig,
     pub peer: PeerConfig,
     pub dht: DhtConfig,
+    pub store: StoreConfig,
 }
+
+/// How long messages are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// A message not delivered within this time is dropped from the outbox, with a notice.
+    pub expire_after: Duration,
+    /// Received messages (already shown) are kept this long as history.
+    pub history: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            expire_after: Duration::from_secs(DEFAULT_EXPIRE_HOURS * 3600),
+            history: Duration::from_secs(DEFAULT_HISTORY_DAYS * 86_400),
+        }
+    }
+}
+
+/// Default of `[store] expire_after_hours`: a week.
+pub const DEFAULT_EXPIRE_HOURS: u64 = 7 * 24;
+/// Default of `[store] history_days`.
+pub const DEFAULT_HISTORY_DAYS: u64 = 365;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct IrcConfig {
@@ -103,6 +127,15 @@ struct RawConfig {
     peer: RawPeer,
     #[serde(default)]
     dht: RawDht,
+    #[serde(default)]
+    store: RawStore,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    expire_after_hours: Option<u64>,
+    history_days: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -265,6 +298,24 @@ impl Config {
             ));
         }
 
+        let expire_hours = raw.store.expire_after_hours.unwrap_or(DEFAULT_EXPIRE_HOURS);
+        if !(1..=24 * 365).contains(&expire_hours) {
+            return Err(invalid(
+                "store.expire_after_hours",
+                "must be between 1 and 8760 (a year)",
+            ));
+        }
+        let history_days = raw.store.history_days.unwrap_or(DEFAULT_HISTORY_DAYS);
+        if !(1..=36_500).contains(&history_days) {
+            return Err(invalid("store.history_days", "must be between 1 and 36500"));
+        }
+        if history_days * 24 < expire_hours {
+            return Err(invalid(
+                "store.history_days",
+                "must cover store.expire_after_hours: a resend older than the history would show twice",
+            ));
+        }
+
         Ok(Config {
             data_dir,
             irc: IrcConfig {
@@ -280,6 +331,10 @@ impl Config {
                 listen: dht_listen,
                 server_mode,
                 request_timeout: Duration::from_millis(request_timeout_ms),
+            },
+            store: StoreConfig {
+                expire_after: Duration::from_secs(expire_hours * 3600),
+                history: Duration::from_secs(history_days * 86_400),
             },
         })
     }
@@ -383,6 +438,7 @@ mod tests {
         assert_eq!(c.irc, defaults.irc);
         assert_eq!(c.peer, defaults.peer);
         assert_eq!(c.dht, defaults.dht);
+        assert_eq!(c.store, defaults.store);
     }
 
     #[test]
@@ -415,6 +471,15 @@ mod tests {
             ("[dht]\nserver_mode = \"yes\"", "dht.server_mode"),
             ("[dht]\nrequest_timeout_ms = 1", "dht.request_timeout_ms"),
             ("data_dir = \"\"", "data_dir"),
+            (
+                "[store]\nexpire_after_hours = 0",
+                "store.expire_after_hours",
+            ),
+            ("[store]\nhistory_days = 0", "store.history_days"),
+            (
+                "[store]\nexpire_after_hours = 720\nhistory_days = 7",
+                "store.history_days",
+            ),
         ];
         for (text, key) in cases {
             let e = error_of(text);

@@ -119,7 +119,7 @@ impl Gateway {
             shutdown.clone(),
             tracker.clone(),
         );
-        router_handle.install(Router::with_store(ctx.clone(), store));
+        router_handle.install(Router::with_store(ctx.clone(), store, config.store.clone()));
         // Messages accepted before a restart go out first.
         router_handle.dispatch(RouterInput::Resume);
         tracker.spawn(ctx.clone().accept_loop(peer_listener));
@@ -136,6 +136,11 @@ impl Gateway {
             shutdown.clone(),
             tracker.clone(),
             options.irc,
+        ));
+        tracker.spawn(maintenance_loop(
+            router_handle.clone(),
+            config.store.expire_after,
+            shutdown.clone(),
         ));
         tracker.spawn(publish_loop(
             directory,
@@ -182,6 +187,22 @@ async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     Ok((listener, bound))
+}
+
+/// Expires old outgoing messages and prunes the history, every minute (more often when the
+/// expiry itself is short, as in tests).
+async fn maintenance_loop(
+    router: RouterHandle,
+    expire_after: Duration,
+    shutdown: CancellationToken,
+) {
+    let every = (expire_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => router.dispatch(RouterInput::Maintain),
+        }
+    }
 }
 
 /// The addresses to publish: configured ones; else the listen IP when it is specific;

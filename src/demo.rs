@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{Config, DhtConfig, DhtServerMode, IrcConfig, PeerConfig};
+use crate::config::{Config, DhtConfig, DhtServerMode, IrcConfig, PeerConfig, StoreConfig};
 use crate::daemon::{DaemonError, Gateway, Options};
 use crate::directory::mainline::standalone_node;
 
@@ -31,6 +31,7 @@ pub fn private_config(data_dir: &Path, irc: SocketAddr, bootstrap: SocketAddr) -
             server_mode: DhtServerMode::Server,
             request_timeout: Duration::from_millis(500),
         },
+        store: StoreConfig::default(),
     }
 }
 

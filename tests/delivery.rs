@@ -236,3 +236,35 @@ async fn a_sender_killed_with_sigkill_loses_nothing_it_accepted() {
     assert!(next.contains("PONG"), "a message showed twice: {next}");
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeliverable_message_expires_with_a_notice() {
+    let net = testnet(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(&dir.path().join("a"), &net);
+    config.store.expire_after = Duration::from_millis(400);
+    let a = Gateway::start(config, options()).await.unwrap();
+    let mut alice = IrcClient::register(a.irc_addr, "alice").await;
+    published(&mut alice).await;
+    let nobody = disims::identity::PeerId::of(&ed25519_dalek::SigningKey::from_bytes(&[61; 32]));
+    alice
+        .send(&format!("PRIVMSG {nobody} :into the void"))
+        .await;
+    alice.expect(|l| l.contains("is offline")).await;
+    let notice = alice
+        .expect(|l| l.contains("were not delivered within"))
+        .await;
+    assert!(notice.starts_with(&format!(":{nobody}!")), "{notice}");
+    assert!(
+        notice.contains("1 message(s)") && notice.contains("into the void"),
+        "{notice}"
+    );
+    assert!(
+        disims::store::Store::open(&dir.path().join("a"))
+            .unwrap()
+            .outbox(&nobody)
+            .unwrap()
+            .is_empty()
+    );
+    a.shutdown().await;
+}

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::config::StoreConfig;
 use crate::identity::{PeerId, random_bytes};
 use crate::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId};
 use crate::peer::wire::MAX_TEXT;
@@ -71,6 +72,8 @@ pub enum RouterInput {
     Retry(PeerId),
     /// Load the outbox (at start) and deliver what it holds.
     Resume,
+    /// Expire old outgoing messages and prune the history (periodically).
+    Maintain,
 }
 
 /// A cheap, clonable handle to send to the hub.
@@ -243,6 +246,8 @@ pub struct Router {
     inputs_seen: u64,
     /// The durable store; without one (tests), received messages live in memory.
     store: Option<Store>,
+    /// Expiry and retention.
+    limits: StoreConfig,
 }
 
 impl Router {
@@ -260,13 +265,16 @@ impl Router {
             id_counter: 0,
             inputs_seen: 0,
             store: None,
+            limits: StoreConfig::default(),
         }
     }
 
-    /// A hub that keeps received messages in `store` until a front end has shown them.
-    pub fn with_store(ctx: PeerContext, store: Store) -> Self {
+    /// A hub that keeps messages in `store`: the outbox until peers acknowledge them,
+    /// received ones until a front end has shown them (and as history, per `limits`).
+    pub fn with_store(ctx: PeerContext, store: Store, limits: StoreConfig) -> Self {
         Self {
             store: Some(store),
+            limits,
             ..Self::new(ctx)
         }
     }
@@ -352,6 +360,7 @@ impl Router {
             RouterInput::Acknowledged { peer, ids } => self.acknowledged(peer, &ids),
             RouterInput::Retry(peer) => self.flush(peer),
             RouterInput::Resume => self.resume(),
+            RouterInput::Maintain => self.maintain(),
             RouterInput::Status(text) => {
                 // Kept as the current state, which every front end gets when it attaches;
                 // so it goes only to those attached now, never into the backlog.

@@ -122,4 +122,63 @@ impl Router {
             self.flush(peer);
         }
     }
+
+    /// Drops messages that waited longer than the configured expiry, telling the user which,
+    /// and forgets history older than the retention.
+    pub(super) fn maintain(&mut self) {
+        let (expire_after, history) = (self.limits.expire_after, self.limits.history);
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        let now = super::now_ms();
+        if let Err(e) = store.prune_history(now.saturating_sub(history.as_millis() as u64)) {
+            tracing::warn!(error = %e, "cannot prune the history");
+        }
+        let expired = match store.expire(now.saturating_sub(expire_after.as_millis() as u64)) {
+            Ok(expired) => expired,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot expire old messages");
+                return;
+            }
+        };
+        let mut by_peer: Vec<(PeerId, Vec<ChatMessage>)> = Vec::new();
+        for (peer, message) in expired {
+            match by_peer.iter_mut().find(|(p, _)| *p == peer) {
+                Some((_, messages)) => messages.push(message),
+                None => by_peer.push((peer, vec![message])),
+            }
+        }
+        for (peer, messages) in by_peer {
+            let state = self.peer(peer);
+            state
+                .pending
+                .retain(|m| !messages.iter().any(|e| e.id == m.id));
+            state.queued_while_offline = state.queued_while_offline.saturating_sub(messages.len());
+            let first: String = messages[0].text.chars().take(60).collect();
+            let more = if messages[0].text.chars().count() > 60 {
+                "..."
+            } else {
+                ""
+            };
+            let text = format!(
+                "{} message(s) to {} were not delivered within {} and were dropped, the first: \"{first}{more}\"",
+                messages.len(),
+                peer.nick(),
+                describe(expire_after),
+            );
+            self.broadcast(FrontendEvent::PeerNotice { peer, text });
+        }
+    }
+}
+
+/// "7 days", "5 hours", "3 minutes", "2 seconds": for notices.
+fn describe(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3600 && s % 3600 == 0 => (s / 3600, "hour"),
+        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s.max(1), "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }

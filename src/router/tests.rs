@@ -13,7 +13,7 @@ fn router() -> Router {
 }
 
 fn stored_router(dir: &std::path::Path) -> Router {
-    Router::with_store(context(), Store::open(dir).unwrap())
+    Router::with_store(context(), Store::open(dir).unwrap(), StoreConfig::default())
 }
 
 fn context() -> PeerContext {
