@@ -268,3 +268,33 @@ async fn an_undeliverable_message_expires_with_a_notice() {
     );
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_back_on_another_port_is_found_again_through_the_dht() {
+    let net = testnet(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let a = gateway(&a_dir, &net).await;
+    let b = gateway(&b_dir, &net).await;
+    let b_id = b.peer_id;
+    let old_port = b.peer_addr.port();
+    let mut alice = IrcClient::register(a.irc_addr, "alice").await;
+    let mut bob = IrcClient::register(b.irc_addr, "bob").await;
+    published(&mut alice).await;
+    published(&mut bob).await;
+    alice.send(&format!("PRIVMSG {b_id} :before")).await;
+    bob.expect(|l| l.ends_with(":before")).await;
+
+    // Bob's gateway restarts on another port (port 0 again) and publishes the new address.
+    drop(bob);
+    b.shutdown().await;
+    let b = gateway(&b_dir, &net).await;
+    assert_ne!(b.peer_addr.port(), old_port);
+    let mut bob = IrcClient::register(b.irc_addr, "bob").await;
+    published(&mut bob).await;
+    // Alice's cached address is stale: the dial fails there, she looks bob up again.
+    alice.send(&format!("PRIVMSG {b_id} :after")).await;
+    bob.expect(|l| l.ends_with(":after")).await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
