@@ -132,12 +132,7 @@ async fn messages_wait_for_a_client_to_attach() {
     let b_nick = b.peer_id.nick();
     let mut alice = IrcClient::register(a.irc_addr, "alice").await;
     published(&mut alice).await;
-    {
-        let mut bob = IrcClient::register(b.irc_addr, "bob").await;
-        published(&mut bob).await;
-        bob.send("QUIT :bye").await;
-        assert!(bob.expect_closed().await);
-    }
+    common::wait_published_then_detach(b.irc_addr).await;
     // No client on b's side now: messages are kept until one attaches.
     for i in 0..5 {
         alice
@@ -194,12 +189,7 @@ async fn received_messages_survive_a_restart_and_keep_their_time() {
     let b_nick = b.peer_id.nick();
     let mut alice = IrcClient::register(a.irc_addr, "alice").await;
     published(&mut alice).await;
-    {
-        let mut bob = IrcClient::register(b.irc_addr, "bob").await;
-        published(&mut bob).await;
-        bob.send("QUIT :bye").await;
-        assert!(bob.expect_closed().await);
-    }
+    common::wait_published_then_detach(b.irc_addr).await;
     for i in 0..5 {
         alice.send(&format!("PRIVMSG {b_nick} :stored {i}")).await;
     }

@@ -48,6 +48,15 @@ pub async fn gateway(dir: &Path, testnet: &mainline::Testnet) -> Gateway {
         .expect("gateway starts")
 }
 
+/// Attaches a client until the gateway says it has published its address, then leaves, so
+/// that the gateway has no client attached while the test sends to it.
+pub async fn wait_published_then_detach(irc: SocketAddr) {
+    let mut client = IrcClient::register(irc, "leaving").await;
+    client.expect(|l| l.contains("DHT: published")).await;
+    client.send("QUIT :bye").await;
+    assert!(client.expect_closed().await);
+}
+
 /// A scripted IRC client over real TCP.
 pub struct IrcClient {
     reader: BufReader<OwnedReadHalf>,
