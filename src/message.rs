@@ -44,7 +44,12 @@ pub enum FrontendRequest {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum FrontendEvent {
     /// A message from a peer.
-    Received { from: PeerId, message: ChatMessage },
+    Received {
+        from: PeerId,
+        message: ChatMessage,
+        /// Shown late: it arrived while no client was attached, and is played back now.
+        played_back: bool,
+    },
     /// The gateway speaks for a peer, e.g. why a message to it could not be delivered.
     /// Shown as a NOTICE from that peer's nick.
     PeerNotice { peer: PeerId, text: String },

@@ -77,6 +77,7 @@ fn event(bytes: &[u8]) -> FrontendEvent {
     let kind = [MessageKind::Text, MessageKind::Notice, MessageKind::Action][selector as usize % 3];
     match selector / 3 % 3 {
         0 => FrontendEvent::Received {
+            played_back: selector & 1 == 1,
             from: other_peer(),
             message: ChatMessage {
                 id: MessageId([selector; 16]),

@@ -80,7 +80,11 @@ pub fn event(
     event: &FrontendEvent,
 ) -> String {
     match event {
-        FrontendEvent::Received { from, message } => received(own_nick, server_time, from, message),
+        FrontendEvent::Received {
+            from,
+            message,
+            played_back,
+        } => received(own_nick, server_time, *played_back, from, message),
         FrontendEvent::PeerNotice { peer, text } => line(
             Some(&peer_prefix(peer)),
             "NOTICE",
@@ -96,8 +100,25 @@ pub fn event(
     }
 }
 
-fn received(own_nick: &str, server_time: bool, from: &PeerId, message: &ChatMessage) -> String {
+fn received(
+    own_nick: &str,
+    server_time: bool,
+    played_back: bool,
+    from: &PeerId,
+    message: &ChatMessage,
+) -> String {
     let body = clean_body(&message.text);
+    // A message shown late carries its time: in the server-time tag when the client asked
+    // for it, otherwise at the start of the text, so that it is not read as said just now.
+    let body = if played_back && !server_time {
+        // "2026-11-24T21:03:05.123Z" -> "[2026-11-24 21:03 UTC]"
+        let time = format_server_time(message.sent_at_ms);
+        let (date, clock) = time.split_once('T').unwrap_or((&time, ""));
+        let minutes = clock.get(..5).unwrap_or(clock);
+        std::borrow::Cow::Owned(format!("[{date} {minutes} UTC] {body}"))
+    } else {
+        body
+    };
     let (verb, text) = match message.kind {
         MessageKind::Text => ("PRIVMSG", body.into_owned()),
         MessageKind::Notice => ("NOTICE", body.into_owned()),

@@ -330,7 +330,11 @@ impl Router {
                     self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
                 } else if to == self.ctx.own {
                     // A note to self: no network involved.
-                    self.broadcast(FrontendEvent::Received { from: to, message });
+                    self.broadcast(FrontendEvent::Received {
+                        from: to,
+                        message,
+                        played_back: false,
+                    });
                 } else {
                     self.accept_outgoing(to, message);
                 }
@@ -389,6 +393,7 @@ impl Router {
                     self.broadcast(FrontendEvent::Received {
                         from: peer,
                         message,
+                        played_back: false,
                     });
                 }
             }
@@ -413,6 +418,7 @@ impl Router {
                     .deliver(FrontendEvent::Received {
                         from: peer,
                         message,
+                        played_back: false,
                     })
                     .is_err()
                 && live
@@ -446,6 +452,7 @@ impl Router {
             let event = FrontendEvent::Received {
                 from: stored.from,
                 message: stored.message,
+                played_back: true,
             };
             if self.deliver(event).is_err() {
                 break;

@@ -67,6 +67,7 @@ pub(super) fn registered() -> Client {
 
 pub(super) fn message(kind: MessageKind, text: &str, sent_at_ms: u64) -> FrontendEvent {
     FrontendEvent::Received {
+        played_back: false,
         from: peer(2),
         message: ChatMessage {
             id: MessageId([7; 16]),

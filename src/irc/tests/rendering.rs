@@ -133,3 +133,25 @@ fn settings_debug_hides_the_password() {
     let debug = format!("{:?}", settings(Some("hunter2")));
     assert!(!debug.contains("hunter2") && debug.contains("redacted"));
 }
+
+#[test]
+fn played_back_messages_carry_their_time_without_server_time() {
+    let mut event = message(MessageKind::Text, "sent earlier", 1_700_000_000_123);
+    if let FrontendEvent::Received { played_back, .. } = &mut event {
+        *played_back = true;
+    }
+    let plain = crate::irc::render::event("disims", "me", false, &event);
+    assert!(
+        plain.ends_with(" :[2023-11-14 22:13 UTC] sent earlier"),
+        "{plain}"
+    );
+    let tagged = crate::irc::render::event("disims", "me", true, &event);
+    assert!(
+        tagged.starts_with("@time=2023-11-14T22:13:20.123Z "),
+        "{tagged}"
+    );
+    assert!(tagged.ends_with(" :sent earlier"), "{tagged}");
+    // A message shown live gets no prefix.
+    let live = message(MessageKind::Text, "now", 1_700_000_000_123);
+    assert!(crate::irc::render::event("disims", "me", false, &live).ends_with(" :now"));
+}
