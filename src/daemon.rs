@@ -287,7 +287,7 @@ async fn publish_loop(
             && status != last_status
         {
             tracing::info!("{status}");
-            router.send(RouterInput::Status(status.clone())).await;
+            router.dispatch(RouterInput::Status(status.clone()));
             last_status = status;
         }
         tokio::select! {

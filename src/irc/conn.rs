@@ -113,7 +113,7 @@ async fn serve(
                 close = true;
             }
             _ = &mut registration_deadline, if !client.is_registered() => {
-                close = perform(client.registration_timeout(), &mut out, &router).await;
+                close = perform(client.registration_timeout(), &mut out, &router);
             }
             read = reader.read(&mut buf) => {
                 let n = match read {
@@ -123,7 +123,7 @@ async fn serve(
                 };
                 framer.push(&buf[..n]);
                 while let Some(line) = framer.next_line() {
-                    if perform(client.handle_line(line, now_ms()), &mut out, &router).await {
+                    if perform(client.handle_line(line, now_ms()), &mut out, &router) {
                         close = true;
                         break;
                     }
@@ -131,12 +131,12 @@ async fn serve(
             }
             event = recv_event(&mut attached) => match event {
                 Some(event) => {
-                    close = perform(client.handle_event(&event), &mut out, &router).await;
+                    close = perform(client.handle_event(&event), &mut out, &router);
                     // Render whatever else is waiting too, so that a burst goes out in few writes.
                     if let Some((_, events)) = attached.as_mut() {
                         while !close && out.len() < WRITE_BATCH {
                             let Ok(event) = events.try_recv() else { break };
-                            close = perform(client.handle_event(&event), &mut out, &router).await;
+                            close = perform(client.handle_event(&event), &mut out, &router);
                         }
                     }
                 }
@@ -166,7 +166,7 @@ async fn serve(
         }
     };
     if let Some((id, _)) = attached {
-        router.send(RouterInput::Detach(id)).await;
+        router.dispatch(RouterInput::Detach(id));
     }
     let _ = writer.shutdown().await;
     result
@@ -185,14 +185,14 @@ async fn recv_event(
 }
 
 /// Performs a state machine's actions; returns true when the connection must close.
-async fn perform(actions: Vec<Action>, out: &mut Vec<u8>, router: &RouterHandle) -> bool {
+fn perform(actions: Vec<Action>, out: &mut Vec<u8>, router: &RouterHandle) -> bool {
     for action in actions {
         match action {
             Action::Send(line) => {
                 out.extend_from_slice(line.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
-            Action::Request(request) => router.send(RouterInput::Request(request)).await,
+            Action::Request(request) => router.dispatch(RouterInput::Request(request)),
             Action::Close => return true,
         }
     }

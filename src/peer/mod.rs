@@ -128,9 +128,7 @@ impl PeerContext {
         };
         let ctx = self.clone();
         self.tracker.spawn(async move {
-            ctx.router
-                .send(RouterInput::SessionUp(handle.clone()))
-                .await;
+            ctx.router.dispatch(RouterInput::SessionUp(handle.clone()));
             session::run(
                 stream,
                 keys,

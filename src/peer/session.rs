@@ -109,14 +109,12 @@ pub async fn run<S>(
             Some(e.to_string())
         }
     };
-    router
-        .send(RouterInput::SessionEnded {
-            peer,
-            conn_id,
-            unsent,
-            error,
-        })
-        .await;
+    router.dispatch(RouterInput::SessionEnded {
+        peer,
+        conn_id,
+        unsent,
+        error,
+    });
 }
 
 /// Stop taking new chat messages from the router while this much sealed output waits.

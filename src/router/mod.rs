@@ -119,12 +119,6 @@ impl RouterHandle {
         }
     }
 
-    /// Hands an input to the hub (kept `async` so that a hub task could come back without
-    /// touching callers).
-    pub async fn send(&self, input: RouterInput) {
-        self.dispatch(input);
-    }
-
     /// Hands an input to the hub, now.
     pub fn dispatch(&self, input: RouterInput) {
         match &self.0 {
@@ -546,12 +540,10 @@ impl Router {
                 result = ctx.dial(peer) => result,
             };
             if let Err(e) = result {
-                ctx.router
-                    .send(RouterInput::DialFailed {
-                        peer,
-                        error: e.to_string(),
-                    })
-                    .await;
+                ctx.router.dispatch(RouterInput::DialFailed {
+                    peer,
+                    error: e.to_string(),
+                });
             }
         });
     }
