@@ -48,8 +48,8 @@ impl Router {
             && self
                 .store
                 .as_ref()
-                .and_then(|s| s.outbox(&peer).ok())
-                .is_some_and(|o| o.is_empty());
+                .and_then(|s| s.has_outbox(&peer).ok())
+                .is_some_and(|waiting| !waiting);
         if drained {
             self.peer(peer).queued_while_offline = 0;
             let text = format!(

@@ -205,6 +205,14 @@ impl Store {
         .collect()
     }
 
+    /// Whether any message waits for `peer` (without reading them).
+    pub fn has_outbox(&self, peer: &PeerId) -> Result<bool, StoreError> {
+        let mut select = self
+            .db
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM outbox WHERE peer = ?1)")?;
+        Ok(select.query_row([&peer.as_bytes()[..]], |r| r.get(0))?)
+    }
+
     /// Every peer with messages waiting, in the order of their oldest message.
     pub fn outbox_peers(&self) -> Result<Vec<PeerId>, StoreError> {
         let mut select = self

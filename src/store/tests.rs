@@ -65,6 +65,8 @@ fn acknowledged_messages_leave_the_outbox() {
         .map(|m| m.id)
         .collect();
     assert_eq!(left, vec![chat(0, 0).id, chat(2, 0).id, chat(4, 0).id]);
+    assert!(store.has_outbox(&a).unwrap());
+    assert!(!store.has_outbox(&peer(2)).unwrap());
 }
 
 #[test]
