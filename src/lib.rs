@@ -2,6 +2,7 @@
 //!
 //! Module map (see docs/architecture.md for how a message travels through them):
 //! - [`config`]: TOML configuration, validated, defaults in one place.
+//! - [`contacts`]: the user's contacts and petnames (pure; the hub persists them).
 //! - [`identity`]: the ed25519 identity on disk, [`identity::PeerId`], nick <-> key.
 //! - [`crypto`]: IO-free handshake state machine, key schedule and frame sealing.
 //! - [`peer`]: wire messages inside a session, the encrypted transport, dial/accept, sessions.
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod contacts;
 pub mod crypto;
 pub mod daemon;
 pub mod demo;

@@ -1,11 +1,21 @@
-//! The vocabulary shared by front ends, the hub and peer sessions: messages and the
-//! requests and events that carry them. No logic, no IO.
+//! The vocabulary shared by front ends, the hub and peer sessions: messages, contacts and
+//! the requests and events that carry them. No logic, no IO.
+//!
+//! This is the contract between `irc/` (the front end) and `router/` (the hub): a front end
+//! turns its protocol into [`FrontendRequest`]s and renders [`FrontendEvent`]s; the hub never
+//! sees IRC and the front end never sees sessions or the store.
 
+use std::sync::Arc;
+
+use crate::contacts::ContactBook;
 use crate::identity::PeerId;
 
 /// A 128-bit message id chosen by the sender, unique per message (dedup key).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct MessageId(pub [u8; 16]);
+
+/// Identifies one attached front end (one IRC connection).
+pub type FrontendId = u64;
 
 /// What kind of line a chat message is, as the user typed it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -29,18 +39,71 @@ pub struct ChatMessage {
     pub sent_at_ms: u64,
 }
 
-/// What a front end asks of the hub.
+/// What a front end asks of the hub. The hub learns which front end asked from
+/// `RouterInput::Request { from, .. }`; replies meant for the asker alone go to it only.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum FrontendRequest {
-    /// Send a message to a peer.
+    /// Send a message to a peer. Every attached front end then gets [`FrontendEvent::Sent`]
+    /// (the asker too: it decides whether its client wants the echo).
     Send {
         to: PeerId,
         kind: MessageKind,
         text: String,
     },
+    /// A command line for the gateway's service (`help`, `add <nick> [petname]`, ...), as
+    /// the user typed it in the control channel or to the service user. The hub answers with
+    /// [`FrontendEvent::ControlReply`] to the asker (and may broadcast what changed).
+    Control { line: String, reply: ControlTarget },
+    /// Everything the gateway knows about a peer (IRC WHOIS): answered with
+    /// [`FrontendEvent::PeerInfo`] to the asker.
+    PeerInfo { peer: PeerId },
+    /// The user's away status: `Some(reason)` is away, `None` is back. Sent to every peer
+    /// with a session (and to later ones when they connect); every front end gets
+    /// [`FrontendEvent::OwnAway`].
+    SetAway { reason: Option<String> },
+    /// Ask for the presence of these peers now (IRC MONITOR +): the asker gets one
+    /// [`FrontendEvent::Presence`] per peer, and the hub keeps the peers' presence up to date
+    /// (dialling them) for as long as any front end watches them.
+    Watch { peers: Vec<PeerId> },
+    /// Stop watching these peers (IRC MONITOR - / C).
+    Unwatch { peers: Vec<PeerId> },
 }
 
-/// What the hub tells every attached front end.
+/// Where a control reply goes: the control channel, or a private query with the service.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ControlTarget {
+    Channel,
+    Query,
+}
+
+/// Whether a peer can be reached now.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Presence {
+    /// A session with the peer is up.
+    Online,
+    /// No session, and the last attempt to reach it failed (or none was made).
+    Offline,
+}
+
+/// Everything the gateway knows about one peer, for WHOIS.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct PeerInfo {
+    pub peer: Option<PeerId>,
+    /// A session is up.
+    pub online: bool,
+    /// "initiator" / "responder" and the session's age, when online.
+    pub session: Option<String>,
+    /// The peer's remote address when connected (ip:port).
+    pub address: Option<String>,
+    /// When a session with the peer last ended or was last up, Unix ms.
+    pub last_seen_ms: Option<u64>,
+    /// The peer's away reason, if it told us it is away.
+    pub away: Option<String>,
+    /// Messages waiting in the outbox for it.
+    pub queued: usize,
+}
+
+/// What the hub tells front ends.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum FrontendEvent {
     /// A message from a peer.
@@ -50,9 +113,53 @@ pub enum FrontendEvent {
         /// Shown late: it arrived while no client was attached, and is played back now.
         played_back: bool,
     },
+    /// A message the user sent (from any of its front ends), accepted into the outbox: for
+    /// echo-message and self-message. `origin` is the front end that sent it.
+    Sent {
+        to: PeerId,
+        message: ChatMessage,
+        origin: FrontendId,
+    },
+    /// Played-back messages follow until [`FrontendEvent::PlaybackEnd`] (for an IRC batch).
+    PlaybackStart,
+    PlaybackEnd,
     /// The gateway speaks for a peer, e.g. why a message to it could not be delivered.
     /// Shown as a NOTICE from that peer's nick.
-    PeerNotice { peer: PeerId, text: String },
+    PeerNotice {
+        peer: PeerId,
+        text: String,
+    },
     /// A status line from the gateway itself.
-    ServerNotice { text: String },
+    ServerNotice {
+        text: String,
+    },
+    /// The contact list changed (or a front end attached): the whole book, to resolve and
+    /// show petnames. Sent to every front end.
+    Contacts(Arc<ContactBook>),
+    /// A peer's presence changed (contacts and watched peers), or was asked for.
+    Presence {
+        peer: PeerId,
+        presence: Presence,
+    },
+    /// A peer told us it is away (`Some`) or back (`None`).
+    PeerAway {
+        peer: PeerId,
+        reason: Option<String>,
+    },
+    /// The user's own away status changed (from any front end).
+    OwnAway {
+        reason: Option<String>,
+    },
+    /// The service's answer to a control command: one line each, in order.
+    ControlReply {
+        lines: Vec<String>,
+        target: ControlTarget,
+    },
+    /// An announcement from the service in the control channel (a new sender, a contact
+    /// request waiting with `unknown = "ask"`...). Sent to every front end.
+    ControlAnnounce {
+        text: String,
+    },
+    /// The answer to [`FrontendRequest::PeerInfo`].
+    PeerInfo(PeerInfo),
 }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Action, Client, ClientSettings, LineFramer};
+use crate::message::FrontendId;
 use crate::router::{RouterHandle, RouterInput, now_ms};
 
 /// A client must finish registration within this time.
@@ -113,7 +114,7 @@ async fn serve(
                 close = true;
             }
             _ = &mut registration_deadline, if !client.is_registered() => {
-                close = perform(client.registration_timeout(), &mut out, &router);
+                close = perform(client.registration_timeout(), &mut out, &router, frontend_id(&attached));
             }
             read = reader.read(&mut buf) => {
                 let n = match read {
@@ -123,7 +124,7 @@ async fn serve(
                 };
                 framer.push(&buf[..n]);
                 while let Some(line) = framer.next_line() {
-                    if perform(client.handle_line(line, now_ms()), &mut out, &router) {
+                    if perform(client.handle_line(line, now_ms()), &mut out, &router, frontend_id(&attached)) {
                         close = true;
                         break;
                     }
@@ -131,12 +132,12 @@ async fn serve(
             }
             event = recv_event(&mut attached) => match event {
                 Some(event) => {
-                    close = perform(client.handle_event(&event), &mut out, &router);
+                    close = perform(client.handle_event(&event), &mut out, &router, frontend_id(&attached));
                     // Render whatever else is waiting too, so that a burst goes out in few writes.
-                    if let Some((_, events)) = attached.as_mut() {
+                    if let Some((id, events)) = attached.as_mut() {
                         while !close && out.len() < WRITE_BATCH {
                             let Ok(event) = events.try_recv() else { break };
-                            close = perform(client.handle_event(&event), &mut out, &router);
+                            close = perform(client.handle_event(&event), &mut out, &router, *id);
                         }
                     }
                 }
@@ -172,6 +173,16 @@ async fn serve(
     result
 }
 
+/// This connection's id at the hub (0 until attached: requests come only after that).
+fn frontend_id(
+    attached: &Option<(
+        FrontendId,
+        tokio::sync::mpsc::Receiver<crate::message::FrontendEvent>,
+    )>,
+) -> FrontendId {
+    attached.as_ref().map_or(0, |(id, _)| *id)
+}
+
 async fn recv_event(
     attached: &mut Option<(
         u64,
@@ -185,14 +196,19 @@ async fn recv_event(
 }
 
 /// Performs a state machine's actions; returns true when the connection must close.
-fn perform(actions: Vec<Action>, out: &mut Vec<u8>, router: &RouterHandle) -> bool {
+fn perform(
+    actions: Vec<Action>,
+    out: &mut Vec<u8>,
+    router: &RouterHandle,
+    from: FrontendId,
+) -> bool {
     for action in actions {
         match action {
             Action::Send(line) => {
                 out.extend_from_slice(line.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
-            Action::Request(request) => router.dispatch(RouterInput::Request(request)),
+            Action::Request(request) => router.dispatch(RouterInput::Request { from, request }),
             Action::Close => return true,
         }
     }

@@ -97,6 +97,8 @@ pub fn event(
             &[own_nick],
             Some(&clean_body(text)),
         ),
+        // Issue 6: the rest are being built.
+        _ => String::new(),
     }
 }
 

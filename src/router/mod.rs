@@ -33,8 +33,7 @@ const SEEN_IDS_PER_PEER: usize = 4096;
 /// Messages waiting for a dial to finish, per peer.
 const PENDING_LIMIT: usize = 1000;
 
-/// Identifies one attached front end (one IRC connection).
-pub type FrontendId = u64;
+pub use crate::message::FrontendId;
 
 /// Everything the hub reacts to.
 #[derive(Debug)]
@@ -44,7 +43,11 @@ pub enum RouterInput {
         reply: oneshot::Sender<FrontendId>,
     },
     Detach(FrontendId),
-    Request(FrontendRequest),
+    /// A request from the front end `from`.
+    Request {
+        from: FrontendId,
+        request: FrontendRequest,
+    },
     SessionUp(SessionHandle),
     /// Chat messages from a peer (the ones one frame carried).
     Received {
@@ -312,7 +315,10 @@ impl Router {
             RouterInput::Detach(id) => {
                 self.frontends.remove(&id);
             }
-            RouterInput::Request(FrontendRequest::Send { to, kind, text }) => {
+            RouterInput::Request {
+                request: FrontendRequest::Send { to, kind, text },
+                ..
+            } => {
                 let message = ChatMessage {
                     id: self.next_message_id(),
                     kind,
@@ -333,6 +339,8 @@ impl Router {
                     self.accept_outgoing(to, message);
                 }
             }
+            // Issue 6: the hub's side of these is being built.
+            RouterInput::Request { .. } => {}
             RouterInput::SessionUp(handle) => self.session_up(handle),
             RouterInput::Received { peer, messages } => {
                 self.receive(peer, messages);
