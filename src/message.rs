@@ -161,5 +161,5 @@ pub enum FrontendEvent {
         text: String,
     },
     /// The answer to [`FrontendRequest::PeerInfo`].
-    PeerInfo(PeerInfo),
+    PeerInfo(Box<PeerInfo>),
 }
