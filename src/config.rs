@@ -59,6 +59,46 @@ pub struct Config {
     pub peer: PeerConfig,
     pub dht: DhtConfig,
     pub store: StoreConfig,
+    pub contacts: ContactsConfig,
+}
+
+/// What happens to messages from peers who are not contacts (`[contacts] unknown`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UnknownSenders {
+    /// Shown like any message; the first one of a new sender is announced in the control
+    /// channel with its full key.
+    #[default]
+    Accept,
+    /// Held (stored, not shown) until the user answers `accept <nick>` or `reject <nick>`.
+    Ask,
+    /// Acknowledged and discarded, silently.
+    Drop,
+}
+
+impl UnknownSenders {
+    /// The value as written in the config (and in the control channel's `set`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnknownSenders::Accept => "accept",
+            UnknownSenders::Ask => "ask",
+            UnknownSenders::Drop => "drop",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "accept" => Some(UnknownSenders::Accept),
+            "ask" => Some(UnknownSenders::Ask),
+            "drop" => Some(UnknownSenders::Drop),
+            _ => None,
+        }
+    }
+}
+
+/// `[contacts]`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ContactsConfig {
+    pub unknown: UnknownSenders,
 }
 
 /// How long messages are kept.
@@ -88,6 +128,28 @@ pub const DEFAULT_HISTORY_DAYS: u64 = 365;
 pub struct IrcConfig {
     pub listen: SocketAddr,
     pub password: Option<String>,
+    /// Lines a client may send per second, sustained (0: no limit). A client over it is
+    /// read more slowly; nobody else notices.
+    pub lines_per_second: u32,
+    /// Lines a client may send at once before the rate applies.
+    pub line_burst: u32,
+}
+
+/// Default of `[irc] lines_per_second`.
+pub const DEFAULT_LINES_PER_SECOND: u32 = 100;
+/// Default of `[irc] line_burst`.
+pub const DEFAULT_LINE_BURST: u32 = 1000;
+
+impl IrcConfig {
+    /// The defaults, listening on `listen` without a password.
+    pub fn local(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            password: None,
+            lines_per_second: DEFAULT_LINES_PER_SECOND,
+            line_burst: DEFAULT_LINE_BURST,
+        }
+    }
 }
 
 impl std::fmt::Debug for IrcConfig {
@@ -95,6 +157,8 @@ impl std::fmt::Debug for IrcConfig {
         f.debug_struct("IrcConfig")
             .field("listen", &self.listen)
             .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("lines_per_second", &self.lines_per_second)
+            .field("line_burst", &self.line_burst)
             .finish()
     }
 }
@@ -129,6 +193,14 @@ struct RawConfig {
     dht: RawDht,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    contacts: RawContacts,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawContacts {
+    unknown: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -143,6 +215,8 @@ struct RawStore {
 struct RawIrc {
     listen: Option<String>,
     password: Option<String>,
+    lines_per_second: Option<u32>,
+    line_burst: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -316,11 +390,28 @@ impl Config {
             ));
         }
 
+        let lines_per_second = raw.irc.lines_per_second.unwrap_or(DEFAULT_LINES_PER_SECOND);
+        let line_burst = raw.irc.line_burst.unwrap_or(DEFAULT_LINE_BURST);
+        if line_burst == 0 || line_burst > 1_000_000 {
+            return Err(invalid("irc.line_burst", "must be between 1 and 1000000"));
+        }
+        let unknown = match raw.contacts.unknown.as_deref() {
+            None => UnknownSenders::default(),
+            Some(value) => UnknownSenders::parse(value).ok_or_else(|| {
+                invalid(
+                    "contacts.unknown",
+                    format!("{value:?} is not one of \"accept\", \"ask\", \"drop\""),
+                )
+            })?,
+        };
+
         Ok(Config {
             data_dir,
             irc: IrcConfig {
                 listen: irc_listen,
                 password,
+                lines_per_second,
+                line_burst,
             },
             peer: PeerConfig {
                 listen: peer_listen,
@@ -336,6 +427,7 @@ impl Config {
                 expire_after: Duration::from_secs(expire_hours * 3600),
                 history: Duration::from_secs(history_days * 86_400),
             },
+            contacts: ContactsConfig { unknown },
         })
     }
 }

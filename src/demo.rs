@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{Config, DhtConfig, DhtServerMode, IrcConfig, PeerConfig, StoreConfig};
+use crate::config::{
+    Config, ContactsConfig, DhtConfig, DhtServerMode, IrcConfig, PeerConfig, StoreConfig,
+};
 use crate::daemon::{DaemonError, Gateway, Options};
 use crate::directory::mainline::standalone_node;
 
@@ -17,10 +19,7 @@ pub const BOB_IRC: &str = "127.0.0.1:6668";
 pub fn private_config(data_dir: &Path, irc: SocketAddr, bootstrap: SocketAddr) -> Config {
     Config {
         data_dir: data_dir.to_path_buf(),
-        irc: IrcConfig {
-            listen: irc,
-            password: None,
-        },
+        irc: IrcConfig::local(irc),
         peer: PeerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: Vec::new(),
@@ -32,6 +31,7 @@ pub fn private_config(data_dir: &Path, irc: SocketAddr, bootstrap: SocketAddr) -
             request_timeout: Duration::from_millis(500),
         },
         store: StoreConfig::default(),
+        contacts: ContactsConfig::default(),
     }
 }
 
