@@ -88,6 +88,7 @@ async fn run(command: Command) -> Result<()> {
     match command {
         Command::Run { config } => {
             let config = load_config(config)?;
+            raise_file_limit();
             let gateway = Gateway::start(config, Options::default()).await?;
             if gateway.created_identity {
                 eprintln!("Created a new identity.");
@@ -136,6 +137,20 @@ fn tempfile_dir() -> Result<tempfile::TempDir> {
         .prefix("disims-demo-")
         .tempdir()
         .context("cannot create a temporary directory")
+}
+
+/// Every peer session holds a socket: raise the soft limit on open files to the hard limit
+/// (often 1024 -> 524288 on Linux), so that the gateway is not stopped at a thousand peers
+/// by a default meant for select(). Failing to raise it is not fatal: say so and go on.
+fn raise_file_limit() {
+    match rlimit::Resource::NOFILE.get() {
+        Ok((soft, hard)) if soft < hard => match rlimit::Resource::NOFILE.set(hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "raised the open-file limit"),
+            Err(e) => tracing::warn!(soft, hard, error = %e, "cannot raise the open-file limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
+    }
 }
 
 async fn wait_for_signal() -> Result<()> {
