@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::process::{self, GatewayToml, Process};
 use common::{IrcClient, testnet};
 use disims::daemon::{Gateway, Options};
 use disims::peer::SessionTimers;
@@ -133,53 +134,20 @@ async fn accepted_messages_survive_a_restart_of_the_sender() {
     b.shutdown().await;
 }
 
-/// `disims run` as its own process, killable with SIGKILL.
-struct Process(std::process::Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `disims run` on `irc_port` with its data in `dir`; returns once it printed its nick.
+/// Starts `disims run` on `irc_port` with its data in `dir/data`; returns once it listens.
 fn run_process(dir: &std::path::Path, irc_port: u16, net: &mainline::Testnet) -> Process {
-    let bootstrap: Vec<String> = net.bootstrap.iter().map(|b| format!("\"{b}\"")).collect();
     let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\n[irc]\nlisten = \"127.0.0.1:{irc_port}\"\n[peer]\nlisten = \"127.0.0.1:0\"\n\
-             [dht]\nbootstrap = [{}]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = 500\n",
-            dir.join("data").display(),
-            bootstrap.join(", ")
-        ),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_disims"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "disims=warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut nick = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut nick,
-    )
-    .unwrap();
-    Process(child)
+    GatewayToml {
+        data_dir: &dir.join("data"),
+        irc_listen: ([127, 0, 0, 1], irc_port).into(),
+        irc_password: None,
+        peer_listen: "127.0.0.1:0".parse().unwrap(),
+        advertise: Vec::new(),
+        dht_bootstrap: net.bootstrap.clone(),
+        dht_listen: "127.0.0.1:0".parse().unwrap(),
+    }
+    .write(&config);
+    Process::start(process::run_command(&[], &config), &dir.join("stderr")).0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,8 +158,8 @@ async fn a_sender_killed_with_sigkill_loses_nothing_it_accepted() {
     std::fs::create_dir_all(&a_dir).unwrap();
     let (b_key, _) = disims::identity::load_or_create(&b_dir).unwrap();
     let b_id = disims::identity::PeerId::of(&b_key);
-    let irc_port = free_port();
-    let mut process = run_process(&a_dir, irc_port, &net);
+    let irc_port = process::free_port();
+    let mut sender = run_process(&a_dir, irc_port, &net);
     let mut alice = IrcClient::register(([127, 0, 0, 1], irc_port).into(), "alice").await;
     let burst: String = (0..100)
         .map(|i| format!("PRIVMSG {b_id} :k{i}\r\n"))
@@ -214,14 +182,13 @@ async fn a_sender_killed_with_sigkill_loses_nothing_it_accepted() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    process.0.kill().unwrap(); // SIGKILL
-    process.0.wait().unwrap();
+    sender.kill(); // SIGKILL
     drop(alice);
 
     let b = gateway(&b_dir, &net).await;
     let mut bob = IrcClient::register(b.irc_addr, "bob").await;
     published(&mut bob).await;
-    let _restarted = run_process(&a_dir, free_port(), &net);
+    let _restarted = run_process(&a_dir, process::free_port(), &net);
     for i in 0..100 {
         let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
         assert!(

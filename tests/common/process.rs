@@ -1,0 +1,141 @@
+//! `disims run` and `disims dht-node` as child processes, for the tests that kill a gateway
+//! with SIGKILL or run it in another network namespace. A [`Process`] is killed and reaped
+//! when dropped, so a failing test leaves nothing running.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use super::WAIT;
+
+/// A child process; SIGKILLed and reaped on drop.
+pub struct Process {
+    child: Child,
+    /// Where its stderr goes (shown when a test fails to start it).
+    stderr: PathBuf,
+}
+
+impl Process {
+    /// Starts `command` with stderr into `stderr_file` and returns once the process printed
+    /// its first line on stdout (`disims run` prints its nick, `disims dht-node` its
+    /// address), with that line. Panics, showing the stderr, if it exits or stays silent
+    /// for [`WAIT`]. The rest of its stdout is read and dropped, so it never blocks.
+    pub fn start(mut command: Command, stderr_file: &Path) -> (Process, String) {
+        let stderr = std::fs::File::create(stderr_file).expect("stderr file");
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next().and_then(Result::ok));
+            for _ in lines {}
+        });
+        let process = Process {
+            child,
+            stderr: stderr_file.to_path_buf(),
+        };
+        match rx.recv_timeout(WAIT) {
+            Ok(Some(line)) => (process, line.trim().to_string()),
+            _ => panic!(
+                "{command:?} did not start; its stderr:\n{}",
+                process.stderr_text()
+            ),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no Close to peers, nothing flushed; then reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `disims` binary under test.
+pub fn disims() -> &'static str {
+    env!("CARGO_BIN_EXE_disims")
+}
+
+/// A port that was free a moment ago (for a gateway process that must come back on the
+/// same port; everything else binds port 0).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What a `disims run` config file says; written by [`GatewayToml::write`].
+pub struct GatewayToml<'a> {
+    pub data_dir: &'a Path,
+    pub irc_listen: SocketAddr,
+    /// Required when `irc_listen` is not loopback.
+    pub irc_password: Option<&'a str>,
+    pub peer_listen: SocketAddr,
+    pub advertise: Vec<SocketAddr>,
+    pub dht_bootstrap: Vec<String>,
+    pub dht_listen: SocketAddr,
+}
+
+impl GatewayToml<'_> {
+    /// Writes the config to `path` (short DHT timeouts, as on a test network).
+    pub fn write(&self, path: &Path) {
+        let quoted = |items: Vec<String>| {
+            items
+                .iter()
+                .map(|i| format!("\"{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let password = self
+            .irc_password
+            .map(|p| format!("password = \"{p}\"\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "data_dir = \"{data}\"\n\
+             [irc]\nlisten = \"{irc}\"\n{password}\
+             [peer]\nlisten = \"{peer}\"\nadvertise = [{advertise}]\n\
+             [dht]\nbootstrap = [{bootstrap}]\nlisten = \"{dht}\"\nrequest_timeout_ms = 500\n",
+            data = self.data_dir.display(),
+            irc = self.irc_listen,
+            peer = self.peer_listen,
+            advertise = quoted(self.advertise.iter().map(ToString::to_string).collect()),
+            bootstrap = quoted(self.dht_bootstrap.clone()),
+            dht = self.dht_listen,
+        );
+        std::fs::write(path, text).expect("write the gateway config");
+    }
+}
+
+/// `disims run --config <config>`, run through `prefix` (e.g. `ip netns exec NS`) if any.
+pub fn run_command(prefix: &[&str], config: &Path) -> Command {
+    let mut command = match prefix.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(disims());
+            c
+        }
+        None => Command::new(disims()),
+    };
+    command
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "disims=info,mainline=warn");
+    command
+}
