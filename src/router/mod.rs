@@ -771,4 +771,6 @@ mod presence;
 pub use outbox::{RETRY_MAX, RETRY_MIN};
 pub use presence::{MAX_WATCHES, PROBE_MAX};
 #[cfg(test)]
+mod control_tests;
+#[cfg(test)]
 mod tests;
