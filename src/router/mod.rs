@@ -41,6 +41,9 @@ const CLOCK_SKEW_MS: u64 = 60_000;
 const SEEN_IDS_PER_PEER: usize = 4096;
 /// Messages waiting for a dial to finish, per peer.
 const PENDING_LIMIT: usize = 1000;
+/// A session that ends sooner than this after it came up counts as a failed dial (retried
+/// with backoff), so that a peer refusing us after the handshake is not redialled in a loop.
+const SHORT_SESSION_MS: u64 = 500;
 
 pub use crate::message::FrontendId;
 
@@ -435,17 +438,28 @@ impl Router {
                 error,
             } => {
                 let state = self.peer(peer);
-                if state.active.as_ref().is_some_and(|s| s.conn_id == conn_id) {
+                let mut early = false;
+                if let Some(s) = state.active.as_ref().filter(|s| s.conn_id == conn_id) {
+                    early = now_ms().saturating_sub(s.started_ms) < SHORT_SESSION_MS;
                     state.active = None;
                 }
-                tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, "session ended");
+                tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, early, "session ended");
                 // Not acknowledged: send again (the receiver drops what it has already seen).
                 for message in unsent.into_iter().rev() {
                     state.pending.push_front(message);
                 }
-                self.flush(peer);
-                if self.peers.get(&peer).is_some_and(|s| s.active.is_none()) {
-                    self.session_lost(peer);
+                if early {
+                    // Closed right after the handshake (the peer may have blocked us): try
+                    // again with backoff, as after a failed dial, not in a tight loop.
+                    self.peer_away.remove(&peer);
+                    let error = "the peer closed the connection right after the handshake";
+                    self.presence_dial_failed(peer);
+                    self.dial_failed(peer, error.to_string());
+                } else {
+                    self.flush(peer);
+                    if self.peers.get(&peer).is_some_and(|s| s.active.is_none()) {
+                        self.session_lost(peer);
+                    }
                 }
             }
             RouterInput::DialFailed { peer, error } => {
