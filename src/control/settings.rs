@@ -19,12 +19,12 @@ pub enum SettingError {
     },
 }
 
-/// The live settings.
+/// The live settings. Expiry and retention are kept as the exact durations (the config
+/// may give shorter ones in tests); `set` changes them in whole hours and days.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub unknown: UnknownSenders,
-    pub expire_after_hours: u64,
-    pub history_days: u64,
+    store: StoreConfig,
 }
 
 /// The names, in the order `set` lists them.
@@ -38,25 +38,21 @@ impl Settings {
     pub fn new(unknown: UnknownSenders, store: &StoreConfig) -> Self {
         Self {
             unknown,
-            expire_after_hours: store.expire_after.as_secs() / 3600,
-            history_days: store.history.as_secs() / 86_400,
+            store: store.clone(),
         }
     }
 
     /// Expiry and retention as the hub uses them.
     pub fn store(&self) -> StoreConfig {
-        StoreConfig {
-            expire_after: Duration::from_secs(self.expire_after_hours * 3600),
-            history: Duration::from_secs(self.history_days * 86_400),
-        }
+        self.store.clone()
     }
 
     /// A setting's current value, as written.
     pub fn get(&self, key: &str) -> Result<String, SettingError> {
         Ok(match key {
             "unknown" => self.unknown.as_str().to_string(),
-            "expire_after_hours" => self.expire_after_hours.to_string(),
-            "history_days" => self.history_days.to_string(),
+            "expire_after_hours" => (self.store.expire_after.as_secs() / 3600).to_string(),
+            "history_days" => (self.store.history.as_secs() / 86_400).to_string(),
             other => return Err(SettingError::Unknown(other.to_string())),
         })
     }
@@ -82,7 +78,7 @@ impl Settings {
                 "unknown"
             }
             "expire_after_hours" => {
-                next.expire_after_hours = value
+                let hours: u64 = value
                     .parse()
                     .ok()
                     .filter(|h| (1..=24 * 365).contains(h))
@@ -91,10 +87,11 @@ impl Settings {
                         expected: "between 1 and 8760 (a year)",
                         value: value.to_string(),
                     })?;
+                next.store.expire_after = Duration::from_secs(hours * 3600);
                 "expire_after_hours"
             }
             "history_days" => {
-                next.history_days = value
+                let days: u64 = value
                     .parse()
                     .ok()
                     .filter(|d| (1..=36_500).contains(d))
@@ -103,11 +100,12 @@ impl Settings {
                         expected: "between 1 and 36500",
                         value: value.to_string(),
                     })?;
+                next.store.history = Duration::from_secs(days * 86_400);
                 "history_days"
             }
             other => return Err(SettingError::Unknown(other.to_string())),
         };
-        if next.history_days * 24 < next.expire_after_hours {
+        if next.store.history < next.store.expire_after {
             return Err(SettingError::Invalid {
                 key,
                 expected: "such that history_days covers expire_after_hours (a resend older than the history would show twice)",
@@ -140,12 +138,23 @@ mod tests {
         assert!(s.set("expire_after_hours", "8761").is_err());
         assert!(s.set("history_days", "x").is_err());
         assert!(s.set("history_days", "1").is_err(), "must cover the expiry");
-        assert_eq!(s.history_days, 365, "a refused value changes nothing");
+        assert_eq!(
+            s.get("history_days").unwrap(),
+            "365",
+            "a refused value changes nothing"
+        );
         assert_eq!(s.set("history_days", "2"), Ok("history_days"));
         assert!(matches!(
             s.set("color", "red"),
             Err(SettingError::Unknown(_))
         ));
         assert_eq!(s.list().len(), 3);
+        // A short configured expiry (tests) is kept exactly.
+        let short = StoreConfig {
+            expire_after: Duration::from_millis(400),
+            ..StoreConfig::default()
+        };
+        let s = Settings::new(UnknownSenders::Accept, &short);
+        assert_eq!(s.store(), short);
     }
 }
