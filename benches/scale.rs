@@ -99,6 +99,8 @@ async fn connect_peers(
                 initiator: PeerId::of(&key),
                 session_id: keys.transcript_hash,
                 commands: tx.clone(),
+                remote: None,
+                started_ms: 0,
             };
             tokio::spawn(session::run(
                 stream,

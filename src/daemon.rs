@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::control::Settings;
 use crate::crypto::PROTOCOL_VERSION;
 use crate::directory::mainline::{MainlineDirectory, build_dht};
 use crate::directory::{AddressRecord, Directory, DirectoryError};
@@ -119,7 +120,11 @@ impl Gateway {
             shutdown.clone(),
             tracker.clone(),
         );
-        router_handle.install(Router::with_store(ctx.clone(), store, config.store.clone()));
+        router_handle.install(Router::open(
+            ctx.clone(),
+            store,
+            Settings::from_config(&config),
+        ));
         // Messages accepted before a restart go out first.
         router_handle.dispatch(RouterInput::Resume);
         tracker.spawn(ctx.clone().accept_loop(peer_listener));
@@ -159,6 +164,12 @@ impl Gateway {
             tracker,
             router: router_handle,
         })
+    }
+
+    /// A handle on the gateway's hub: front ends attach through it (tests drive the hub
+    /// with it, without IRC).
+    pub fn router(&self) -> RouterHandle {
+        self.router.clone()
     }
 
     /// A token that stops the gateway when cancelled.
@@ -266,6 +277,7 @@ async fn publish_loop(
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
                         .join(", ");
+                    router.dispatch(RouterInput::Published(addrs.clone()));
                     published = Some((addrs, tokio::time::Instant::now()));
                     Some(format!(
                         "DHT: published our address ({list}); peers can reach us"

@@ -3,6 +3,7 @@
 //! Module map (see docs/architecture.md for how a message travels through them):
 //! - [`config`]: TOML configuration, validated, defaults in one place.
 //! - [`contacts`]: the user's contacts and petnames (pure; the hub persists them).
+//! - [`control`]: the service commands (`help`, `add`, `block`, `set`...): parsing and help (pure).
 //! - [`identity`]: the ed25519 identity on disk, [`identity::PeerId`], nick <-> key.
 //! - [`crypto`]: IO-free handshake state machine, key schedule and frame sealing.
 //! - [`peer`]: wire messages inside a session, the encrypted transport, dial/accept, sessions.
@@ -17,6 +18,7 @@
 
 pub mod config;
 pub mod contacts;
+pub mod control;
 pub mod crypto;
 pub mod daemon;
 pub mod demo;

@@ -121,6 +121,8 @@ fn start(
         initiator: peer,
         session_id: [0; 32],
         commands: tx.clone(),
+        remote: None,
+        started_ms: 0,
     };
     let timers = SessionTimers {
         linger: Duration::from_millis(50),

@@ -122,6 +122,8 @@ async fn a_conversation_at_trace_level_logs_no_secret() {
         initiator: peer_i,
         session_id: [0; 32],
         commands: tx_i.clone(),
+        remote: None,
+        started_ms: 0,
     };
     let handle_r = SessionHandle {
         peer: peer_i,
@@ -129,6 +131,8 @@ async fn a_conversation_at_trace_level_logs_no_secret() {
         initiator: peer_i,
         session_id: [0; 32],
         commands: tx_r,
+        remote: None,
+        started_ms: 0,
     };
     let timers = SessionTimers::default();
     tokio::spawn(session::run(

@@ -1,5 +1,6 @@
 //! The IO-free cryptographic core: the handshake state machine (`handshake.rs`), the key
-//! schedule (`kdf.rs`) and record/frame sealing (`frame.rs`). No sockets, no clock, no
+//! schedule (`kdf.rs`), record/frame sealing (`frame.rs`), and the safety number users
+//! compare (`safety.rs`). No sockets, no clock, no
 //! randomness of its own: callers pass fresh ephemeral bytes and move records themselves.
 //!
 //! The wire format is specified in docs/protocol.md; fixed test vectors are in
@@ -8,6 +9,7 @@
 mod frame;
 mod handshake;
 mod kdf;
+mod safety;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +22,7 @@ pub use handshake::{
     Responder, SessionKeys,
 };
 pub use kdf::LABEL;
+pub use safety::{FINGERPRINT_LABEL, SAFETY_GROUPS, SAFETY_LABEL, fingerprint, safety_number};
 
 /// The protocol version sent in msg1 and bound into every transcript hash.
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -159,9 +159,11 @@ impl Directory for MainlineDirectory {
     fn info(&self) -> BoxFuture<'_, DirectoryInfo> {
         Box::pin(async move {
             let info = self.dht.info().await;
+            let nodes = self.dht.to_bootstrap().await.len();
             DirectoryInfo {
                 public_addr: info.public_address(),
                 local_addr: Some(info.local_addr()),
+                nodes: Some(nodes),
             }
         })
     }

@@ -48,6 +48,9 @@ pub struct DirectoryInfo {
     pub public_addr: Option<SocketAddrV4>,
     /// The local UDP address of the DHT node, if there is one.
     pub local_addr: Option<SocketAddrV4>,
+    /// DHT nodes in our routing table; `None` without a DHT node (a fixed directory).
+    /// Zero means not bootstrapped (yet).
+    pub nodes: Option<usize>,
 }
 
 /// Publishing and finding address records.

@@ -6,10 +6,10 @@ pub mod session;
 pub mod transport;
 pub mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -72,6 +72,28 @@ pub enum DialError {
     WrongPeer { addr: SocketAddr, found: String },
     #[error("unreachable at {addrs}: {last_error}")]
     Unreachable { addrs: String, last_error: String },
+    #[error("you blocked this peer")]
+    Blocked,
+}
+
+/// Peers the user blocked: the hub keeps it up to date, the peer layer refuses their
+/// connections as soon as the handshake has proved who they are, and never dials them.
+#[derive(Clone, Default, Debug)]
+pub struct Blocklist(Arc<RwLock<HashSet<PeerId>>>);
+
+impl Blocklist {
+    pub fn contains(&self, peer: &PeerId) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(peer)
+    }
+
+    /// Replaces the whole list.
+    pub fn set(&self, peers: impl IntoIterator<Item = PeerId>) {
+        let mut guard = self.0.write().unwrap_or_else(|p| p.into_inner());
+        *guard = peers.into_iter().collect();
+    }
 }
 
 /// What dialling and accepting need, shared by every task of a gateway.
@@ -84,6 +106,8 @@ pub struct PeerContext {
     pub timers: SessionTimers,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
+    /// Peers whose connections are refused (shared with the hub, which updates it).
+    pub blocked: Blocklist,
     next_conn_id: Arc<AtomicU64>,
 }
 
@@ -105,13 +129,19 @@ impl PeerContext {
             timers,
             shutdown,
             tracker,
+            blocked: Blocklist::default(),
             next_conn_id: Arc::new(AtomicU64::new(1)),
         }
     }
 
     /// Registers an established session with the router and runs it in a task.
-    fn start_session<S>(&self, stream: S, keys: SessionKeys, initiator: PeerId)
-    where
+    fn start_session<S>(
+        &self,
+        stream: S,
+        keys: SessionKeys,
+        initiator: PeerId,
+        remote: Option<SocketAddr>,
+    ) where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
     {
         let peer = match PeerId::from_bytes(keys.peer.to_bytes()) {
@@ -125,6 +155,8 @@ impl PeerContext {
             initiator,
             session_id: keys.transcript_hash,
             commands: tx,
+            remote,
+            started_ms: crate::router::now_ms(),
         };
         let ctx = self.clone();
         self.tracker.spawn(async move {
@@ -144,6 +176,9 @@ impl PeerContext {
 
     /// Finds `peer` in the directory, connects, authenticates it, and starts a session.
     pub async fn dial(&self, peer: PeerId) -> Result<(), DialError> {
+        if self.blocked.contains(&peer) {
+            return Err(DialError::Blocked);
+        }
         let mut fresh_lookup_done = false;
         loop {
             let found = self
@@ -157,7 +192,11 @@ impl PeerContext {
             for &addr in &found.record.addrs {
                 match self.connect(peer, addr).await {
                     Ok((stream, keys)) => {
-                        self.start_session(stream, keys, self.own);
+                        // Blocked while the dial was under way: close before any session.
+                        if self.blocked.contains(&peer) {
+                            return Err(DialError::Blocked);
+                        }
+                        self.start_session(stream, keys, self.own, Some(addr));
                         return Ok(());
                     }
                     Err(PeerError::Handshake(HandshakeError::WrongPeer { found, .. })) => {
@@ -248,8 +287,14 @@ impl PeerContext {
                 match result {
                     Ok(Ok(keys)) => {
                         let initiator = PeerId::from_bytes(keys.peer.to_bytes());
-                        if let Ok(initiator) = initiator {
-                            ctx.start_session(stream, keys, initiator);
+                        match initiator {
+                            // The handshake has just proved who dialled: a blocked peer's
+                            // connection is closed here, before any session exists.
+                            Ok(initiator) if ctx.blocked.contains(&initiator) => {
+                                tracing::debug!(%from, peer = %initiator.short(), "refusing a blocked peer");
+                            }
+                            Ok(initiator) => ctx.start_session(stream, keys, initiator, Some(from)),
+                            Err(_) => {}
                         }
                     }
                     Ok(Err(e)) => tracing::debug!(%from, error = %e, "inbound handshake failed"),

@@ -19,6 +19,9 @@ use crate::identity::PeerId;
 use crate::message::{ChatMessage, MessageId};
 use crate::router::{RouterHandle, RouterInput};
 
+/// First presence probe after a failed dial (the default of [`SessionTimers::probe`]).
+pub const PROBE_MIN: Duration = Duration::from_secs(60);
+
 /// Timers of a session; tests shorten them.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionTimers {
@@ -32,6 +35,9 @@ pub struct SessionTimers {
     pub handshake: Duration,
     /// First retry after a failed dial to a peer with queued messages (then doubling).
     pub retry: Duration,
+    /// First presence probe of a watched peer after a failed dial (then doubling up to
+    /// `router::PROBE_MAX`).
+    pub probe: Duration,
 }
 
 impl Default for SessionTimers {
@@ -42,6 +48,7 @@ impl Default for SessionTimers {
             linger: Duration::from_secs(10),
             handshake: super::HANDSHAKE_TIMEOUT,
             retry: crate::router::RETRY_MIN,
+            probe: PROBE_MIN,
         }
     }
 }
@@ -50,6 +57,9 @@ impl Default for SessionTimers {
 #[derive(Debug)]
 pub enum SessionCommand {
     Send(ChatMessage),
+    /// Tell the peer our user is away with this reason (empty: back); at most
+    /// [`wire::MAX_AWAY`] bytes (see [`wire::clip_away`]).
+    Away(String),
     /// Another session with the same peer won the tie-break: close this one gracefully.
     Retire,
 }
@@ -64,6 +74,10 @@ pub struct SessionHandle {
     /// The handshake's transcript hash: the same at both ends, unique per connection.
     pub session_id: [u8; 32],
     pub commands: mpsc::UnboundedSender<SessionCommand>,
+    /// The peer's address, for the user (WHOIS); `None` for streams that are not TCP.
+    pub remote: Option<std::net::SocketAddr>,
+    /// When the session came up, Unix ms.
+    pub started_ms: u64,
 }
 
 /// Runs a session until it ends, then reports the end (and what the peer has not
@@ -240,6 +254,9 @@ impl Session {
                     loop {
                         match next {
                             Some(SessionCommand::Send(message)) => self.send_chat(message)?,
+                            Some(SessionCommand::Away(reason)) => {
+                                self.queue(WireMessage::Away(wire::clip_away(&reason)))?;
+                            }
                             Some(SessionCommand::Retire) | None => {
                                 self.start_close(CloseReason::Duplicate)?;
                                 linger_until = Some(Instant::now() + timers.linger);
@@ -328,6 +345,13 @@ impl Session {
                 }
             }
             WireMessage::Pong(_) => {}
+            WireMessage::Away(reason) => {
+                let reason = (!reason.is_empty()).then(|| wire::clip_away(&reason));
+                self.router.dispatch(RouterInput::PeerAway {
+                    peer: self.peer,
+                    reason,
+                });
+            }
             WireMessage::Close(reason) => {
                 tracing::debug!(peer = %self.peer.short(), ?reason, "peer closes the session");
                 if !self.closing {
@@ -416,6 +440,8 @@ mod tests {
             initiator: peer,
             session_id: keys.transcript_hash,
             commands: tx.clone(),
+            remote: None,
+            started_ms: 0,
         };
         let shutdown = CancellationToken::new();
         tokio::spawn(run(
@@ -453,6 +479,7 @@ mod tests {
         linger: Duration::from_millis(200),
         handshake: Duration::from_millis(300),
         retry: Duration::from_millis(100),
+        probe: Duration::from_millis(100),
     };
 
     #[tokio::test(start_paused = true)]

@@ -11,6 +11,7 @@
 //! 3 Ping   nonce (8)                        keepalive; answered by Pong with the same nonce
 //! 4 Pong   nonce (8)
 //! 5 Close  reason (1: 0 shutdown, 1 duplicate session, 2 idle)   the sender sends nothing more
+//! 6 Away   len (2) | UTF-8 reason (len <= 300)   the sender's user is away; empty: back
 //! ```
 //! A message of an unknown type is skipped (newer peers may add types); a known type with a
 //! malformed body is a protocol error that closes the connection.
@@ -19,12 +20,15 @@ use crate::message::{ChatMessage, MessageId, MessageKind};
 
 /// Longest chat text, in bytes, one message may carry.
 pub const MAX_TEXT: usize = 8192;
+/// Longest away reason, in bytes (longer ones are cut at a character boundary when sent).
+pub const MAX_AWAY: usize = 300;
 
 const CHAT: u8 = 1;
 const ACK: u8 = 2;
 const PING: u8 = 3;
 const PONG: u8 = 4;
 const CLOSE: u8 = 5;
+const AWAY: u8 = 6;
 
 /// Why a session is closed, as told to the peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +37,19 @@ pub enum CloseReason {
     /// Both ends dialled at once; this connection lost the tie-break.
     Duplicate,
     Idle,
+}
+
+/// An away reason as sent: control characters become spaces, and it is cut to
+/// [`MAX_AWAY`] bytes at a character boundary.
+pub fn clip_away(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len().min(MAX_AWAY));
+    for c in reason.chars().map(|c| if c.is_control() { ' ' } else { c }) {
+        if out.len() + c.len_utf8() > MAX_AWAY {
+            break;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Appends `message` to the plaintext of a frame being built: its length (u16), then it.
@@ -56,6 +73,7 @@ pub fn pushed_len(message: &WireMessage) -> usize {
         WireMessage::Ack(_) => 1 + 16,
         WireMessage::Ping(_) | WireMessage::Pong(_) => 1 + 8,
         WireMessage::Close(_) => 2,
+        WireMessage::Away(reason) => 1 + 2 + reason.len(),
     }
 }
 
@@ -91,6 +109,8 @@ pub enum WireMessage {
     Ping(u64),
     Pong(u64),
     Close(CloseReason),
+    /// The sender's user is away with this reason; empty: back.
+    Away(String),
 }
 
 /// A session message that could not be decoded.
@@ -110,6 +130,8 @@ pub enum WireError {
     UnknownReason(u8),
     #[error("chat text is {0} bytes, more than {MAX_TEXT}")]
     TextTooLong(usize),
+    #[error("away reason is {0} bytes, more than {MAX_AWAY}")]
+    AwayTooLong(usize),
     #[error("chat text is not UTF-8")]
     NotUtf8,
     #[error("a message length runs past the end of its frame")]
@@ -155,6 +177,14 @@ impl WireMessage {
                     CloseReason::Idle => 2,
                 });
             }
+            WireMessage::Away(reason) => {
+                if reason.len() > MAX_AWAY {
+                    return Err(WireError::AwayTooLong(reason.len()));
+                }
+                out.push(AWAY);
+                out.extend_from_slice(&(reason.len() as u16).to_be_bytes());
+                out.extend_from_slice(reason.as_bytes());
+            }
         }
         Ok(())
     }
@@ -198,6 +228,15 @@ impl WireMessage {
                 [2] => CloseReason::Idle,
                 [other] => return Err(WireError::UnknownReason(other)),
             }),
+            AWAY => {
+                let len = usize::from(u16::from_be_bytes(r.take()?));
+                if len > MAX_AWAY {
+                    return Err(WireError::AwayTooLong(len));
+                }
+                let reason =
+                    std::str::from_utf8(r.take_slice(len)?).map_err(|_| WireError::NotUtf8)?;
+                WireMessage::Away(reason.to_owned())
+            }
             other => return Err(WireError::UnknownType(other)),
         };
         if !r.rest.is_empty() {
@@ -266,6 +305,9 @@ mod tests {
             WireMessage::Close(CloseReason::Shutdown),
             WireMessage::Close(CloseReason::Duplicate),
             WireMessage::Close(CloseReason::Idle),
+            WireMessage::Away(String::new()),
+            WireMessage::Away("lunch, back at 2 ☕".into()),
+            WireMessage::Away("é".repeat(MAX_AWAY / 2)),
         ];
         for m in all {
             assert_eq!(round_trip(&m), m);
@@ -332,6 +374,7 @@ mod tests {
             WireMessage::Ping(1),
             WireMessage::Ack(MessageId([0; 16])),
             WireMessage::Close(CloseReason::Idle),
+            WireMessage::Away("gone".into()),
         ] {
             let mut f = Vec::new();
             push(&mut f, &m).unwrap();
@@ -348,7 +391,54 @@ mod tests {
         );
     }
 
+    #[test]
+    fn away_reasons_are_clipped_at_a_character_boundary() {
+        assert_eq!(clip_away("a\r\nb"), "a  b");
+        let clipped = clip_away(&"é".repeat(MAX_AWAY));
+        assert_eq!(clipped.len(), MAX_AWAY);
+        let clipped = clip_away(&format!("x{}", "é".repeat(MAX_AWAY)));
+        assert_eq!(clipped.len(), MAX_AWAY - 1);
+    }
+
+    #[test]
+    fn known_away_encoding_and_limits() {
+        let mut out = Vec::new();
+        WireMessage::Away("brb".into()).encode(&mut out).unwrap();
+        assert_eq!(out, [6, 0, 3, b'b', b'r', b'b']);
+        assert_eq!(
+            WireMessage::decode(&[6, 0, 0]),
+            Ok(WireMessage::Away(String::new()))
+        );
+        let long = WireMessage::Away("x".repeat(MAX_AWAY + 1));
+        assert_eq!(
+            long.encode(&mut Vec::new()),
+            Err(WireError::AwayTooLong(MAX_AWAY + 1))
+        );
+        let mut body = vec![6];
+        body.extend_from_slice(&((MAX_AWAY + 1) as u16).to_be_bytes());
+        body.extend(std::iter::repeat_n(b'x', MAX_AWAY + 1));
+        assert_eq!(
+            WireMessage::decode(&body),
+            Err(WireError::AwayTooLong(MAX_AWAY + 1))
+        );
+        assert_eq!(
+            WireMessage::decode(&[6, 0, 2, b'x']),
+            Err(WireError::Truncated(6))
+        );
+        assert_eq!(
+            WireMessage::decode(&[6, 0, 1, 0xff]),
+            Err(WireError::NotUtf8)
+        );
+    }
+
     proptest! {
+        #[test]
+        fn away_round_trips(reason in ".{0,100}") {
+            prop_assume!(reason.len() <= MAX_AWAY);
+            let m = WireMessage::Away(reason);
+            prop_assert_eq!(round_trip(&m), m);
+        }
+
         #[test]
         fn frame_parsing_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = messages(&bytes).count();

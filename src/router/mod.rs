@@ -1,19 +1,28 @@
 //! The hub between front ends (IRC today) and peer sessions. It owns no sockets and knows
 //! nothing of IRC: its vocabulary is peers and messages ([`crate::message`]), so that another
 //! front end can plug in beside `irc/`. One task owns the hub's state.
+//!
+//! Beside this file: `outbox.rs` (durable sending), `contacts.rs` (the contact book, the
+//! blocklist, unknown senders and held messages), `presence.rs` (presence, watches, away,
+//! peer info, what a front end gets when it attaches) and `control.rs` (the service
+//! commands).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::StoreConfig;
+use crate::config::{StoreConfig, UnknownSenders};
+use crate::contacts::ContactBook;
+use crate::control::Settings;
 use crate::identity::{PeerId, random_bytes};
-use crate::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId};
+use crate::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, Presence};
 use crate::peer::wire::MAX_TEXT;
 use crate::peer::{PeerContext, SessionCommand, SessionHandle};
+use crate::store::SenderState;
 use crate::store::Store;
 
 /// Events kept for front ends while none is attached (then replayed on attach).
@@ -32,6 +41,9 @@ const CLOCK_SKEW_MS: u64 = 60_000;
 const SEEN_IDS_PER_PEER: usize = 4096;
 /// Messages waiting for a dial to finish, per peer.
 const PENDING_LIMIT: usize = 1000;
+/// A session that ends sooner than this after it came up counts as a failed dial (retried
+/// with backoff), so that a peer refusing us after the handshake is not redialled in a loop.
+const SHORT_SESSION_MS: u64 = 500;
 
 pub use crate::message::FrontendId;
 
@@ -77,89 +89,21 @@ pub enum RouterInput {
     Resume,
     /// Expire old outgoing messages and prune the history (periodically).
     Maintain,
-}
-
-/// A cheap, clonable handle to send to the hub.
-///
-/// The hub is not a task of its own: every caller runs [`Router::handle`] under a short
-/// lock, in its own task. Handling never blocks (sessions have unbounded queues, front ends
-/// get `try_send`, dials are spawned), and it saves a task hand-off on every message's way
-/// in and out.
-#[derive(Clone)]
-pub struct RouterHandle(Target);
-
-#[derive(Clone)]
-enum Target {
-    Hub(Arc<Mutex<Option<Router>>>),
-    /// Inputs go to a channel instead (tests and benchmarks observe them there).
-    Channel(mpsc::UnboundedSender<RouterInput>),
-}
-
-impl std::fmt::Debug for RouterHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RouterHandle")
-    }
-}
-
-impl RouterHandle {
-    /// A handle on a hub to be [`installed`](Self::install) once its peer context exists.
-    pub fn hub() -> RouterHandle {
-        RouterHandle(Target::Hub(Arc::new(Mutex::new(None))))
-    }
-
-    /// Puts the hub in place; inputs before this are dropped.
-    pub fn install(&self, router: Router) {
-        if let Target::Hub(hub) = &self.0 {
-            *lock(hub) = Some(router);
-        }
-    }
-
-    /// Takes the hub down (at shutdown); later inputs are dropped.
-    pub fn close(&self) {
-        if let Target::Hub(hub) = &self.0 {
-            let router = lock(hub).take();
-            drop(router); // outside the lock: dropping it drops handles on this hub
-        }
-    }
-
-    /// Hands an input to the hub, now.
-    pub fn dispatch(&self, input: RouterInput) {
-        match &self.0 {
-            Target::Hub(hub) => {
-                if let Some(router) = lock(hub).as_mut() {
-                    router.handle(input);
-                }
-            }
-            Target::Channel(tx) => {
-                let _ = tx.send(input);
-            }
-        }
-    }
-
-    /// Hands received messages to the hub; true once they are stored (so the caller may
-    /// acknowledge them), false when they could not be and must not be acknowledged.
-    pub fn receive(&self, peer: PeerId, messages: Vec<ChatMessage>) -> bool {
-        match &self.0 {
-            Target::Hub(hub) => match lock(hub).as_mut() {
-                Some(router) => router.receive(peer, messages),
-                None => false,
-            },
-            Target::Channel(tx) => tx.send(RouterInput::Received { peer, messages }).is_ok(),
-        }
-    }
-
-    /// Attaches a front end; returns its id and the events meant for it.
-    pub async fn attach(&self) -> Option<(FrontendId, mpsc::Receiver<FrontendEvent>)> {
-        let (events, rx) = mpsc::channel(FRONTEND_QUEUE);
-        let (reply, id) = oneshot::channel();
-        self.dispatch(RouterInput::Attach { events, reply });
-        Some((id.await.ok()?, rx))
-    }
-}
-
-fn lock(hub: &Mutex<Option<Router>>) -> std::sync::MutexGuard<'_, Option<Router>> {
-    // A panic while handling one input must not take the whole gateway down with it.
-    hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The peer told us its user is away (`Some`) or back (`None`).
+    PeerAway {
+        peer: PeerId,
+        reason: Option<String>,
+    },
+    /// Time to probe a watched peer's presence again.
+    Probe(PeerId),
+    /// The publisher put our address record in the directory.
+    Published(Vec<SocketAddr>),
+    /// An event for one front end, prepared by a task the hub spawned (e.g. `status`,
+    /// which asks the directory).
+    Reply {
+        to: FrontendId,
+        event: FrontendEvent,
+    },
 }
 
 /// Unix time in milliseconds.
@@ -168,12 +112,6 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-/// A handle whose inputs go to a channel, for observing them (tests, benchmarks).
-pub fn channel() -> (RouterHandle, mpsc::UnboundedReceiver<RouterInput>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (RouterHandle(Target::Channel(tx)), rx)
 }
 
 struct PeerState {
@@ -188,6 +126,10 @@ struct PeerState {
     retry_delay: std::time::Duration,
     /// Messages queued when the user was told this peer is offline (0: not told).
     queued_while_offline: usize,
+    /// Next presence probe delay after a failed dial (watched peers).
+    probe_delay: Duration,
+    /// A presence probe is scheduled.
+    probe_scheduled: bool,
     seen: HashSet<MessageId>,
     seen_order: VecDeque<MessageId>,
 }
@@ -201,6 +143,8 @@ impl PeerState {
             dialing: false,
             retry_delay: Duration::ZERO,
             queued_while_offline: 0,
+            probe_delay: Duration::ZERO,
+            probe_scheduled: false,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
         }
@@ -243,8 +187,24 @@ pub struct Router {
     inputs_seen: u64,
     /// The durable store; without one (tests), received messages live in memory.
     store: Option<Store>,
-    /// Expiry and retention.
+    /// Expiry and retention (from `settings`).
     limits: StoreConfig,
+    /// The settings `set` changes live (persisted in the store).
+    settings: Settings,
+    /// The user's contacts; front ends get a snapshot whenever it changes.
+    book: Arc<ContactBook>,
+    /// Senders who are not contacts and were announced already.
+    senders: HashMap<PeerId, SenderState>,
+    /// The peers each front end watches (beside the contacts, which are always watched).
+    watches: HashMap<FrontendId, HashSet<PeerId>>,
+    /// The last presence front ends were told, per watched peer.
+    presence: HashMap<PeerId, Presence>,
+    /// The user's away reason.
+    own_away: Option<String>,
+    /// Peers (with a session) that told us they are away.
+    peer_away: HashMap<PeerId, String>,
+    /// Our addresses as last published, and when.
+    published: Option<(Vec<SocketAddr>, u64)>,
 }
 
 impl Router {
@@ -263,17 +223,36 @@ impl Router {
             inputs_seen: 0,
             store: None,
             limits: StoreConfig::default(),
+            settings: Settings::new(UnknownSenders::default(), &StoreConfig::default()),
+            book: Arc::default(),
+            senders: HashMap::new(),
+            watches: HashMap::new(),
+            presence: HashMap::new(),
+            own_away: None,
+            peer_away: HashMap::new(),
+            published: None,
         }
     }
 
     /// A hub that keeps messages in `store`: the outbox until peers acknowledge them,
     /// received ones until a front end has shown them (and as history, per `limits`).
     pub fn with_store(ctx: PeerContext, store: Store, limits: StoreConfig) -> Self {
-        Self {
+        Self::open(
+            ctx,
+            store,
+            Settings::new(UnknownSenders::default(), &limits),
+        )
+    }
+
+    /// A hub on `store` with the configured `settings`; the settings changed with `set`
+    /// and saved in the store override them. Loads the contacts and remembered senders.
+    pub fn open(ctx: PeerContext, store: Store, settings: Settings) -> Self {
+        let mut router = Self {
             store: Some(store),
-            limits,
             ..Self::new(ctx)
-        }
+        };
+        router.load(settings);
+        router
     }
 
     fn next_message_id(&mut self) -> MessageId {
@@ -291,6 +270,7 @@ impl Router {
             RouterInput::Attach { events, reply } => {
                 let id = self.next_frontend;
                 self.next_frontend += 1;
+                self.greet(&events);
                 if let Some(status) = &self.status {
                     let _ = events.try_send(FrontendEvent::ServerNotice {
                         text: status.clone(),
@@ -314,10 +294,11 @@ impl Router {
             }
             RouterInput::Detach(id) => {
                 self.frontends.remove(&id);
+                self.unwatch_all(id);
             }
             RouterInput::Request {
                 request: FrontendRequest::Send { to, kind, text },
-                ..
+                from,
             } => {
                 let message = ChatMessage {
                     id: self.next_message_id(),
@@ -335,12 +316,28 @@ impl Router {
                         message,
                         played_back: false,
                     });
+                } else if self.book.is_blocked(&to) {
+                    let text = format!(
+                        "not sent: you blocked {}; \"unblock {}\" first",
+                        self.book.display_nick(&to),
+                        self.book.display_nick(&to)
+                    );
+                    self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
                 } else {
-                    self.accept_outgoing(to, message);
+                    // The echo goes to every front end attached now (never into the backlog).
+                    let echo = (!self.frontends.is_empty()).then(|| message.clone());
+                    if self.accept_outgoing(to, message)
+                        && let Some(message) = echo
+                    {
+                        let _ = self.deliver(FrontendEvent::Sent {
+                            to,
+                            message,
+                            origin: from,
+                        });
+                    }
                 }
             }
-            // Issue 6: the hub's side of these is being built.
-            RouterInput::Request { .. } => {}
+            RouterInput::Request { from, request } => self.request(from, request),
             RouterInput::SessionUp(handle) => self.session_up(handle),
             RouterInput::Received { peer, messages } => {
                 self.receive(peer, messages);
@@ -352,20 +349,44 @@ impl Router {
                 error,
             } => {
                 let state = self.peer(peer);
-                if state.active.as_ref().is_some_and(|s| s.conn_id == conn_id) {
+                let mut early = false;
+                if let Some(s) = state.active.as_ref().filter(|s| s.conn_id == conn_id) {
+                    early = now_ms().saturating_sub(s.started_ms) < SHORT_SESSION_MS;
                     state.active = None;
                 }
-                tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, "session ended");
+                tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, early, "session ended");
                 // Not acknowledged: send again (the receiver drops what it has already seen).
                 for message in unsent.into_iter().rev() {
                     state.pending.push_front(message);
                 }
-                self.flush(peer);
+                if early {
+                    // Closed right after the handshake (the peer may have blocked us): try
+                    // again with backoff, as after a failed dial, not in a tight loop.
+                    self.peer_away.remove(&peer);
+                    let error = "the peer closed the connection right after the handshake";
+                    self.presence_dial_failed(peer);
+                    self.dial_failed(peer, error.to_string());
+                } else {
+                    self.flush(peer);
+                    if self.peers.get(&peer).is_some_and(|s| s.active.is_none()) {
+                        self.session_lost(peer);
+                    }
+                }
             }
-            RouterInput::DialFailed { peer, error } => self.dial_failed(peer, error),
+            RouterInput::DialFailed { peer, error } => {
+                self.presence_dial_failed(peer);
+                self.dial_failed(peer, error);
+            }
+            RouterInput::PeerAway { peer, reason } => self.peer_away(peer, reason),
+            RouterInput::Probe(peer) => self.probe_due(peer),
+            RouterInput::Published(addrs) => self.published = Some((addrs, now_ms())),
+            RouterInput::Reply { to, event } => self.reply_to(to, event),
             RouterInput::Acknowledged { peer, ids } => self.acknowledged(peer, &ids),
             RouterInput::Retry(peer) => self.flush(peer),
-            RouterInput::Resume => self.resume(),
+            RouterInput::Resume => {
+                self.resume();
+                self.probe_contacts();
+            }
             RouterInput::Maintain => self.maintain(),
             RouterInput::Status(text) => {
                 // Kept as the current state, which every front end gets when it attaches;
@@ -388,6 +409,11 @@ impl Router {
             if message.sent_at_ms > now + CLOCK_SKEW_MS {
                 message.sent_at_ms = now;
             }
+        }
+        match self.screen(peer) {
+            Screen::Show => {}
+            Screen::Drop => return true,
+            Screen::Hold { announce } => return self.hold(peer, &messages, now, announce),
         }
         let Some(store) = self.store.as_mut() else {
             for message in messages {
@@ -448,8 +474,12 @@ impl Router {
                 return;
             }
         };
+        if unshown.is_empty() {
+            return;
+        }
         let more = unshown.len() > PLAYBACK_LIMIT;
         let mut shown = None;
+        let _ = self.deliver(FrontendEvent::PlaybackStart);
         for stored in unshown.into_iter().take(PLAYBACK_LIMIT) {
             let event = FrontendEvent::Received {
                 from: stored.from,
@@ -461,6 +491,7 @@ impl Router {
             }
             shown = Some(stored.row);
         }
+        let _ = self.deliver(FrontendEvent::PlaybackEnd);
         self.mark_shown(shown);
         if more {
             let text = format!(
@@ -520,7 +551,6 @@ impl Router {
 
     /// Hands pending messages to the active session, or starts a dial.
     fn flush(&mut self, peer: PeerId) {
-        let ctx = self.ctx.clone();
         let state = self.peer(peer);
         if state.pending.is_empty() {
             return;
@@ -541,7 +571,14 @@ impl Router {
         if state.dialing {
             return;
         }
-        state.dialing = true;
+        self.start_dial(peer);
+    }
+
+    /// Dials `peer` in a task (a session comes up, or the dial fails); the caller has
+    /// checked that no session is up and no dial is under way.
+    fn start_dial(&mut self, peer: PeerId) {
+        let ctx = self.ctx.clone();
+        self.peer(peer).dialing = true;
         ctx.tracker.clone().spawn(async move {
             let result = tokio::select! {
                 _ = ctx.shutdown.cancelled() => return,
@@ -560,6 +597,9 @@ impl Router {
     /// connection dialled by the smaller key, so both pick the same one.
     fn session_up(&mut self, handle: SessionHandle) {
         let peer = handle.peer;
+        if let Some(reason) = &self.own_away {
+            let _ = handle.commands.send(SessionCommand::Away(reason.clone()));
+        }
         let own = self.ctx.own;
         let state = self.peer(peer);
         if handle.initiator == own {
@@ -584,6 +624,7 @@ impl Router {
             }
         }
         self.flush(peer);
+        self.presence_up(peer);
     }
 
     /// Sends an event to every attached front end, or keeps it until one attaches.
@@ -637,7 +678,26 @@ impl Router {
     }
 }
 
+/// What happens to a received message, by who sent it.
+enum Screen {
+    Show,
+    /// Stored but not shown until the user accepts the sender; `announce`: say so first.
+    Hold {
+        announce: bool,
+    },
+    /// Acknowledged and discarded.
+    Drop,
+}
+
+mod contacts;
+mod control;
+mod handle;
+pub use handle::{RouterHandle, channel};
 mod outbox;
+mod presence;
 pub use outbox::{RETRY_MAX, RETRY_MIN};
+pub use presence::{MAX_WATCHES, PROBE_MAX};
+#[cfg(test)]
+mod control_tests;
 #[cfg(test)]
 mod tests;

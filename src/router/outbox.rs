@@ -15,17 +15,19 @@ pub const RETRY_MAX: Duration = Duration::from_secs(5 * 60);
 
 impl Router {
     /// Commits a message the user sent to the outbox, then queues it for its peer. Without
-    /// a store (tests), it is only queued.
-    pub(super) fn accept_outgoing(&mut self, to: PeerId, message: ChatMessage) {
+    /// a store (tests), it is only queued. False when it could not be stored (the user was
+    /// told).
+    pub(super) fn accept_outgoing(&mut self, to: PeerId, message: ChatMessage) -> bool {
         if let Some(store) = self.store.as_mut()
             && let Err(e) = store.enqueue(&[(to, message.clone())])
         {
             tracing::error!(error = %e, "cannot store an outgoing message");
             let text = format!("not sent: the message could not be stored ({e})");
             self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
-            return;
+            return false;
         }
         self.send_to(to, message);
+        true
     }
 
     /// The peer acknowledged these messages: they leave the outbox. When it was offline and

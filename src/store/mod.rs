@@ -8,7 +8,8 @@
 //! the outbox gives messages back in the order they were accepted.
 //!
 //! The hub stores received messages here before they are acknowledged and plays back
-//! unshown ones; the outbox is not wired into the hub yet (issue 5).
+//! unshown ones. The user's contacts, runtime settings, announced senders and held
+//! messages are in [`contacts`].
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -21,7 +22,7 @@ use crate::message::{ChatMessage, MessageId, MessageKind};
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "disims.db";
 /// The schema version this code writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +82,8 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE(peer, id)
      );
      CREATE INDEX received_unshown ON received(shown, row);",
+    // 1 -> 2
+    contacts::MIGRATION_2,
 ];
 
 fn kind_code(kind: MessageKind) -> i64 {
@@ -383,6 +386,9 @@ impl Store {
             .unwrap_or(0))
     }
 }
+
+pub mod contacts;
+pub use contacts::SenderState;
 
 #[cfg(test)]
 mod tests;

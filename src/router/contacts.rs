@@ -1,0 +1,201 @@
+//! The hub's contact book: loading it (with the saved settings) at start, keeping the
+//! store, the peer layer's blocklist and the front ends' snapshot in step with it, and
+//! deciding what happens to a message from someone who is not a contact
+//! (`[contacts] unknown`): shown and announced once, held until the user accepts the
+//! sender, or dropped.
+
+use std::sync::Arc;
+
+use super::{Router, Screen, now_ms};
+use crate::config::UnknownSenders;
+use crate::contacts::Contact;
+use crate::control::{Settings, hex};
+use crate::identity::PeerId;
+use crate::message::{ChatMessage, FrontendEvent};
+use crate::store::{SenderState, StoreError};
+
+impl Router {
+    /// Loads the contacts, the remembered senders and the saved settings (which override
+    /// the configured `settings`).
+    pub(super) fn load(&mut self, mut settings: Settings) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        match store.settings() {
+            Ok(saved) => {
+                for (key, value) in saved {
+                    if let Err(e) = settings.set(&key, &value) {
+                        tracing::warn!(%key, error = %e, "ignoring a saved setting");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the saved settings"),
+        }
+        match store.contacts() {
+            Ok(contacts) => self.book = Arc::new(crate::contacts::ContactBook::new(contacts)),
+            Err(e) => tracing::error!(error = %e, "cannot read the contacts"),
+        }
+        match store.senders() {
+            Ok(senders) => self.senders = senders.into_iter().collect(),
+            Err(e) => tracing::error!(error = %e, "cannot read the remembered senders"),
+        }
+        self.limits = settings.store();
+        self.settings = settings;
+        self.ctx.blocked.set(self.blocked_peers());
+    }
+
+    fn blocked_peers(&self) -> Vec<PeerId> {
+        self.book
+            .iter_sorted()
+            .into_iter()
+            .filter(|c| c.blocked)
+            .map(|c| c.peer)
+            .collect()
+    }
+
+    /// Saves a contact (new or changed) and updates the book; the caller then calls
+    /// [`Self::contacts_changed`].
+    pub(super) fn put_contact(&mut self, contact: Contact) -> Result<(), StoreError> {
+        if let Some(store) = self.store.as_mut() {
+            store.put_contact(&contact)?;
+            store.forget_sender(&contact.peer)?;
+        }
+        self.senders.remove(&contact.peer);
+        Arc::make_mut(&mut self.book).insert(contact);
+        Ok(())
+    }
+
+    pub(super) fn remove_contact(&mut self, peer: &PeerId) -> Result<Option<Contact>, StoreError> {
+        if let Some(store) = self.store.as_mut() {
+            store.remove_contact(peer)?;
+        }
+        Ok(Arc::make_mut(&mut self.book).remove(peer))
+    }
+
+    /// The book changed: the blocklist follows, and every front end gets the new book (not
+    /// kept for later: a front end gets the book when it attaches).
+    pub(super) fn contacts_changed(&mut self) {
+        self.ctx.blocked.set(self.blocked_peers());
+        let _ = self.deliver(FrontendEvent::Contacts(self.book.clone()));
+    }
+
+    /// Records when a session with a contact was last up (in the book and the store).
+    pub(super) fn touch_last_seen(&mut self, peer: PeerId) {
+        let Some(contact) = self.book.get(&peer) else {
+            return;
+        };
+        let now = now_ms();
+        let mut contact = contact.clone();
+        contact.last_seen_ms = Some(now);
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store.set_last_seen(&peer, now)
+        {
+            tracing::warn!(error = %e, "cannot save when a contact was last seen");
+        }
+        Arc::make_mut(&mut self.book).insert(contact);
+    }
+
+    /// What to do with messages from `peer`, by who it is and the `unknown` setting.
+    pub(super) fn screen(&mut self, peer: PeerId) -> Screen {
+        if let Some(contact) = self.book.get(&peer) {
+            return if contact.blocked {
+                Screen::Drop
+            } else {
+                Screen::Show
+            };
+        }
+        if peer == self.ctx.own {
+            return Screen::Show;
+        }
+        let known = self.senders.get(&peer).copied();
+        match self.settings.unknown {
+            UnknownSenders::Accept => {
+                if known.is_none() {
+                    self.remember_sender(peer, SenderState::Announced);
+                    let nick = peer.nick();
+                    let text = format!(
+                        "New sender {nick} (key {}) wrote to you. To keep it as a contact: add {nick} [petname]",
+                        hex(peer.as_bytes())
+                    );
+                    self.broadcast(FrontendEvent::ControlAnnounce { text });
+                }
+                Screen::Show
+            }
+            // Without a store there is nowhere to hold them: shown.
+            UnknownSenders::Ask if self.store.is_none() => Screen::Show,
+            UnknownSenders::Ask => Screen::Hold {
+                announce: known != Some(SenderState::Asked),
+            },
+            UnknownSenders::Drop => Screen::Drop,
+        }
+    }
+
+    fn remember_sender(&mut self, peer: PeerId, state: SenderState) {
+        self.senders.insert(peer, state);
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store.set_sender(&peer, state, now_ms())
+        {
+            tracing::warn!(error = %e, "cannot remember a sender");
+        }
+    }
+
+    /// Stores messages from an unknown sender without showing them (`unknown = "ask"`),
+    /// announcing the sender the first time; false when they could not be stored.
+    pub(super) fn hold(
+        &mut self,
+        peer: PeerId,
+        messages: &[ChatMessage],
+        now: u64,
+        announce: bool,
+    ) -> bool {
+        let Some(store) = self.store.as_mut() else {
+            return false;
+        };
+        if let Err(e) = store.hold(&peer, messages, now) {
+            tracing::error!(peer = %peer.short(), error = %e, "cannot store held messages; not acknowledging them");
+            return false;
+        }
+        if announce {
+            self.remember_sender(peer, SenderState::Asked);
+            let nick = peer.nick();
+            let text = format!(
+                "{nick} (key {}) wants to talk to you; its messages are held. \"accept {nick}\" shows them and adds it as a contact, \"reject {nick}\" deletes them",
+                hex(peer.as_bytes())
+            );
+            self.broadcast(FrontendEvent::ControlAnnounce { text });
+        }
+        true
+    }
+
+    /// Shows `peer`'s held messages (played back, in order, with their times); returns
+    /// how many there were.
+    pub(super) fn release_held(&mut self, peer: &PeerId) -> Result<usize, StoreError> {
+        let Some(store) = self.store.as_mut() else {
+            return Ok(0);
+        };
+        let released = store.release_held(peer)?;
+        if released > 0 {
+            self.play_back();
+        }
+        Ok(released)
+    }
+
+    /// Deletes `peer`'s held messages; its next message is announced again.
+    pub(super) fn reject_held(&mut self, peer: &PeerId) -> Result<usize, StoreError> {
+        let Some(store) = self.store.as_mut() else {
+            return Ok(0);
+        };
+        let rejected = store.reject_held(peer)?;
+        store.forget_sender(peer)?;
+        self.senders.remove(peer);
+        Ok(rejected)
+    }
+
+    /// How many messages from `peer` are held.
+    pub(super) fn held_count(&self, peer: &PeerId) -> usize {
+        self.store
+            .as_ref()
+            .and_then(|s| s.held_count(peer).ok())
+            .unwrap_or(0)
+    }
+}

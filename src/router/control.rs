@@ -1,0 +1,393 @@
+//! The hub runs the service commands ([`crate::control`] parses them): contacts, blocking,
+//! held messages, settings, status, identity and safety numbers. Each returns the lines of
+//! the reply, which go to the asker alone; what a command changes is broadcast (the
+//! contact book, presence).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{FrontendId, Router, RouterInput, now_ms};
+use crate::contacts::Contact;
+use crate::control::{self, Command, ago, hex};
+use crate::crypto::{fingerprint, safety_number};
+use crate::identity::PeerId;
+use crate::message::{ControlTarget, FrontendEvent};
+use crate::peer::SessionCommand;
+
+/// How long `status` waits for the directory to describe itself.
+const INFO_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Router {
+    /// Runs one command line; returns the reply (empty when it comes later, from a task).
+    pub(super) fn control(
+        &mut self,
+        from: FrontendId,
+        line: &str,
+        target: ControlTarget,
+    ) -> Vec<String> {
+        let command = match control::parse(line) {
+            Ok(command) => command,
+            Err(e) => return vec![e.to_string()],
+        };
+        let result = match command {
+            Command::Help(topic) => Ok(control::help(topic.as_deref())),
+            Command::Id => Ok(self.cmd_id()),
+            Command::Add { who, petname } => self.cmd_add(&who, petname),
+            Command::Rename { who, petname } => self.cmd_rename(&who, &petname),
+            Command::Remove(who) => self.cmd_remove(&who),
+            Command::Block(who) => self.cmd_block(&who, true),
+            Command::Unblock(who) => self.cmd_block(&who, false),
+            Command::Contacts => Ok(self.cmd_contacts()),
+            Command::Status => {
+                self.cmd_status(from, target);
+                Ok(Vec::new())
+            }
+            Command::Verify(who) => self.cmd_verify(&who),
+            Command::Set { key, value } => Ok(self.cmd_set(key.as_deref(), value.as_deref())),
+            Command::Accept(who) => self.cmd_accept(&who),
+            Command::Reject(who) => self.cmd_reject(&who),
+        };
+        result.unwrap_or_else(|e| vec![e])
+    }
+
+    fn resolve(&self, who: &str) -> Result<PeerId, String> {
+        control::resolve(&self.book, who).map_err(|e| e.to_string())
+    }
+
+    fn contact(&self, who: &str) -> Result<Contact, String> {
+        let peer = self.resolve(who)?;
+        self.book
+            .get(&peer)
+            .cloned()
+            .ok_or_else(|| format!("{who} is not a contact; \"add {who}\" first"))
+    }
+
+    fn save(&mut self, contact: Contact) -> Result<(), String> {
+        self.put_contact(contact)
+            .map_err(|e| format!("not saved: {e}"))?;
+        self.contacts_changed();
+        Ok(())
+    }
+
+    fn cmd_id(&self) -> Vec<String> {
+        let own = self.ctx.own;
+        vec![
+            format!("Your nick: {}", own.nick()),
+            format!("Your key: {}", hex(own.as_bytes())),
+            format!("Fingerprint: {}", fingerprint(own.as_bytes())),
+            format!(
+                "Share this with friends: in DiSIMS, type \"add {}\" in &disims (or /msg disims)",
+                own.nick()
+            ),
+        ]
+    }
+
+    fn cmd_add(&mut self, who: &str, petname: Option<String>) -> Result<Vec<String>, String> {
+        let peer = self.resolve(who)?;
+        let own = self.ctx.own;
+        if peer == own {
+            return Err("that is your own key".into());
+        }
+        if let Some(name) = &petname {
+            self.book
+                .check_petname(&peer, name, &own.nick())
+                .map_err(|e| e.to_string())?;
+        }
+        let existing = self.book.get(&peer).cloned();
+        let added = existing.is_none();
+        let contact = match existing {
+            Some(mut c) => {
+                if petname.is_some() {
+                    c.petname = petname;
+                }
+                c
+            }
+            None => Contact {
+                peer,
+                petname,
+                blocked: false,
+                added_ms: now_ms(),
+                last_seen_ms: None,
+            },
+        };
+        let name = contact.petname.clone();
+        self.save(contact)?;
+        let mut lines = vec![match (added, name) {
+            (true, Some(name)) => format!("Added {} as {name}", peer.nick()),
+            (true, None) => format!("Added {}", peer.nick()),
+            (false, Some(name)) => format!("{} is now {name}", peer.nick()),
+            (false, None) => format!("{} is already a contact", peer.nick()),
+        }];
+        // Adding someone who asked to talk accepts them.
+        let held = self.release_held(&peer).map_err(|e| e.to_string())?;
+        if held > 0 {
+            lines.push(format!("{held} held message(s) from it are shown"));
+        }
+        self.probe(peer);
+        Ok(lines)
+    }
+
+    fn cmd_rename(&mut self, who: &str, petname: &str) -> Result<Vec<String>, String> {
+        let mut contact = self.contact(who)?;
+        self.book
+            .check_petname(&contact.peer, petname, &self.ctx.own.nick())
+            .map_err(|e| e.to_string())?;
+        contact.petname = Some(petname.to_string());
+        let nick = contact.peer.nick();
+        self.save(contact)?;
+        Ok(vec![format!("{nick} is now {petname}")])
+    }
+
+    fn cmd_remove(&mut self, who: &str) -> Result<Vec<String>, String> {
+        let contact = self.contact(who)?;
+        self.remove_contact(&contact.peer)
+            .map_err(|e| format!("not removed: {e}"))?;
+        self.contacts_changed();
+        if !self.is_watched(&contact.peer) {
+            self.presence.remove(&contact.peer);
+        }
+        let mut lines = vec![format!(
+            "Removed {}; it appears as {} again",
+            self.book.display_nick(&contact.peer),
+            contact.peer.nick()
+        )];
+        if contact.blocked {
+            lines.push("It was blocked: it is not any more".into());
+        }
+        Ok(lines)
+    }
+
+    fn cmd_block(&mut self, who: &str, block: bool) -> Result<Vec<String>, String> {
+        let peer = self.resolve(who)?;
+        if peer == self.ctx.own {
+            return Err("that is your own key".into());
+        }
+        let contact = match self.book.get(&peer).cloned() {
+            Some(c) => c,
+            None if !block => return Err(format!("{who} is not blocked")),
+            None => Contact {
+                peer,
+                petname: None,
+                blocked: false,
+                added_ms: now_ms(),
+                last_seen_ms: None,
+            },
+        };
+        if contact.blocked == block {
+            let state = if block { "already" } else { "not" };
+            return Ok(vec![format!("{who} is {state} blocked")]);
+        }
+        let nick = self.book.display_nick(&peer);
+        self.save(Contact {
+            blocked: block,
+            ..contact
+        })?;
+        if !block {
+            self.probe(peer);
+            return Ok(vec![format!("Unblocked {nick}")]);
+        }
+        // Whatever is up with it ends now; what it has waiting for the user goes too.
+        if let Some(session) = self.peers.get_mut(&peer).and_then(|s| s.active.take()) {
+            let _ = session.commands.send(SessionCommand::Retire);
+        }
+        self.presence.remove(&peer);
+        let _ = self.reject_held(&peer);
+        Ok(vec![format!(
+            "Blocked {nick}: its connections are refused and nothing from it reaches you (\"unblock {nick}\" to undo)"
+        )])
+    }
+
+    fn cmd_contacts(&self) -> Vec<String> {
+        if self.book.is_empty() {
+            return vec!["No contacts yet: \"add <nick-or-key> [petname]\" adds one".into()];
+        }
+        let queued: HashMap<PeerId, usize> = self
+            .store
+            .as_ref()
+            .and_then(|s| s.outbox_counts().ok())
+            .map(|counts| counts.into_iter().collect())
+            .unwrap_or_default();
+        let now = now_ms();
+        let mut lines = vec![format!("{} contact(s):", self.book.len())];
+        for c in self.book.iter_sorted() {
+            let online = self.peers.get(&c.peer).is_some_and(|s| s.active.is_some());
+            let mut line = match &c.petname {
+                Some(name) => format!("{name} ({})", c.peer.nick()),
+                None => c.peer.nick(),
+            };
+            line.push_str(if c.blocked {
+                ": blocked"
+            } else if online {
+                ": online"
+            } else {
+                ": offline"
+            });
+            if !online && let Some(seen) = c.last_seen_ms {
+                line.push_str(&format!(", last seen {}", ago(now, seen)));
+            }
+            if let Some(reason) = self.peer_away.get(&c.peer) {
+                line.push_str(&format!(", away: {reason}"));
+            }
+            if let Some(n) = queued.get(&c.peer) {
+                line.push_str(&format!(", {n} message(s) queued"));
+            }
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// The hub's part of `status` now; the directory's is asked for in a task, which sends
+    /// the whole reply.
+    fn cmd_status(&mut self, from: FrontendId, target: ControlTarget) {
+        let now = now_ms();
+        let mut lines = Vec::new();
+        match &self.published {
+            Some((addrs, at)) => {
+                let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                lines.push(format!(
+                    "DHT: last published {} ({})",
+                    ago(now, *at),
+                    list.join(", ")
+                ));
+            }
+            None => lines.push("DHT: our address is not published yet".into()),
+        }
+        if let Some(status) = &self.status {
+            lines.push(format!("Last DHT event: {status}"));
+        }
+        let sessions: Vec<String> = self
+            .peers
+            .iter()
+            .filter_map(|(peer, s)| s.active.as_ref().map(|_| self.book.display_nick(peer)))
+            .collect();
+        lines.push(format!("Sessions: {}", sessions.len()));
+        if !sessions.is_empty() {
+            lines.push(format!("  with {}", sessions.join(", ")));
+        }
+        match self.store.as_ref().map(|s| s.outbox_counts()) {
+            Some(Ok(counts)) => {
+                let total: usize = counts.iter().map(|(_, n)| n).sum();
+                lines.push(format!("Outbox: {total} message(s) waiting"));
+                for (peer, n) in counts {
+                    lines.push(format!("  {n} for {}", self.book.display_nick(&peer)));
+                }
+            }
+            Some(Err(e)) => lines.push(format!("Outbox: cannot read it ({e})")),
+            None => lines.push("Outbox: none (no store)".into()),
+        }
+        lines.push(format!(
+            "Unknown senders: {}; away: {}",
+            self.settings.unknown.as_str(),
+            self.own_away.as_deref().unwrap_or("no")
+        ));
+        let (directory, router) = (self.ctx.directory.clone(), self.ctx.router.clone());
+        self.ctx.tracker.spawn(async move {
+            let mut reply = match tokio::time::timeout(INFO_TIMEOUT, directory.info()).await {
+                Ok(info) => {
+                    let mut dht = match info.nodes {
+                        Some(0) => "DHT: not bootstrapped (no node known yet)".to_string(),
+                        Some(n) => format!("DHT: bootstrapped, {n} node(s) known"),
+                        None => "DHT: no DHT node (a fixed directory)".to_string(),
+                    };
+                    match info.public_addr {
+                        Some(addr) => dht.push_str(&format!("; public address seen: {addr}")),
+                        None if info.nodes.is_some() => {
+                            dht.push_str("; public address not seen yet")
+                        }
+                        None => {}
+                    }
+                    vec![dht]
+                }
+                Err(_) => vec!["DHT: did not answer".to_string()],
+            };
+            reply.extend(lines);
+            router.dispatch(RouterInput::Reply {
+                to: from,
+                event: FrontendEvent::ControlReply {
+                    lines: reply,
+                    target,
+                },
+            });
+        });
+    }
+
+    fn cmd_verify(&self, who: &str) -> Result<Vec<String>, String> {
+        let peer = self.resolve(who)?;
+        let own = self.ctx.own;
+        let number = safety_number(own.as_bytes(), peer.as_bytes());
+        Ok(vec![
+            format!("Safety number with {}:", self.book.display_nick(&peer)),
+            format!("  {number}"),
+            format!(
+                "Compare it with them in person or on a call: they see the same number with \"verify {}\". If it differs, do not trust this key.",
+                own.nick()
+            ),
+        ])
+    }
+
+    fn cmd_set(&mut self, key: Option<&str>, value: Option<&str>) -> Vec<String> {
+        match (key, value) {
+            (None, _) => self
+                .settings
+                .list()
+                .into_iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect(),
+            (Some(key), None) => match self.settings.get(key) {
+                Ok(v) => vec![format!("{key} = {v}")],
+                Err(e) => vec![e.to_string()],
+            },
+            (Some(key), Some(value)) => {
+                let key = match self.settings.set(key, value) {
+                    Ok(key) => key,
+                    Err(e) => return vec![e.to_string()],
+                };
+                self.limits = self.settings.store();
+                let value = self.settings.get(key).unwrap_or_default();
+                let saved = match self.store.as_mut().map(|s| s.set_setting(key, &value)) {
+                    Some(Err(e)) => format!(" (in effect, but not saved: {e})"),
+                    Some(Ok(())) => " (saved)".to_string(),
+                    None => String::new(),
+                };
+                vec![format!("{key} = {value}{saved}")]
+            }
+        }
+    }
+
+    fn cmd_accept(&mut self, who: &str) -> Result<Vec<String>, String> {
+        let peer = self.resolve(who)?;
+        let held = self.held_count(&peer);
+        if held == 0 && self.book.get(&peer).is_some() {
+            return Ok(vec![format!("{who} is a contact already; nothing is held")]);
+        }
+        if held == 0 {
+            return Err(format!("nothing from {who} is held"));
+        }
+        self.save(Contact {
+            peer,
+            petname: None,
+            blocked: false,
+            added_ms: now_ms(),
+            last_seen_ms: None,
+        })?;
+        let shown = self.release_held(&peer).map_err(|e| e.to_string())?;
+        self.probe(peer);
+        Ok(vec![format!(
+            "Accepted {}: it is a contact now; its {shown} held message(s) were shown",
+            peer.nick()
+        )])
+    }
+
+    fn cmd_reject(&mut self, who: &str) -> Result<Vec<String>, String> {
+        let peer = self.resolve(who)?;
+        match self.reject_held(&peer) {
+            Ok(0) => Err(format!("nothing from {who} is held")),
+            Ok(n) => Ok(vec![format!(
+                "Deleted {n} held message(s) from {}; \"block {}\" refuses it for good",
+                peer.nick(),
+                peer.nick()
+            )]),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

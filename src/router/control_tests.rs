@@ -1,0 +1,384 @@
+//! Tests of the hub's issue-6 side: service commands, the contact book and its
+//! persistence, unknown senders, blocking, echo, the attach sequence and away.
+use super::*;
+use crate::directory::memory::{MemoryDirectory, SharedRecords};
+use crate::message::{ControlTarget, MessageKind};
+use crate::peer::SessionTimers;
+use ed25519_dalek::SigningKey;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+fn context() -> PeerContext {
+    let key = Arc::new(SigningKey::from_bytes(&[1; 32]));
+    let directory = Arc::new(MemoryDirectory::new(&key, SharedRecords::default()));
+    let (handle, _inputs) = channel();
+    PeerContext::new(
+        key,
+        directory,
+        handle,
+        SessionTimers::default(),
+        CancellationToken::new(),
+        TaskTracker::new(),
+    )
+}
+
+fn open(dir: &std::path::Path) -> Router {
+    Router::with_store(context(), Store::open(dir).unwrap(), StoreConfig::default())
+}
+
+fn peer(n: u8) -> PeerId {
+    PeerId::of(&SigningKey::from_bytes(&[n + 10; 32]))
+}
+
+fn chat(n: u8) -> ChatMessage {
+    ChatMessage {
+        id: MessageId([n; 16]),
+        kind: MessageKind::Text,
+        text: format!("m{n}"),
+        sent_at_ms: 1_000 + u64::from(n),
+    }
+}
+
+fn attach(r: &mut Router) -> (FrontendId, mpsc::Receiver<FrontendEvent>) {
+    let (events, rx) = mpsc::channel(FRONTEND_QUEUE);
+    let (reply, mut id) = oneshot::channel();
+    r.handle(RouterInput::Attach { events, reply });
+    (id.try_recv().unwrap(), rx)
+}
+
+fn drain(rx: &mut mpsc::Receiver<FrontendEvent>) -> Vec<FrontendEvent> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+}
+
+/// Runs a command as front end `from` and returns the reply's lines.
+fn run(
+    r: &mut Router,
+    from: FrontendId,
+    rx: &mut mpsc::Receiver<FrontendEvent>,
+    line: &str,
+) -> Vec<String> {
+    drain(rx);
+    r.handle(RouterInput::Request {
+        from,
+        request: FrontendRequest::Control {
+            line: line.into(),
+            reply: ControlTarget::Query,
+        },
+    });
+    drain(rx)
+        .into_iter()
+        .find_map(|e| match e {
+            FrontendEvent::ControlReply { lines, target } => {
+                assert_eq!(target, ControlTarget::Query);
+                Some(lines)
+            }
+            _ => None,
+        })
+        .expect("a reply")
+}
+
+fn texts(events: &[FrontendEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            FrontendEvent::Received { message, .. } => Some(message.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn contacts_are_added_renamed_removed_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let bob = peer(2);
+    {
+        let mut r = open(dir.path());
+        let (id, mut rx) = attach(&mut r);
+        let (_other, mut other_rx) = attach(&mut r);
+        let reply = run(&mut r, id, &mut rx, &format!("add {} Bob", bob.nick()));
+        assert_eq!(reply, [format!("Added {} as Bob", bob.nick())]);
+        // Every front end gets the new book.
+        let book = drain(&mut other_rx)
+            .into_iter()
+            .filter_map(|e| match e {
+                FrontendEvent::Contacts(book) => Some(book),
+                _ => None,
+            })
+            .last()
+            .expect("the book");
+        assert_eq!(book.by_petname("bob"), Some(bob));
+        // Collisions and invalid names are refused.
+        let carol = peer(3);
+        let reply = run(&mut r, id, &mut rx, &format!("add {} bob", carol.nick()));
+        assert!(reply[0].contains("already the petname"), "{reply:?}");
+        let reply = run(&mut r, id, &mut rx, "rename bob 9lives");
+        assert!(reply[0].contains("not a valid nick"), "{reply:?}");
+        let reply = run(&mut r, id, &mut rx, "rename bob disims");
+        assert!(reply[0].contains("reserved"), "{reply:?}");
+        let reply = run(&mut r, id, &mut rx, "rename carol x");
+        assert!(reply[0].contains("neither a contact"), "{reply:?}");
+        // The key in hex works too.
+        let hexkey = crate::control::hex(carol.as_bytes());
+        run(&mut r, id, &mut rx, &format!("add {hexkey} carol"));
+        let reply = run(&mut r, id, &mut rx, "rename BOB robert");
+        assert_eq!(reply, [format!("{} is now robert", bob.nick())]);
+        let reply = run(&mut r, id, &mut rx, "contacts");
+        assert_eq!(reply[0], "2 contact(s):");
+        assert!(reply[1].starts_with("carol ("), "{reply:?}");
+        assert!(reply[2].starts_with("robert (") && reply[2].contains("offline"));
+        let reply = run(&mut r, id, &mut rx, "remove carol");
+        assert!(reply[0].starts_with("Removed"), "{reply:?}");
+        let reply = run(&mut r, id, &mut rx, "frobnicate");
+        assert!(reply[0].contains("help"), "{reply:?}");
+    }
+    // Restart: the book is loaded, and a new front end gets it first.
+    let mut r = open(dir.path());
+    let (_, mut rx) = attach(&mut r);
+    let events = drain(&mut rx);
+    match &events[0] {
+        FrontendEvent::Contacts(book) => {
+            assert_eq!(book.len(), 1);
+            assert_eq!(book.by_petname("Robert"), Some(bob));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        events[1],
+        FrontendEvent::Presence {
+            peer: bob,
+            presence: Presence::Offline
+        }
+    );
+}
+
+#[tokio::test]
+async fn unknown_senders_are_held_then_accepted_in_order_or_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, eve) = (peer(4), peer(5));
+    let mut r = open(dir.path());
+    let (id, mut rx) = attach(&mut r);
+    assert_eq!(
+        run(&mut r, id, &mut rx, "set unknown ask"),
+        ["unknown = ask (saved)"]
+    );
+    assert!(r.receive(alice, vec![chat(1), chat(2)]));
+    assert!(r.receive(alice, vec![chat(3)]));
+    assert!(r.receive(eve, vec![chat(9)]));
+    let events = drain(&mut rx);
+    assert!(texts(&events).is_empty(), "held, not shown: {events:?}");
+    let announces: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            FrontendEvent::ControlAnnounce { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announces.len(), 2, "once per sender: {announces:?}");
+    assert!(announces[0].contains(&format!("accept {}", alice.nick())));
+    // Accept: the held messages come, in order, played back between markers, once.
+    drain(&mut rx);
+    r.handle(RouterInput::Request {
+        from: id,
+        request: FrontendRequest::Control {
+            line: format!("accept {}", alice.nick()),
+            reply: ControlTarget::Channel,
+        },
+    });
+    let events = drain(&mut rx);
+    assert_eq!(texts(&events), ["m1", "m2", "m3"]);
+    let start = events
+        .iter()
+        .position(|e| *e == FrontendEvent::PlaybackStart)
+        .unwrap();
+    let end = events
+        .iter()
+        .position(|e| *e == FrontendEvent::PlaybackEnd)
+        .unwrap();
+    assert!(start < end);
+    assert!(events[start + 1..end].iter().all(|e| matches!(
+        e,
+        FrontendEvent::Received {
+            played_back: true,
+            ..
+        }
+    )));
+    assert!(r.book.get(&alice).is_some(), "accepted: a contact now");
+    // Alice's next message is shown at once.
+    assert!(r.receive(alice, vec![chat(4)]));
+    assert_eq!(texts(&drain(&mut rx)), ["m4"]);
+    // Reject: Eve's are deleted, never shown.
+    let reply = run(&mut r, id, &mut rx, &format!("reject {}", eve.nick()));
+    assert!(reply[0].starts_with("Deleted 1"), "{reply:?}");
+    let (_, mut later) = attach(&mut r);
+    assert!(texts(&drain(&mut later)).is_empty());
+    // The setting survives a restart.
+    drop(r);
+    let r = open(dir.path());
+    assert_eq!(r.settings.unknown, UnknownSenders::Ask);
+}
+
+#[tokio::test]
+async fn drop_mode_discards_and_accept_mode_announces_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let (id, mut rx) = attach(&mut r);
+    assert!(r.receive(peer(6), vec![chat(1)]));
+    assert!(r.receive(peer(6), vec![chat(2)]));
+    let events = drain(&mut rx);
+    let announces = events
+        .iter()
+        .filter(|e| matches!(e, FrontendEvent::ControlAnnounce { .. }))
+        .count();
+    assert_eq!(announces, 1);
+    assert_eq!(texts(&events), ["m1", "m2"]);
+    run(&mut r, id, &mut rx, "set unknown drop");
+    assert!(r.receive(peer(7), vec![chat(3)]), "acknowledged");
+    assert!(drain(&mut rx).is_empty(), "silently");
+    // A restart does not announce peer(6) again.
+    drop(r);
+    let mut r = open(dir.path());
+    let (id, mut rx) = attach(&mut r);
+    run(&mut r, id, &mut rx, "set unknown accept");
+    assert!(r.receive(peer(6), vec![chat(4)]));
+    assert!(
+        !drain(&mut rx)
+            .iter()
+            .any(|e| matches!(e, FrontendEvent::ControlAnnounce { .. }))
+    );
+}
+
+#[tokio::test]
+async fn blocking_refuses_messages_both_ways_and_fills_the_blocklist() {
+    let dir = tempfile::tempdir().unwrap();
+    let mallory = peer(8);
+    let mut r = open(dir.path());
+    let (id, mut rx) = attach(&mut r);
+    let reply = run(&mut r, id, &mut rx, &format!("block {}", mallory.nick()));
+    assert!(reply[0].starts_with("Blocked"), "{reply:?}");
+    assert!(r.ctx.blocked.contains(&mallory));
+    assert!(r.receive(mallory, vec![chat(1)]));
+    r.handle(RouterInput::Request {
+        from: id,
+        request: FrontendRequest::Send {
+            to: mallory,
+            kind: MessageKind::Text,
+            text: "hi".into(),
+        },
+    });
+    let events = drain(&mut rx);
+    assert!(texts(&events).is_empty());
+    assert!(
+        events.iter().any(
+            |e| matches!(e, FrontendEvent::PeerNotice { text, .. } if text.contains("you blocked"))
+        ),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, FrontendEvent::Sent { .. }))
+    );
+    run(&mut r, id, &mut rx, &format!("unblock {}", mallory.nick()));
+    assert!(!r.ctx.blocked.contains(&mallory));
+    // A restart keeps the blocklist.
+    run(&mut r, id, &mut rx, &format!("block {}", mallory.nick()));
+    drop(r);
+    let r = open(dir.path());
+    assert!(r.ctx.blocked.contains(&mallory));
+}
+
+#[tokio::test]
+async fn sends_are_echoed_to_every_front_end_with_their_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let (a, mut a_rx) = attach(&mut r);
+    let (_b, mut b_rx) = attach(&mut r);
+    drain(&mut a_rx);
+    drain(&mut b_rx);
+    r.handle(RouterInput::Request {
+        from: a,
+        request: FrontendRequest::Send {
+            to: peer(2),
+            kind: MessageKind::Action,
+            text: "waves".into(),
+        },
+    });
+    for rx in [&mut a_rx, &mut b_rx] {
+        let sent = drain(rx)
+            .into_iter()
+            .find_map(|e| match e {
+                FrontendEvent::Sent {
+                    to,
+                    message,
+                    origin,
+                } => Some((to, message, origin)),
+                _ => None,
+            })
+            .expect("echo");
+        assert_eq!(
+            (sent.0, sent.1.text.as_str(), sent.2),
+            (peer(2), "waves", a)
+        );
+    }
+}
+
+#[tokio::test]
+async fn away_watch_peer_info_and_the_attach_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let (a, mut a_rx) = attach(&mut r);
+    r.handle(RouterInput::Request {
+        from: a,
+        request: FrontendRequest::SetAway {
+            reason: Some("lunch\r\n".into()),
+        },
+    });
+    assert!(drain(&mut a_rx).contains(&FrontendEvent::OwnAway {
+        reason: Some("lunch  ".into())
+    }));
+    r.handle(RouterInput::Request {
+        from: a,
+        request: FrontendRequest::Watch {
+            peers: vec![peer(3)],
+        },
+    });
+    assert_eq!(
+        drain(&mut a_rx),
+        [FrontendEvent::Presence {
+            peer: peer(3),
+            presence: Presence::Offline
+        }]
+    );
+    r.handle(RouterInput::Request {
+        from: a,
+        request: FrontendRequest::PeerInfo { peer: peer(3) },
+    });
+    match drain(&mut a_rx).pop() {
+        Some(FrontendEvent::PeerInfo(info)) => {
+            assert_eq!(info.peer, Some(peer(3)));
+            assert!(!info.online);
+            assert_eq!(info.queued, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A second front end: book, the watched peer's presence, the user's away state.
+    let (_b, mut b_rx) = attach(&mut r);
+    let events = drain(&mut b_rx);
+    assert!(matches!(events[0], FrontendEvent::Contacts(_)));
+    assert_eq!(
+        events[1],
+        FrontendEvent::Presence {
+            peer: peer(3),
+            presence: Presence::Offline
+        }
+    );
+    assert_eq!(
+        events[2],
+        FrontendEvent::OwnAway {
+            reason: Some("lunch  ".into())
+        }
+    );
+    // Detaching drops the watches.
+    r.handle(RouterInput::Detach(a));
+    assert!(!r.is_watched(&peer(3)));
+}

@@ -1,0 +1,99 @@
+//! The handle through which everything reaches the hub: front ends, sessions, timers. The
+//! hub is not a task of its own; a handle runs [`Router::handle`] under a short lock.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{FRONTEND_QUEUE, Router, RouterInput};
+use crate::identity::PeerId;
+use crate::message::{ChatMessage, FrontendEvent, FrontendId};
+
+/// A cheap, clonable handle to send to the hub.
+///
+/// The hub is not a task of its own: every caller runs [`Router::handle`] under a short
+/// lock, in its own task. Handling never blocks (sessions have unbounded queues, front ends
+/// get `try_send`, dials are spawned), and it saves a task hand-off on every message's way
+/// in and out.
+#[derive(Clone)]
+pub struct RouterHandle(Target);
+
+#[derive(Clone)]
+enum Target {
+    Hub(Arc<Mutex<Option<Router>>>),
+    /// Inputs go to a channel instead (tests and benchmarks observe them there).
+    Channel(mpsc::UnboundedSender<RouterInput>),
+}
+
+impl std::fmt::Debug for RouterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouterHandle")
+    }
+}
+
+impl RouterHandle {
+    /// A handle on a hub to be [`installed`](Self::install) once its peer context exists.
+    pub fn hub() -> RouterHandle {
+        RouterHandle(Target::Hub(Arc::new(Mutex::new(None))))
+    }
+
+    /// Puts the hub in place; inputs before this are dropped.
+    pub fn install(&self, router: Router) {
+        if let Target::Hub(hub) = &self.0 {
+            *lock(hub) = Some(router);
+        }
+    }
+
+    /// Takes the hub down (at shutdown); later inputs are dropped.
+    pub fn close(&self) {
+        if let Target::Hub(hub) = &self.0 {
+            let router = lock(hub).take();
+            drop(router); // outside the lock: dropping it drops handles on this hub
+        }
+    }
+
+    /// Hands an input to the hub, now.
+    pub fn dispatch(&self, input: RouterInput) {
+        match &self.0 {
+            Target::Hub(hub) => {
+                if let Some(router) = lock(hub).as_mut() {
+                    router.handle(input);
+                }
+            }
+            Target::Channel(tx) => {
+                let _ = tx.send(input);
+            }
+        }
+    }
+
+    /// Hands received messages to the hub; true once they are stored (so the caller may
+    /// acknowledge them), false when they could not be and must not be acknowledged.
+    pub fn receive(&self, peer: PeerId, messages: Vec<ChatMessage>) -> bool {
+        match &self.0 {
+            Target::Hub(hub) => match lock(hub).as_mut() {
+                Some(router) => router.receive(peer, messages),
+                None => false,
+            },
+            Target::Channel(tx) => tx.send(RouterInput::Received { peer, messages }).is_ok(),
+        }
+    }
+
+    /// Attaches a front end; returns its id and the events meant for it.
+    pub async fn attach(&self) -> Option<(FrontendId, mpsc::Receiver<FrontendEvent>)> {
+        let (events, rx) = mpsc::channel(FRONTEND_QUEUE);
+        let (reply, id) = oneshot::channel();
+        self.dispatch(RouterInput::Attach { events, reply });
+        Some((id.await.ok()?, rx))
+    }
+}
+
+fn lock(hub: &Mutex<Option<Router>>) -> std::sync::MutexGuard<'_, Option<Router>> {
+    // A panic while handling one input must not take the whole gateway down with it.
+    hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A handle whose inputs go to a channel, for observing them (tests, benchmarks).
+pub fn channel() -> (RouterHandle, mpsc::UnboundedReceiver<RouterInput>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (RouterHandle(Target::Channel(tx)), rx)
+}
