@@ -323,6 +323,58 @@ async fn sends_are_echoed_to_every_front_end_with_their_origin() {
 }
 
 #[tokio::test]
+async fn a_burst_of_requests_is_handled_in_order_and_its_sends_reach_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let (a, mut rx) = attach(&mut r);
+    drain(&mut rx);
+    let send = |to: PeerId, text: &str| FrontendRequest::Send {
+        to,
+        kind: MessageKind::Text,
+        text: text.into(),
+    };
+    r.handle(RouterInput::Requests {
+        from: a,
+        requests: vec![
+            send(peer(2), "a1"),
+            send(peer(3), "b1"),
+            FrontendRequest::SetAway {
+                reason: Some("lunch".into()),
+            },
+            send(peer(2), "a2"),
+            send(peer(2), &"x".repeat(crate::peer::wire::MAX_TEXT + 1)),
+        ],
+    });
+    // The events come in the order of the requests: the echoes of the first two sends,
+    // then the away; then the third echo and the refusal of the overlong one (refusals are
+    // immediate, echoes follow the commit of their run of sends).
+    let order: Vec<String> = drain(&mut rx)
+        .into_iter()
+        .filter_map(|e| match e {
+            FrontendEvent::Sent { message, .. } => Some(message.text),
+            FrontendEvent::OwnAway { reason } => reason,
+            FrontendEvent::PeerNotice { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order[..3], ["a1", "b1", "lunch"], "{order:?}");
+    assert_eq!(order.len(), 5, "{order:?}");
+    assert!(order.contains(&"a2".to_string()), "{order:?}");
+    assert!(order.iter().any(|t| t.contains("longer than")), "{order:?}");
+    let texts = |p: PeerId| -> Vec<String> {
+        let store = r.store.as_ref().unwrap();
+        store
+            .outbox(&p)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    };
+    assert_eq!(texts(peer(2)), ["a1", "a2"]);
+    assert_eq!(texts(peer(3)), ["b1"]);
+}
+
+#[tokio::test]
 async fn away_watch_peer_info_and_the_attach_sequence() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = open(dir.path());

@@ -20,7 +20,6 @@ use crate::contacts::ContactBook;
 use crate::control::Settings;
 use crate::identity::{PeerId, random_bytes};
 use crate::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, Presence};
-use crate::peer::wire::MAX_TEXT;
 use crate::peer::{PeerContext, SessionCommand, SessionHandle};
 use crate::store::SenderState;
 use crate::store::Store;
@@ -59,6 +58,12 @@ pub enum RouterInput {
     Request {
         from: FrontendId,
         request: FrontendRequest,
+    },
+    /// Requests from the front end `from` that arrived together (one read from its socket),
+    /// in order: consecutive sends are committed to the outbox in one transaction.
+    Requests {
+        from: FrontendId,
+        requests: Vec<FrontendRequest>,
     },
     SessionUp(SessionHandle),
     /// Chat messages from a peer (the ones one frame carried).
@@ -296,48 +301,8 @@ impl Router {
                 self.frontends.remove(&id);
                 self.unwatch_all(id);
             }
-            RouterInput::Request {
-                request: FrontendRequest::Send { to, kind, text },
-                from,
-            } => {
-                let message = ChatMessage {
-                    id: self.next_message_id(),
-                    kind,
-                    text,
-                    sent_at_ms: now_ms(),
-                };
-                if message.text.len() > MAX_TEXT {
-                    let text = format!("not sent: longer than {MAX_TEXT} bytes");
-                    self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
-                } else if to == self.ctx.own {
-                    // A note to self: no network involved.
-                    self.broadcast(FrontendEvent::Received {
-                        from: to,
-                        message,
-                        played_back: false,
-                    });
-                } else if self.book.is_blocked(&to) {
-                    let text = format!(
-                        "not sent: you blocked {}; \"unblock {}\" first",
-                        self.book.display_nick(&to),
-                        self.book.display_nick(&to)
-                    );
-                    self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
-                } else {
-                    // The echo goes to every front end attached now (never into the backlog).
-                    let echo = (!self.frontends.is_empty()).then(|| message.clone());
-                    if self.accept_outgoing(to, message)
-                        && let Some(message) = echo
-                    {
-                        let _ = self.deliver(FrontendEvent::Sent {
-                            to,
-                            message,
-                            origin: from,
-                        });
-                    }
-                }
-            }
-            RouterInput::Request { from, request } => self.request(from, request),
+            RouterInput::Request { from, request } => self.requests(from, vec![request]),
+            RouterInput::Requests { from, requests } => self.requests(from, requests),
             RouterInput::SessionUp(handle) => self.session_up(handle),
             RouterInput::Received { peer, messages } => {
                 self.receive(peer, messages);

@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
-use super::{Router, RouterInput};
+use super::{Router, RouterInput, now_ms};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent, MessageId};
+use crate::message::{FrontendId, FrontendRequest, MessageKind};
+use crate::peer::wire::MAX_TEXT;
 
 /// First retry after a failed dial (the default of `SessionTimers::retry`); doubles up to
 /// [`RETRY_MAX`].
@@ -14,20 +16,85 @@ pub const RETRY_MIN: Duration = Duration::from_secs(5);
 pub const RETRY_MAX: Duration = Duration::from_secs(5 * 60);
 
 impl Router {
-    /// Commits a message the user sent to the outbox, then queues it for its peer. Without
-    /// a store (tests), it is only queued. False when it could not be stored (the user was
-    /// told).
-    pub(super) fn accept_outgoing(&mut self, to: PeerId, message: ChatMessage) -> bool {
-        if let Some(store) = self.store.as_mut()
-            && let Err(e) = store.enqueue(&[(to, message.clone())])
-        {
-            tracing::error!(error = %e, "cannot store an outgoing message");
-            let text = format!("not sent: the message could not be stored ({e})");
-            self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
-            return false;
+    /// Handles a front end's requests in order. Consecutive sends are committed to the
+    /// outbox together, in one transaction: a burst pasted into a client costs one commit,
+    /// not one per line.
+    pub(super) fn requests(&mut self, from: FrontendId, requests: Vec<FrontendRequest>) {
+        let mut sends = Vec::new();
+        for request in requests {
+            match request {
+                FrontendRequest::Send { to, kind, text } => {
+                    if let Some(message) = self.outgoing(to, kind, text) {
+                        sends.push((to, message));
+                    }
+                }
+                other => {
+                    self.accept_outgoing(from, std::mem::take(&mut sends));
+                    self.request(from, other);
+                }
+            }
         }
-        self.send_to(to, message);
-        true
+        self.accept_outgoing(from, sends);
+    }
+
+    /// A message the user asked to send, or `None` when it goes nowhere: too long, or to a
+    /// blocked peer (the user is told), or a note to self (shown at once).
+    fn outgoing(&mut self, to: PeerId, kind: MessageKind, text: String) -> Option<ChatMessage> {
+        let message = ChatMessage {
+            id: self.next_message_id(),
+            kind,
+            text,
+            sent_at_ms: now_ms(),
+        };
+        if message.text.len() > MAX_TEXT {
+            let text = format!("not sent: longer than {MAX_TEXT} bytes");
+            self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
+        } else if to == self.ctx.own {
+            // A note to self: no network involved.
+            self.broadcast(FrontendEvent::Received {
+                from: to,
+                message,
+                played_back: false,
+            });
+        } else if self.book.is_blocked(&to) {
+            let nick = self.book.display_nick(&to);
+            let text = format!("not sent: you blocked {nick}; \"unblock {nick}\" first");
+            self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
+        } else {
+            return Some(message);
+        }
+        None
+    }
+
+    /// Commits messages the user sent to the outbox (one transaction), then queues each for
+    /// its peer and echoes it to every front end attached now (never into the backlog).
+    /// Without a store (tests), they are only queued. When they cannot be stored, nothing is
+    /// sent and the user is told.
+    fn accept_outgoing(&mut self, from: FrontendId, sends: Vec<(PeerId, ChatMessage)>) {
+        if sends.is_empty() {
+            return;
+        }
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store.enqueue(&sends)
+        {
+            tracing::error!(error = %e, count = sends.len(), "cannot store outgoing messages");
+            for (to, _) in sends {
+                let text = format!("not sent: the message could not be stored ({e})");
+                self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
+            }
+            return;
+        }
+        for (to, message) in sends {
+            let echo = (!self.frontends.is_empty()).then(|| message.clone());
+            self.send_to(to, message);
+            if let Some(message) = echo {
+                let _ = self.deliver(FrontendEvent::Sent {
+                    to,
+                    message,
+                    origin: from,
+                });
+            }
+        }
     }
 
     /// The peer acknowledged these messages: they leave the outbox. When it was offline and
