@@ -79,6 +79,8 @@ impl Client {
                 let text = "No such channel: DiSIMS has only &disims";
                 self.numeric(out, ERR_NOSUCHCHANNEL, &[channel], text);
             } else if !self.channel.joined {
+                // Not in it yet (no contact book so far): do not join it later either.
+                self.channel.auto_join = false;
                 self.numeric(
                     out,
                     ERR_NOTONCHANNEL,

@@ -1,7 +1,13 @@
 //! Client state machine tests: scripted IRC sessions as the real clients send them.
 //! Registration, commands and errors are here; what the client is shown is in `rendering.rs`.
 
+mod away;
+mod caps;
+mod channel;
+mod echo;
+mod monitor;
 mod rendering;
+mod whois;
 
 use std::sync::Arc;
 
@@ -76,6 +82,35 @@ pub(super) fn with_caps(caps: &[&str]) -> Client {
     assert!(out.iter().any(|l| l.contains(" ACK ")), "{out:?}");
     assert!(client.is_registered());
     client
+}
+
+/// A contact book: (seed of the peer's key, petname).
+pub(super) fn book(contacts: &[(u8, Option<&str>)]) -> Arc<crate::contacts::ContactBook> {
+    Arc::new(crate::contacts::ContactBook::new(contacts.iter().map(
+        |(seed, petname)| crate::contacts::Contact {
+            peer: peer(*seed),
+            petname: petname.map(str::to_string),
+            blocked: false,
+            added_ms: 0,
+            last_seen_ms: None,
+        },
+    )))
+}
+
+/// Renders one event and returns the lines.
+pub(super) fn shown(client: &mut Client, event: FrontendEvent) -> Vec<String> {
+    texts(client.handle_event(&event))
+}
+
+/// The requests among actions.
+pub(super) fn requests(actions: &[Action]) -> Vec<FrontendRequest> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Request(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 pub(super) fn message(kind: MessageKind, text: &str, sent_at_ms: u64) -> FrontendEvent {
@@ -523,11 +558,13 @@ proptest! {
         lines in proptest::collection::vec(
             prop_oneof![
                 ".*",
-                "(@[a-z=;]* )?(:[a-z!@]* )?(CAP|PASS|NICK|USER|PRIVMSG|NOTICE|MODE|WHOIS|JOIN|PING|QUIT|BATCH|METADATA)( [^ ]*){0,5}( :.*)?",
+                "(@[a-z=;]* )?(:[a-z!@]* )?(CAP|PASS|NICK|USER|PRIVMSG|NOTICE|MODE|WHOIS|JOIN|PART|NAMES|TOPIC|WHO|MONITOR|ISON|USERHOST|AWAY|TIME|TAGMSG|PING|QUIT|BATCH|METADATA)( [^ ]*){0,5}( :.*)?",
+                "(PRIVMSG|MONITOR|WHOIS|JOIN|PART|ISON) (&disims|disims|alice|[+-CLS]|[a-z0-9,&]*)( :.*)?",
             ],
             0..12,
         ),
         register_first in any::<bool>(),
+        event_seed in any::<u8>(),
     ) {
         let mut client = if register_first { registered() } else { Client::new(settings(Some("pw"))) };
         for line in lines {
@@ -536,7 +573,87 @@ proptest! {
                     prop_assert!(!l.contains(['\r', '\n', '\0']));
                 }
             }
-            let _ = client.handle_event(&message(MessageKind::Text, "x", 0));
+            for event in arbitrary_events(event_seed) {
+                for action in client.handle_event(&event) {
+                    if let Action::Send(l) = action {
+                        prop_assert!(!l.contains(['\r', '\n', '\0']));
+                    }
+                }
+            }
         }
     }
+}
+
+/// A few events of every kind, picked by `seed`, with hostile text.
+fn arbitrary_events(seed: u8) -> Vec<FrontendEvent> {
+    use crate::message::{ControlTarget, PeerInfo, Presence};
+    let evil = "x\r\ny\0\x01VERSION\x01 ;\\";
+    let p = peer(2 + seed % 3);
+    let all = vec![
+        message(MessageKind::Text, evil, 0),
+        FrontendEvent::Contacts(book(&[(2, Some("alice")), (3 + seed % 2, None)])),
+        FrontendEvent::Presence {
+            peer: p,
+            presence: if seed.is_multiple_of(2) {
+                Presence::Online
+            } else {
+                Presence::Offline
+            },
+        },
+        FrontendEvent::PeerAway {
+            peer: p,
+            reason: seed.is_multiple_of(3).then(|| evil.to_string()),
+        },
+        FrontendEvent::OwnAway { reason: None },
+        FrontendEvent::PlaybackStart,
+        FrontendEvent::Received {
+            from: p,
+            message: ChatMessage {
+                id: MessageId([seed; 16]),
+                kind: MessageKind::Action,
+                text: evil.into(),
+                sent_at_ms: u64::MAX,
+            },
+            played_back: true,
+        },
+        FrontendEvent::PlaybackEnd,
+        FrontendEvent::Sent {
+            to: p,
+            message: ChatMessage {
+                id: MessageId([seed; 16]),
+                kind: MessageKind::Notice,
+                text: evil.into(),
+                sent_at_ms: 0,
+            },
+            origin: u64::from(seed % 2),
+        },
+        FrontendEvent::ControlReply {
+            lines: vec![evil.into(), String::new()],
+            target: if seed.is_multiple_of(2) {
+                ControlTarget::Channel
+            } else {
+                ControlTarget::Query
+            },
+        },
+        FrontendEvent::ControlAnnounce { text: evil.into() },
+        FrontendEvent::PeerInfo(Box::new(PeerInfo {
+            peer: (!seed.is_multiple_of(4)).then_some(p),
+            address: Some(evil.into()),
+            session: Some(evil.into()),
+            away: Some(evil.into()),
+            online: true,
+            ..PeerInfo::default()
+        })),
+        FrontendEvent::PeerNotice {
+            peer: p,
+            text: evil.into(),
+        },
+        FrontendEvent::ServerNotice { text: evil.into() },
+    ];
+    let n = all.len();
+    all.into_iter()
+        .enumerate()
+        .filter(|(i, _)| !(seed as usize + i).is_multiple_of(3) || *i == usize::from(seed) % n)
+        .map(|(_, e)| e)
+        .collect()
 }
