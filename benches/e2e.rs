@@ -393,6 +393,8 @@ async fn first_contact(testnet: &mainline::Testnet, trials: usize) -> (Duration,
         bootstrap,
     );
     config.dht.bootstrap = testnet.bootstrap.clone();
+    // Flood control off, as ngircd's `MaxPenaltyTime = 0`: the benchmark bursts lines.
+    config.irc.lines_per_second = 0;
     let probe = disims::directory::mainline::build_dht(&config.dht)
         .expect("dht")
         .as_async();

@@ -140,7 +140,11 @@ impl Gateway {
             router_handle.clone(),
             shutdown.clone(),
             tracker.clone(),
-            options.irc,
+            irc::conn::IrcLimits {
+                lines_per_second: config.irc.lines_per_second,
+                line_burst: config.irc.line_burst,
+                ..options.irc
+            },
         ));
         tracker.spawn(maintenance_loop(
             router_handle.clone(),

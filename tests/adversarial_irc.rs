@@ -26,6 +26,30 @@ async fn gateway(dir: &std::path::Path) -> disims::daemon::Gateway {
     .await
 }
 
+/// A gateway on an in-memory directory with `[irc] lines_per_second` and `line_burst` set.
+async fn gateway_with_flood_limit(
+    dir: &std::path::Path,
+    lines_per_second: u32,
+    line_burst: u32,
+) -> disims::daemon::Gateway {
+    let mut config = disims::demo::private_config(
+        dir,
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:9".parse().unwrap(),
+    );
+    config.irc.lines_per_second = lines_per_second;
+    config.irc.line_burst = line_burst;
+    let (key, _) = disims::identity::load_or_create(dir).unwrap();
+    let directory = disims::directory::memory::MemoryDirectory::new(&key, SharedRecords::default());
+    let options = Options {
+        directory: Some(std::sync::Arc::new(directory)),
+        ..Options::default()
+    };
+    disims::daemon::Gateway::start(config, options)
+        .await
+        .unwrap()
+}
+
 /// The bystander still gets prompt answers.
 async fn still_served(client: &mut IrcClient, token: &str) {
     client.send(&format!("PING :{token}")).await;
@@ -79,7 +103,9 @@ async fn invalid_utf8_and_nul_bytes_are_handled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_ten_thousand_lines_is_answered_and_slows_nobody() {
     let dir = tempfile::tempdir().unwrap();
-    let g = gateway(dir.path()).await;
+    // Flood control off (`lines_per_second = 0`), as ngircd's `MaxPenaltyTime = 0`: this
+    // test is about the gateway keeping up, not about throttling.
+    let g = gateway_with_flood_limit(dir.path(), 0, 1).await;
     let mut bystander = IrcClient::register(g.irc_addr, "b").await;
     let mut c = IrcClient::register(g.irc_addr, "c").await;
     let burst: String = (0..10_000).map(|i| format!("PING :p{i}\r\n")).collect();
@@ -162,5 +188,45 @@ async fn a_wrong_or_missing_password_gets_464_and_a_disconnect() {
     c.send("NICK c").await;
     c.send("USER c 0 * :C").await;
     c.expect(|l| l.contains(" 001 ")).await;
+    g.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_client_is_throttled_while_another_is_served_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    // One line a second after a burst of 10: 300 lines would take almost five minutes.
+    let g = gateway_with_flood_limit(dir.path(), 1, 10).await;
+    let mut bystander = IrcClient::register(g.irc_addr, "b").await;
+    let mut flooder = IrcClient::register(g.irc_addr, "f").await;
+    let flood: String = (0..300).map(|i| format!("PING :f{i}\r\n")).collect();
+    flooder.send_raw(flood.as_bytes()).await;
+    // What is left of the burst allowance is answered at once, in order.
+    for i in 0..5 {
+        let line = flooder.expect(|l| l.contains("PONG")).await;
+        assert!(line.ends_with(&format!(" :f{i}")), "{line}");
+    }
+    // The other client is served while the flooder waits for tokens.
+    for round in 0..3 {
+        still_served(&mut bystander, &format!("bystander-{round}")).await;
+    }
+    // The flooder is slowed, not cut off: what arrives within a few seconds is far from all
+    // 300 (at one line a second, at most the burst plus the seconds that passed).
+    let mut answered = 5;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(line)) = tokio::time::timeout_at(deadline, flooder.next_line()).await {
+        if line.contains("PONG") {
+            answered += 1;
+        }
+    }
+    // Registration took 4 of the 10 tokens: 6 lines at once, then one a second.
+    assert!(
+        answered > 6,
+        "{answered} of 300 PINGs answered: the flooder is not served at all after its burst"
+    );
+    assert!(
+        answered < 100,
+        "{answered} of 300 PINGs answered within seconds: the flood was not throttled"
+    );
+    still_served(&mut bystander, "after").await;
     g.shutdown().await;
 }

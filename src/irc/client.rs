@@ -2,26 +2,36 @@
 //! clock (the conn task passes `now` in and performs the [`Action`]s in order).
 //!
 //! Every verb we answer is in `COMMANDS`, with its arity and whether it is allowed before
-//! registration, so those checks happen in one place (as in ergo). Registration itself
-//! (CAP, PASS, NICK, USER, the welcome burst) lives in `registration.rs`.
+//! registration, so those checks happen in one place (as in ergo). The handlers live with
+//! what they are about: registration (`registration.rs`), capabilities (`caps.rs`),
+//! messages, echo and playback (`messages.rs`), the control channel (`channel.rs`),
+//! MONITOR/ISON/USERHOST (`monitor.rs`), WHOIS (`whois.rs`) and AWAY (`away.rs`).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use irc_proto::{Command, Message};
-
+use super::caps::Caps;
+use super::channel::ChannelState;
 use super::codec::Line;
+use super::messages::Playback;
+use super::monitor::Monitor;
 use super::numerics::*;
+use super::parse::split_line;
 use super::render;
+use super::whois::PendingWhois;
+use crate::contacts::{ContactBook, SERVICE_NICK};
 use crate::identity::{IdentityError, NickCache, PeerId};
-use crate::message::{FrontendEvent, FrontendRequest, MessageKind};
+use crate::message::{FrontendEvent, FrontendId, FrontendRequest, Presence};
 
 /// Events kept for a client that has not registered yet; beyond this the oldest are dropped.
 pub const MAX_QUEUED_EVENTS: usize = 1000;
 
 /// Comma-separated targets handled per PRIVMSG/NOTICE/WHOIS (advertised as TARGMAX).
 pub const MAX_TARGETS: usize = 4;
+
+/// Longest away reason kept (advertised as AWAYLEN); longer ones are cut.
+pub const AWAYLEN: usize = 200;
 
 /// What every client of this gateway shares.
 #[derive(Clone)]
@@ -77,6 +87,17 @@ pub(super) struct Registration {
     pub(super) cap_negotiating: bool,
 }
 
+/// What a message target names.
+pub(super) enum Target {
+    /// The control channel.
+    Control,
+    /// The service user (`disims`).
+    Service,
+    /// Some other channel: there are none.
+    OtherChannel,
+    Peer(PeerId),
+}
+
 /// One IRC connection's state.
 pub struct Client {
     pub(super) settings: Arc<ClientSettings>,
@@ -84,14 +105,30 @@ pub struct Client {
     pub(super) own_nick: String,
     pub(super) phase: Phase,
     pub(super) reg: Registration,
-    /// The client ACKed server-time.
-    pub(super) server_time: bool,
+    pub(super) caps: Caps,
+    /// This connection's id at the hub, once attached (tells our echoes from other clients').
+    pub(super) frontend_id: Option<FrontendId>,
+    /// Unix ms of the line being handled (for TIME).
+    pub(super) now_ms: u64,
     /// Events that arrived before registration completed.
     pub(super) queued: VecDeque<FrontendEvent>,
     /// Events dropped from `queued` because it was full.
     pub(super) dropped: u64,
     /// Nicks already decoded (decoding validates a curve point).
     pub(super) nicks: NickCache,
+    /// The latest contact book from the hub.
+    pub(super) book: Arc<ContactBook>,
+    /// The last presence the hub reported per peer (contacts and watched peers).
+    pub(super) presence: HashMap<PeerId, Presence>,
+    /// Peers that told us they are away, with their reason.
+    pub(super) peer_away: HashMap<PeerId, String>,
+    /// The user's own away reason.
+    pub(super) own_away: Option<String>,
+    pub(super) channel: ChannelState,
+    pub(super) monitor: Monitor,
+    /// WHOIS requests waiting for the hub's answer, oldest first.
+    pub(super) whois: VecDeque<PendingWhois>,
+    pub(super) playback: Playback,
 }
 
 type Handler = fn(&mut Client, &[String], &mut Vec<Action>);
@@ -132,9 +169,20 @@ const COMMANDS: &[CommandSpec] = &[
     spec("QUIT", 0, true, Client::on_quit),
     spec("PRIVMSG", 0, false, Client::on_privmsg),
     spec("NOTICE", 0, false, Client::on_notice),
+    // Client-only tags (typing notifications...) are not carried to peers.
+    spec("TAGMSG", 1, false, |_, _, _| {}),
     spec("JOIN", 1, false, Client::on_join),
+    spec("PART", 1, false, Client::on_part),
+    spec("NAMES", 0, false, Client::on_names),
+    spec("TOPIC", 1, false, Client::on_topic),
+    spec("WHO", 0, false, Client::on_who),
     spec("MODE", 1, false, Client::on_mode),
     spec("WHOIS", 1, false, Client::on_whois),
+    spec("MONITOR", 1, false, Client::on_monitor),
+    spec("ISON", 1, false, Client::on_ison),
+    spec("USERHOST", 1, false, Client::on_userhost),
+    spec("AWAY", 0, false, Client::on_away),
+    spec("TIME", 0, false, Client::on_time),
     spec("MOTD", 0, false, |client, _, out| client.send_motd(out)),
 ];
 
@@ -146,16 +194,32 @@ impl Client {
             own_nick,
             phase: Phase::Registering,
             reg: Registration::default(),
-            server_time: false,
+            caps: Caps::default(),
+            frontend_id: None,
+            now_ms: 0,
             queued: VecDeque::new(),
             dropped: 0,
             nicks: NickCache::default(),
+            book: Arc::default(),
+            presence: HashMap::new(),
+            peer_away: HashMap::new(),
+            own_away: None,
+            channel: ChannelState::default(),
+            monitor: Monitor::default(),
+            whois: VecDeque::new(),
+            playback: Playback::default(),
         }
     }
 
-    /// Handles one line from the client. `now_ms` is Unix milliseconds (unused so far; the
-    /// signature keeps the clock outside so that later time-dependent rules stay pure).
-    pub fn handle_line(&mut self, line: Line, _now_ms: u64) -> Vec<Action> {
+    /// The conn task attached this client to the hub under `id`: [`FrontendEvent::Sent`]
+    /// with this origin is our own message (echo-message), any other is a self-message.
+    pub fn set_frontend_id(&mut self, id: FrontendId) {
+        self.frontend_id = Some(id);
+    }
+
+    /// Handles one line from the client. `now_ms` is Unix milliseconds.
+    pub fn handle_line(&mut self, line: Line, now_ms: u64) -> Vec<Action> {
+        self.now_ms = now_ms;
         let mut out = Vec::new();
         match (self.phase, line) {
             (Phase::Closed, _) => {}
@@ -169,18 +233,19 @@ impl Client {
 
     /// Renders an event from the hub, or queues it until registration completes.
     pub fn handle_event(&mut self, event: &FrontendEvent) -> Vec<Action> {
+        let mut out = Vec::new();
         match self.phase {
-            Phase::Closed => Vec::new(),
+            Phase::Closed => {}
             Phase::Registering => {
                 if self.queued.len() >= MAX_QUEUED_EVENTS {
                     self.queued.pop_front();
                     self.dropped += 1;
                 }
                 self.queued.push_back(event.clone());
-                Vec::new()
             }
-            Phase::Registered => vec![self.render_event(event)],
+            Phase::Registered => self.on_event(event, &mut out),
         }
+        out
     }
 
     pub fn is_registered(&self) -> bool {
@@ -204,12 +269,46 @@ impl Client {
         ]
     }
 
+    /// Every event from the hub, for a registered client.
+    pub(super) fn on_event(&mut self, event: &FrontendEvent, out: &mut Vec<Action>) {
+        match event {
+            FrontendEvent::Received {
+                from,
+                message,
+                played_back,
+            } => self.on_received(from, message, *played_back, out),
+            FrontendEvent::Sent {
+                to,
+                message,
+                origin,
+            } => self.on_sent(to, message, *origin, out),
+            FrontendEvent::PlaybackStart => self.on_playback_start(),
+            FrontendEvent::PlaybackEnd => self.on_playback_end(out),
+            FrontendEvent::PeerNotice { peer, text } => {
+                let from = self.peer_prefix(peer);
+                let line = render::line(
+                    Some(&from),
+                    "NOTICE",
+                    &[&self.own_nick],
+                    Some(&render::clean_body(text)),
+                );
+                out.push(Action::Send(line));
+            }
+            FrontendEvent::ServerNotice { text } => self.server_notice(out, text),
+            FrontendEvent::Contacts(book) => self.on_contacts(book.clone(), out),
+            FrontendEvent::Presence { peer, presence } => self.on_presence(*peer, *presence, out),
+            FrontendEvent::PeerAway { peer, reason } => self.on_peer_away(*peer, reason, out),
+            FrontendEvent::OwnAway { reason } => self.on_own_away(reason, out),
+            FrontendEvent::ControlReply { lines, target } => {
+                self.on_control_reply(lines, *target, out)
+            }
+            FrontendEvent::ControlAnnounce { text } => self.on_control_announce(text, out),
+            FrontendEvent::PeerInfo(info) => self.on_peer_info(info, out),
+        }
+    }
+
     fn handle_text(&mut self, text: &str, out: &mut Vec<Action>) {
-        let (verb, params) = match text.parse::<Message>() {
-            Ok(message) => split_command(message.command),
-            // Only a line that is nothing but a prefix fails to parse; answer its verb if any.
-            Err(_) => (raw_verb(text).to_string(), Vec::new()),
-        };
+        let (verb, params) = split_line(text);
         if verb.is_empty() {
             return;
         }
@@ -263,22 +362,67 @@ impl Client {
         )));
     }
 
-    /// Queues a NOTICE from the server to the client.
-    pub(super) fn server_notice(&self, out: &mut Vec<Action>, text: &str) {
-        let event = FrontendEvent::ServerNotice {
-            text: text.to_string(),
-        };
-        out.push(self.render_event(&event));
+    /// Queues a numeric reply without trailing text (its last parameter is a middle one).
+    pub(super) fn numeric_bare(&self, out: &mut Vec<Action>, code: &str, middles: &[&str]) {
+        let mut params = Vec::with_capacity(middles.len() + 1);
+        params.push(self.target());
+        params.extend_from_slice(middles);
+        out.push(Action::Send(render::line(
+            Some(&self.settings.server_name),
+            code,
+            &params,
+            None,
+        )));
     }
 
-    pub(super) fn render_event(&self, event: &FrontendEvent) -> Action {
-        let server = &self.settings.server_name;
-        Action::Send(render::event(
-            server,
-            self.target(),
-            self.server_time,
-            event,
-        ))
+    /// Queues a NOTICE from the server to the client.
+    pub(super) fn server_notice(&self, out: &mut Vec<Action>, text: &str) {
+        out.push(Action::Send(render::line(
+            Some(&self.settings.server_name),
+            "NOTICE",
+            &[self.target()],
+            Some(&render::clean_body(text)),
+        )));
+    }
+
+    /// The prefix a peer speaks under: its display nick (petname, else key nick).
+    pub(super) fn peer_prefix(&self, peer: &PeerId) -> String {
+        render::prefix(&self.book.display_nick(peer), render::PEER_USER_HOST)
+    }
+
+    /// The user's own prefix.
+    pub(super) fn own_prefix(&self) -> String {
+        render::prefix(&self.own_nick, render::OWN_USER_HOST)
+    }
+
+    /// What a target names: the control channel, the service, a petname (first, ASCII
+    /// case-insensitive) or a key nick. The error is the text of a 401.
+    pub(super) fn resolve(&mut self, target: &str) -> Result<Target, String> {
+        if target.eq_ignore_ascii_case(render::CONTROL_CHANNEL) {
+            return Ok(Target::Control);
+        }
+        if is_channel(target) {
+            return Ok(Target::OtherChannel);
+        }
+        if target.eq_ignore_ascii_case(SERVICE_NICK) {
+            return Ok(Target::Service);
+        }
+        if let Some(peer) = self.book.by_petname(target) {
+            return Ok(Target::Peer(peer));
+        }
+        self.nicks
+            .peer(target)
+            .map(Target::Peer)
+            .map_err(|e| not_a_nick(&e))
+    }
+
+    /// Whether `nick` is the user's own nick.
+    pub(super) fn is_own(&self, nick: &str) -> bool {
+        nick.eq_ignore_ascii_case(&self.own_nick)
+    }
+
+    pub(super) fn is_online(&self, peer: &PeerId) -> bool {
+        *peer == self.settings.own || self.presence.get(peer) == Some(&Presence::Online)
     }
 
     fn on_ping(&mut self, params: &[String], out: &mut Vec<Action>) {
@@ -302,107 +446,19 @@ impl Client {
         out.push(Action::Close);
     }
 
-    fn on_privmsg(&mut self, params: &[String], out: &mut Vec<Action>) {
-        self.message(params, false, out);
-    }
-
-    fn on_notice(&mut self, params: &[String], out: &mut Vec<Action>) {
-        self.message(params, true, out);
-    }
-
-    /// PRIVMSG and NOTICE. A NOTICE never gets an error reply (modern IRC), so that two
-    /// automated senders can never loop on each other's errors.
-    fn message(&mut self, params: &[String], notice: bool, out: &mut Vec<Action>) {
-        let error =
-            |client: &Self, out: &mut Vec<Action>, code: &str, middles: &[&str], text: &str| {
-                if !notice {
-                    client.numeric(out, code, middles, text);
-                }
-            };
-        let verb = if notice { "NOTICE" } else { "PRIVMSG" };
-        let Some(targets) = params.first().filter(|t| !t.is_empty()) else {
-            return error(
-                self,
-                out,
-                ERR_NORECIPIENT,
-                &[],
-                &format!("No recipient given ({verb})"),
-            );
-        };
-        let Some(text) = params.get(1).filter(|t| !t.is_empty()) else {
-            return error(self, out, ERR_NOTEXTTOSEND, &[], "No text to send");
-        };
-        let (kind, body) = match split_ctcp(text) {
-            None if notice => (MessageKind::Notice, text.as_str()),
-            None => (MessageKind::Text, text.as_str()),
-            Some(("ACTION", body)) if !notice => (MessageKind::Action, body),
-            // A CTCP reply: peers never get CTCP requests from us, so there is nothing to answer.
-            Some(_) if notice => return,
-            Some((ctcp, _)) => {
-                let text = format!(
-                    "CTCP {ctcp} was not sent to {targets}: it would reveal details of your \
-                     client to the peer. DiSIMS only carries messages and /me actions."
-                );
-                return self.server_notice(out, &text);
-            }
-        };
-        // The hub carries text free of CR, LF and NUL; the framer already split at LF.
-        let body = render::strip_line_breaks(body).into_owned();
-        for (i, target) in targets.split(',').filter(|t| !t.is_empty()).enumerate() {
-            if i == MAX_TARGETS {
-                let text = format!("Too many recipients: at most {MAX_TARGETS}");
-                error(self, out, ERR_TOOMANYTARGETS, &[target], &text);
-                break;
-            }
-            if is_channel(target) {
-                error(
-                    self,
-                    out,
-                    ERR_NOSUCHCHANNEL,
-                    &[target],
-                    "DiSIMS has no channels yet",
-                );
-                continue;
-            }
-            match self.nicks.peer(target) {
-                Ok(to) => out.push(Action::Request(FrontendRequest::Send {
-                    to,
-                    kind,
-                    text: body.clone(),
-                })),
-                Err(e) => error(self, out, ERR_NOSUCHNICK, &[target], &not_a_nick(&e)),
-            }
-        }
-    }
-
-    fn on_join(&mut self, params: &[String], out: &mut Vec<Action>) {
-        self.numeric(
-            out,
-            ERR_NOSUCHCHANNEL,
-            &[&params[0]],
-            "DiSIMS has no channels yet",
-        );
+    fn on_time(&mut self, _: &[String], out: &mut Vec<Action>) {
+        let server = self.settings.server_name.clone();
+        let time = render::human_time(self.now_ms);
+        self.numeric(out, RPL_TIME, &[&server], &time);
     }
 
     fn on_mode(&mut self, params: &[String], out: &mut Vec<Action>) {
         let target = params[0].as_str();
         if is_channel(target) {
-            self.numeric(
-                out,
-                ERR_NOSUCHCHANNEL,
-                &[target],
-                "DiSIMS has no channels yet",
-            );
-        } else if target.eq_ignore_ascii_case(&self.own_nick) {
+            self.channel_mode(target, &params[1..], out);
+        } else if self.is_own(target) {
             // We support no user modes: report none, whatever was asked to change.
-            let own = &self.own_nick;
-            let server = &self.settings.server_name;
-            out.push(Action::Send(render::line(
-                Some(server),
-                RPL_UMODEIS,
-                &[own, "+"],
-                None,
-            )));
+            self.numeric_bare(out, RPL_UMODEIS, &["+"]);
         } else {
             self.numeric(
                 out,
@@ -412,106 +468,17 @@ impl Client {
             );
         }
     }
-
-    fn on_whois(&mut self, params: &[String], out: &mut Vec<Action>) {
-        // `WHOIS [server] nicks`: the nicks come last.
-        let query = params.last().map(String::as_str).unwrap_or_default();
-        for nick in query.split(',').filter(|n| !n.is_empty()).take(MAX_TARGETS) {
-            match PeerId::from_nick(nick) {
-                Ok(peer) => {
-                    let nick = peer.nick();
-                    let realname = format!("DiSIMS peer {}", peer.short());
-                    self.numeric(
-                        out,
-                        RPL_WHOISUSER,
-                        &[&nick, "peer", "disims", "*"],
-                        &realname,
-                    );
-                    let server = self.settings.server_name.clone();
-                    self.numeric(out, RPL_WHOISSERVER, &[&nick, &server], "DiSIMS gateway");
-                }
-                Err(e) => self.numeric(out, ERR_NOSUCHNICK, &[nick], &not_a_nick(&e)),
-            }
-        }
-        self.numeric(out, RPL_ENDOFWHOIS, &[query], "End of /WHOIS list");
-    }
 }
 
 /// The text of a 401 for something that is not a key nick.
-fn not_a_nick(error: &IdentityError) -> String {
+pub(super) fn not_a_nick(error: &IdentityError) -> String {
     match error {
-        IdentityError::NickLength(_) => error.to_string(),
+        IdentityError::NickLength(_) => format!("no contact has this petname, and it is {error}"),
         _ => format!("{error} (a DiSIMS nick is 52 z-base-32 characters: the peer's key)"),
     }
 }
 
 /// Whether a target names a channel (any of the usual channel prefixes).
-fn is_channel(target: &str) -> bool {
+pub(super) fn is_channel(target: &str) -> bool {
     target.starts_with(['#', '&', '+', '!'])
-}
-
-/// A CTCP message `\x01VERB rest\x01` as (upper-case VERB, rest); the closing delimiter is
-/// optional, as clients are lenient about it.
-fn split_ctcp(text: &str) -> Option<(&str, &str)> {
-    let inner = text.strip_prefix(render::CTCP)?;
-    let inner = inner.strip_suffix(render::CTCP).unwrap_or(inner);
-    let (verb, rest) = inner.split_once(' ').unwrap_or((inner, ""));
-    // ACTION is the one verb we compare; everything else is only named in a notice.
-    if verb.eq_ignore_ascii_case("ACTION") {
-        Some(("ACTION", rest))
-    } else {
-        Some((verb, rest))
-    }
-}
-
-/// The verb and the parameters of a parsed command, as the client sent them. irc-proto
-/// gives known verbs with the wrong number of parameters as `Raw`; those come out the same
-/// way, so that arity is checked in one place ([`COMMANDS`]).
-fn split_command(command: Command) -> (String, Vec<String>) {
-    use std::iter::once;
-    let (verb, params): (&str, Vec<String>) = match command {
-        Command::Raw(verb, params) => return (verb, params),
-        Command::PASS(p) => ("PASS", vec![p]),
-        Command::NICK(n) => ("NICK", vec![n]),
-        Command::USER(user, mode, realname) => ("USER", vec![user, mode, "*".into(), realname]),
-        Command::PING(a, b) => ("PING", once(a).chain(b).collect()),
-        Command::PONG(a, b) => ("PONG", once(a).chain(b).collect()),
-        Command::QUIT(m) => ("QUIT", m.into_iter().collect()),
-        Command::PRIVMSG(t, m) => ("PRIVMSG", vec![t, m]),
-        Command::NOTICE(t, m) => ("NOTICE", vec![t, m]),
-        Command::JOIN(c, k, n) => ("JOIN", once(c).chain(k).chain(n).collect()),
-        // The modes are not needed: we support none.
-        Command::UserMODE(t, _) | Command::ChannelMODE(t, _) => ("MODE", vec![t]),
-        Command::WHOIS(server, nicks) => ("WHOIS", server.into_iter().chain(once(nicks)).collect()),
-        Command::MOTD(t) => ("MOTD", t.into_iter().collect()),
-        Command::CAP(target, sub, a, b) => {
-            let sub = sub.to_str().to_string();
-            (
-                "CAP",
-                target
-                    .into_iter()
-                    .chain(once(sub))
-                    .chain(a)
-                    .chain(b)
-                    .collect(),
-            )
-        }
-        // Verbs we do not answer: only the verb matters, for 421.
-        other => {
-            let text = String::from(&other);
-            return (raw_verb(&text).to_string(), Vec::new());
-        }
-    };
-    (verb.to_string(), params)
-}
-
-/// The verb of a line, found without a full parse: after the tags and the prefix.
-fn raw_verb(line: &str) -> &str {
-    let mut rest = line;
-    for marker in ['@', ':'] {
-        if rest.starts_with(marker) {
-            rest = rest.split_once(' ').map_or("", |(_, r)| r);
-        }
-    }
-    rest.split(' ').next().unwrap_or_default()
 }

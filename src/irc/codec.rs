@@ -90,6 +90,11 @@ impl LineFramer {
         self.ready.pop_front()
     }
 
+    /// Whether complete lines wait to be taken (the conn task reads no more until they are).
+    pub fn has_lines(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// Bytes held for the line being assembled (at most [`MAX_BUFFERED`]).
     pub fn buffered(&self) -> usize {
         self.partial.len()

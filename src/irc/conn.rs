@@ -11,7 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::flood::TokenBucket;
 use super::{Action, Client, ClientSettings, LineFramer};
+use crate::config::{DEFAULT_LINE_BURST, DEFAULT_LINES_PER_SECOND};
 use crate::message::FrontendId;
 use crate::router::{RouterHandle, RouterInput, now_ms};
 
@@ -29,6 +31,11 @@ pub const MAX_CLIENTS: usize = 64;
 pub struct IrcLimits {
     pub registration_timeout: Duration,
     pub max_clients: usize,
+    /// Lines per second each client may send, sustained (0: no limit); the daemon takes it
+    /// from `[irc] lines_per_second`.
+    pub lines_per_second: u32,
+    /// Lines a client may send at once before the rate applies (`[irc] line_burst`).
+    pub line_burst: u32,
 }
 
 impl Default for IrcLimits {
@@ -36,6 +43,8 @@ impl Default for IrcLimits {
         Self {
             registration_timeout: REGISTRATION_TIMEOUT,
             max_clients: MAX_CLIENTS,
+            lines_per_second: DEFAULT_LINES_PER_SECOND,
+            line_burst: DEFAULT_LINE_BURST,
         }
     }
 }
@@ -105,9 +114,14 @@ async fn serve(
     )> = None;
     let registration_deadline = tokio::time::sleep(limits.registration_timeout);
     tokio::pin!(registration_deadline);
+    let mut bucket = TokenBucket::new(limits.lines_per_second, limits.line_burst, clock());
 
     let result = loop {
-        let mut close = false;
+        let mut close: bool;
+        // Lines waiting in the framer are taken as tokens allow; until they are all taken,
+        // nothing more is read: a flooding client is slowed down by TCP, nobody else.
+        let waiting = framer.has_lines();
+        let next_token = tokio::time::Instant::from_std(bucket.ready_at(clock()));
         tokio::select! {
             _ = shutdown.cancelled() => {
                 out.extend_from_slice(b"ERROR :The DiSIMS gateway is shutting down\r\n");
@@ -116,19 +130,17 @@ async fn serve(
             _ = &mut registration_deadline, if !client.is_registered() => {
                 close = perform(client.registration_timeout(), &mut out, &router, frontend_id(&attached));
             }
-            read = reader.read(&mut buf) => {
+            _ = tokio::time::sleep_until(next_token), if waiting => {
+                close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &router, frontend_id(&attached));
+            }
+            read = reader.read(&mut buf), if !waiting => {
                 let n = match read {
                     Ok(0) => break Ok(()),
                     Ok(n) => n,
                     Err(e) => break Err(e),
                 };
                 framer.push(&buf[..n]);
-                while let Some(line) = framer.next_line() {
-                    if perform(client.handle_line(line, now_ms()), &mut out, &router, frontend_id(&attached)) {
-                        close = true;
-                        break;
-                    }
-                }
+                close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &router, frontend_id(&attached));
             }
             event = recv_event(&mut attached) => match event {
                 Some(event) => {
@@ -161,7 +173,10 @@ async fn serve(
         }
         if attached.is_none() && client.is_registered() {
             match router.attach().await {
-                Some(pair) => attached = Some(pair),
+                Some(pair) => {
+                    client.set_frontend_id(pair.0);
+                    attached = Some(pair);
+                }
                 None => break Ok(()), // the hub is gone: shutting down
             }
         }
@@ -171,6 +186,32 @@ async fn serve(
     }
     let _ = writer.shutdown().await;
     result
+}
+
+/// The clock the token bucket runs on (tokio's, so that paused-time tests control it).
+fn clock() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Hands the client the lines waiting in the framer while the bucket has tokens; returns
+/// true when the connection must close.
+fn take_lines(
+    framer: &mut LineFramer,
+    bucket: &mut TokenBucket,
+    client: &mut Client,
+    out: &mut Vec<u8>,
+    router: &RouterHandle,
+    from: FrontendId,
+) -> bool {
+    while framer.has_lines() && bucket.try_take(clock()) {
+        let Some(line) = framer.next_line() else {
+            break;
+        };
+        if perform(client.handle_line(line, now_ms()), out, router, from) {
+            return true;
+        }
+    }
+    false
 }
 
 /// This connection's id at the hub (0 until attached: requests come only after that).

@@ -2,8 +2,12 @@
 //! interface of the gateway.
 //!
 //! - [`codec`]: bounded line framing (bytes in, lines out).
-//! - [`client`]: one connection's state machine (a line in, actions out); registration is
-//!   in `registration.rs`, the command table in `client.rs`.
+//! - [`client`]: one connection's state machine (a line in, actions out), with the command
+//!   table; its handlers are split by subject: `registration.rs`, [`caps`], `messages.rs`
+//!   (PRIVMSG/NOTICE, echo, playback batches), `channel.rs` (the `&disims` control
+//!   channel), [`monitor`] (MONITOR, ISON, USERHOST), [`whois`], `away.rs`.
+//! - [`parse`]: a line's verb and parameters.
+//! - [`flood`]: the token bucket the conn task reads each client's lines through.
 //! - [`render`]: every outgoing line is formatted there, untrusted text neutralised.
 //! - [`numerics`]: the numeric replies, named as in the RFCs.
 //!
@@ -12,18 +16,29 @@
 //! - read into a bounded buffer, [`LineFramer::push`] it, then take every line with
 //!   [`LineFramer::next_line`] before the next read (complete lines wait in the framer, so
 //!   draining after each read is what keeps its memory bounded);
+//! - take a line only when the client's [`flood::TokenBucket`] has a token, and read no
+//!   more while lines wait (a flooding client slows itself, nobody else);
+//! - once attached to the hub, tell the client its id ([`Client::set_frontend_id`]);
 //! - give each line to [`Client::handle_line`] and each hub event to [`Client::handle_event`],
 //!   and perform the returned [`Action`]s in order (`Send` appends CR LF; `Close` comes after
 //!   the lines before it are flushed);
 //! - if [`Client::is_registered`] is still false when the registration deadline passes,
 //!   perform [`Client::registration_timeout`].
 
+mod away;
+pub mod caps;
+mod channel;
 pub mod client;
 pub mod codec;
 pub mod conn;
+pub mod flood;
+mod messages;
+pub mod monitor;
 pub mod numerics;
+pub mod parse;
 mod registration;
 pub mod render;
+pub mod whois;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
 //! The IRC numeric replies DiSIMS sends, named as in RFC 1459 / RFC 2812 and the modern IRC
-//! documents (<https://modern.ircdocs.horse>). irc-proto lacks some of them (410, 417), and
+//! documents (<https://modern.ircdocs.horse>). irc-proto lacks some of them (410, 417, 338, 671, the MONITOR ones), and
 //! outgoing lines are plain text anyway, so they live here as strings.
 
 pub const RPL_WELCOME: &str = "001";
@@ -8,14 +8,34 @@ pub const RPL_CREATED: &str = "003";
 pub const RPL_MYINFO: &str = "004";
 pub const RPL_ISUPPORT: &str = "005";
 pub const RPL_UMODEIS: &str = "221";
+pub const RPL_TRYAGAIN: &str = "263";
+pub const RPL_WHOISCERTFP: &str = "276";
+pub const RPL_AWAY: &str = "301";
+pub const RPL_USERHOST: &str = "302";
+pub const RPL_ISON: &str = "303";
+pub const RPL_UNAWAY: &str = "305";
+pub const RPL_NOWAWAY: &str = "306";
 pub const RPL_WHOISUSER: &str = "311";
 pub const RPL_WHOISSERVER: &str = "312";
+pub const RPL_ENDOFWHO: &str = "315";
 pub const RPL_ENDOFWHOIS: &str = "318";
+pub const RPL_WHOISSPECIAL: &str = "320";
+pub const RPL_CHANNELMODEIS: &str = "324";
+pub const RPL_TOPIC: &str = "332";
+pub const RPL_WHOISACTUALLY: &str = "338";
+pub const RPL_ENDOFINVITELIST: &str = "347";
+pub const RPL_ENDOFEXCEPTLIST: &str = "349";
+pub const RPL_WHOREPLY: &str = "352";
+pub const RPL_NAMREPLY: &str = "353";
+pub const RPL_ENDOFNAMES: &str = "366";
+pub const RPL_ENDOFBANLIST: &str = "368";
 pub const RPL_MOTD: &str = "372";
 pub const RPL_MOTDSTART: &str = "375";
 pub const RPL_ENDOFMOTD: &str = "376";
+pub const RPL_TIME: &str = "391";
 pub const ERR_NOSUCHNICK: &str = "401";
 pub const ERR_NOSUCHCHANNEL: &str = "403";
+pub const ERR_CANNOTSENDTOCHAN: &str = "404";
 pub const ERR_TOOMANYTARGETS: &str = "407";
 pub const ERR_INVALIDCAPCMD: &str = "410";
 pub const ERR_NORECIPIENT: &str = "411";
@@ -24,8 +44,17 @@ pub const ERR_INPUTTOOLONG: &str = "417";
 pub const ERR_UNKNOWNCOMMAND: &str = "421";
 pub const ERR_NONICKNAMEGIVEN: &str = "431";
 pub const ERR_ERRONEUSNICKNAME: &str = "432";
+pub const ERR_NOTONCHANNEL: &str = "442";
 pub const ERR_NOTREGISTERED: &str = "451";
 pub const ERR_NEEDMOREPARAMS: &str = "461";
 pub const ERR_ALREADYREGISTERED: &str = "462";
 pub const ERR_PASSWDMISMATCH: &str = "464";
+pub const ERR_UNKNOWNMODE: &str = "472";
+pub const ERR_CHANOPRIVSNEEDED: &str = "482";
 pub const ERR_USERSDONTMATCH: &str = "502";
+pub const RPL_WHOISSECURE: &str = "671";
+pub const RPL_MONONLINE: &str = "730";
+pub const RPL_MONOFFLINE: &str = "731";
+pub const RPL_MONLIST: &str = "732";
+pub const RPL_ENDOFMONLIST: &str = "733";
+pub const ERR_MONLISTFULL: &str = "734";

@@ -1,71 +1,19 @@
 //! Registration of an IRC client: CAP negotiation, PASS, NICK, USER, and the welcome burst
 //! (001-005, MOTD) followed by the events that arrived while the client was connecting.
+//! Capability negotiation is in `caps.rs`.
 //!
 //! The user's nick is their key nick whatever NICK the client registers with: 001 is
 //! addressed to the key nick, and irssi, WeeChat and HexChat adopt the nick of 001.
 
 use sha2::{Digest, Sha256};
 
-use super::client::{Action, Client, MAX_QUEUED_EVENTS, MAX_TARGETS, Phase};
+use super::client::{AWAYLEN, Action, Client, MAX_QUEUED_EVENTS, MAX_TARGETS, Phase};
+use super::monitor::MONITOR_LIMIT;
 use super::numerics::*;
 use super::render;
 use crate::identity::NICK_LEN;
 
-/// The capabilities we implement (and therefore advertise).
-pub const SUPPORTED_CAPS: &[&str] = &["server-time"];
-
 impl Client {
-    pub(super) fn on_cap(&mut self, params: &[String], out: &mut Vec<Action>) {
-        let registering = self.phase == Phase::Registering;
-        let sub = params[0].to_ascii_uppercase();
-        match sub.as_str() {
-            "LS" => {
-                // Per CAP 302, LS during registration holds registration until CAP END.
-                self.reg.cap_negotiating |= registering;
-                self.cap_reply(out, "LS", &SUPPORTED_CAPS.join(" "));
-            }
-            "LIST" => {
-                let enabled = if self.server_time { "server-time" } else { "" };
-                self.cap_reply(out, "LIST", enabled);
-            }
-            "REQ" => {
-                self.reg.cap_negotiating |= registering;
-                let list = params.get(1).map(|l| l.trim()).unwrap_or_default();
-                let requested: Vec<&str> = list.split_whitespace().collect();
-                let known =
-                    |cap: &&str| SUPPORTED_CAPS.contains(&cap.strip_prefix('-').unwrap_or(cap));
-                // All or nothing: a client must never believe in half of its request.
-                if !requested.is_empty() && requested.iter().all(known) {
-                    for cap in &requested {
-                        if cap.trim_start_matches('-') == "server-time" {
-                            self.server_time = !cap.starts_with('-');
-                        }
-                    }
-                    self.cap_reply(out, "ACK", list);
-                } else {
-                    self.cap_reply(out, "NAK", list);
-                }
-            }
-            "END" => {
-                if registering {
-                    self.reg.cap_negotiating = false;
-                    self.try_complete_registration(out);
-                }
-            }
-            _ => self.numeric(out, ERR_INVALIDCAPCMD, &[&params[0]], "Invalid CAP command"),
-        }
-    }
-
-    fn cap_reply(&self, out: &mut Vec<Action>, sub: &str, caps: &str) {
-        let server = &self.settings.server_name;
-        out.push(Action::Send(render::line(
-            Some(server),
-            "CAP",
-            &[self.target(), sub],
-            Some(caps),
-        )));
-    }
-
     pub(super) fn on_pass(&mut self, params: &[String], out: &mut Vec<Action>) {
         if self.phase == Phase::Registered {
             return self.numeric(out, ERR_ALREADYREGISTERED, &[], "You may not reregister");
@@ -100,7 +48,7 @@ impl Client {
         self.try_complete_registration(out);
     }
 
-    fn try_complete_registration(&mut self, out: &mut Vec<Action>) {
+    pub(super) fn try_complete_registration(&mut self, out: &mut Vec<Action>) {
         let reg = &self.reg;
         if self.phase != Phase::Registering
             || reg.cap_negotiating
@@ -141,8 +89,8 @@ impl Client {
             &[],
             "This server is your own DiSIMS gateway",
         );
-        // 004 has no trailing text; we support no user or channel modes, "o" is a placeholder.
-        let myinfo = [own.as_str(), server, version, "o", "o"];
+        // 004 has no trailing text; we support no user modes ("o" is a placeholder).
+        let myinfo = [own.as_str(), server, version, "o", "ntov"];
         out.push(Action::Send(render::line(
             Some(server),
             RPL_MYINFO,
@@ -153,7 +101,11 @@ impl Client {
             format!("TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},WHOIS:{MAX_TARGETS}");
         let nicklen = format!("NICKLEN={NICK_LEN}");
         let maxtargets = format!("MAXTARGETS={MAX_TARGETS}");
-        let tokens = [
+        let monitor = format!("MONITOR={MONITOR_LIMIT}");
+        let awaylen = format!("AWAYLEN={AWAYLEN}");
+        // At most 13 tokens per 005 line (modern.ircdocs.horse).
+        let first = [
+            &awaylen,
             "CASEMAPPING=ascii",
             "CHANTYPES=&",
             &nicklen,
@@ -161,8 +113,18 @@ impl Client {
             "UTF8ONLY",
             &maxtargets,
             &targmax,
+            &monitor,
         ];
-        self.numeric(out, RPL_ISUPPORT, &tokens, "are supported by this server");
+        self.numeric(out, RPL_ISUPPORT, &first, "are supported by this server");
+        let second = [
+            "CHANLIMIT=&:1",
+            "CHANMODES=,,,nt",
+            "CHANNELLEN=32",
+            "PREFIX=(ov)@+",
+            "MODES=1",
+            "TOPICLEN=390",
+        ];
+        self.numeric(out, RPL_ISUPPORT, &second, "are supported by this server");
     }
 
     pub(super) fn send_motd(&self, out: &mut Vec<Action>) {
@@ -200,7 +162,9 @@ impl Client {
             self.dropped = 0;
         }
         let queued = std::mem::take(&mut self.queued);
-        out.extend(queued.iter().map(|event| self.render_event(event)));
+        for event in &queued {
+            self.on_event(event, out);
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use crate::identity::PeerId;
-use crate::message::{ChatMessage, FrontendEvent, MessageKind};
+use crate::message::{ChatMessage, MessageId, MessageKind};
 
 /// User and host part of every peer's prefix: peers have no user name or host we could show.
 pub const PEER_USER_HOST: &str = "peer@disims";
@@ -66,77 +66,94 @@ pub fn line(prefix: Option<&str>, verb: &str, middles: &[&str], trailing: Option
     out
 }
 
-/// The prefix of a line that speaks for a peer.
+/// User and host of the user's own prefix (in JOIN, echoes and self-messages).
+pub const OWN_USER_HOST: &str = "me@disims";
+
+/// The prefix of the gateway's service user (`disims`), who runs the control channel.
+pub const SERVICE_PREFIX: &str = "disims!service@disims";
+
+/// The control channel.
+pub const CONTROL_CHANNEL: &str = "&disims";
+
+/// `nick!user@host`.
+pub fn prefix(nick: &str, user_host: &str) -> String {
+    format!("{nick}!{user_host}")
+}
+
+/// The prefix of a line that speaks for a peer under its key nick (no contact book at hand).
 pub fn peer_prefix(peer: &PeerId) -> String {
-    format!("{}!{PEER_USER_HOST}", peer.nick())
+    prefix(&peer.nick(), PEER_USER_HOST)
 }
 
-/// Renders an event from the hub for the user `own_nick`. `server_time` says whether the
-/// client negotiated the server-time capability.
-pub fn event(
-    server_name: &str,
-    own_nick: &str,
-    server_time: bool,
-    event: &FrontendEvent,
-) -> String {
-    match event {
-        FrontendEvent::Received {
-            from,
-            message,
-            played_back,
-        } => received(own_nick, server_time, *played_back, from, message),
-        FrontendEvent::PeerNotice { peer, text } => line(
-            Some(&peer_prefix(peer)),
-            "NOTICE",
-            &[own_nick],
-            Some(&clean_body(text)),
-        ),
-        FrontendEvent::ServerNotice { text } => line(
-            Some(server_name),
-            "NOTICE",
-            &[own_nick],
-            Some(&clean_body(text)),
-        ),
-        // Issue 6: the rest are being built.
-        _ => String::new(),
+/// An IRCv3 tag value, escaped (`;` space `\` CR LF) as the message-tags spec requires.
+pub fn escape_tag_value(value: &str) -> Cow<'_, str> {
+    if !value.contains([';', ' ', '\\', '\r', '\n']) {
+        return Cow::Borrowed(value);
     }
+    let mut out = String::with_capacity(value.len() + 4);
+    for c in value.chars() {
+        match c {
+            ';' => out.push_str("\\:"),
+            ' ' => out.push_str("\\s"),
+            '\\' => out.push_str("\\\\"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
-fn received(
-    own_nick: &str,
-    server_time: bool,
-    played_back: bool,
-    from: &PeerId,
-    message: &ChatMessage,
-) -> String {
-    let body = clean_body(&message.text);
-    // A message shown late carries its time: in the server-time tag when the client asked
-    // for it, otherwise at the start of the text, so that it is not read as said just now.
-    let body = if played_back && !server_time {
-        // "2026-11-24T21:03:05.123Z" -> "[2026-11-24 21:03 UTC]"
-        let time = format_server_time(message.sent_at_ms);
-        let (date, clock) = time.split_once('T').unwrap_or((&time, ""));
-        let minutes = clock.get(..5).unwrap_or(clock);
-        std::borrow::Cow::Owned(format!("[{date} {minutes} UTC] {body}"))
-    } else {
-        body
-    };
-    let (verb, text) = match message.kind {
-        MessageKind::Text => ("PRIVMSG", body.into_owned()),
-        MessageKind::Notice => ("NOTICE", body.into_owned()),
-        MessageKind::Action => ("PRIVMSG", format!("{CTCP}ACTION {body}{CTCP}")),
-    };
-    // Never truncated: the client accepts lines longer than 512 bytes from its server, and a
-    // message cut short would be a message changed.
-    let rendered = line(Some(&peer_prefix(from)), verb, &[own_nick], Some(&text));
-    if server_time {
-        format!(
-            "@time={} {rendered}",
-            format_server_time(message.sent_at_ms)
-        )
-    } else {
-        rendered
+/// A line with IRCv3 tags in front (`@k=v;k2=v2 line`); the line itself when there are none.
+pub fn with_tags(tags: &[(&str, String)], line: String) -> String {
+    if tags.is_empty() {
+        return line;
     }
+    let tags: Vec<String> = tags
+        .iter()
+        .map(|(key, value)| format!("{key}={}", escape_tag_value(value)))
+        .collect();
+    format!("@{} {line}", tags.join(";"))
+}
+
+/// A chat line (PRIVMSG, NOTICE, or a CTCP ACTION in a PRIVMSG) from `from` to `target`.
+/// The body is cleaned: it may come from a peer. Never truncated: the client accepts lines
+/// longer than 512 bytes from its server, and a message cut short would be a message changed.
+pub fn chat(from: &str, target: &str, kind: MessageKind, body: &str) -> String {
+    let body = clean_body(body);
+    let (verb, text) = match kind {
+        MessageKind::Text => ("PRIVMSG", body),
+        MessageKind::Notice => ("NOTICE", body),
+        MessageKind::Action => ("PRIVMSG", Cow::Owned(format!("{CTCP}ACTION {body}{CTCP}"))),
+    };
+    line(Some(from), verb, &[target], Some(&text))
+}
+
+/// The text of a message shown late to a client without server-time: its time in front,
+/// so that it is not read as said just now ("[2026-11-24 21:03 UTC] text").
+pub fn dated_text(message: &ChatMessage) -> String {
+    let time = human_time(message.sent_at_ms);
+    let minutes = time.get(..16).unwrap_or(&time);
+    format!("[{minutes} UTC] {}", message.text)
+}
+
+/// A message id as the `msgid` tag shows it: lower-case hex.
+pub fn msgid(id: &MessageId) -> String {
+    hex(&id.0)
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Unix milliseconds for people: `YYYY-MM-DD hh:mm:ss UTC`.
+pub fn human_time(unix_ms: u64) -> String {
+    // "2026-11-24T21:03:05.123Z" -> "2026-11-24 21:03:05 UTC"
+    let time = format_server_time(unix_ms);
+    let (date, clock) = time.split_once('T').unwrap_or((&time, ""));
+    let seconds = clock.get(..8).unwrap_or(clock);
+    format!("{date} {seconds} UTC")
 }
 
 /// Unix milliseconds as an IRCv3 server-time value: `YYYY-MM-DDThh:mm:ss.sssZ` (UTC).

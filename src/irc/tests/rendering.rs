@@ -140,18 +140,18 @@ fn played_back_messages_carry_their_time_without_server_time() {
     if let FrontendEvent::Received { played_back, .. } = &mut event {
         *played_back = true;
     }
-    let plain = crate::irc::render::event("disims", "me", false, &event);
+    let plain = texts(registered().handle_event(&event));
     assert!(
-        plain.ends_with(" :[2023-11-14 22:13 UTC] sent earlier"),
-        "{plain}"
+        plain[0].ends_with(" :[2023-11-14 22:13 UTC] sent earlier"),
+        "{plain:?}"
     );
-    let tagged = crate::irc::render::event("disims", "me", true, &event);
+    let tagged = texts(with_caps(&["server-time"]).handle_event(&event));
     assert!(
-        tagged.starts_with("@time=2023-11-14T22:13:20.123Z "),
-        "{tagged}"
+        tagged[0].starts_with("@time=2023-11-14T22:13:20.123Z "),
+        "{tagged:?}"
     );
-    assert!(tagged.ends_with(" :sent earlier"), "{tagged}");
+    assert!(tagged[0].ends_with(" :sent earlier"), "{tagged:?}");
     // A message shown live gets no prefix.
     let live = message(MessageKind::Text, "now", 1_700_000_000_123);
-    assert!(crate::irc::render::event("disims", "me", false, &live).ends_with(" :now"));
+    assert!(texts(registered().handle_event(&live))[0].ends_with(" :now"));
 }

@@ -1,0 +1,81 @@
+//! CAP negotiation: LS 302, LIST, REQ all-or-nothing (with `-cap`), CAP after registration.
+
+use super::*;
+
+#[test]
+fn every_advertised_capability_can_be_requested_and_listed() {
+    let mut client = Client::new(settings(None));
+    let all = crate::irc::caps::SUPPORTED_CAPS.join(" ");
+    let out = sent(
+        &mut client,
+        &["CAP LS 302", &format!("CAP REQ :{all}"), "CAP LIST"],
+    );
+    assert_eq!(
+        out,
+        vec![
+            format!(":disims CAP * LS :{all}"),
+            format!(":disims CAP * ACK :{all}"),
+            format!(":disims CAP * LIST :{all}"),
+        ]
+    );
+    // All or nothing: one unknown capability and nothing changes.
+    let out = sent(
+        &mut client,
+        &[
+            "CAP REQ :-batch sasl",
+            "CAP LIST",
+            "CAP REQ :-batch -echo-message",
+            "CAP LIST",
+        ],
+    );
+    assert_eq!(
+        out,
+        vec![
+            ":disims CAP * NAK :-batch sasl".to_string(),
+            format!(":disims CAP * LIST :{all}"),
+            ":disims CAP * ACK :-batch -echo-message".to_string(),
+            ":disims CAP * LIST :away-notify message-tags server-time znc.in/self-message"
+                .to_string(),
+        ]
+    );
+    assert_eq!(
+        code(&sent(&mut client, &["NICK a", "USER a 0 * :a", "CAP END"])[0]),
+        "001"
+    );
+    // After registration CAP still works, addressed to the key nick.
+    let own = own();
+    assert_eq!(
+        sent(&mut client, &["CAP REQ batch", "CAP END"]),
+        vec![format!(":disims CAP {own} ACK :batch")]
+    );
+    assert!(client.caps.batch);
+}
+
+#[test]
+fn cap_ls_without_302_and_an_empty_req() {
+    let mut client = Client::new(settings(None));
+    let out = sent(&mut client, &["CAP LS", "CAP REQ :", "CAP REQ"]);
+    assert_eq!(
+        out[0],
+        format!(
+            ":disims CAP * LS :{}",
+            crate::irc::caps::SUPPORTED_CAPS.join(" ")
+        )
+    );
+    assert_eq!(out[1], ":disims CAP * NAK :");
+    assert_eq!(out[2], ":disims CAP * NAK :");
+    assert!(!client.caps.version_302);
+}
+
+#[test]
+fn tagmsg_from_a_message_tags_client_is_accepted_silently() {
+    let mut client = with_caps(&["message-tags"]);
+    let nick = peer(2).nick();
+    assert!(feed(&mut client, &[&format!("@+typing=active TAGMSG {nick}")]).is_empty());
+    // Client tags on a PRIVMSG are ignored, the message is sent.
+    let out = feed(
+        &mut client,
+        &[&format!("@+draft/reply=abc PRIVMSG {nick} :hi")],
+    );
+    assert_eq!(out, vec![send(peer(2), MessageKind::Text, "hi")]);
+}
