@@ -147,7 +147,7 @@ async fn irc_observer(addr: SocketAddr) -> (mpsc::UnboundedReceiver<String>, Arc
         let _keep_writer = w;
         let mut lines = BufReader::new(r).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains(" PRIVMSG ") {
+            if line.contains(" PRIVMSG ") && !line.starts_with(":disims!") {
                 counter.fetch_add(1, Ordering::Relaxed);
                 if let Some(mark) = line.rsplit_once(":probe-").map(|(_, m)| m.to_string()) {
                     let _ = tx.send(mark);

@@ -71,7 +71,7 @@ async fn hijacked_record_is_detected_and_nothing_is_sent() {
     alice
         .send(&format!("PRIVMSG {} :hello carol", c.peer_id))
         .await;
-    let line = carol.expect(|l| l.contains(" PRIVMSG ")).await;
+    let line = carol.expect(common::chat).await;
     assert!(line.ends_with(":hello carol"), "{line}");
     assert!(
         !carol.seen.iter().any(|l| l.contains("secret")),
@@ -161,12 +161,12 @@ async fn both_ends_dial_at_once_and_everything_arrives_once_in_order() {
         bob.send_raw(burst_b.as_bytes())
     );
     for i in 0..N {
-        let l = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+        let l = bob.expect(common::chat).await;
         assert!(
             l.ends_with(&format!(" :a{i}")),
             "bob expected a{i}, got {l}"
         );
-        let l = alice.expect(|l| l.contains(" PRIVMSG ")).await;
+        let l = alice.expect(common::chat).await;
         assert!(
             l.ends_with(&format!(" :b{i}")),
             "alice expected b{i}, got {l}"
@@ -177,12 +177,12 @@ async fn both_ends_dial_at_once_and_everything_arrives_once_in_order() {
     bob.send("PING :end").await;
     assert!(
         !alice
-            .expect(|l| l.contains("PONG") || l.contains(" PRIVMSG "))
+            .expect(|l| l.contains("PONG") || common::chat(l))
             .await
             .contains("PRIVMSG")
     );
     assert!(
-        !bob.expect(|l| l.contains("PONG") || l.contains(" PRIVMSG "))
+        !bob.expect(|l| l.contains("PONG") || common::chat(l))
             .await
             .contains("PRIVMSG")
     );

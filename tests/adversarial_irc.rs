@@ -95,7 +95,7 @@ async fn invalid_utf8_and_nul_bytes_are_handled() {
     let mut line = format!("PRIVMSG {} :he\0llo ", g.peer_id).into_bytes();
     line.extend_from_slice(b"\xc3\x28\r\n");
     c.send_raw(&line).await;
-    let line = c.expect(|l| l.contains(" PRIVMSG ")).await;
+    let line = c.expect(common::chat).await;
     assert!(!line.contains('\0'), "{line:?}");
     g.shutdown().await;
 }

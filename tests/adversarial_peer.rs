@@ -63,7 +63,7 @@ where
         .collect();
     alice.send_raw(burst.as_bytes()).await;
     for i in 0..N {
-        let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+        let line = bob.expect(common::chat).await;
         assert!(
             line.ends_with(&format!(" :m{i}")),
             "expected m{i}, got {line}"
@@ -71,9 +71,7 @@ where
     }
     // Nothing more trails behind (a duplicate would arrive before the PONG).
     bob.send("PING :end").await;
-    let next = bob
-        .expect(|l| l.contains("PONG") || l.contains(" PRIVMSG "))
-        .await;
+    let next = bob.expect(|l| l.contains("PONG") || common::chat(l)).await;
     assert!(next.contains("PONG"), "unexpected: {next}");
     assert!(
         connections.load(Ordering::SeqCst) >= 2,
@@ -190,9 +188,7 @@ async fn replayed_initiator_handshake_establishes_no_session() {
         answer.len()
     );
     bob.send("PING :sync").await;
-    let next = bob
-        .expect(|l| l.contains("PONG") || l.contains(" PRIVMSG "))
-        .await;
+    let next = bob.expect(|l| l.contains("PONG") || common::chat(l)).await;
     assert!(
         next.contains("PONG"),
         "the replayed message was shown: {next}"

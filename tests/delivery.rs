@@ -56,7 +56,7 @@ async fn messages_to_an_offline_peer_arrive_once_in_order_when_it_is_back() {
     let b = gateway(&b_dir, &net).await;
     let mut bob = IrcClient::register(b.irc_addr, "bob").await;
     for i in 0..100 {
-        let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+        let line = bob.expect(common::chat).await;
         assert!(
             line.ends_with(&format!(" :q{i}")),
             "expected q{i}, got {line}"
@@ -70,9 +70,7 @@ async fn messages_to_an_offline_peer_arrive_once_in_order_when_it_is_back() {
     assert_eq!(count("is offline"), 1, "{:#?}", alice.seen);
     assert_eq!(count("were delivered"), 1, "{:#?}", alice.seen);
     bob.send("PING :end").await;
-    let next = bob
-        .expect(|l| l.contains("PONG") || l.contains(" PRIVMSG "))
-        .await;
+    let next = bob.expect(|l| l.contains("PONG") || common::chat(l)).await;
     assert!(next.contains("PONG"), "a message showed twice: {next}");
     a.shutdown().await;
     b.shutdown().await;
@@ -111,7 +109,7 @@ async fn accepted_messages_survive_a_restart_of_the_sender() {
     published(&mut bob).await;
     let a = gateway(&a_dir, &net).await;
     for i in 0..20 {
-        let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+        let line = bob.expect(common::chat).await;
         assert!(
             line.ends_with(&format!(" :r{i}")),
             "expected r{i}, got {line}"
@@ -190,16 +188,14 @@ async fn a_sender_killed_with_sigkill_loses_nothing_it_accepted() {
     published(&mut bob).await;
     let _restarted = run_process(&a_dir, process::free_port(), &net);
     for i in 0..100 {
-        let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+        let line = bob.expect(common::chat).await;
         assert!(
             line.ends_with(&format!(" :k{i}")),
             "expected k{i}, got {line}"
         );
     }
     bob.send("PING :end").await;
-    let next = bob
-        .expect(|l| l.contains("PONG") || l.contains(" PRIVMSG "))
-        .await;
+    let next = bob.expect(|l| l.contains("PONG") || common::chat(l)).await;
     assert!(next.contains("PONG"), "a message showed twice: {next}");
     b.shutdown().await;
 }

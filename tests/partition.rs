@@ -244,7 +244,7 @@ async fn send_bursts(alice: &mut IrcClient, to: &PeerId, from: usize, data_dir: 
 /// Reads bob's next `count` messages; they must be `n<from>`, `n<from + 1>`, ...
 async fn expect_in_order(bob: &mut IrcClient, from: usize, count: usize) {
     for i in from..from + count {
-        let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+        let line = bob.expect(common::chat).await;
         assert!(line.ends_with(&format!(" :n{i}")), "expected n{i}: {line}");
     }
 }
@@ -325,7 +325,7 @@ async fn a_cut_link_loses_nothing_and_duplicates_nothing() {
     net.restore();
     expect_in_order(&mut bob, total / 2, total / 2).await;
     for i in 0..BURST {
-        let line = alice.expect(|l| l.contains(" PRIVMSG ")).await;
+        let line = alice.expect(common::chat).await;
         assert!(line.ends_with(&format!(" :r{i}")), "expected r{i}: {line}");
     }
     outbox_reaches(&a_data, &bob_id, 0).await;
@@ -334,12 +334,12 @@ async fn a_cut_link_loses_nothing_and_duplicates_nothing() {
     // Nothing trails behind: a duplicate would arrive before the answer to this PING.
     bob.send("PING :end").await;
     let next = bob
-        .expect(|l| l.contains(" PONG ") || l.contains(" PRIVMSG "))
+        .expect(|l| l.contains(" PONG ") || common::chat(l))
         .await;
     assert!(next.contains(" PONG "), "a message showed twice: {next}");
     alice.send("PING :end").await;
     let next = alice
-        .expect(|l| l.contains(" PONG ") || l.contains(" PRIVMSG "))
+        .expect(|l| l.contains(" PONG ") || common::chat(l))
         .await;
     assert!(next.contains(" PONG "), "a reply showed twice: {next}");
     drop(dht);

@@ -187,7 +187,7 @@ fn privmsg_texts(client: &IrcClient) -> Vec<String> {
     client
         .seen
         .iter()
-        .filter(|l| l.contains(" PRIVMSG "))
+        .filter(|l| common::chat(l))
         .map(|l| {
             l.rsplit(' ')
                 .next()
@@ -202,11 +202,11 @@ fn privmsg_texts(client: &IrcClient) -> Vec<String> {
 /// arrive before the answer to a PING sent now.
 async fn expect_exactly(client: &mut IrcClient, n: usize) {
     for _ in 0..n {
-        client.expect(|l| l.contains(" PRIVMSG ")).await;
+        client.expect(common::chat).await;
     }
     client.send("PING :end").await;
     let next = client
-        .expect(|l| l.contains(" PONG ") || l.contains(" PRIVMSG "))
+        .expect(|l| l.contains(" PONG ") || common::chat(l))
         .await;
     assert!(next.contains(" PONG "), "a message showed twice: {next}");
 }
@@ -264,7 +264,7 @@ async fn killed_between_storing_and_acking(attached: bool) {
     // and swallowed, the sender still holding all N.
     if attached {
         for i in 0..N {
-            let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+            let line = bob.expect(common::chat).await;
             assert!(line.ends_with(&format!(" :c{i}")), "expected c{i}: {line}");
         }
     }

@@ -36,7 +36,7 @@ async fn two_gateways_chat_both_ways() {
 
     // A -> B
     alice.send(&format!("PRIVMSG {b_nick} :hello bob")).await;
-    let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+    let line = bob.expect(common::chat).await;
     assert!(line.starts_with(&format!(":{a_nick}!")), "{line}");
     assert!(
         line.ends_with(&format!("PRIVMSG {b_nick} :hello bob")),
@@ -56,7 +56,7 @@ async fn two_gateways_chat_both_ways() {
     // B -> A, non-ASCII
     let text = "grüße aus Köln, 你好, привет 🎉";
     bob.send(&format!("PRIVMSG {a_nick} :{text}")).await;
-    let line = alice.expect(|l| l.contains(" PRIVMSG ")).await;
+    let line = alice.expect(common::chat).await;
     assert!(line.starts_with(&format!(":{b_nick}!")), "{line}");
     assert!(
         line.ends_with(&format!("PRIVMSG {a_nick} :{text}")),
@@ -71,14 +71,14 @@ async fn two_gateways_chat_both_ways() {
     }
     assert_eq!(prefix.len() + long.len(), 510);
     alice.send(&format!("{prefix}{long}")).await;
-    let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+    let line = bob.expect(common::chat).await;
     assert!(line.ends_with(&format!(" :{long}")), "{line}");
 
     // /me is carried as an action.
     alice
         .send(&format!("PRIVMSG {b_nick} :\x01ACTION waves\x01"))
         .await;
-    let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+    let line = bob.expect(common::chat).await;
     assert!(line.ends_with(":\x01ACTION waves\x01"), "{line:?}");
 
     // Several messages keep their order.
@@ -86,7 +86,7 @@ async fn two_gateways_chat_both_ways() {
         alice.send(&format!("PRIVMSG {b_nick} :n{i}")).await;
     }
     for i in 0..50 {
-        let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+        let line = bob.expect(common::chat).await;
         assert!(line.ends_with(&format!(" :n{i}")), "{line}");
     }
 
@@ -214,7 +214,7 @@ async fn received_messages_survive_a_restart_and_keep_their_time() {
     bob.expect(|l| l.contains("ACK")).await;
     bob.send("CAP END").await;
     for i in 0..5 {
-        let line = bob.expect(|l| l.contains(" PRIVMSG ")).await;
+        let line = bob.expect(common::chat).await;
         assert!(line.starts_with("@time=20"), "{line}");
         assert!(line.ends_with(&format!(":stored {i}")), "{line}");
     }

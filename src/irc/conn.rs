@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::flood::TokenBucket;
 use super::{Action, Client, ClientSettings, LineFramer};
 use crate::config::{DEFAULT_LINE_BURST, DEFAULT_LINES_PER_SECOND};
-use crate::message::FrontendId;
+use crate::message::{FrontendId, FrontendRequest};
 use crate::router::{RouterHandle, RouterInput, now_ms};
 
 /// A client must finish registration within this time.
@@ -106,6 +106,9 @@ async fn serve(
     let mut framer = LineFramer::new();
     let mut buf = vec![0u8; 4096];
     let mut out = Vec::<u8>::new();
+    // The client's requests from one read (or one batch of events) go to the hub together,
+    // so that a burst of messages is committed to the outbox in one transaction.
+    let mut requests = Vec::<FrontendRequest>::new();
     // Attached to the hub only once registered, so that the backlog kept while no client
     // was attached goes to a client that can show it.
     let mut attached: Option<(
@@ -128,10 +131,10 @@ async fn serve(
                 close = true;
             }
             _ = &mut registration_deadline, if !client.is_registered() => {
-                close = perform(client.registration_timeout(), &mut out, &router, frontend_id(&attached));
+                close = perform(client.registration_timeout(), &mut out, &mut requests);
             }
             _ = tokio::time::sleep_until(next_token), if waiting => {
-                close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &router, frontend_id(&attached));
+                close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &mut requests);
             }
             read = reader.read(&mut buf), if !waiting => {
                 let n = match read {
@@ -140,16 +143,16 @@ async fn serve(
                     Err(e) => break Err(e),
                 };
                 framer.push(&buf[..n]);
-                close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &router, frontend_id(&attached));
+                close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &mut requests);
             }
             event = recv_event(&mut attached) => match event {
                 Some(event) => {
-                    close = perform(client.handle_event(&event), &mut out, &router, frontend_id(&attached));
+                    close = perform(client.handle_event(&event), &mut out, &mut requests);
                     // Render whatever else is waiting too, so that a burst goes out in few writes.
-                    if let Some((id, events)) = attached.as_mut() {
+                    if let Some((_, events)) = attached.as_mut() {
                         while !close && out.len() < WRITE_BATCH {
                             let Ok(event) = events.try_recv() else { break };
-                            close = perform(client.handle_event(&event), &mut out, &router, *id);
+                            close = perform(client.handle_event(&event), &mut out, &mut requests);
                         }
                     }
                 }
@@ -158,6 +161,11 @@ async fn serve(
                     close = true;
                 }
             },
+        }
+        if !requests.is_empty() {
+            let requests = std::mem::take(&mut requests);
+            let from = frontend_id(&attached);
+            router.dispatch(RouterInput::Requests { from, requests });
         }
         if !out.is_empty() {
             // A client that stops reading (a frozen SSH tunnel) must not pin this task.
@@ -200,14 +208,13 @@ fn take_lines(
     bucket: &mut TokenBucket,
     client: &mut Client,
     out: &mut Vec<u8>,
-    router: &RouterHandle,
-    from: FrontendId,
+    requests: &mut Vec<FrontendRequest>,
 ) -> bool {
     while framer.has_lines() && bucket.try_take(clock()) {
         let Some(line) = framer.next_line() else {
             break;
         };
-        if perform(client.handle_line(line, now_ms()), out, router, from) {
+        if perform(client.handle_line(line, now_ms()), out, requests) {
             return true;
         }
     }
@@ -236,20 +243,16 @@ async fn recv_event(
     }
 }
 
-/// Performs a state machine's actions; returns true when the connection must close.
-fn perform(
-    actions: Vec<Action>,
-    out: &mut Vec<u8>,
-    router: &RouterHandle,
-    from: FrontendId,
-) -> bool {
+/// Performs a state machine's actions (lines are written to `out`, requests kept in
+/// `requests` for the hub); returns true when the connection must close.
+fn perform(actions: Vec<Action>, out: &mut Vec<u8>, requests: &mut Vec<FrontendRequest>) -> bool {
     for action in actions {
         match action {
             Action::Send(line) => {
                 out.extend_from_slice(line.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
-            Action::Request(request) => router.dispatch(RouterInput::Request { from, request }),
+            Action::Request(request) => requests.push(request),
             Action::Close => return true,
         }
     }

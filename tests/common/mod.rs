@@ -59,6 +59,12 @@ pub async fn wait_published_then_detach(irc: SocketAddr) {
     assert!(client.expect_closed().await);
 }
 
+/// Whether a line is a chat message (a PRIVMSG from a peer, or an echo), not one from the
+/// gateway's service `disims` (announcements and replies in &disims).
+pub fn chat(line: &str) -> bool {
+    line.contains(" PRIVMSG ") && !line.starts_with(":disims!")
+}
+
 /// A scripted IRC client over real TCP.
 pub struct IrcClient {
     reader: BufReader<OwnedReadHalf>,
