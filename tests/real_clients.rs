@@ -1,252 +1,31 @@
 //! Real IRC clients against two gateways on a local mainline testnet: irssi driven through
-//! tmux (`send-keys`, `capture-pane`) and WeeChat headless driven through its FIFO and read
-//! through its log files. The clients come from Debian's packages (installed by `.ci/run`);
-//! without them these tests say SKIPPED and pass, except under `CI=true`, where they must run.
+//! tmux and WeeChat headless driven through its FIFO (see `common::clients`). Two real
+//! clients talk to each other; then each client, facing a scripted peer, goes through what a
+//! user does: a query opens on a peer's message, a reply, `/me`, `/whois`, and `add`,
+//! `contacts` and `rename` in &disims, after which the peer appears under its petname.
+//! Without the clients these tests say SKIPPED and pass, except under `CI=true`.
 
 mod common;
 
-use std::fs;
-use std::io::Write;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use common::clients::{Irssi, Weechat, clients_available, poll};
+use common::{IrcClient, WAIT, gateway, testnet};
+use disims::daemon::Gateway;
 
-use common::{WAIT, gateway, testnet};
-use tempfile::TempDir;
-
-/// Between two looks at a client's screen or logs.
-const POLL: Duration = Duration::from_millis(100);
-
-/// True when every tool is on PATH. Otherwise says SKIPPED (false), or panics under CI.
-fn clients_available(test: &str, tools: &[&str]) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let missing: Vec<&str> = tools
+/// The peer's key as `whois` and `id` show it.
+fn hex_key(gateway: &Gateway) -> String {
+    gateway
+        .peer_id
+        .as_bytes()
         .iter()
-        .copied()
-        .filter(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: CI=true but {missing:?} not on PATH (.ci/run installs them)");
-    }
-    // Straight to stderr: the test harness would hide `eprintln!` of a passing test.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {test} needs irssi/tmux/weechat-headless (installed by .ci/run)"
-    );
-    false
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-/// Polls `probe` until it gives a value; after [`WAIT`] panics with what it last saw.
-async fn poll<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        match probe() {
-            Ok(value) => return value,
-            Err(state) if tokio::time::Instant::now() >= deadline => {
-                panic!("timed out waiting for {what}; last seen:\n{state}")
-            }
-            Err(_) => tokio::time::sleep(POLL).await,
-        }
-    }
-}
-
-/// irssi in its own tmux server; the server (and irssi) is killed on drop, also on failure.
-struct Irssi {
-    socket: String,
-    _home: TempDir,
-}
-
-impl Irssi {
-    fn start(irc: SocketAddr) -> Irssi {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let socket = format!(
-            "disims-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let home = tempfile::tempdir().expect("irssi home");
-        // No servers or networks: irssi only ever talks to our gateway.
-        fs::write(
-            home.path().join("config"),
-            "servers = ( );\nchatnets = { };\nchannels = ( );\nsettings = {\n  \
-             core = { real_name = \"tester\"; user_name = \"tester\"; nick = \"tester\"; };\n};\n",
-        )
-        .expect("irssi config");
-        let command = format!(
-            "irssi --home={} -n tester -c {} -p {}",
-            home.path().display(),
-            irc.ip(),
-            irc.port()
-        );
-        let irssi = Irssi {
-            socket,
-            _home: home,
-        };
-        irssi.tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            "i",
-            "-x",
-            "250",
-            "-y",
-            "50",
-            &command,
-        ]);
-        irssi
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let output = Command::new("tmux")
-            .args(["-u", "-f", "/dev/null", "-L", &self.socket])
-            .args(args)
-            .env("LANG", "C.UTF-8")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run tmux");
-        assert!(output.status.success(), "tmux {args:?}: {output:?}");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    /// The active window as shown.
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-J", "-t", "i"])
-    }
-
-    /// Types a line into irssi's input and presses Enter.
-    fn type_line(&self, text: &str) {
-        self.tmux(&["send-keys", "-t", "i", "-l", text]);
-        self.tmux(&["send-keys", "-t", "i", "Enter"]);
-    }
-
-    /// Waits until the active window shows `text`; returns the screen.
-    async fn wait_for(&self, what: &str, text: &str) -> String {
-        poll(what, || {
-            let screen = self.screen();
-            if screen.contains(text) {
-                Ok(screen)
-            } else {
-                Err(screen)
-            }
-        })
-        .await
-    }
-
-    /// Waits for the welcome, the key nick adopted, and our record on the DHT.
-    async fn wait_ready(&self, nick: &str) {
-        self.wait_for("irssi to register", "Your nick is your key")
-            .await;
-        // The status bar shows irssi's own nick: it must have adopted the key nick of 001.
-        self.wait_for("irssi to take the key nick", &format!("[{nick}]"))
-            .await;
-        self.wait_for("the gateway to publish", "DHT: published")
-            .await;
-    }
-}
-
-impl Drop for Irssi {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// weechat-headless with one server `s`; killed on drop, also on failure.
-struct Weechat {
-    child: Child,
-    dir: TempDir,
-}
-
-impl Weechat {
-    fn start(irc: SocketAddr) -> Weechat {
-        let dir = tempfile::tempdir().expect("weechat dir");
-        let stdout = fs::File::create(dir.path().join("stdout.log")).expect("weechat stdout");
-        let commands = format!(
-            "/set logger.file.flush_delay 0;/server add s {}/{} -notls -nicks=tester;/connect s",
-            irc.ip(),
-            irc.port()
-        );
-        let child = Command::new("weechat-headless")
-            .arg("--dir")
-            .arg(dir.path())
-            .args(["--stdout", "-r", &commands])
-            .env("LANG", "C.UTF-8")
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start weechat-headless");
-        Weechat { child, dir }
-    }
-
-    fn log(&self, name: &str) -> PathBuf {
-        self.dir
-            .path()
-            .join("logs")
-            .join(format!("{name}.weechatlog"))
-    }
-
-    /// Waits until a log file holds `text`; returns the log.
-    async fn wait_for_log(&self, what: &str, name: &str, text: &str) -> String {
-        let path = self.log(name);
-        poll(what, || {
-            let log = fs::read_to_string(&path).unwrap_or_default();
-            if log.contains(text) {
-                Ok(log)
-            } else {
-                Err(format!("{}:\n{log}\n{}", path.display(), self.listing()))
-            }
-        })
-        .await
-    }
-
-    fn listing(&self) -> String {
-        let logs = fs::read_dir(self.dir.path().join("logs"))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        format!("log files: {logs:?}")
-    }
-
-    /// Writes one command into WeeChat's FIFO (`BUFFER *TEXT`).
-    fn fifo(&self, line: &str) {
-        let fifo = fs::read_dir(self.dir.path())
-            .expect("weechat dir")
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| file_name_starts(p, "weechat_fifo"))
-            .expect("weechat FIFO");
-        let mut fifo = fs::OpenOptions::new()
-            .write(true)
-            .open(fifo)
-            .expect("open FIFO");
-        fifo.write_all(format!("{line}\n").as_bytes())
-            .expect("write FIFO");
-    }
-}
-
-fn file_name_starts(path: &Path, prefix: &str) -> bool {
-    path.file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
-}
-
-impl Drop for Weechat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A scripted peer: registered at `gateway` and published on the DHT.
+async fn scripted_peer(gateway: &Gateway) -> IrcClient {
+    let mut bob = IrcClient::register(gateway.irc_addr, "bob").await;
+    bob.expect(|l| l.contains("DHT: published")).await;
+    bob
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,12 +44,11 @@ async fn irssi_to_irssi() {
     alice.wait_ready(&a_nick).await;
     bob.wait_ready(&b_nick).await;
 
-    // alice -> bob: bob's irssi opens a query window (2) from alice's key nick.
+    // alice -> bob: bob's irssi opens a query window from alice's key nick.
     alice.type_line(&format!("/msg {b_nick} hello from irssi"));
-    bob.wait_for("activity in bob's window 2", "Act: 2").await;
-    bob.type_line("/window 2");
     let screen = bob
-        .wait_for(
+        .wait_in(
+            &a_nick,
             "alice's message in bob's query",
             &format!("<{a_nick}> hello from irssi"),
         )
@@ -283,9 +61,9 @@ async fn irssi_to_irssi() {
     // bob -> alice, typed into the query window, non-ASCII.
     let text = "grüße 🎉 aus Köln, 你好";
     bob.type_line(text);
-    alice.type_line("/window 2");
     alice
-        .wait_for(
+        .wait_in(
+            &b_nick,
             "bob's reply in alice's query",
             &format!("<{b_nick}> {text}"),
         )
@@ -347,12 +125,204 @@ async fn weechat_to_irssi() {
             &format!("\t{a_nick}\t{reply}"),
         )
         .await;
-    bob.type_line("/window 2");
-    bob.wait_for(
+    bob.wait_in(
+        &a_nick,
         "weechat's reply in bob's query",
         &format!("<{a_nick}> {reply}"),
     )
     .await;
+
+    tokio::time::timeout(WAIT, async { tokio::join!(a.shutdown(), b.shutdown()) })
+        .await
+        .expect("gateways stop in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn irssi_query_me_whois_and_contacts() {
+    if !clients_available("irssi_query_me_whois_and_contacts", &["irssi", "tmux"]) {
+        return;
+    }
+    let net = testnet(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = gateway(&dir.path().join("a"), &net).await;
+    let b = gateway(&dir.path().join("b"), &net).await;
+    let (a_nick, b_nick) = (a.peer_id.nick(), b.peer_id.nick());
+    let alice = Irssi::start(a.irc_addr);
+    alice.wait_ready(&a_nick).await;
+    let mut bob = scripted_peer(&b).await;
+
+    // A message from the peer opens a query under its key nick.
+    bob.send(&format!("PRIVMSG {a_nick} :hello from bob")).await;
+    alice
+        .wait_in(
+            &b_nick,
+            "bob's message in the query",
+            &format!("<{b_nick}> hello from bob"),
+        )
+        .await;
+
+    // A reply typed into the query, then an action.
+    alice.type_line("hi bob, from irssi");
+    let line = bob.expect(common::chat).await;
+    assert!(line.ends_with(" :hi bob, from irssi"), "{line}");
+    alice.type_line("/me waves");
+    let line = bob.expect(common::chat).await;
+    assert!(line.ends_with(" :\u{1}ACTION waves\u{1}"), "{line}");
+
+    // WHOIS shows the full key and the session.
+    alice.type_line(&format!("/whois {b_nick}"));
+    let key = hex_key(&b);
+    poll("bob's key in irssi's whois", || {
+        let screen = alice.screen();
+        if screen.contains(&key) && screen.contains("session up") {
+            Ok(())
+        } else {
+            Err(screen)
+        }
+    })
+    .await;
+
+    // In &disims: add bob as "bob", list the contacts.
+    alice.goto("&disims");
+    alice.type_line(&format!("add {b_nick} bob"));
+    alice
+        .wait_for(
+            "the service's answer to add",
+            &format!("Added {b_nick} as bob"),
+        )
+        .await;
+    alice.type_line("contacts");
+    alice
+        .wait_for(
+            "bob in the contact list",
+            &format!("bob ({b_nick}): online"),
+        )
+        .await;
+
+    // The petname takes effect: bob's next message comes from "bob", and the query follows.
+    bob.send(&format!("PRIVMSG {a_nick} :after the petname"))
+        .await;
+    alice
+        .wait_in(
+            "bob",
+            "bob's message under its petname",
+            "<bob> after the petname",
+        )
+        .await;
+    alice.type_line("replying to bob by petname");
+    let line = bob.expect(common::chat).await;
+    assert!(line.ends_with(" :replying to bob by petname"), "{line}");
+    assert!(line.starts_with(&format!(":{a_nick}!")), "{line}");
+
+    // A rename shows as a nick change in the open query.
+    alice.goto("&disims");
+    alice.type_line("rename bob bobby");
+    alice
+        .wait_in(
+            "bobby",
+            "the rename in the query",
+            "bob is now known as bobby",
+        )
+        .await;
+
+    tokio::time::timeout(WAIT, async { tokio::join!(a.shutdown(), b.shutdown()) })
+        .await
+        .expect("gateways stop in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weechat_query_me_whois_and_contacts() {
+    if !clients_available("weechat_query_me_whois_and_contacts", &["weechat-headless"]) {
+        return;
+    }
+    let net = testnet(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = gateway(&dir.path().join("a"), &net).await;
+    let b = gateway(&dir.path().join("b"), &net).await;
+    let (a_nick, b_nick) = (a.peer_id.nick(), b.peer_id.nick());
+    let alice = Weechat::start(a.irc_addr);
+    let server = "irc.server.s";
+    alice
+        .wait_for_log(
+            "weechat to register",
+            server,
+            &format!("Welcome to DiSIMS, {a_nick}"),
+        )
+        .await;
+    alice
+        .wait_for_log(
+            "weechat to join &disims",
+            "irc.s.&disims",
+            "DiSIMS control channel",
+        )
+        .await;
+    let mut bob = scripted_peer(&b).await;
+
+    // A message from the peer opens a query buffer under its key nick.
+    bob.send(&format!("PRIVMSG {a_nick} :hello from bob")).await;
+    let query = format!("irc.s.{b_nick}");
+    alice
+        .wait_for_log(
+            "bob's message in the query",
+            &query,
+            &format!("\t{b_nick}\thello from bob"),
+        )
+        .await;
+
+    // A reply into the query, then an action.
+    alice.fifo(&format!("{query} *hi bob, from weechat"));
+    let line = bob.expect(common::chat).await;
+    assert!(line.ends_with(" :hi bob, from weechat"), "{line}");
+    alice.fifo(&format!("{query} */me waves"));
+    let line = bob.expect(common::chat).await;
+    assert!(line.ends_with(" :\u{1}ACTION waves\u{1}"), "{line}");
+
+    // WHOIS shows the full key (WeeChat prints it in the server buffer).
+    alice.fifo(&format!("{query} */whois {b_nick}"));
+    alice
+        .wait_for_log("bob's key in weechat's whois", server, &hex_key(&b))
+        .await;
+
+    // In &disims: add bob as "bob", list the contacts.
+    let control = "irc.s.&disims";
+    alice.fifo(&format!("{control} *add {b_nick} bob"));
+    alice
+        .wait_for_log(
+            "the service's answer to add",
+            control,
+            &format!("Added {b_nick} as bob"),
+        )
+        .await;
+    alice.fifo(&format!("{control} *contacts"));
+    alice
+        .wait_for_log(
+            "bob in the contact list",
+            control,
+            &format!("bob ({b_nick}): online"),
+        )
+        .await;
+
+    // The petname takes effect: the query buffer follows the nick change, and bob's next
+    // message comes from "bob".
+    bob.send(&format!("PRIVMSG {a_nick} :after the petname"))
+        .await;
+    let renamed = "irc.s.bob";
+    poll("bob's message under its petname", || {
+        let logs = [alice.log(&query), alice.log(renamed)]
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
+        if logs.contains("\tbob\tafter the petname") {
+            Ok(())
+        } else {
+            Err(format!("{logs}\n{}", alice.listing()))
+        }
+    })
+    .await;
+    alice.fifo(&format!("{renamed} *replying to bob by petname"));
+    let line = bob.expect(common::chat).await;
+    assert!(line.ends_with(" :replying to bob by petname"), "{line}");
 
     tokio::time::timeout(WAIT, async { tokio::join!(a.shutdown(), b.shutdown()) })
         .await

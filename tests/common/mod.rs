@@ -2,6 +2,8 @@
 //! local mainline testnet. Everything binds port 0 and uses temp dirs.
 #![allow(dead_code)]
 
+pub mod clients;
+
 pub mod process;
 
 use std::net::SocketAddr;
