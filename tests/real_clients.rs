@@ -324,6 +324,27 @@ async fn weechat_query_me_whois_and_contacts() {
     let line = bob.expect(common::chat).await;
     assert!(line.ends_with(" :replying to bob by petname"), "{line}");
 
+    // A rename: the service confirms it, and bob's messages come from the new name.
+    alice.fifo(&format!("{control} *rename bob bobby"));
+    alice
+        .wait_for_log("the service's answer to rename", control, "is now bobby")
+        .await;
+    bob.send(&format!("PRIVMSG {a_nick} :after the rename"))
+        .await;
+    poll("bob's message under its new petname", || {
+        let logs = ["irc.s.bobby", renamed, query.as_str()]
+            .iter()
+            .map(|name| std::fs::read_to_string(alice.log(name)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
+        if logs.contains("\tbobby\tafter the rename") {
+            Ok(())
+        } else {
+            Err(format!("{logs}\n{}", alice.listing()))
+        }
+    })
+    .await;
+
     tokio::time::timeout(WAIT, async { tokio::join!(a.shutdown(), b.shutdown()) })
         .await
         .expect("gateways stop in time");
