@@ -135,6 +135,10 @@ struct PeerState {
     probe_delay: Duration,
     /// A presence probe is scheduled.
     probe_scheduled: bool,
+    /// A duplicate session we sent on was retired, and has not yet handed back what the
+    /// peer did not acknowledge: nothing more is sent until it has, so that those messages
+    /// go out again before the ones after them (per-peer order across the handover).
+    retiring: Option<u64>,
     seen: HashSet<MessageId>,
     seen_order: VecDeque<MessageId>,
 }
@@ -150,6 +154,7 @@ impl PeerState {
             queued_while_offline: 0,
             probe_delay: Duration::ZERO,
             probe_scheduled: false,
+            retiring: None,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
         }
@@ -157,7 +162,7 @@ impl PeerState {
 
     /// Nothing in flight: the state holds only the ids seen, which may be forgotten.
     fn is_idle(&self) -> bool {
-        self.active.is_none() && self.pending.is_empty() && !self.dialing
+        self.active.is_none() && self.pending.is_empty() && !self.dialing && self.retiring.is_none()
     }
 
     /// Remembers `id`; false when it was already seen (a resend after a lost ack).
@@ -314,6 +319,9 @@ impl Router {
                 error,
             } => {
                 let state = self.peer(peer);
+                if state.retiring == Some(conn_id) {
+                    state.retiring = None;
+                }
                 let mut early = false;
                 if let Some(s) = state.active.as_ref().filter(|s| s.conn_id == conn_id) {
                     early = now_ms().saturating_sub(s.started_ms) < SHORT_SESSION_MS;
@@ -517,7 +525,7 @@ impl Router {
     /// Hands pending messages to the active session, or starts a dial.
     fn flush(&mut self, peer: PeerId) {
         let state = self.peer(peer);
-        if state.pending.is_empty() {
+        if state.pending.is_empty() || state.retiring.is_some() {
             return;
         }
         if let Some(session) = &state.active {
@@ -575,6 +583,7 @@ impl Router {
         match state.active.take() {
             None => state.active = Some(handle),
             Some(existing) => {
+                let existing_conn = existing.conn_id;
                 // Both ends order the two sessions the same way: by initiator key, then
                 // (two dials by the same side) by the transcript hash both ends share.
                 let rank = |h: &SessionHandle| (h.initiator, h.session_id);
@@ -584,6 +593,10 @@ impl Router {
                     (existing, handle)
                 };
                 tracing::debug!(peer = %peer.short(), keep = keep.conn_id, retire = retire.conn_id, "duplicate session");
+                if retire.conn_id == existing_conn {
+                    // We may have sent on it: hold the queue until it hands back the rest.
+                    state.retiring = Some(retire.conn_id);
+                }
                 let _ = retire.commands.send(SessionCommand::Retire);
                 state.active = Some(keep);
             }

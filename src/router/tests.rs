@@ -192,3 +192,75 @@ async fn messages_shown_live_are_not_played_back() {
     let mut later = attach(&mut r);
     assert!(received(&mut later).is_empty());
 }
+
+/// A session for `peer` whose commands the test reads.
+fn fake_session(
+    peer: PeerId,
+    conn_id: u64,
+    initiator: PeerId,
+    session_id: [u8; 32],
+) -> (SessionHandle, mpsc::UnboundedReceiver<SessionCommand>) {
+    let (commands, rx) = mpsc::unbounded_channel();
+    let handle = SessionHandle {
+        peer,
+        conn_id,
+        initiator,
+        session_id,
+        commands,
+        remote: None,
+        started_ms: 0,
+    };
+    (handle, rx)
+}
+
+fn sent_texts(rx: &mut mpsc::UnboundedReceiver<SessionCommand>) -> Vec<String> {
+    std::iter::from_fn(|| rx.try_recv().ok())
+        .filter_map(|c| match c {
+            SessionCommand::Send(m) => Some(m.text),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_duplicate_session_handover_keeps_the_order() {
+    let mut r = router();
+    let bob = peer(1);
+    let send = |r: &mut Router, text: &str| {
+        r.handle(RouterInput::Request {
+            from: 0,
+            request: FrontendRequest::Send {
+                to: bob,
+                kind: MessageKind::Text,
+                text: text.into(),
+            },
+        })
+    };
+    // Our session with bob carries m1 and m2, unacknowledged.
+    let own = r.ctx.own;
+    let (first, mut first_rx) = fake_session(bob, 1, own, [1; 32]);
+    r.handle(RouterInput::SessionUp(first));
+    send(&mut r, "m1");
+    send(&mut r, "m2");
+    assert_eq!(sent_texts(&mut first_rx), ["m1", "m2"]);
+    // A second session comes up that wins the tie-break (the smaller initiator key, then
+    // the smaller transcript hash), so the first one is retired.
+    let winner = bob.min(own);
+    let (second, mut second_rx) = fake_session(bob, 2, winner, [0; 32]);
+    r.handle(RouterInput::SessionUp(second));
+    assert!(
+        std::iter::from_fn(|| first_rx.try_recv().ok())
+            .any(|c| matches!(c, SessionCommand::Retire))
+    );
+    // m3 waits until the retired session has handed back m1 and m2...
+    send(&mut r, "m3");
+    assert!(sent_texts(&mut second_rx).is_empty());
+    r.handle(RouterInput::SessionEnded {
+        peer: bob,
+        conn_id: 1,
+        unsent: vec![chat(1, 1), chat(2, 2)],
+        error: None,
+    });
+    // ...and all three go out on the kept session, in order.
+    assert_eq!(sent_texts(&mut second_rx), ["m1", "m2", "m3"]);
+}
