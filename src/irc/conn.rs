@@ -19,6 +19,8 @@ use crate::router::{RouterHandle, RouterInput, now_ms};
 
 /// A client must finish registration within this time.
 pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes taken from a client's socket per read, at most.
+const READ_BUFFER: usize = 64 * 1024;
 /// Events rendered into one write, at most (bytes).
 const WRITE_BATCH: usize = 64 * 1024;
 /// A write to a client that takes longer than this ends the connection.
@@ -104,7 +106,9 @@ async fn serve(
     let (mut reader, mut writer) = stream.into_split();
     let mut client = Client::new(settings);
     let mut framer = LineFramer::new();
-    let mut buf = vec![0u8; 4096];
+    // One read takes what the client has sent, up to this much: a pasted burst becomes one
+    // batch of requests, and so one outbox transaction, rather than dozens.
+    let mut buf = vec![0u8; READ_BUFFER];
     let mut out = Vec::<u8>::new();
     // The client's requests from one read (or one batch of events) go to the hub together,
     // so that a burst of messages is committed to the outbox in one transaction.

@@ -56,6 +56,8 @@ pub struct Received {
 /// The store; one per gateway.
 pub struct Store {
     db: Connection,
+    /// Declared after `db`, so dropped after it: the last checkpoint sees every commit.
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 /// Each step takes the schema from version `i` to `i + 1`.
@@ -141,7 +143,10 @@ impl Store {
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut store = Store { db };
+        // Checkpoints run on their own thread (see `checkpoint`), not inside our commits.
+        db.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)?;
+        let _checkpointer = checkpoint::Checkpointer::start(&path)?;
+        let mut store = Store { db, _checkpointer };
         store.migrate()?;
         Ok(store)
     }
@@ -387,6 +392,7 @@ impl Store {
     }
 }
 
+mod checkpoint;
 pub mod contacts;
 pub use contacts::SenderState;
 

@@ -192,3 +192,25 @@ fn messages_stored_as_shown_can_be_marked_unshown_again() {
         .collect();
     assert_eq!(left, vec![chat(2, 2)]);
 }
+
+#[test]
+fn the_log_is_checkpointed_by_the_store_thread_not_by_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let db_len = || std::fs::metadata(dir.path().join(DB_FILE)).unwrap().len();
+    let before = db_len();
+    // A few hundred pages: far below the fallback threshold, so no commit checkpoints.
+    for n in 0..200 {
+        let batch: Vec<_> = (0..10).map(|i| (peer(1), chat(n * 10 + i, 1))).collect();
+        store.enqueue(&batch).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while db_len() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file never received the log's pages"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(store.outbox(&peer(1)).unwrap().len(), 2000);
+}
