@@ -217,13 +217,20 @@ async fn irssi_query_me_whois_and_contacts() {
     // A rename shows as a nick change in the open query.
     alice.goto("&disims");
     alice.type_line("rename bob bobby");
+    // The query window follows: irssi's status bar names it after the new nick.
     alice
-        .wait_in(
-            "bobby",
-            "the rename in the query",
-            "bob is now known as bobby",
-        )
+        .wait_in("bobby", "the rename in the query", "/bobby]")
         .await;
+
+    // The session as the user saw it (shown with `cargo test --test real_clients -- --nocapture`).
+    alice.goto("&disims");
+    let control = alice
+        .wait_for("the control channel", "DiSIMS control channel")
+        .await;
+    eprintln!("--- irssi: &disims ---\n{}", control.trim_end());
+    alice.goto("bobby");
+    let query = alice.wait_for("the query", "<bob> after the petname").await;
+    eprintln!("--- irssi: query with bobby ---\n{}", query.trim_end());
 
     tokio::time::timeout(WAIT, async { tokio::join!(a.shutdown(), b.shutdown()) })
         .await
@@ -331,19 +338,33 @@ async fn weechat_query_me_whois_and_contacts() {
         .await;
     bob.send(&format!("PRIVMSG {a_nick} :after the rename"))
         .await;
-    poll("bob's message under its new petname", || {
+    let logs = poll("bob's message under its new petname", || {
         let logs = ["irc.s.bobby", renamed, query.as_str()]
             .iter()
             .map(|name| std::fs::read_to_string(alice.log(name)).unwrap_or_default())
             .collect::<Vec<_>>()
             .join("\n");
         if logs.contains("\tbobby\tafter the rename") {
-            Ok(())
+            Ok(logs)
         } else {
             Err(format!("{logs}\n{}", alice.listing()))
         }
     })
     .await;
+
+    // The session as the user saw it (shown with `cargo test --test real_clients -- --nocapture`).
+    let read = |name: &str| std::fs::read_to_string(alice.log(name)).unwrap_or_default();
+    eprintln!("--- weechat: &disims ---\n{}", read(control).trim_end());
+    eprintln!("--- weechat: queries with bob ---\n{}", logs.trim_end());
+    let whois: Vec<String> = read(server)
+        .lines()
+        .filter(|l| l.contains(&b_nick) || l.contains("bob"))
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    eprintln!(
+        "--- weechat: server buffer (whois) ---\n{}",
+        whois.join("\n")
+    );
 
     tokio::time::timeout(WAIT, async { tokio::join!(a.shutdown(), b.shutdown()) })
         .await
