@@ -191,6 +191,10 @@ async fn irssi_query_me_whois_and_contacts() {
             &format!("Added {b_nick} as bob"),
         )
         .await;
+    // Online (a session is up): the service voices it.
+    alice
+        .wait_for("bob voiced in &disims", "[+v bob] by disims")
+        .await;
     alice.type_line("contacts");
     alice
         .wait_for(
@@ -299,6 +303,9 @@ async fn weechat_query_me_whois_and_contacts() {
             control,
             &format!("Added {b_nick} as bob"),
         )
+        .await;
+    alice
+        .wait_for_log("bob voiced in &disims", control, "[+v bob] by disims")
         .await;
     alice.fifo(&format!("{control} *contacts"));
     alice

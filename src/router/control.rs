@@ -123,7 +123,7 @@ impl Router {
         if held > 0 {
             lines.push(format!("{held} held message(s) from it are shown"));
         }
-        self.probe(peer);
+        self.start_watching(peer);
         Ok(lines)
     }
 
@@ -183,7 +183,7 @@ impl Router {
             ..contact
         })?;
         if !block {
-            self.probe(peer);
+            self.start_watching(peer);
             return Ok(vec![format!("Unblocked {nick}")]);
         }
         // Whatever is up with it ends now; what it has waiting for the user goes too.
@@ -371,7 +371,7 @@ impl Router {
             last_seen_ms: None,
         })?;
         let shown = self.release_held(&peer).map_err(|e| e.to_string())?;
-        self.probe(peer);
+        self.start_watching(peer);
         Ok(vec![format!(
             "Accepted {}: it is a contact now; its {shown} held message(s) were shown",
             peer.nick()

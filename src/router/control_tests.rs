@@ -152,6 +152,45 @@ async fn contacts_are_added_renamed_removed_and_persist() {
 }
 
 #[tokio::test]
+async fn a_peer_added_while_connected_shows_online_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let (id, mut rx) = attach(&mut r);
+    let bob = peer(2);
+    let (commands, _session) = mpsc::unbounded_channel();
+    r.handle(RouterInput::SessionUp(SessionHandle {
+        peer: bob,
+        conn_id: 1,
+        initiator: bob,
+        session_id: [0; 32],
+        commands,
+        remote: None,
+        started_ms: now_ms(),
+    }));
+    drain(&mut rx);
+    // Not a contact: its session said nothing about presence. Added: the new book, then
+    // its presence, so that a client can voice it in &disims right away.
+    r.handle(RouterInput::Request {
+        from: id,
+        request: FrontendRequest::Control {
+            line: format!("add {} bob", bob.nick()),
+            reply: ControlTarget::Query,
+        },
+    });
+    let events = drain(&mut rx);
+    let book = events
+        .iter()
+        .position(|e| matches!(e, FrontendEvent::Contacts(_)))
+        .expect("the new book");
+    let online = FrontendEvent::Presence {
+        peer: bob,
+        presence: Presence::Online,
+    };
+    let presence = events.iter().position(|e| *e == online);
+    assert!(presence.is_some_and(|p| p > book), "{events:?}");
+}
+
+#[tokio::test]
 async fn unknown_senders_are_held_then_accepted_in_order_or_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let (alice, eve) = (peer(4), peer(5));

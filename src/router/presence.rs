@@ -163,6 +163,16 @@ impl Router {
         }
     }
 
+    /// A peer just became watched (a new contact, an unblock): front ends learn its
+    /// presence now, and it is dialled if it has no session.
+    pub(super) fn start_watching(&mut self, peer: PeerId) {
+        let presence = self.current_presence(&peer);
+        self.set_presence(peer, presence);
+        if presence == Presence::Offline {
+            self.probe(peer);
+        }
+    }
+
     /// Dials a watched peer without a session (unless a dial is under way or blocked).
     pub(super) fn probe(&mut self, peer: PeerId) {
         if !self.is_watched(&peer) || self.book.is_blocked(&peer) {
