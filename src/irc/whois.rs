@@ -5,7 +5,6 @@
 //! full key in hex and the session, 276 with the key's fingerprint, 338 with the address
 //! while connected, 671 while a session is up, 301 if away, then 318.
 
-use sha2::{Digest, Sha256};
 
 use super::client::{Action, Client, MAX_TARGETS, Target};
 use super::numerics::*;
@@ -179,14 +178,8 @@ impl Client {
     }
 }
 
-/// A key's fingerprint for comparing by eye or voice: the first 16 bytes of its SHA-256,
-/// in groups of four hex digits.
+/// A key's fingerprint for comparing by eye or voice: the one `id` in &disims shows
+/// (docs/protocol.md, "Safety numbers and fingerprints").
 pub fn fingerprint(peer: &PeerId) -> String {
-    let digest = Sha256::digest(peer.as_bytes());
-    let hex = render::hex(&digest[..16]);
-    hex.as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::crypto::fingerprint(peer.as_bytes())
 }
