@@ -22,7 +22,7 @@ use crate::message::{ChatMessage, MessageId, MessageKind};
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "disims.db";
 /// The schema version this code writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +86,48 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX received_unshown ON received(shown, row);",
     // 1 -> 2
     contacts::MIGRATION_2,
+    // 2 -> 3
+    MIGRATION_3,
 ];
+
+/// Schema step 2 -> 3: fewer b-trees to update per message (docs/performance.md). Every
+/// message written to the outbox or the history used to update five: the table, its unique
+/// index, a second index, and `sqlite_sequence` (AUTOINCREMENT). Now:
+/// - no AUTOINCREMENT: a plain `INTEGER PRIMARY KEY` is already one more than the largest
+///   key in the table, so rows still come back in the order they were written;
+/// - the outbox has no `(peer, seq)` index: it only holds what is not yet acknowledged, and
+///   it is read by peer only at start, on `status` and when an offline peer's queue drains;
+/// - `received`'s indexes of unshown and held rows are partial: most rows are inserted
+///   shown (`shown = 1`) and never enter them.
+const MIGRATION_3: &str = "CREATE TABLE outbox_v3 (
+        seq INTEGER PRIMARY KEY,
+        peer BLOB NOT NULL,
+        id BLOB NOT NULL UNIQUE,
+        kind INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        sent_at_ms INTEGER NOT NULL
+     );
+     INSERT INTO outbox_v3 (seq, peer, id, kind, text, sent_at_ms)
+        SELECT seq, peer, id, kind, text, sent_at_ms FROM outbox;
+     DROP TABLE outbox;
+     ALTER TABLE outbox_v3 RENAME TO outbox;
+     CREATE TABLE received_v3 (
+        row INTEGER PRIMARY KEY,
+        peer BLOB NOT NULL,
+        id BLOB NOT NULL,
+        kind INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        sent_at_ms INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        shown INTEGER NOT NULL DEFAULT 0,
+        UNIQUE(peer, id)
+     );
+     INSERT INTO received_v3 (row, peer, id, kind, text, sent_at_ms, received_at_ms, shown)
+        SELECT row, peer, id, kind, text, sent_at_ms, received_at_ms, shown FROM received;
+     DROP TABLE received;
+     ALTER TABLE received_v3 RENAME TO received;
+     CREATE INDEX received_unshown ON received(row) WHERE shown = 0;
+     CREATE INDEX received_held ON received(peer) WHERE shown = 2;";
 
 fn kind_code(kind: MessageKind) -> i64 {
     match kind {
