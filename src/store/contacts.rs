@@ -236,6 +236,7 @@ impl Store {
 
     /// How many messages wait in the outbox for `peer`.
     pub fn outbox_count(&self, peer: &PeerId) -> Result<usize, StoreError> {
+        self.apply_acks()?;
         let mut select = self
             .db
             .prepare_cached("SELECT COUNT(*) FROM outbox WHERE peer = ?1")?;
@@ -245,6 +246,7 @@ impl Store {
 
     /// Messages waiting in the outbox, per peer.
     pub fn outbox_counts(&self) -> Result<Vec<(PeerId, usize)>, StoreError> {
+        self.apply_acks()?;
         let mut select = self
             .db
             .prepare_cached("SELECT peer, COUNT(*) FROM outbox GROUP BY peer ORDER BY MIN(seq)")?;

@@ -55,9 +55,13 @@ fn acknowledged_messages_leave_the_outbox() {
         .enqueue(&(0..5).map(|n| (a, chat(n, n))).collect::<Vec<_>>())
         .unwrap();
     let ids = [chat(1, 0).id, chat(3, 0).id, chat(99, 0).id];
-    assert_eq!(store.acknowledged(&a, &ids).unwrap(), 2);
+    store.acknowledged(&a, &ids).unwrap();
+    assert!(store.has_pending_acks());
+    assert_eq!(store.flush_acknowledged().unwrap(), 2);
+    assert!(!store.has_pending_acks());
     // An ack from another peer for the same id removes nothing.
-    assert_eq!(store.acknowledged(&peer(2), &[chat(0, 0).id]).unwrap(), 0);
+    store.acknowledged(&peer(2), &[chat(0, 0).id]).unwrap();
+    assert_eq!(store.flush_acknowledged().unwrap(), 0);
     let left: Vec<_> = store
         .outbox(&a)
         .unwrap()
@@ -305,4 +309,44 @@ fn hot_queries_use_the_indexes() {
             .contains("received_held")
     );
     assert!(plan("DELETE FROM outbox WHERE peer = x'00' AND id = x'00'").contains("autoindex"));
+}
+
+#[test]
+fn acknowledged_deletes_ride_along_with_the_next_write_and_every_read_sees_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = peer(1);
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        store
+            .enqueue(&(0..4).map(|n| (a, chat(n, n))).collect::<Vec<_>>())
+            .unwrap();
+        // Pending: a read applies them first.
+        store.acknowledged(&a, &[chat(0, 0).id]).unwrap();
+        assert_eq!(store.outbox(&a).unwrap().len(), 3);
+        // Pending: the next write takes them in its transaction.
+        store.acknowledged(&a, &[chat(1, 0).id]).unwrap();
+        store.enqueue(&[(a, chat(9, 9))]).unwrap();
+        assert!(!store.has_pending_acks());
+        store.acknowledged(&a, &[chat(2, 0).id]).unwrap();
+        store.receive(&peer(2), &[chat(50, 50)], 50, true).unwrap();
+        assert!(!store.has_pending_acks());
+        // Pending when the store closes: applied on drop.
+        store.acknowledged(&a, &[chat(3, 0).id]).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.outbox(&a).unwrap(), vec![chat(9, 9)]);
+}
+
+#[test]
+fn many_pending_acknowledgements_are_flushed_on_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = peer(1);
+    let n = MAX_PENDING_ACKS as u64;
+    store
+        .enqueue(&(0..n).map(|i| (a, chat(i, i))).collect::<Vec<_>>())
+        .unwrap();
+    let ids: Vec<_> = (0..n).map(|i| chat(i, 0).id).collect();
+    store.acknowledged(&a, &ids).unwrap();
+    assert!(!store.has_pending_acks());
 }
