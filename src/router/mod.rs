@@ -88,6 +88,8 @@ pub enum RouterInput {
         peer: PeerId,
         ids: Vec<MessageId>,
     },
+    /// Time to delete acknowledged messages from the outbox, if no write took them along.
+    FlushAcks,
     /// Time to try a peer with queued messages again.
     Retry(PeerId),
     /// Load the outbox (at start) and deliver what it holds.
@@ -215,6 +217,8 @@ pub struct Router {
     peer_away: HashMap<PeerId, String>,
     /// Our addresses as last published, and when.
     published: Option<(Vec<SocketAddr>, u64)>,
+    /// A [`RouterInput::FlushAcks`] is on its way.
+    acks_flush_due: bool,
 }
 
 impl Router {
@@ -227,6 +231,7 @@ impl Router {
             backlog_dropped: 0,
             peers: HashMap::new(),
             status: None,
+            acks_flush_due: false,
             // Should the OS have no randomness, the clock still makes runs distinct.
             id_prefix: random_bytes().unwrap_or_else(|_| now_ms().to_be_bytes()),
             id_counter: 0,
@@ -355,6 +360,7 @@ impl Router {
             RouterInput::Published(addrs) => self.published = Some((addrs, now_ms())),
             RouterInput::Reply { to, event } => self.reply_to(to, event),
             RouterInput::Acknowledged { peer, ids } => self.acknowledged(peer, &ids),
+            RouterInput::FlushAcks => self.flush_acks(),
             RouterInput::Retry(peer) => self.flush(peer),
             RouterInput::Resume => {
                 self.resume();

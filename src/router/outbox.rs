@@ -14,6 +14,9 @@ use crate::peer::wire::MAX_TEXT;
 /// [`RETRY_MAX`].
 pub const RETRY_MIN: Duration = Duration::from_secs(5);
 pub const RETRY_MAX: Duration = Duration::from_secs(5 * 60);
+/// Acknowledged messages leave the outbox with the next write of the store, or at the
+/// latest this long after the ack.
+pub const ACK_FLUSH_DELAY: Duration = Duration::from_millis(50);
 
 impl Router {
     /// Handles a front end's requests in order. Consecutive sends are committed to the
@@ -97,8 +100,10 @@ impl Router {
         }
     }
 
-    /// The peer acknowledged these messages: they leave the outbox. When it was offline and
-    /// its queue is now empty, the user hears that the queued messages were delivered.
+    /// The peer acknowledged these messages: they leave the outbox (with the store's next
+    /// write, or within [`ACK_FLUSH_DELAY`]: an ack costs no commit of its own). When it was
+    /// offline and its queue is now empty, the user hears that the queued messages were
+    /// delivered.
     pub(super) fn acknowledged(&mut self, peer: PeerId, ids: &[MessageId]) {
         let Some(store) = self.store.as_mut() else {
             return;
@@ -108,6 +113,16 @@ impl Router {
             // what it has already seen.
             tracing::warn!(error = %e, "cannot remove acknowledged messages from the outbox");
             return;
+        }
+        if store.has_pending_acks() && !self.acks_flush_due {
+            self.acks_flush_due = true;
+            let (router, shutdown) = (self.ctx.router.clone(), self.ctx.shutdown.clone());
+            self.ctx.tracker.spawn(async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(ACK_FLUSH_DELAY) => router.dispatch(RouterInput::FlushAcks),
+                }
+            });
         }
         let queued = self.peers.get(&peer).map_or(0, |s| s.queued_while_offline);
         if queued == 0 {
@@ -126,6 +141,16 @@ impl Router {
                 peer.nick()
             );
             self.broadcast(FrontendEvent::PeerNotice { peer, text });
+        }
+    }
+
+    /// Deletes acknowledged messages no write has taken along yet.
+    pub(super) fn flush_acks(&mut self) {
+        self.acks_flush_due = false;
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store.flush_acknowledged()
+        {
+            tracing::warn!(error = %e, "cannot remove acknowledged messages from the outbox");
         }
     }
 

@@ -34,7 +34,8 @@ pub(super) const MIGRATION_2: &str = "CREATE TABLE contacts (
      );
      CREATE INDEX received_held ON received(peer, shown);";
 
-/// `received.shown` of a held message.
+/// `received.shown` of a held message. (The queries below spell it `shown = 2`: a literal,
+/// so that SQLite can use the partial index of held rows, `received_held`.)
 const HELD: i64 = 2;
 
 /// What the gateway remembers of a sender who is not a contact.
@@ -208,9 +209,9 @@ impl Store {
     pub fn held_count(&self, peer: &PeerId) -> Result<usize, StoreError> {
         let mut select = self
             .db
-            .prepare_cached("SELECT COUNT(*) FROM received WHERE peer = ?1 AND shown = ?2")?;
+            .prepare_cached("SELECT COUNT(*) FROM received WHERE peer = ?1 AND shown = 2")?;
         let n: i64 = select
-            .query_row(params![&peer.as_bytes()[..], HELD], |r| r.get(0))
+            .query_row([&peer.as_bytes()[..]], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
         Ok(n as usize)
@@ -219,8 +220,8 @@ impl Store {
     /// Releases `peer`'s held messages for playback (they become unshown); returns how many.
     pub fn release_held(&mut self, peer: &PeerId) -> Result<usize, StoreError> {
         Ok(self.db.execute(
-            "UPDATE received SET shown = 0 WHERE peer = ?1 AND shown = ?2",
-            params![&peer.as_bytes()[..], HELD],
+            "UPDATE received SET shown = 0 WHERE peer = ?1 AND shown = 2",
+            [&peer.as_bytes()[..]],
         )?)
     }
 
@@ -228,13 +229,14 @@ impl Store {
     /// the history retention); returns how many.
     pub fn reject_held(&mut self, peer: &PeerId) -> Result<usize, StoreError> {
         Ok(self.db.execute(
-            "UPDATE received SET shown = 1, text = '' WHERE peer = ?1 AND shown = ?2",
-            params![&peer.as_bytes()[..], HELD],
+            "UPDATE received SET shown = 1, text = '' WHERE peer = ?1 AND shown = 2",
+            [&peer.as_bytes()[..]],
         )?)
     }
 
     /// How many messages wait in the outbox for `peer`.
     pub fn outbox_count(&self, peer: &PeerId) -> Result<usize, StoreError> {
+        self.apply_acks()?;
         let mut select = self
             .db
             .prepare_cached("SELECT COUNT(*) FROM outbox WHERE peer = ?1")?;
@@ -244,6 +246,7 @@ impl Store {
 
     /// Messages waiting in the outbox, per peer.
     pub fn outbox_counts(&self) -> Result<Vec<(PeerId, usize)>, StoreError> {
+        self.apply_acks()?;
         let mut select = self
             .db
             .prepare_cached("SELECT peer, COUNT(*) FROM outbox GROUP BY peer ORDER BY MIN(seq)")?;

@@ -11,6 +11,7 @@
 //! unshown ones. The user's contacts, runtime settings, announced senders and held
 //! messages are in [`contacts`].
 
+use std::cell::RefCell;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -22,7 +23,7 @@ use crate::message::{ChatMessage, MessageId, MessageKind};
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "disims.db";
 /// The schema version this code writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -53,9 +54,18 @@ pub struct Received {
     pub received_at_ms: u64,
 }
 
+/// Acknowledged messages kept in memory at most this many before their rows are deleted
+/// in a transaction of their own.
+pub const MAX_PENDING_ACKS: usize = 4096;
+
 /// The store; one per gateway.
 pub struct Store {
     db: Connection,
+    /// Acknowledged messages whose outbox rows are not deleted yet: the deletes ride along
+    /// with the next write transaction (or [`Store::flush_acknowledged`]), so that an ack
+    /// does not cost a commit of its own. Lost in a crash, they only make the messages go
+    /// out again, and the receiver drops what it has already stored.
+    acked: RefCell<Vec<(PeerId, MessageId)>>,
     /// Declared after `db`, so dropped after it: the last checkpoint sees every commit.
     _checkpointer: checkpoint::Checkpointer,
 }
@@ -86,7 +96,48 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX received_unshown ON received(shown, row);",
     // 1 -> 2
     contacts::MIGRATION_2,
+    // 2 -> 3
+    MIGRATION_3,
 ];
+
+/// Schema step 2 -> 3: fewer b-trees to update per message (docs/performance.md). Every
+/// message written to the outbox or the history used to update five: the table, its unique
+/// index, a second index, and `sqlite_sequence` (AUTOINCREMENT). Now:
+/// - no AUTOINCREMENT: a plain `INTEGER PRIMARY KEY` is already one more than the largest
+///   key in the table, so rows still come back in the order they were written;
+/// - the outbox has no `(peer, seq)` index: it only holds what is not yet acknowledged, and
+///   it is read by peer only at start, on `status` and when an offline peer's queue drains;
+/// - `received`'s indexes of unshown and held rows are partial: most rows are inserted
+///   shown (`shown = 1`) and never enter them.
+const MIGRATION_3: &str = "CREATE TABLE outbox_v3 (
+        seq INTEGER PRIMARY KEY,
+        peer BLOB NOT NULL,
+        id BLOB NOT NULL UNIQUE,
+        kind INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        sent_at_ms INTEGER NOT NULL
+     );
+     INSERT INTO outbox_v3 (seq, peer, id, kind, text, sent_at_ms)
+        SELECT seq, peer, id, kind, text, sent_at_ms FROM outbox;
+     DROP TABLE outbox;
+     ALTER TABLE outbox_v3 RENAME TO outbox;
+     CREATE TABLE received_v3 (
+        row INTEGER PRIMARY KEY,
+        peer BLOB NOT NULL,
+        id BLOB NOT NULL,
+        kind INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        sent_at_ms INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        shown INTEGER NOT NULL DEFAULT 0,
+        UNIQUE(peer, id)
+     );
+     INSERT INTO received_v3 (row, peer, id, kind, text, sent_at_ms, received_at_ms, shown)
+        SELECT row, peer, id, kind, text, sent_at_ms, received_at_ms, shown FROM received;
+     DROP TABLE received;
+     ALTER TABLE received_v3 RENAME TO received;
+     CREATE INDEX received_unshown ON received(row) WHERE shown = 0;
+     CREATE INDEX received_held ON received(peer) WHERE shown = 2;";
 
 fn kind_code(kind: MessageKind) -> i64 {
     match kind {
@@ -146,7 +197,11 @@ impl Store {
         // Checkpoints run on their own thread (see `checkpoint`), not inside our commits.
         db.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)?;
         let _checkpointer = checkpoint::Checkpointer::start(&path)?;
-        let mut store = Store { db, _checkpointer };
+        let mut store = Store {
+            db,
+            acked: RefCell::new(Vec::new()),
+            _checkpointer,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -167,9 +222,11 @@ impl Store {
         Ok(())
     }
 
-    /// Commits accepted messages to the outbox, all in one transaction.
+    /// Commits accepted messages to the outbox, all in one transaction (with the deletes of
+    /// acknowledged messages still pending).
     pub fn enqueue(&mut self, messages: &[(PeerId, ChatMessage)]) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
+        delete_acked(&self.acked, &tx)?;
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO outbox (peer, id, kind, text, sent_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -190,6 +247,7 @@ impl Store {
 
     /// The messages waiting for `peer`, in the order they were accepted.
     pub fn outbox(&self, peer: &PeerId) -> Result<Vec<ChatMessage>, StoreError> {
+        self.apply_acks()?;
         let mut select = self.db.prepare_cached(
             "SELECT id, kind, text, sent_at_ms FROM outbox WHERE peer = ?1 ORDER BY seq",
         )?;
@@ -215,6 +273,7 @@ impl Store {
 
     /// Whether any message waits for `peer` (without reading them).
     pub fn has_outbox(&self, peer: &PeerId) -> Result<bool, StoreError> {
+        self.apply_acks()?;
         let mut select = self
             .db
             .prepare_cached("SELECT EXISTS(SELECT 1 FROM outbox WHERE peer = ?1)")?;
@@ -223,6 +282,7 @@ impl Store {
 
     /// Every peer with messages waiting, in the order of their oldest message.
     pub fn outbox_peers(&self) -> Result<Vec<PeerId>, StoreError> {
+        self.apply_acks()?;
         let mut select = self
             .db
             .prepare_cached("SELECT peer FROM outbox GROUP BY peer ORDER BY MIN(seq)")?;
@@ -230,16 +290,38 @@ impl Store {
         rows.map(|row| peer_of(row?)).collect()
     }
 
-    /// Removes messages `peer` has acknowledged; returns how many were still there.
-    pub fn acknowledged(&mut self, peer: &PeerId, ids: &[MessageId]) -> Result<usize, StoreError> {
-        let tx = self.db.transaction()?;
-        let mut removed = 0;
-        {
-            let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE peer = ?1 AND id = ?2")?;
-            for id in ids {
-                removed += delete.execute(params![&peer.as_bytes()[..], &id.0[..]])?;
-            }
+    /// Records that `peer` acknowledged these messages. Their rows are deleted with the next
+    /// write (or by [`Store::flush_acknowledged`], which the hub calls shortly after), not in
+    /// a transaction of their own; every read of the outbox applies them first. Ids the peer
+    /// did not have waiting are ignored.
+    pub fn acknowledged(&mut self, peer: &PeerId, ids: &[MessageId]) -> Result<(), StoreError> {
+        let pending = {
+            let mut acked = self.acked.borrow_mut();
+            acked.extend(ids.iter().map(|id| (*peer, *id)));
+            acked.len()
+        };
+        if pending >= MAX_PENDING_ACKS {
+            self.flush_acknowledged()?;
         }
+        Ok(())
+    }
+
+    /// Whether acknowledged messages wait to be deleted.
+    pub fn has_pending_acks(&self) -> bool {
+        !self.acked.borrow().is_empty()
+    }
+
+    /// Deletes the acknowledged messages now; returns how many were still in the outbox.
+    pub fn flush_acknowledged(&mut self) -> Result<usize, StoreError> {
+        self.apply_acks()
+    }
+
+    fn apply_acks(&self) -> Result<usize, StoreError> {
+        if self.acked.borrow().is_empty() {
+            return Ok(0);
+        }
+        let tx = self.db.unchecked_transaction()?;
+        let removed = delete_acked(&self.acked, &tx)?;
         tx.commit()?;
         Ok(removed)
     }
@@ -247,6 +329,7 @@ impl Store {
     /// Removes and returns the messages accepted before `before_ms` (they expire undelivered).
     pub fn expire(&mut self, before_ms: u64) -> Result<Vec<(PeerId, ChatMessage)>, StoreError> {
         let tx = self.db.transaction()?;
+        delete_acked(&self.acked, &tx)?;
         let expired = {
             let mut select = tx.prepare_cached(
                 "SELECT peer, id, kind, text, sent_at_ms FROM outbox WHERE sent_at_ms < ?1 ORDER BY seq",
@@ -293,6 +376,7 @@ impl Store {
         shown: bool,
     ) -> Result<Vec<Option<i64>>, StoreError> {
         let tx = self.db.transaction()?;
+        delete_acked(&self.acked, &tx)?;
         let mut fresh = Vec::with_capacity(messages.len());
         {
             let mut insert = tx.prepare_cached(
@@ -389,6 +473,33 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .optional()?
             .unwrap_or(0))
+    }
+}
+
+/// Deletes the acknowledged messages in `acked` from the outbox, inside the caller's
+/// transaction; returns how many rows went. (Should the transaction fail, they stay in the
+/// outbox and are sent again later: the receiver drops them.)
+fn delete_acked(
+    acked: &RefCell<Vec<(PeerId, MessageId)>>,
+    db: &Connection,
+) -> Result<usize, StoreError> {
+    let acked = std::mem::take(&mut *acked.borrow_mut());
+    if acked.is_empty() {
+        return Ok(0);
+    }
+    let mut delete = db.prepare_cached("DELETE FROM outbox WHERE peer = ?1 AND id = ?2")?;
+    let mut removed = 0;
+    for (peer, id) in &acked {
+        removed += delete.execute(params![&peer.as_bytes()[..], &id.0[..]])?;
+    }
+    Ok(removed)
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = self.apply_acks() {
+            tracing::warn!(error = %e, "cannot remove acknowledged messages from the outbox");
+        }
     }
 }
 

@@ -55,9 +55,13 @@ fn acknowledged_messages_leave_the_outbox() {
         .enqueue(&(0..5).map(|n| (a, chat(n, n))).collect::<Vec<_>>())
         .unwrap();
     let ids = [chat(1, 0).id, chat(3, 0).id, chat(99, 0).id];
-    assert_eq!(store.acknowledged(&a, &ids).unwrap(), 2);
+    store.acknowledged(&a, &ids).unwrap();
+    assert!(store.has_pending_acks());
+    assert_eq!(store.flush_acknowledged().unwrap(), 2);
+    assert!(!store.has_pending_acks());
     // An ack from another peer for the same id removes nothing.
-    assert_eq!(store.acknowledged(&peer(2), &[chat(0, 0).id]).unwrap(), 0);
+    store.acknowledged(&peer(2), &[chat(0, 0).id]).unwrap();
+    assert_eq!(store.flush_acknowledged().unwrap(), 0);
     let left: Vec<_> = store
         .outbox(&a)
         .unwrap()
@@ -213,4 +217,136 @@ fn the_log_is_checkpointed_by_the_store_thread_not_by_commits() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(store.outbox(&peer(1)).unwrap().len(), 2000);
+}
+
+#[test]
+fn a_version_2_database_is_migrated_and_keeps_its_rows_and_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (peer(1), peer(2));
+    {
+        let db = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        db.execute_batch(MIGRATIONS[0]).unwrap();
+        db.execute_batch(MIGRATIONS[1]).unwrap();
+        db.pragma_update(None, "user_version", 2).unwrap();
+        for (n, to) in [(1u64, a), (2, b), (3, a)] {
+            let m = chat(n, n);
+            db.execute(
+                "INSERT INTO outbox (peer, id, kind, text, sent_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    &to.as_bytes()[..],
+                    &m.id.0[..],
+                    kind_code(m.kind),
+                    m.text,
+                    n as i64
+                ],
+            )
+            .unwrap();
+        }
+        // Shown, unshown, held (2) and another unshown, from two peers.
+        for (n, from, shown) in [(10u64, a, 1), (11, a, 0), (12, b, 2), (13, b, 0)] {
+            let m = chat(n, n);
+            db.execute(
+                "INSERT INTO received (peer, id, kind, text, sent_at_ms, received_at_ms, shown)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                params![
+                    &from.as_bytes()[..],
+                    &m.id.0[..],
+                    kind_code(m.kind),
+                    m.text,
+                    n as i64,
+                    shown
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.outbox(&a).unwrap(), vec![chat(1, 1), chat(3, 3)]);
+    assert_eq!(store.outbox_peers().unwrap(), vec![a, b]);
+    let unshown: Vec<_> = store.unshown(10).unwrap();
+    assert_eq!(
+        unshown
+            .iter()
+            .map(|r| (r.row, r.message.id))
+            .collect::<Vec<_>>(),
+        vec![(2, chat(11, 0).id), (4, chat(13, 0).id)]
+    );
+    assert_eq!(store.held_count(&b).unwrap(), 1);
+    // The ids are still known (a resend is dropped) and new rows come after the old ones.
+    let rows = store
+        .receive(&a, &[chat(10, 10), chat(20, 20)], 30, false)
+        .unwrap();
+    assert_eq!(rows, vec![None, Some(5)]);
+    store.enqueue(&[(b, chat(4, 4))]).unwrap();
+    assert_eq!(store.outbox(&b).unwrap(), vec![chat(2, 2), chat(4, 4)]);
+    assert_eq!(store.release_held(&b).unwrap(), 1);
+    assert_eq!(store.unshown(10).unwrap().len(), 4);
+}
+
+#[test]
+fn hot_queries_use_the_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut s = store
+            .db
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = s.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    };
+    assert!(
+        plan("SELECT row FROM received WHERE shown = 0 ORDER BY row LIMIT 5")
+            .contains("received_unshown")
+    );
+    assert!(
+        plan("UPDATE received SET shown = 1 WHERE shown = 0 AND row <= 5")
+            .contains("received_unshown")
+    );
+    assert!(
+        plan("SELECT COUNT(*) FROM received WHERE peer = x'00' AND shown = 2")
+            .contains("received_held")
+    );
+    assert!(plan("DELETE FROM outbox WHERE peer = x'00' AND id = x'00'").contains("autoindex"));
+}
+
+#[test]
+fn acknowledged_deletes_ride_along_with_the_next_write_and_every_read_sees_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = peer(1);
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        store
+            .enqueue(&(0..4).map(|n| (a, chat(n, n))).collect::<Vec<_>>())
+            .unwrap();
+        // Pending: a read applies them first.
+        store.acknowledged(&a, &[chat(0, 0).id]).unwrap();
+        assert_eq!(store.outbox(&a).unwrap().len(), 3);
+        // Pending: the next write takes them in its transaction.
+        store.acknowledged(&a, &[chat(1, 0).id]).unwrap();
+        store.enqueue(&[(a, chat(9, 9))]).unwrap();
+        assert!(!store.has_pending_acks());
+        store.acknowledged(&a, &[chat(2, 0).id]).unwrap();
+        store.receive(&peer(2), &[chat(50, 50)], 50, true).unwrap();
+        assert!(!store.has_pending_acks());
+        // Pending when the store closes: applied on drop.
+        store.acknowledged(&a, &[chat(3, 0).id]).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.outbox(&a).unwrap(), vec![chat(9, 9)]);
+}
+
+#[test]
+fn many_pending_acknowledgements_are_flushed_on_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = peer(1);
+    let n = MAX_PENDING_ACKS as u64;
+    store
+        .enqueue(&(0..n).map(|i| (a, chat(i, i))).collect::<Vec<_>>())
+        .unwrap();
+    let ids: Vec<_> = (0..n).map(|i| chat(i, 0).id).collect();
+    store.acknowledged(&a, &ids).unwrap();
+    assert!(!store.has_pending_acks());
 }
