@@ -5,7 +5,6 @@
 //! full key in hex and the session, 276 with the key's fingerprint, 338 with the address
 //! while connected, 671 while a session is up, 301 if away, then 318.
 
-
 use super::client::{Action, Client, MAX_TARGETS, Target};
 use super::numerics::*;
 use super::render;

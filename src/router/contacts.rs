@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use super::{Router, Screen, now_ms};
+use super::inbox::Screen;
+use super::{Router, now_ms};
 use crate::config::UnknownSenders;
 use crate::contacts::Contact;
 use crate::control::{Settings, hex};
