@@ -203,19 +203,11 @@ async fn register(addr: SocketAddr, nick: &str) -> IrcClient {
     c
 }
 
-fn outbox_len(data_dir: &Path, peer: &PeerId) -> usize {
-    disims::store::Store::open(data_dir)
-        .unwrap()
-        .outbox(peer)
-        .unwrap()
-        .len()
-}
-
 /// Polls the sender's outbox until it holds `n` messages for `peer`.
 async fn outbox_reaches(data_dir: &Path, peer: &PeerId, n: usize) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let len = outbox_len(data_dir, peer);
+        let len = process::outbox_len(data_dir, peer);
         if len == n {
             return;
         }

@@ -21,6 +21,15 @@ fn hex_key(gateway: &Gateway) -> String {
         .collect()
 }
 
+/// Two gateways on a fresh testnet (keep the testnet and the dir alive while they run).
+async fn two_gateways() -> (mainline::Testnet, tempfile::TempDir, Gateway, Gateway) {
+    let net = testnet(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = gateway(&dir.path().join("a"), &net).await;
+    let b = gateway(&dir.path().join("b"), &net).await;
+    (net, dir, a, b)
+}
+
 /// A scripted peer: registered at `gateway` and published on the DHT.
 async fn scripted_peer(gateway: &Gateway) -> IrcClient {
     let mut bob = IrcClient::register(gateway.irc_addr, "bob").await;
@@ -33,10 +42,7 @@ async fn irssi_to_irssi() {
     if !clients_available("irssi_to_irssi", &["irssi", "tmux"]) {
         return;
     }
-    let net = testnet(10).await;
-    let dir = tempfile::tempdir().unwrap();
-    let a = gateway(&dir.path().join("a"), &net).await;
-    let b = gateway(&dir.path().join("b"), &net).await;
+    let (_net, _dir, a, b) = two_gateways().await;
     let (a_nick, b_nick) = (a.peer_id.nick(), b.peer_id.nick());
 
     let alice = Irssi::start(a.irc_addr);
@@ -79,10 +85,7 @@ async fn weechat_to_irssi() {
     if !clients_available("weechat_to_irssi", &["weechat-headless", "irssi", "tmux"]) {
         return;
     }
-    let net = testnet(10).await;
-    let dir = tempfile::tempdir().unwrap();
-    let a = gateway(&dir.path().join("a"), &net).await;
-    let b = gateway(&dir.path().join("b"), &net).await;
+    let (_net, _dir, a, b) = two_gateways().await;
     let (a_nick, b_nick) = (a.peer_id.nick(), b.peer_id.nick());
 
     let alice = Weechat::start(a.irc_addr);
@@ -142,10 +145,7 @@ async fn irssi_query_me_whois_and_contacts() {
     if !clients_available("irssi_query_me_whois_and_contacts", &["irssi", "tmux"]) {
         return;
     }
-    let net = testnet(10).await;
-    let dir = tempfile::tempdir().unwrap();
-    let a = gateway(&dir.path().join("a"), &net).await;
-    let b = gateway(&dir.path().join("b"), &net).await;
+    let (_net, _dir, a, b) = two_gateways().await;
     let (a_nick, b_nick) = (a.peer_id.nick(), b.peer_id.nick());
     let alice = Irssi::start(a.irc_addr);
     alice.wait_ready(&a_nick).await;
@@ -246,10 +246,7 @@ async fn weechat_query_me_whois_and_contacts() {
     if !clients_available("weechat_query_me_whois_and_contacts", &["weechat-headless"]) {
         return;
     }
-    let net = testnet(10).await;
-    let dir = tempfile::tempdir().unwrap();
-    let a = gateway(&dir.path().join("a"), &net).await;
-    let b = gateway(&dir.path().join("b"), &net).await;
+    let (_net, _dir, a, b) = two_gateways().await;
     let (a_nick, b_nick) = (a.peer_id.nick(), b.peer_id.nick());
     let alice = Weechat::start(a.irc_addr);
     let server = "irc.server.s";

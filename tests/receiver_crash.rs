@@ -161,14 +161,6 @@ fn stored_texts(data_dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn outbox_len(data_dir: &Path, peer: &PeerId) -> usize {
-    disims::store::Store::open(data_dir)
-        .unwrap()
-        .outbox(peer)
-        .unwrap()
-        .len()
-}
-
 /// Polls `check` until it holds; panics with `what` after [`WAIT`].
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -275,7 +267,7 @@ async fn killed_between_storing_and_acking(attached: bool) {
     .await;
     assert_eq!(stored_texts(&b_data), expected);
     assert_eq!(
-        outbox_len(&a_dir, &b_id),
+        process::outbox_len(&a_dir, &b_id),
         N,
         "an ack reached the sender; the proxy let it through"
     );
@@ -294,7 +286,7 @@ async fn killed_between_storing_and_acking(attached: bool) {
     let delivered = alice.expect(|l| l.contains("were delivered")).await;
     assert!(delivered.contains(&format!(" {N} queued")), "{delivered}");
     eventually("the sender's outbox is empty", || {
-        outbox_len(&a_dir, &b_id) == 0
+        process::outbox_len(&a_dir, &b_id) == 0
     })
     .await;
     assert_eq!(

@@ -139,3 +139,13 @@ pub fn run_command(prefix: &[&str], config: &Path) -> Command {
         .env("RUST_LOG", "disims=info,mainline=warn");
     command
 }
+
+/// How many messages a gateway's outbox holds for `peer`, read from its data dir while it
+/// runs (WAL lets another connection read).
+pub fn outbox_len(data_dir: &std::path::Path, peer: &disims::identity::PeerId) -> usize {
+    disims::store::Store::open(data_dir)
+        .unwrap()
+        .outbox(peer)
+        .unwrap()
+        .len()
+}
