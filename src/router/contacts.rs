@@ -15,6 +15,9 @@ use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent};
 use crate::store::{SenderState, StoreError};
 
+/// Senders who are not contacts remembered (announced, or asked about) at most.
+pub const MAX_SENDERS: usize = 10_000;
+
 impl Router {
     /// Loads the contacts, the remembered senders and the saved settings (which override
     /// the configured `settings`).
@@ -132,11 +135,36 @@ impl Router {
     }
 
     fn remember_sender(&mut self, peer: PeerId, state: SenderState) {
+        if self.senders.len() >= MAX_SENDERS && !self.senders.contains_key(&peer) {
+            self.forget_oldest_senders();
+        }
         self.senders.insert(peer, state);
         if let Some(store) = self.store.as_mut()
             && let Err(e) = store.set_sender(&peer, state, now_ms())
         {
             tracing::warn!(error = %e, "cannot remember a sender");
+        }
+    }
+
+    /// Keeps the remembered senders bounded (anyone can make keys for free): the tenth seen
+    /// first is forgotten. Should one of them write again, it is announced again; messages
+    /// it has held stay held (`accept` and `reject` still find them).
+    fn forget_oldest_senders(&mut self) {
+        let n = MAX_SENDERS / 10;
+        let mut forgotten = match self.store.as_mut().map(|s| s.forget_oldest_senders(n)) {
+            Some(Ok(peers)) => peers,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot forget old senders");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        if forgotten.is_empty() {
+            // No store (or it failed): memory stays bounded all the same.
+            forgotten = self.senders.keys().take(n).copied().collect();
+        }
+        for peer in forgotten {
+            self.senders.remove(&peer);
         }
     }
 

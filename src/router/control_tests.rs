@@ -473,3 +473,20 @@ async fn away_watch_peer_info_and_the_attach_sequence() {
     r.handle(RouterInput::Detach(a));
     assert!(!r.is_watched(&peer(3)));
 }
+
+#[tokio::test]
+async fn remembered_senders_stay_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let senders = super::contacts::MAX_SENDERS + 1;
+    for n in 0..senders as u64 {
+        let mut seed = [9u8; 32];
+        seed[..8].copy_from_slice(&n.to_be_bytes());
+        let sender = PeerId::of(&SigningKey::from_bytes(&seed));
+        assert!(r.receive(sender, vec![chat(1)]));
+    }
+    assert!(r.senders.len() <= super::contacts::MAX_SENDERS);
+    let stored = r.store.as_ref().unwrap().senders().unwrap().len();
+    assert_eq!(stored, r.senders.len());
+    assert!(stored > super::contacts::MAX_SENDERS / 2, "{stored}");
+}

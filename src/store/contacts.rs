@@ -166,6 +166,25 @@ impl Store {
     }
 
     /// Forgets a sender (it became a contact, or was rejected).
+    /// Forgets the `n` senders seen first; returns who they were.
+    pub fn forget_oldest_senders(&mut self, n: usize) -> Result<Vec<PeerId>, StoreError> {
+        let tx = self.db.transaction()?;
+        let oldest = {
+            let mut select =
+                tx.prepare("SELECT peer FROM senders ORDER BY first_seen_ms, rowid LIMIT ?1")?;
+            let rows = select.query_map([n as i64], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        {
+            let mut delete = tx.prepare("DELETE FROM senders WHERE peer = ?1")?;
+            for peer in &oldest {
+                delete.execute([peer])?;
+            }
+        }
+        tx.commit()?;
+        oldest.into_iter().map(peer_of).collect()
+    }
+
     pub fn forget_sender(&mut self, peer: &PeerId) -> Result<(), StoreError> {
         self.db.execute(
             "DELETE FROM senders WHERE peer = ?1",
