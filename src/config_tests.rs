@@ -1,0 +1,111 @@
+//! Tests of parsing and validating the configuration.
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../gateway.toml.example");
+
+fn error_of(text: &str) -> String {
+    Config::from_toml(text).unwrap_err().to_string()
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    let c = Config::from_toml("data_dir = \"/tmp/x\"").unwrap();
+    assert_eq!(c.irc.listen, DEFAULT_IRC_LISTEN.parse().unwrap());
+    assert_eq!(c.peer.listen, DEFAULT_PEER_LISTEN.parse().unwrap());
+    assert!(c.peer.advertise.is_empty());
+    assert_eq!(c.dht.bootstrap.len(), DEFAULT_BOOTSTRAP.len());
+    assert_eq!(c.dht.server_mode, DhtServerMode::Adaptive);
+    assert_eq!(c.irc.password, None);
+}
+
+#[test]
+fn example_file_parses_and_states_the_defaults() {
+    // Every key is commented out in the example, so it must parse to the defaults...
+    let commented = Config::from_toml(EXAMPLE).unwrap();
+    let defaults = Config::from_toml("").unwrap();
+    assert_eq!(commented, defaults);
+    // ...and uncommenting every `# key = value` line must parse too, to the same values
+    // (the example documents the real defaults).
+    let uncommented: String = EXAMPLE
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if rest.contains(" = ") && !rest.starts_with("password") => rest,
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c = Config::from_toml(&uncommented).unwrap();
+    assert_eq!(c.irc, defaults.irc);
+    assert_eq!(c.peer, defaults.peer);
+    assert_eq!(c.dht, defaults.dht);
+    assert_eq!(c.store, defaults.store);
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    assert!(error_of("colour = 1").contains("colour"));
+    assert!(error_of("[irc]\nlisten_on = \"x\"").contains("listen_on"));
+    assert!(error_of("[dhtt]").contains("dhtt"));
+}
+
+#[test]
+fn bad_values_name_the_key_and_reason() {
+    let many: Vec<String> = (1..=17).map(|i| format!("\"10.0.0.{i}:7667\"")).collect();
+    let too_many_advertised = format!("[peer]\nadvertise = [{}]", many.join(", "));
+    let cases = [
+        ("[irc]\nlisten = \"localhost\"", "irc.listen"),
+        ("[irc]\nlisten = \"0.0.0.0:6667\"", "irc.listen"),
+        ("[irc]\npassword = \"\"", "irc.password"),
+        ("[irc]\npassword = \"a b\"", "irc.password"),
+        ("[peer]\nlisten = \"7667\"", "peer.listen"),
+        ("[peer]\nadvertise = [\"0.0.0.0:7667\"]", "peer.advertise"),
+        ("[peer]\nadvertise = [\"1.2.3.4:0\"]", "peer.advertise"),
+        (
+            "[peer]\nadvertise = [\"255.255.255.255:7667\"]",
+            "peer.advertise",
+        ),
+        (&too_many_advertised, "peer.advertise"),
+        ("[dht]\nbootstrap = [\"nohost\"]", "dht.bootstrap"),
+        ("[dht]\nbootstrap = [\"host:99999\"]", "dht.bootstrap"),
+        ("[dht]\nlisten = \"[::1]:6881\"", "dht.listen"),
+        ("[dht]\nserver_mode = \"yes\"", "dht.server_mode"),
+        ("[dht]\nrequest_timeout_ms = 1", "dht.request_timeout_ms"),
+        ("data_dir = \"\"", "data_dir"),
+        (
+            "[store]\nexpire_after_hours = 0",
+            "store.expire_after_hours",
+        ),
+        ("[store]\nhistory_days = 0", "store.history_days"),
+        (
+            "[store]\nexpire_after_hours = 720\nhistory_days = 7",
+            "store.history_days",
+        ),
+    ];
+    for (text, key) in cases {
+        let e = error_of(text);
+        assert!(e.contains(key), "{text:?} -> {e}");
+    }
+    // Type errors come from the TOML parser and name the key too.
+    assert!(error_of("[irc]\nlisten = 6667").contains("listen"));
+}
+
+#[test]
+fn non_loopback_irc_needs_a_password() {
+    let c = Config::from_toml("[irc]\nlisten = \"0.0.0.0:6667\"\npassword = \"s3cret\"").unwrap();
+    assert!(c.irc.listen.ip().is_unspecified());
+    assert!(
+        !format!("{c:?}").contains("s3cret"),
+        "password must not show in Debug"
+    );
+}
+
+#[test]
+fn private_bootstrap_means_server_mode() {
+    let c = Config::from_toml("[dht]\nbootstrap = [\"127.0.0.1:6881\"]").unwrap();
+    assert_eq!(c.dht.server_mode, DhtServerMode::Server);
+    let c =
+        Config::from_toml("[dht]\nbootstrap = [\"127.0.0.1:6881\"]\nserver_mode = \"adaptive\"")
+            .unwrap();
+    assert_eq!(c.dht.server_mode, DhtServerMode::Adaptive);
+}

@@ -1,0 +1,288 @@
+//! Tests of sessions over in-memory streams.
+
+use super::*;
+use crate::crypto::{Initiator, Responder};
+use crate::message::{MessageId, MessageKind};
+use crate::router;
+use ed25519_dalek::SigningKey;
+use tokio::io::{AsyncReadExt, DuplexStream};
+
+fn keys() -> (SessionKeys, SessionKeys) {
+    let (a, b) = (
+        SigningKey::from_bytes(&[1; 32]),
+        SigningKey::from_bytes(&[2; 32]),
+    );
+    let (init, msg1) = Initiator::new(&a, &b.verifying_key(), [3; 32]);
+    let (wait, msg2) = Responder::new(&b, [4; 32]).read_msg1(&msg1).unwrap();
+    let (msg3, a_keys) = init.read_msg2(&msg2).unwrap();
+    (a_keys, wait.read_msg3(&msg3).unwrap())
+}
+
+fn chat(n: u8) -> ChatMessage {
+    ChatMessage {
+        id: MessageId([n; 16]),
+        kind: MessageKind::Text,
+        text: format!("m{n}"),
+        sent_at_ms: 1,
+    }
+}
+
+struct Running {
+    commands: mpsc::UnboundedSender<SessionCommand>,
+    inputs: mpsc::UnboundedReceiver<RouterInput>,
+    shutdown: CancellationToken,
+}
+
+fn start(stream: DuplexStream, keys: SessionKeys, seed: u8, timers: SessionTimers) -> Running {
+    let (router, inputs) = router::channel();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let peer = PeerId::of(&SigningKey::from_bytes(&[seed; 32]));
+    let handle = SessionHandle {
+        peer,
+        conn_id: 1,
+        initiator: peer,
+        session_id: keys.transcript_hash,
+        commands: tx.clone(),
+        remote: None,
+        started_ms: 0,
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(run(
+        stream,
+        keys,
+        handle,
+        rx,
+        router,
+        timers,
+        shutdown.clone(),
+    ));
+    Running {
+        commands: tx,
+        inputs,
+        shutdown,
+    }
+}
+
+/// The next input other than an acknowledgement report.
+async fn next(inputs: &mut mpsc::UnboundedReceiver<RouterInput>) -> RouterInput {
+    loop {
+        let input = tokio::time::timeout(Duration::from_secs(10), inputs.recv())
+            .await
+            .expect("in time")
+            .expect("input");
+        if !matches!(input, RouterInput::Acknowledged { .. }) {
+            return input;
+        }
+    }
+}
+
+const FAST: SessionTimers = SessionTimers {
+    keepalive: Duration::from_millis(50),
+    idle_timeout: Duration::from_millis(300),
+    linger: Duration::from_millis(200),
+    handshake: Duration::from_millis(300),
+    retry: Duration::from_millis(100),
+    probe: Duration::from_millis(100),
+};
+
+#[tokio::test(start_paused = true)]
+async fn messages_are_delivered_in_order_and_acknowledged() {
+    let (ka, kb) = keys();
+    let (sa, sb) = tokio::io::duplex(1 << 16);
+    let mut a = start(sa, ka, 2, SessionTimers::default());
+    let mut b = start(sb, kb, 1, SessionTimers::default());
+    for n in 0..20 {
+        a.commands.send(SessionCommand::Send(chat(n))).unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 20 {
+        match next(&mut b.inputs).await {
+            RouterInput::Received { messages, .. } => got.extend(messages),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, (0..20).map(chat).collect::<Vec<_>>());
+    // Let the acks travel (paused time: the sleep ends once every task is idle): A
+    // reports each acknowledged id to its hub; then shut down: nothing is handed back.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut acked = Vec::new();
+    while let Ok(input) = a.inputs.try_recv() {
+        match input {
+            RouterInput::Acknowledged { ids, .. } => acked.extend(ids),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(acked, (0..20).map(|n| chat(n).id).collect::<Vec<_>>());
+    a.shutdown.cancel();
+    match next(&mut a.inputs).await {
+        RouterInput::SessionEnded { unsent, .. } => assert!(unsent.is_empty(), "{unsent:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        next(&mut b.inputs).await,
+        RouterInput::SessionEnded { error: None, .. }
+    ));
+}
+
+// Paused time: the runtime jumps the clock forward whenever every task is idle, so
+// timer behaviour is tested exactly and without waiting.
+#[tokio::test(start_paused = true)]
+async fn keepalives_hold_an_idle_session_open() {
+    let (ka, kb) = keys();
+    let (sa, sb) = tokio::io::duplex(1 << 16);
+    let mut a = start(sa, ka, 2, FAST);
+    let mut b = start(sb, kb, 1, FAST);
+    // Three idle timeouts pass without a message: pings keep both ends up.
+    tokio::time::sleep(FAST.idle_timeout * 3).await;
+    assert!(a.inputs.try_recv().is_err());
+    assert!(b.inputs.try_recv().is_err());
+    a.commands.send(SessionCommand::Send(chat(9))).unwrap();
+    assert!(matches!(
+        next(&mut b.inputs).await,
+        RouterInput::Received { .. }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_peer_times_out_and_unacked_messages_come_back() {
+    let (ka, _kb) = keys();
+    let (sa, mut silent) = tokio::io::duplex(1 << 16);
+    let mut a = start(sa, ka, 2, FAST);
+    a.commands.send(SessionCommand::Send(chat(1))).unwrap();
+    a.commands.send(SessionCommand::Send(chat(2))).unwrap();
+    // Drain what A writes so it never blocks, but never answer.
+    tokio::spawn(async move {
+        let mut sink = vec![0u8; 4096];
+        while silent.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    });
+    match next(&mut a.inputs).await {
+        RouterInput::SessionEnded { unsent, error, .. } => {
+            assert_eq!(unsent, vec![chat(1), chat(2)]);
+            assert!(error.unwrap().contains("too long"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_frame_closes_the_session_and_delivers_nothing() {
+    let (ka, kb) = keys();
+    let (sa, mut raw) = tokio::io::duplex(1 << 16);
+    let mut a = start(sa, ka, 2, SessionTimers::default());
+    // Seal a valid chat with B's keys, flip one bit of the ciphertext, send it to A.
+    let mut kb = kb;
+    let mut plain = Vec::new();
+    wire::push(&mut plain, &WireMessage::Chat(chat(5))).unwrap();
+    let mut record = Vec::new();
+    kb.sealer.seal_into(&plain, &mut record).unwrap();
+    let last = record.len() - 1;
+    record[last] ^= 1;
+    raw.write_all(&record).await.unwrap();
+    match next(&mut a.inputs).await {
+        RouterInput::SessionEnded { error, .. } => assert!(error.unwrap().contains("frame")),
+        other => panic!("expected the session to end, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retire_queued_behind_messages_still_closes_the_session() {
+    let (ka, kb) = keys();
+    let (sa, sb) = tokio::io::duplex(1 << 16);
+    let mut a = start(sa, ka, 2, FAST);
+    let _b = start(sb, kb, 1, FAST);
+    // All three are waiting before the session task first runs.
+    a.commands.send(SessionCommand::Send(chat(1))).unwrap();
+    a.commands.send(SessionCommand::Send(chat(2))).unwrap();
+    a.commands.send(SessionCommand::Retire).unwrap();
+    match next(&mut a.inputs).await {
+        RouterInput::SessionEnded { .. } => {}
+        other => panic!("expected the retired session to end, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn both_ends_sending_heavily_over_a_small_pipe_do_not_deadlock() {
+    let (ka, kb) = keys();
+    // A tiny pipe: both sides' writes block unless each keeps reading while it writes.
+    let (sa, sb) = tokio::io::duplex(512);
+    let mut a = start(sa, ka, 2, SessionTimers::default());
+    let mut b = start(sb, kb, 1, SessionTimers::default());
+    const N: usize = 3000;
+    for n in 0..N {
+        let mut m = chat((n % 250) as u8);
+        m.id = MessageId([
+            (n >> 8) as u8,
+            n as u8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            1,
+        ]);
+        a.commands.send(SessionCommand::Send(m.clone())).unwrap();
+        m.id.0[15] = 2;
+        b.commands.send(SessionCommand::Send(m)).unwrap();
+    }
+    let (mut got_a, mut got_b) = (0, 0);
+    while got_a < N || got_b < N {
+        tokio::select! {
+            Some(RouterInput::Received { messages, .. }) = a.inputs.recv() => got_a += messages.len(),
+            Some(RouterInput::Received { messages, .. }) = b.inputs.recv() => got_b += messages.len(),
+            _ = tokio::time::sleep(Duration::from_secs(20)) => panic!("stalled at {got_a}/{got_b}"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_stops_reading_is_dropped_and_we_keep_reading_meanwhile() {
+    let (ka, kb) = keys();
+    let (sa, raw) = tokio::io::duplex(1024);
+    let mut a = start(sa, ka, 2, FAST);
+    let (raw_read, mut raw_write) = tokio::io::split(raw);
+    // The "peer" never reads; A's output backs up in the 1 KiB pipe.
+    for n in 0..50 {
+        a.commands.send(SessionCommand::Send(chat(n))).unwrap();
+    }
+    // Meanwhile the peer sends a chat, which A still reads and hands on.
+    let mut kb = kb;
+    let mut plain = Vec::new();
+    wire::push(&mut plain, &WireMessage::Chat(chat(99))).unwrap();
+    let mut record = Vec::new();
+    kb.sealer.seal_into(&plain, &mut record).unwrap();
+    raw_write.write_all(&record).await.unwrap();
+    match next(&mut a.inputs).await {
+        RouterInput::Received { messages, .. } => assert_eq!(messages, vec![chat(99)]),
+        other => panic!("{other:?}"),
+    }
+    // Keep the peer "alive" (sending pings) so only the write stall can end it.
+    let mut ping = 0u64;
+    let ended = loop {
+        plain.clear();
+        ping += 1;
+        wire::push(&mut plain, &WireMessage::Ping(ping)).unwrap();
+        record.clear();
+        kb.sealer.seal_into(&plain, &mut record).unwrap();
+        let _ = raw_write.write_all(&record).await;
+        tokio::select! {
+            input = a.inputs.recv() => break input,
+            _ = tokio::time::sleep(FAST.keepalive) => {}
+        }
+    };
+    match ended {
+        Some(RouterInput::SessionEnded { unsent, error, .. }) => {
+            assert_eq!(unsent.len(), 50, "every unacknowledged message comes back");
+            assert!(error.unwrap().contains("does not read"));
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(raw_read);
+}
