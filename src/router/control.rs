@@ -187,7 +187,12 @@ impl Router {
             return Ok(vec![format!("Unblocked {nick}")]);
         }
         // Whatever is up with it ends now; what it has waiting for the user goes too.
-        if let Some(session) = self.peers.get_mut(&peer).and_then(|s| s.active.take()) {
+        if let Some(state) = self.peers.get_mut(&peer)
+            && let Some(session) = state.active.take()
+        {
+            // What it has not acknowledged comes back before anything newer goes out (after
+            // an unblock).
+            state.retiring = Some(session.conn_id);
             let _ = session.commands.send(SessionCommand::Retire);
         }
         self.presence.remove(&peer);

@@ -184,7 +184,7 @@ impl PeerState {
     }
 }
 
-/// The hub's state; one task owns it.
+/// The hub's state, behind the lock in [`RouterHandle`].
 pub struct Router {
     ctx: PeerContext,
     frontends: HashMap<FrontendId, mpsc::Sender<FrontendEvent>>,
@@ -333,6 +333,11 @@ impl Router {
                 if let Some(s) = state.active.as_ref().filter(|s| s.conn_id == conn_id) {
                     early = now_ms().saturating_sub(s.started_ms) < SHORT_SESSION_MS;
                     state.active = None;
+                    if !early {
+                        // It lasted: the peer is reachable, so backoffs start over.
+                        state.retry_delay = Duration::ZERO;
+                        state.probe_delay = Duration::ZERO;
+                    }
                 }
                 tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, early, "session ended");
                 // Not acknowledged: send again (the receiver drops what it has already seen).
@@ -342,7 +347,7 @@ impl Router {
                 if early {
                     // Closed right after the handshake (the peer may have blocked us): try
                     // again with backoff, as after a failed dial, not in a tight loop.
-                    self.peer_away.remove(&peer);
+                    self.forget_away(peer);
                     let error = "the peer closed the connection right after the handshake";
                     self.presence_dial_failed(peer);
                     self.dial_failed(peer, error.to_string());
@@ -430,8 +435,10 @@ impl Router {
                 if let Err(mpsc::error::SendError(SessionCommand::Send(message))) =
                     session.commands.send(SessionCommand::Send(message))
                 {
-                    // The session is ending; its end will re-dial.
+                    // The session is ending: hold the queue until it hands back what the
+                    // peer did not acknowledge (so that goes out first), then re-dial.
                     state.pending.push_front(message);
+                    state.retiring = Some(session.conn_id);
                     state.active = None;
                     break;
                 }
@@ -467,6 +474,14 @@ impl Router {
     /// connection dialled by the smaller key, so both pick the same one.
     fn session_up(&mut self, handle: SessionHandle) {
         let peer = handle.peer;
+        if self.book.is_blocked(&peer) {
+            // Blocked after the handshake checked the blocklist: no session after all.
+            if handle.initiator == self.ctx.own {
+                self.peer(peer).dialing = false;
+            }
+            let _ = handle.commands.send(SessionCommand::Retire);
+            return;
+        }
         if let Some(reason) = &self.own_away {
             let _ = handle.commands.send(SessionCommand::Away(reason.clone()));
         }
@@ -476,7 +491,8 @@ impl Router {
             // Our own dial finished; an inbound session says nothing about a dial of ours.
             state.dialing = false;
         }
-        state.retry_delay = Duration::ZERO;
+        // The backoffs are reset when a session proves itself by lasting (`SessionEnded`),
+        // not here: a peer that closes right after the handshake must not reset them.
         match state.active.take() {
             None => state.active = Some(handle),
             Some(existing) => {

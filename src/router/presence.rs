@@ -199,7 +199,6 @@ impl Router {
 
     /// A session came up.
     pub(super) fn presence_up(&mut self, peer: PeerId) {
-        self.peer(peer).probe_delay = Duration::ZERO;
         self.touch_last_seen(peer);
         self.set_presence(peer, Presence::Online);
     }
@@ -208,9 +207,7 @@ impl Router {
     /// just have moved); it is offline if that fails. An unwatched one forgets its away.
     pub(super) fn session_lost(&mut self, peer: PeerId) {
         self.touch_last_seen(peer);
-        if self.peer_away.remove(&peer).is_some() {
-            let _ = self.deliver(FrontendEvent::PeerAway { peer, reason: None });
-        }
+        self.forget_away(peer);
         if self.is_watched(&peer) {
             if !self.peers.get(&peer).is_some_and(|s| s.dialing) {
                 self.probe(peer);
@@ -218,6 +215,13 @@ impl Router {
             if !self.peers.get(&peer).is_some_and(|s| s.dialing) {
                 self.set_presence(peer, Presence::Offline);
             }
+        }
+    }
+
+    /// A peer without a session is not away any more, as far as we know: front ends hear so.
+    pub(super) fn forget_away(&mut self, peer: PeerId) {
+        if self.peer_away.remove(&peer).is_some() {
+            let _ = self.deliver(FrontendEvent::PeerAway { peer, reason: None });
         }
     }
 

@@ -264,3 +264,83 @@ async fn a_duplicate_session_handover_keeps_the_order() {
     // ...and all three go out on the kept session, in order.
     assert_eq!(sent_texts(&mut second_rx), ["m1", "m2", "m3"]);
 }
+
+fn send(r: &mut Router, to: PeerId, text: &str) {
+    r.handle(RouterInput::Request {
+        from: 0,
+        request: FrontendRequest::Send {
+            to,
+            kind: MessageKind::Text,
+            text: text.into(),
+        },
+    });
+}
+
+#[tokio::test]
+async fn a_peer_that_closes_right_after_the_handshake_is_retried_with_growing_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = stored_router(dir.path());
+    let bob = peer(1);
+    send(&mut r, bob, "m1");
+    let mut delays = Vec::new();
+    for conn_id in 1..=3 {
+        let (mut session, _rx) = fake_session(bob, conn_id, bob, [conn_id as u8; 32]);
+        session.started_ms = now_ms();
+        r.handle(RouterInput::SessionUp(session));
+        r.handle(RouterInput::SessionEnded {
+            peer: bob,
+            conn_id,
+            unsent: vec![chat(1, 1)],
+            error: None,
+        });
+        delays.push(r.peers[&bob].retry_delay.as_secs());
+    }
+    // As after failed dials (5 s, doubling): the handshakes in between reset nothing.
+    assert_eq!(delays, [10, 20, 40]);
+}
+
+#[tokio::test]
+async fn a_session_with_a_peer_blocked_meanwhile_is_retired_at_once() {
+    let mut r = router();
+    let mallory = peer(2);
+    send(&mut r, mallory, "queued before the block");
+    Arc::make_mut(&mut r.book).insert(crate::contacts::Contact {
+        peer: mallory,
+        petname: None,
+        blocked: true,
+        added_ms: 0,
+        last_seen_ms: None,
+    });
+    let (session, mut rx) = fake_session(mallory, 1, mallory, [1; 32]);
+    r.handle(RouterInput::SessionUp(session));
+    let commands: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert!(
+        matches!(commands[..], [SessionCommand::Retire]),
+        "{commands:?}"
+    );
+    assert!(r.peers[&mallory].active.is_none());
+}
+
+#[tokio::test]
+async fn a_session_found_closing_hands_back_its_messages_before_newer_ones_go_out() {
+    let mut r = router();
+    let bob = peer(3);
+    let own = r.ctx.own;
+    let (first, first_rx) = fake_session(bob, 1, own, [1; 32]);
+    r.handle(RouterInput::SessionUp(first));
+    send(&mut r, bob, "m1");
+    // The first session is closing (it reads no more commands): m2 cannot go there.
+    drop(first_rx);
+    send(&mut r, bob, "m2");
+    let (second, mut second_rx) = fake_session(bob, 2, bob, [2; 32]);
+    r.handle(RouterInput::SessionUp(second));
+    send(&mut r, bob, "m3");
+    assert!(sent_texts(&mut second_rx).is_empty());
+    r.handle(RouterInput::SessionEnded {
+        peer: bob,
+        conn_id: 1,
+        unsent: vec![chat(1, 1)],
+        error: None,
+    });
+    assert_eq!(sent_texts(&mut second_rx), ["m1", "m2", "m3"]);
+}

@@ -165,7 +165,6 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a sender (it became a contact, or was rejected).
     /// Forgets the `n` senders seen first; returns who they were.
     pub fn forget_oldest_senders(&mut self, n: usize) -> Result<Vec<PeerId>, StoreError> {
         let tx = self.db.transaction()?;
@@ -185,6 +184,7 @@ impl Store {
         oldest.into_iter().map(peer_of).collect()
     }
 
+    /// Forgets a sender (it became a contact, or was rejected).
     pub fn forget_sender(&mut self, peer: &PeerId) -> Result<(), StoreError> {
         self.db.execute(
             "DELETE FROM senders WHERE peer = ?1",

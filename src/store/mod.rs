@@ -242,6 +242,7 @@ impl Store {
             }
         }
         tx.commit()?;
+        self.acked.borrow_mut().clear(); // deleted for good only now
         Ok(())
     }
 
@@ -323,6 +324,7 @@ impl Store {
         let tx = self.db.unchecked_transaction()?;
         let removed = delete_acked(&self.acked, &tx)?;
         tx.commit()?;
+        self.acked.borrow_mut().clear(); // deleted for good only now
         Ok(removed)
     }
 
@@ -360,6 +362,7 @@ impl Store {
             [before_ms as i64],
         )?;
         tx.commit()?;
+        self.acked.borrow_mut().clear(); // deleted for good only now
         Ok(expired)
     }
 
@@ -397,6 +400,7 @@ impl Store {
             }
         }
         tx.commit()?;
+        self.acked.borrow_mut().clear(); // deleted for good only now
         Ok(fresh)
     }
 
@@ -483,13 +487,15 @@ fn delete_acked(
     acked: &RefCell<Vec<(PeerId, MessageId)>>,
     db: &Connection,
 ) -> Result<usize, StoreError> {
-    let acked = std::mem::take(&mut *acked.borrow_mut());
+    // The list is cleared by the caller once its transaction has committed: should the
+    // transaction fail, the deletes are tried again with the next one.
+    let acked = acked.borrow();
     if acked.is_empty() {
         return Ok(0);
     }
     let mut delete = db.prepare_cached("DELETE FROM outbox WHERE peer = ?1 AND id = ?2")?;
     let mut removed = 0;
-    for (peer, id) in &acked {
+    for (peer, id) in acked.iter() {
         removed += delete.execute(params![&peer.as_bytes()[..], &id.0[..]])?;
     }
     Ok(removed)
