@@ -17,6 +17,10 @@ use crate::store::{SenderState, StoreError};
 
 /// Senders who are not contacts remembered (announced, or asked about) at most.
 pub const MAX_SENDERS: usize = 10_000;
+/// Messages held (`unknown = "ask"`) per sender, at most.
+pub const MAX_HELD_PER_SENDER: usize = 1000;
+/// Messages held from all senders together, at most.
+pub const MAX_HELD: usize = 10_000;
 
 impl Router {
     /// Loads the contacts, the remembered senders and the saved settings (which override
@@ -180,7 +184,20 @@ impl Router {
         let Some(store) = self.store.as_mut() else {
             return false;
         };
-        if let Err(e) = store.hold(&peer, messages, now) {
+        // Held messages are bounded, per sender and in all (keys are free): beyond that, they
+        // are acknowledged and dropped, and the user hears so once per sender.
+        let room = match (store.held_count(&peer), store.held_total()) {
+            (Ok(mine), Ok(all)) => MAX_HELD_PER_SENDER
+                .saturating_sub(mine)
+                .min(MAX_HELD.saturating_sub(all)),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot count held messages; not acknowledging them");
+                return false;
+            }
+        };
+        let kept = &messages[..messages.len().min(room)];
+        let dropped = messages.len() - kept.len();
+        if let Err(e) = store.hold(&peer, kept, now) {
             tracing::error!(peer = %peer.short(), error = %e, "cannot store held messages; not acknowledging them");
             return false;
         }
@@ -193,6 +210,16 @@ impl Router {
             );
             self.broadcast(FrontendEvent::ControlAnnounce { text });
         }
+        if dropped > 0 && self.held_full.len() < MAX_SENDERS && self.held_full.insert(peer) {
+            let nick = peer.nick();
+            let text = format!(
+                "{nick} has too many held messages (at most {MAX_HELD_PER_SENDER} per sender, {MAX_HELD} in all): its later messages are dropped until you \"accept {nick}\" or \"reject {nick}\""
+            );
+            self.broadcast(FrontendEvent::ControlAnnounce { text });
+        }
+        if dropped > 0 {
+            tracing::info!(peer = %peer.short(), dropped, "held messages full; dropped");
+        }
         true
     }
 
@@ -203,6 +230,7 @@ impl Router {
             return Ok(0);
         };
         let released = store.release_held(peer)?;
+        self.held_full.remove(peer);
         if released > 0 {
             self.play_back();
         }
@@ -217,6 +245,7 @@ impl Router {
         let rejected = store.reject_held(peer)?;
         store.forget_sender(peer)?;
         self.senders.remove(peer);
+        self.held_full.remove(peer);
         Ok(rejected)
     }
 

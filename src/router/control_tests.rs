@@ -490,3 +490,54 @@ async fn remembered_senders_stay_bounded() {
     assert_eq!(stored, r.senders.len());
     assert!(stored > super::contacts::MAX_SENDERS / 2, "{stored}");
 }
+
+#[tokio::test]
+async fn held_messages_are_bounded_per_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let (id, mut rx) = attach(&mut r);
+    run(&mut r, id, &mut rx, "set unknown ask");
+    let eve = peer(9);
+    let message = |n: u64| {
+        let mut id = [0u8; 16];
+        id[8..].copy_from_slice(&n.to_be_bytes());
+        ChatMessage {
+            id: MessageId(id),
+            kind: MessageKind::Text,
+            text: format!("h{n}"),
+            sent_at_ms: n,
+        }
+    };
+    let cap = super::contacts::MAX_HELD_PER_SENDER as u64;
+    for frame in 0..(cap / 100 + 2) {
+        let messages = (frame * 100..frame * 100 + 100).map(message).collect();
+        assert!(r.receive(eve, messages), "acknowledged, kept or not");
+    }
+    assert_eq!(r.held_count(&eve), cap as usize);
+    let full: Vec<String> = drain(&mut rx)
+        .into_iter()
+        .filter_map(|e| match e {
+            FrontendEvent::ControlAnnounce { text } if text.contains("too many held") => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(full.len(), 1, "told once: {full:?}");
+    // Accepting shows the first ones, in order.
+    r.handle(RouterInput::Request {
+        from: id,
+        request: FrontendRequest::Control {
+            line: format!("accept {}", eve.nick()),
+            reply: ControlTarget::Query,
+        },
+    });
+    let shown: Vec<String> = drain(&mut rx)
+        .into_iter()
+        .filter_map(|e| match e {
+            FrontendEvent::Received { message, .. } => Some(message.text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shown.len(), cap as usize);
+    assert_eq!(shown[0], "h0");
+    assert_eq!(shown[shown.len() - 1], format!("h{}", cap - 1));
+}

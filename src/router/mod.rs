@@ -209,6 +209,9 @@ pub struct Router {
     book: Arc<ContactBook>,
     /// Senders who are not contacts and were announced already.
     senders: HashMap<PeerId, SenderState>,
+    /// Senders told about once because their held messages hit the bound (at most
+    /// `MAX_SENDERS`; cleared by `accept` and `reject`).
+    held_full: HashSet<PeerId>,
     /// The peers each front end watches (beside the contacts, which are always watched).
     watches: HashMap<FrontendId, HashSet<PeerId>>,
     /// The last presence front ends were told, per watched peer.
@@ -243,6 +246,7 @@ impl Router {
             settings: Settings::new(UnknownSenders::default(), &StoreConfig::default()),
             book: Arc::default(),
             senders: HashMap::new(),
+            held_full: HashSet::new(),
             watches: HashMap::new(),
             presence: HashMap::new(),
             own_away: None,

@@ -236,6 +236,15 @@ impl Store {
         Ok(n as usize)
     }
 
+    /// How many messages are held, from everyone.
+    pub fn held_total(&self) -> Result<usize, StoreError> {
+        let mut select = self
+            .db
+            .prepare_cached("SELECT COUNT(*) FROM received WHERE shown = 2")?;
+        let n: i64 = select.query_row([], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
     /// Releases `peer`'s held messages for playback (they become unshown); returns how many.
     pub fn release_held(&mut self, peer: &PeerId) -> Result<usize, StoreError> {
         Ok(self.db.execute(
