@@ -60,6 +60,9 @@ pub struct Options {
     pub directory: Option<Arc<dyn Directory>>,
     pub timers: SessionTimers,
     pub irc: irc::conn::IrcLimits,
+    /// Sessions at most before inbound connections are refused; `None`: what the open-file
+    /// limit allows ([`crate::peer::default_max_sessions`]).
+    pub max_sessions: Option<usize>,
 }
 
 /// A running gateway.
@@ -112,7 +115,7 @@ impl Gateway {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let router_handle = RouterHandle::hub();
-        let ctx = PeerContext::new(
+        let mut ctx = PeerContext::new(
             identity.clone(),
             directory.clone(),
             router_handle.clone(),
@@ -120,6 +123,9 @@ impl Gateway {
             shutdown.clone(),
             tracker.clone(),
         );
+        if let Some(max) = options.max_sessions {
+            ctx.max_sessions = max;
+        }
         router_handle.install(Router::open(
             ctx.clone(),
             store,

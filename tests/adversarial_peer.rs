@@ -331,3 +331,61 @@ async fn a_silent_connection_is_closed_after_the_handshake_timeout() {
     );
     b.shutdown().await;
 }
+
+/// Sessions are capped (each holds a file descriptor, and keys are free): beyond the cap,
+/// inbound connections are refused and the dialling peer queues its message; when a
+/// session ends, the next peer gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_sessions_beyond_the_cap_are_refused_until_one_ends() {
+    let records = SharedRecords::default();
+    let dir = tempfile::tempdir().unwrap();
+    let timers = SessionTimers {
+        retry: Duration::from_millis(200),
+        ..SessionTimers::default()
+    };
+    let capped = Options {
+        max_sessions: Some(1),
+        ..Options::default()
+    };
+    let target = memory_gateway(&dir.path().join("t"), &records, capped).await;
+    let first = memory_gateway(
+        &dir.path().join("p1"),
+        &records,
+        Options {
+            timers,
+            ..Options::default()
+        },
+    )
+    .await;
+    let second = memory_gateway(
+        &dir.path().join("p2"),
+        &records,
+        Options {
+            timers,
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut t = IrcClient::register(target.irc_addr, "t").await;
+    t.expect(|l| l.contains("DHT: published")).await;
+    let mut c1 = IrcClient::register(first.irc_addr, "one").await;
+    let mut c2 = IrcClient::register(second.irc_addr, "two").await;
+
+    c1.send(&format!("PRIVMSG {} :from the first", target.peer_id))
+        .await;
+    let line = t.expect(common::chat).await;
+    assert!(line.ends_with(":from the first"), "{line}");
+    // The cap is reached: the second peer's dial is refused, its message waits.
+    c2.send(&format!("PRIVMSG {} :from the second", target.peer_id))
+        .await;
+    let notice = c2
+        .expect(|l| l.contains(" NOTICE ") && l.contains("offline"))
+        .await;
+    assert!(notice.contains("1 message(s) queued"), "{notice}");
+    // The first peer leaves; the second gets in on its next retry.
+    first.shutdown().await;
+    let line = t.expect(common::chat).await;
+    assert!(line.ends_with(":from the second"), "{line}");
+
+    tokio::join!(target.shutdown(), second.shutdown());
+}

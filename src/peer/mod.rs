@@ -8,7 +8,7 @@ pub mod wire;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -108,7 +108,23 @@ pub struct PeerContext {
     pub tracker: TaskTracker,
     /// Peers whose connections are refused (shared with the hub, which updates it).
     pub blocked: Blocklist,
+    /// Inbound connections are refused while this many sessions are up (each holds a file
+    /// descriptor: without a cap, fresh keys could use them all up, IRC's too).
+    pub max_sessions: usize,
+    /// Sessions up now.
+    sessions: Arc<AtomicUsize>,
     next_conn_id: Arc<AtomicU64>,
+}
+
+/// File descriptors kept for everything but peer sessions (IRC clients, the store, the DHT).
+pub const FD_RESERVE: u64 = 256;
+
+/// The default session cap: what the open-file limit leaves after [`FD_RESERVE`].
+pub fn default_max_sessions() -> usize {
+    match rlimit::Resource::NOFILE.get() {
+        Ok((soft, _)) => soft.saturating_sub(FD_RESERVE).max(16) as usize,
+        Err(_) => 1000,
+    }
 }
 
 impl PeerContext {
@@ -130,6 +146,8 @@ impl PeerContext {
             shutdown,
             tracker,
             blocked: Blocklist::default(),
+            max_sessions: default_max_sessions(),
+            sessions: Arc::default(),
             next_conn_id: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -159,7 +177,10 @@ impl PeerContext {
             started_ms: crate::router::now_ms(),
         };
         let ctx = self.clone();
+        self.sessions.fetch_add(1, Ordering::Relaxed);
         self.tracker.spawn(async move {
+            // Counted down however the task ends.
+            let _count = SessionCount(ctx.sessions.clone());
             ctx.router.dispatch(RouterInput::SessionUp(handle.clone()));
             session::run(
                 stream,
@@ -266,6 +287,10 @@ impl PeerContext {
                     continue;
                 }
             };
+            if self.sessions.load(Ordering::Relaxed) >= self.max_sessions {
+                tracing::debug!(%from, max = self.max_sessions, "session cap reached; dropping connection");
+                continue;
+            }
             let Ok(permit) = global.clone().try_acquire_owned() else {
                 tracing::debug!(%from, "too many handshakes in progress; dropping connection");
                 continue;
@@ -302,6 +327,15 @@ impl PeerContext {
                 }
             });
         }
+    }
+}
+
+/// One live session in [`PeerContext::sessions`], counted down on drop.
+struct SessionCount(Arc<AtomicUsize>);
+
+impl Drop for SessionCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
