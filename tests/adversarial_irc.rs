@@ -230,3 +230,18 @@ async fn a_flooding_client_is_throttled_while_another_is_served_promptly() {
     still_served(&mut bystander, "after").await;
     g.shutdown().await;
 }
+
+/// A client may send its commands in the same write as its registration (bots and
+/// scripts do): the ones the hub answers get their answers, and AWAY twice is answered twice.
+#[tokio::test]
+async fn commands_pipelined_with_registration_are_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path()).await;
+    let mut c = IrcClient::connect(g.irc_addr).await;
+    c.send_raw(b"NICK a\r\nUSER a 0 * :a\r\nPRIVMSG disims :id\r\nAWAY :out\r\nAWAY :out\r\n")
+        .await;
+    c.expect(|l| l.contains(" :Your nick: ")).await;
+    c.expect(|l| l.contains(" 306 ")).await;
+    c.expect(|l| l.contains(" 306 ")).await;
+    g.shutdown().await;
+}

@@ -37,9 +37,16 @@ impl Client {
         reason: &Option<String>,
         out: &mut Vec<Action>,
     ) {
-        let reason = reason
-            .as_deref()
-            .map(|r| truncate(&render::clean_body(r), AWAYLEN).to_string());
+        // A reason that cleaning empties is still "away" (an empty AWAY would read as back).
+        let reason = reason.as_deref().map(|r| {
+            let r = render::clean_body(r);
+            let r = truncate(r.trim(), AWAYLEN);
+            if r.is_empty() {
+                "away".to_string()
+            } else {
+                r.to_string()
+            }
+        });
         let before = match &reason {
             Some(r) => self.peer_away.insert(peer, r.clone()),
             None => self.peer_away.remove(&peer),

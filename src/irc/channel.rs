@@ -244,11 +244,17 @@ impl Client {
             let text = "No such channel: DiSIMS has only &disims";
             return self.numeric(out, ERR_NOSUCHCHANNEL, &[channel], text);
         }
+        let with_mask = modes.len() > 1;
         let Some(modes) = modes.first() else {
             return self.numeric_bare(out, RPL_CHANNELMODEIS, &[CONTROL_CHANNEL, "+nt"]);
         };
-        // A list query (`MODE &disims b`, `+b` without a mask): the lists are empty.
-        let list = modes.trim_start_matches('+');
+        // A list query (`MODE &disims b`, `+b` without a mask): the lists are empty. With a
+        // mask it is a change, which is the service's to make (482 below).
+        let list = if with_mask {
+            ""
+        } else {
+            modes.trim_start_matches('+')
+        };
         match list {
             "b" => self.numeric(
                 out,

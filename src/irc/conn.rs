@@ -218,14 +218,21 @@ fn take_lines(
         let Some(line) = framer.next_line() else {
             break;
         };
+        let registered = client.is_registered();
         if perform(client.handle_line(line, now_ms()), out, requests) {
             return true;
+        }
+        if !registered && client.is_registered() {
+            // The lines after registration wait in the framer until the connection is
+            // attached to the hub, so that the hub knows whom to answer.
+            break;
         }
     }
     false
 }
 
-/// This connection's id at the hub (0 until attached: requests come only after that).
+/// This connection's id at the hub (0 until attached; the lines after registration wait
+/// for the attach, so no request carries 0).
 fn frontend_id(
     attached: &Option<(
         FrontendId,

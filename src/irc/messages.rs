@@ -68,6 +68,9 @@ impl Client {
         };
         // The hub carries text free of CR, LF and NUL; the framer already split at LF.
         let body = render::strip_line_breaks(body).into_owned();
+        if body.is_empty() && kind != MessageKind::Action {
+            return error(self, out, ERR_NOTEXTTOSEND, &[], "No text to send");
+        }
         for (i, target) in targets.split(',').filter(|t| !t.is_empty()).enumerate() {
             if i == MAX_TARGETS {
                 let text = format!("Too many recipients: at most {MAX_TARGETS}");
@@ -103,6 +106,10 @@ impl Client {
                     let line = strip_highlight(&body).to_string();
                     let reply = ControlTarget::Channel;
                     out.push(Action::Request(FrontendRequest::Control { line, reply }));
+                }
+                Ok(Target::Service) if kind != MessageKind::Text => {
+                    let text = "The service takes commands as plain messages: /msg disims help";
+                    error(self, out, ERR_CANNOTSENDTOCHAN, &[target], text);
                 }
                 Ok(Target::Service) => {
                     self.echo_control(crate::contacts::SERVICE_NICK, &body, out);

@@ -26,6 +26,9 @@ impl Client {
     pub(super) fn on_whois(&mut self, params: &[String], out: &mut Vec<Action>) {
         // `WHOIS [server] nicks`: the nicks come last.
         let query = params.last().map(String::as_str).unwrap_or_default();
+        if query.split(',').all(str::is_empty) {
+            return self.numeric(out, ERR_NONICKNAMEGIVEN, &[], "No nickname given");
+        }
         for nick in query.split(',').filter(|n| !n.is_empty()).take(MAX_TARGETS) {
             if self.is_own(nick) {
                 self.whois_own(nick, out);

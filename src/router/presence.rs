@@ -42,7 +42,7 @@ impl Router {
                 let info = self.peer_info(peer);
                 self.reply_to(from, FrontendEvent::PeerInfo(Box::new(info)));
             }
-            FrontendRequest::SetAway { reason } => self.set_away(reason),
+            FrontendRequest::SetAway { reason } => self.set_away(from, reason),
             FrontendRequest::Watch { peers } => self.watch(from, peers),
             FrontendRequest::Unwatch { peers } => {
                 if let Some(watched) = self.watches.get_mut(&from) {
@@ -249,9 +249,11 @@ impl Router {
     }
 
     /// The user is away (or back): every front end and every peer with a session is told.
-    fn set_away(&mut self, reason: Option<String>) {
+    fn set_away(&mut self, from: FrontendId, reason: Option<String>) {
         let reason = reason.map(|r| clip_away(&r)).filter(|r| !r.is_empty());
         if reason == self.own_away {
+            // Nothing changes, but the asker gets its answer (305/306) all the same.
+            self.reply_to(from, FrontendEvent::OwnAway { reason });
             return;
         }
         self.own_away = reason.clone();

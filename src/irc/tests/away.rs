@@ -106,3 +106,21 @@ fn time_answers_391() {
         vec![format!(":disims 391 {own} disims :2023-11-14 22:13:20 UTC")]
     );
 }
+
+#[test]
+fn a_peer_away_reason_that_cleaning_empties_still_reads_as_away() {
+    let mut client = with_caps(&["away-notify"]);
+    let bob = peer(7);
+    shown(
+        &mut client,
+        FrontendEvent::Contacts(book(&[(7, Some("bob"))])),
+    );
+    let lines = shown(
+        &mut client,
+        FrontendEvent::PeerAway {
+            peer: bob,
+            reason: Some("\u{1}".into()),
+        },
+    );
+    assert_eq!(lines, vec![":bob!peer@disims AWAY :away".to_string()]);
+}

@@ -359,3 +359,19 @@ fn a_long_names_list_is_split_over_several_lines() {
     assert_eq!(total, 2 + 58);
     assert!(out.iter().all(|l| l.len() <= 510), "{out:?}");
 }
+
+#[test]
+fn a_ban_with_a_mask_is_refused_and_an_action_to_the_service_is_not_a_command() {
+    let mut client = registered();
+    shown(&mut client, FrontendEvent::Contacts(book(&[])));
+    let out = sent(&mut client, &["MODE &disims +b *!*@*", "MODE &disims b"]);
+    assert_eq!(code(&out[0]), "482", "{out:?}");
+    assert_eq!(code(&out[1]), "368", "{out:?}");
+    let actions = feed(&mut client, &["PRIVMSG disims :\u{1}ACTION help\u{1}"]);
+    assert!(requests(&actions).is_empty(), "{actions:?}");
+    let out = texts(actions);
+    assert_eq!(code(&out[0]), "404", "{out:?}");
+    // A message that is nothing but what the gateway strips is no message.
+    let out = sent(&mut client, &[&format!("PRIVMSG {} :\0\0", peer(3).nick())]);
+    assert_eq!(code(&out[0]), "412", "{out:?}");
+}

@@ -132,3 +132,13 @@ fn pending_whois_are_bounded() {
     let out = sent(&mut client, &[&format!("WHOIS {nick}")]);
     assert_eq!(code(&out[0]), "263");
 }
+
+#[test]
+fn whois_without_a_nick_gets_431() {
+    let mut client = registered();
+    for line in ["WHOIS :", "WHOIS ,"] {
+        let out = sent(&mut client, &[line]);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(code(&out[0]), "431", "{out:?}");
+    }
+}
