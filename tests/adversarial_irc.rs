@@ -245,3 +245,35 @@ async fn commands_pipelined_with_registration_are_answered() {
     c.expect(|l| l.contains(" 306 ")).await;
     g.shutdown().await;
 }
+
+/// A registered client that falls silent is pinged, and closed when it does not answer; one
+/// that answers stays.
+#[tokio::test]
+async fn a_silent_client_is_pinged_then_closed_and_one_that_answers_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let irc = IrcLimits {
+        ping_interval: Duration::from_millis(200),
+        ..IrcLimits::default()
+    };
+    let options = Options {
+        irc,
+        ..Options::default()
+    };
+    let g = memory_gateway(dir.path(), &SharedRecords::default(), options).await;
+    let mut silent = IrcClient::register(g.irc_addr, "silent").await;
+    let mut alive = IrcClient::register(g.irc_addr, "alive").await;
+    silent.expect(|l| l.starts_with("PING ")).await;
+    silent
+        .expect(|l| l.starts_with("ERROR ") && l.contains("ping timeout"))
+        .await;
+    assert!(silent.expect_closed().await);
+    for _ in 0..3 {
+        let ping = alive.expect(|l| l.starts_with("PING ")).await;
+        alive.send(&ping.replacen("PING", "PONG", 1)).await;
+    }
+    alive.send("PING :still-here").await;
+    alive
+        .expect(|l| l.contains(" PONG ") && l.ends_with("still-here"))
+        .await;
+    g.shutdown().await;
+}

@@ -27,6 +27,10 @@ const WRITE_BATCH: usize = 64 * 1024;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most this many IRC connections at once.
 pub const MAX_CLIENTS: usize = 64;
+/// A registered client silent this long gets a PING; silent as long again, it is closed. A
+/// dead client (a laptop asleep behind an SSH tunnel) must not count as attached for long:
+/// messages shown to it are not played back to the next one.
+pub const PING_INTERVAL: Duration = Duration::from_secs(90);
 
 /// Limits of the IRC listener; tests shorten them.
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +42,8 @@ pub struct IrcLimits {
     pub lines_per_second: u32,
     /// Lines a client may send at once before the rate applies (`[irc] line_burst`).
     pub line_burst: u32,
+    /// See [`PING_INTERVAL`].
+    pub ping_interval: Duration,
 }
 
 impl Default for IrcLimits {
@@ -47,6 +53,7 @@ impl Default for IrcLimits {
             max_clients: MAX_CLIENTS,
             lines_per_second: DEFAULT_LINES_PER_SECOND,
             line_burst: DEFAULT_LINE_BURST,
+            ping_interval: PING_INTERVAL,
         }
     }
 }
@@ -122,6 +129,9 @@ async fn serve(
     let registration_deadline = tokio::time::sleep(limits.registration_timeout);
     tokio::pin!(registration_deadline);
     let mut bucket = TokenBucket::new(limits.lines_per_second, limits.line_burst, clock());
+    // When the client last sent anything (or was last pinged), and whether a PING is out.
+    let mut heard = tokio::time::Instant::now();
+    let mut pinged = false;
 
     let result = loop {
         let mut close: bool;
@@ -140,12 +150,22 @@ async fn serve(
             _ = tokio::time::sleep_until(next_token), if waiting => {
                 close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &mut requests);
             }
+            _ = tokio::time::sleep_until(heard + limits.ping_interval), if client.is_registered() => {
+                if pinged {
+                    out.extend_from_slice(b"ERROR :Closing link: ping timeout\r\n");
+                    close = true;
+                } else {
+                    out.extend_from_slice(b"PING :disims\r\n");
+                    (heard, pinged, close) = (tokio::time::Instant::now(), true, false);
+                }
+            }
             read = reader.read(&mut buf), if !waiting => {
                 let n = match read {
                     Ok(0) => break Ok(()),
                     Ok(n) => n,
                     Err(e) => break Err(e),
                 };
+                (heard, pinged) = (tokio::time::Instant::now(), false);
                 framer.push(&buf[..n]);
                 close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &mut requests);
             }
@@ -214,7 +234,8 @@ fn take_lines(
     out: &mut Vec<u8>,
     requests: &mut Vec<FrontendRequest>,
 ) -> bool {
-    while framer.has_lines() && bucket.try_take(clock()) {
+    // Replies are bounded per pass too: past WRITE_BATCH bytes, the rest waits for the write.
+    while framer.has_lines() && out.len() < WRITE_BATCH && bucket.try_take(clock()) {
         let Some(line) = framer.next_line() else {
             break;
         };
