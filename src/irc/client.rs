@@ -24,9 +24,6 @@ use crate::contacts::{ContactBook, SERVICE_NICK};
 use crate::identity::{IdentityError, NickCache, PeerId};
 use crate::message::{FrontendEvent, FrontendId, FrontendRequest, Presence};
 
-/// Events kept for a client that has not registered yet; beyond this the oldest are dropped.
-pub const MAX_QUEUED_EVENTS: usize = 1000;
-
 /// Comma-separated targets handled per PRIVMSG/NOTICE/WHOIS (advertised as TARGMAX).
 pub const MAX_TARGETS: usize = 4;
 
@@ -111,9 +108,6 @@ pub struct Client {
     /// Unix ms of the line being handled (for TIME).
     pub(super) now_ms: u64,
     /// Events that arrived before registration completed.
-    pub(super) queued: VecDeque<FrontendEvent>,
-    /// Events dropped from `queued` because it was full.
-    pub(super) dropped: u64,
     /// Nicks already decoded (decoding validates a curve point).
     pub(super) nicks: NickCache,
     /// The latest contact book from the hub.
@@ -197,8 +191,6 @@ impl Client {
             caps: Caps::default(),
             frontend_id: None,
             now_ms: 0,
-            queued: VecDeque::new(),
-            dropped: 0,
             nicks: NickCache::default(),
             book: Arc::default(),
             presence: HashMap::new(),
@@ -231,19 +223,12 @@ impl Client {
         out
     }
 
-    /// Renders an event from the hub, or queues it until registration completes.
+    /// Renders an event from the hub. Events come only once registered: the conn task
+    /// attaches a connection to the hub when registration completes.
     pub fn handle_event(&mut self, event: &FrontendEvent) -> Vec<Action> {
         let mut out = Vec::new();
-        match self.phase {
-            Phase::Closed => {}
-            Phase::Registering => {
-                if self.queued.len() >= MAX_QUEUED_EVENTS {
-                    self.queued.pop_front();
-                    self.dropped += 1;
-                }
-                self.queued.push_back(event.clone());
-            }
-            Phase::Registered => self.on_event(event, &mut out),
+        if self.phase == Phase::Registered {
+            self.on_event(event, &mut out);
         }
         out
     }

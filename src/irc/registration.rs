@@ -1,5 +1,6 @@
 //! Registration of an IRC client: CAP negotiation, PASS, NICK, USER, and the welcome burst
-//! (001-005, MOTD) followed by the events that arrived while the client was connecting.
+//! (001-005, MOTD). The conn task attaches the connection to the hub right after, and the
+//! hub's first events (the contact book, then presence and playback) follow.
 //! Capability negotiation is in `caps.rs`.
 //!
 //! The user's nick is their key nick whatever NICK the client registers with: 001 is
@@ -7,7 +8,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::client::{AWAYLEN, Action, Client, MAX_QUEUED_EVENTS, MAX_TARGETS, Phase};
+use super::client::{AWAYLEN, Action, Client, MAX_TARGETS, Phase};
 use super::monitor::MONITOR_LIMIT;
 use super::numerics::*;
 use super::render;
@@ -73,7 +74,6 @@ impl Client {
         self.phase = Phase::Registered;
         self.send_welcome(out);
         self.send_motd(out);
-        self.flush_queued(out);
     }
 
     fn send_welcome(&self, out: &mut Vec<Action>) {
@@ -149,22 +149,6 @@ impl Client {
             self.numeric(out, RPL_MOTD, &[], &format!("- {line}"));
         }
         self.numeric(out, RPL_ENDOFMOTD, &[], "End of /MOTD command.");
-    }
-
-    fn flush_queued(&mut self, out: &mut Vec<Action>) {
-        if self.dropped > 0 {
-            let text = format!(
-                "{} earlier events were dropped while your client was connecting \
-                 (at most {MAX_QUEUED_EVENTS} are kept)",
-                self.dropped
-            );
-            self.server_notice(out, &text);
-            self.dropped = 0;
-        }
-        let queued = std::mem::take(&mut self.queued);
-        for event in &queued {
-            self.on_event(event, out);
-        }
     }
 }
 
