@@ -1,5 +1,6 @@
-//! Property tests: arbitrary lines and every kind of event, with hostile text, never panic
-//! and never put CR, LF or NUL inside a line.
+//! Property tests: arbitrary lines and every kind of event, with hostile text, never panic,
+//! never put CR, LF or NUL inside a line, and every line sent parses as IRC with an
+//! independent parser (irc-proto).
 
 use proptest::prelude::*;
 
@@ -24,12 +25,14 @@ proptest! {
             for action in client.handle_line(Line::Text(line), 0) {
                 if let Action::Send(l) = action {
                     prop_assert!(!l.contains(['\r', '\n', '\0']));
+                    prop_assert!(l.parse::<irc_proto::Message>().is_ok(), "{}", l);
                 }
             }
             for event in arbitrary_events(event_seed) {
                 for action in client.handle_event(&event) {
                     if let Action::Send(l) = action {
                         prop_assert!(!l.contains(['\r', '\n', '\0']));
+                        prop_assert!(l.parse::<irc_proto::Message>().is_ok(), "{}", l);
                     }
                 }
             }
