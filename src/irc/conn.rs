@@ -129,9 +129,13 @@ async fn serve(
     let registration_deadline = tokio::time::sleep(limits.registration_timeout);
     tokio::pin!(registration_deadline);
     let mut bucket = TokenBucket::new(limits.lines_per_second, limits.line_burst, clock());
-    // When the client last sent anything (or was last pinged), and whether a PING is out.
+    // When the client last sent anything (or was last pinged), and whether a PING is out;
+    // looked at a few times per interval (a timer reset on every read would cost more).
     let mut heard = tokio::time::Instant::now();
     let mut pinged = false;
+    let check = (limits.ping_interval / 4).max(Duration::from_millis(10));
+    let mut liveness = tokio::time::interval_at(heard + check, check);
+    liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let result = loop {
         let mut close: bool;
@@ -150,13 +154,16 @@ async fn serve(
             _ = tokio::time::sleep_until(next_token), if waiting => {
                 close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &mut requests);
             }
-            _ = tokio::time::sleep_until(heard + limits.ping_interval), if client.is_registered() => {
-                if pinged {
-                    out.extend_from_slice(b"ERROR :Closing link: ping timeout\r\n");
-                    close = true;
-                } else {
-                    out.extend_from_slice(b"PING :disims\r\n");
-                    (heard, pinged, close) = (tokio::time::Instant::now(), true, false);
+            _ = liveness.tick(), if client.is_registered() => {
+                close = false;
+                if heard.elapsed() >= limits.ping_interval {
+                    if pinged {
+                        out.extend_from_slice(b"ERROR :Closing link: ping timeout\r\n");
+                        close = true;
+                    } else {
+                        out.extend_from_slice(b"PING :disims\r\n");
+                        (heard, pinged) = (tokio::time::Instant::now(), true);
+                    }
                 }
             }
             read = reader.read(&mut buf), if !waiting => {
