@@ -30,7 +30,16 @@ impl Router {
             return;
         };
         match store.settings() {
-            Ok(saved) => {
+            Ok(mut saved) => {
+                // Saved values were valid together: one may only fit once another is applied
+                // (history_days before expire_after_hours), so go round while that helps.
+                loop {
+                    let before = saved.len();
+                    saved.retain(|(key, value)| settings.set(key, value).is_err());
+                    if saved.is_empty() || saved.len() == before {
+                        break;
+                    }
+                }
                 for (key, value) in saved {
                     if let Err(e) = settings.set(&key, &value) {
                         tracing::warn!(%key, error = %e, "ignoring a saved setting");

@@ -541,3 +541,31 @@ async fn held_messages_are_bounded_per_sender() {
     assert_eq!(shown[0], "h0");
     assert_eq!(shown[shown.len() - 1], format!("h{}", cap - 1));
 }
+
+#[tokio::test]
+async fn saved_settings_that_only_fit_together_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        expire_after: std::time::Duration::from_secs(3600),
+        history: std::time::Duration::from_secs(86_400),
+    };
+    let start = || {
+        let settings = crate::control::Settings::new(UnknownSenders::Accept, &config);
+        Router::open(context(), Store::open(dir.path()).unwrap(), settings)
+    };
+    {
+        let mut r = start();
+        let (id, mut rx) = attach(&mut r);
+        run(&mut r, id, &mut rx, "set history_days 100");
+        // 1000 hours fits only beside the saved 100 days, not the configured one day.
+        let reply = run(&mut r, id, &mut rx, "set expire_after_hours 1000");
+        assert_eq!(reply, ["expire_after_hours = 1000 (saved)"]);
+    }
+    let mut r = start();
+    let (id, mut rx) = attach(&mut r);
+    let listed = run(&mut r, id, &mut rx, "set");
+    assert!(
+        listed.contains(&"expire_after_hours = 1000".to_string()),
+        "{listed:?}"
+    );
+}
