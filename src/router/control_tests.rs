@@ -1,30 +1,9 @@
 //! Tests of the hub's issue-6 side: service commands, the contact book and its
 //! persistence, unknown senders, blocking, echo, the attach sequence and away.
+use super::tests::{context, stored_router as open};
 use super::*;
-use crate::directory::memory::{MemoryDirectory, SharedRecords};
 use crate::message::{ControlTarget, MessageKind};
-use crate::peer::SessionTimers;
 use ed25519_dalek::SigningKey;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-fn context() -> PeerContext {
-    let key = Arc::new(SigningKey::from_bytes(&[1; 32]));
-    let directory = Arc::new(MemoryDirectory::new(&key, SharedRecords::default()));
-    let (handle, _inputs) = channel();
-    PeerContext::new(
-        key,
-        directory,
-        handle,
-        SessionTimers::default(),
-        CancellationToken::new(),
-        TaskTracker::new(),
-    )
-}
-
-fn open(dir: &std::path::Path) -> Router {
-    Router::with_store(context(), Store::open(dir).unwrap(), StoreConfig::default())
-}
 
 fn peer(n: u8) -> PeerId {
     PeerId::of(&SigningKey::from_bytes(&[n + 10; 32]))

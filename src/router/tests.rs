@@ -12,11 +12,11 @@ fn router() -> Router {
     Router::new(context())
 }
 
-fn stored_router(dir: &std::path::Path) -> Router {
+pub(super) fn stored_router(dir: &std::path::Path) -> Router {
     Router::with_store(context(), Store::open(dir).unwrap(), StoreConfig::default())
 }
 
-fn context() -> PeerContext {
+pub(super) fn context() -> PeerContext {
     let key = Arc::new(SigningKey::from_bytes(&[1; 32]));
     let directory = Arc::new(MemoryDirectory::new(&key, SharedRecords::default()));
     let (handle, _inputs) = channel();
