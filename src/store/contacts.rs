@@ -10,7 +10,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, kind_code, peer_of};
+use super::{Store, StoreError, insert_received, peer_of};
 use crate::contacts::Contact;
 use crate::identity::PeerId;
 use crate::message::ChatMessage;
@@ -202,26 +202,9 @@ impl Store {
         now_ms: u64,
     ) -> Result<usize, StoreError> {
         let tx = self.db.transaction()?;
-        let mut fresh = 0;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO received (peer, id, kind, text, sent_at_ms, received_at_ms, shown)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for m in messages {
-                fresh += insert.execute(params![
-                    &from.as_bytes()[..],
-                    &m.id.0[..],
-                    kind_code(m.kind),
-                    m.text,
-                    m.sent_at_ms as i64,
-                    now_ms as i64,
-                    HELD
-                ])?;
-            }
-        }
+        let fresh = insert_received(&tx, from, messages, now_ms, HELD)?;
         tx.commit()?;
-        Ok(fresh)
+        Ok(fresh.iter().filter(|row| row.is_some()).count())
     }
 
     /// How many messages from `peer` are held.

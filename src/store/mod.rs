@@ -380,25 +380,7 @@ impl Store {
     ) -> Result<Vec<Option<i64>>, StoreError> {
         let tx = self.db.transaction()?;
         delete_acked(&self.acked, &tx)?;
-        let mut fresh = Vec::with_capacity(messages.len());
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO received (peer, id, kind, text, sent_at_ms, received_at_ms, shown)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for m in messages {
-                let n = insert.execute(params![
-                    &from.as_bytes()[..],
-                    &m.id.0[..],
-                    kind_code(m.kind),
-                    m.text,
-                    m.sent_at_ms as i64,
-                    now_ms as i64,
-                    shown
-                ])?;
-                fresh.push((n == 1).then(|| tx.last_insert_rowid()));
-            }
-        }
+        let fresh = insert_received(&tx, from, messages, now_ms, i64::from(shown))?;
         tx.commit()?;
         self.acked.borrow_mut().clear(); // deleted for good only now
         Ok(fresh)
@@ -483,6 +465,35 @@ impl Store {
 /// Deletes the acknowledged messages in `acked` from the outbox, inside the caller's
 /// transaction; returns how many rows went. (Should the transaction fail, they stay in the
 /// outbox and are sent again later: the receiver drops them.)
+/// Inserts received messages with the given `shown` state; for each, its new row, or `None`
+/// for a message already stored from the same peer with the same id (a resend).
+fn insert_received(
+    db: &Connection,
+    from: &PeerId,
+    messages: &[ChatMessage],
+    now_ms: u64,
+    shown: i64,
+) -> Result<Vec<Option<i64>>, StoreError> {
+    let mut insert = db.prepare_cached(
+        "INSERT OR IGNORE INTO received (peer, id, kind, text, sent_at_ms, received_at_ms, shown)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut rows = Vec::with_capacity(messages.len());
+    for m in messages {
+        let n = insert.execute(params![
+            &from.as_bytes()[..],
+            &m.id.0[..],
+            kind_code(m.kind),
+            m.text,
+            m.sent_at_ms as i64,
+            now_ms as i64,
+            shown
+        ])?;
+        rows.push((n == 1).then(|| db.last_insert_rowid()));
+    }
+    Ok(rows)
+}
+
 fn delete_acked(
     acked: &RefCell<Vec<(PeerId, MessageId)>>,
     db: &Connection,
