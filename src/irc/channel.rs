@@ -192,6 +192,13 @@ impl Client {
         }
     }
 
+    /// LIST: `&disims` is the one channel there is.
+    pub(super) fn on_list(&mut self, _: &[String], out: &mut Vec<Action>) {
+        let users = self.members().len().to_string();
+        self.numeric(out, RPL_LIST, &[CONTROL_CHANNEL, &users], TOPIC);
+        self.numeric(out, RPL_LISTEND, &[], "End of /LIST");
+    }
+
     pub(super) fn on_who(&mut self, params: &[String], out: &mut Vec<Action>) {
         let mask = params.first().map_or("*", String::as_str);
         if mask.eq_ignore_ascii_case(CONTROL_CHANNEL) {
@@ -350,6 +357,13 @@ impl Client {
             )));
             if self.is_online(&peer) {
                 self.voice(&name, true, out);
+            }
+            // away-notify: a user who joins while away is announced as away right after.
+            if self.caps.away_notify
+                && let Some(reason) = self.peer_away.get(&peer)
+            {
+                let line = render::line(Some(&prefix), "AWAY", &[], Some(reason));
+                out.push(Action::Send(line));
             }
         }
     }

@@ -172,6 +172,8 @@ const COMMANDS: &[CommandSpec] = &[
     spec("WHO", 0, false, Client::on_who),
     spec("MODE", 1, false, Client::on_mode),
     spec("WHOIS", 1, false, Client::on_whois),
+    spec("WHOWAS", 1, false, Client::on_whowas),
+    spec("LIST", 0, false, Client::on_list),
     spec("MONITOR", 1, false, Client::on_monitor),
     spec("ISON", 1, false, Client::on_ison),
     spec("USERHOST", 1, false, Client::on_userhost),

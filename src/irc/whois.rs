@@ -23,6 +23,18 @@ pub(super) struct PendingWhois {
 }
 
 impl Client {
+    /// WHOWAS: the gateway keeps no history of nicks (irssi asks after a 401 to WHOIS).
+    pub(super) fn on_whowas(&mut self, params: &[String], out: &mut Vec<Action>) {
+        let nick = params[0].as_str();
+        self.numeric(
+            out,
+            ERR_WASNOSUCHNICK,
+            &[nick],
+            "There was no such nickname",
+        );
+        self.numeric(out, RPL_ENDOFWHOWAS, &[nick], "End of WHOWAS");
+    }
+
     pub(super) fn on_whois(&mut self, params: &[String], out: &mut Vec<Action>) {
         // `WHOIS [server] nicks`: the nicks come last.
         let query = params.last().map(String::as_str).unwrap_or_default();

@@ -375,3 +375,43 @@ fn a_ban_with_a_mask_is_refused_and_an_action_to_the_service_is_not_a_command() 
     let out = sent(&mut client, &[&format!("PRIVMSG {} :\0\0", peer(3).nick())]);
     assert_eq!(code(&out[0]), "412", "{out:?}");
 }
+
+#[test]
+fn list_shows_the_control_channel_and_whowas_knows_no_history() {
+    let mut client = registered();
+    shown(
+        &mut client,
+        FrontendEvent::Contacts(book(&[(4, Some("dora"))])),
+    );
+    let out = sent(&mut client, &["LIST"]);
+    assert_eq!(code(&out[0]), "322", "{out:?}");
+    // The service, the user and one contact.
+    assert!(out[0].contains(" &disims 3 :"), "{out:?}");
+    assert_eq!(code(&out[1]), "323", "{out:?}");
+    let out = sent(&mut client, &["WHOWAS dora"]);
+    assert_eq!(
+        out.iter().map(|l| code(l)).collect::<Vec<_>>(),
+        ["406", "369"],
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_contact_added_while_away_is_announced_away_after_its_join() {
+    let mut client = with_caps(&["away-notify"]);
+    let bob = peer(7);
+    shown(&mut client, FrontendEvent::Contacts(book(&[])));
+    shown(
+        &mut client,
+        FrontendEvent::PeerAway {
+            peer: bob,
+            reason: Some("lunch".into()),
+        },
+    );
+    let out = shown(
+        &mut client,
+        FrontendEvent::Contacts(book(&[(7, Some("bob"))])),
+    );
+    let join = out.iter().position(|l| l.contains(" JOIN ")).expect("join");
+    assert_eq!(out[join + 1], ":bob!peer@disims AWAY :lunch", "{out:?}");
+}
