@@ -3,7 +3,9 @@
 //! A peer's presence is whether a session with it is up, as the hub reports it in
 //! `Presence` events. MONITOR + asks the hub to watch the peers (`Watch`), which answers
 //! with their presence now and whenever it changes; we tell the client only what changed
-//! since we last told it. Targets are shown under their display nick.
+//! since we last told it. Replies name a peer as the client monitored it (the key nick or
+//! a petname, as long as that still names the same peer), so that clients' notify lists
+//! match; otherwise under its display nick.
 
 use super::channel::chunks;
 use super::client::{Action, Client, Target};
@@ -22,15 +24,16 @@ const LIST_BYTES: usize = 400;
 /// Most nicks answered per USERHOST (as RFC 2812 says).
 const USERHOST_MAX: usize = 5;
 
-/// The monitored peers, in the order they were added, with what the client was last told.
+/// The monitored peers, in the order they were added: the name the client used, and what
+/// the client was last told.
 #[derive(Default)]
 pub(super) struct Monitor {
-    entries: Vec<(PeerId, Option<Presence>)>,
+    entries: Vec<(PeerId, String, Option<Presence>)>,
 }
 
 impl Monitor {
     fn position(&self, peer: &PeerId) -> Option<usize> {
-        self.entries.iter().position(|(p, _)| p == peer)
+        self.entries.iter().position(|(p, _, _)| p == peer)
     }
 }
 
@@ -69,7 +72,8 @@ impl Client {
                 }
             }
             "C" => {
-                let peers: Vec<PeerId> = self.monitor.entries.drain(..).map(|(p, _)| p).collect();
+                let peers: Vec<PeerId> =
+                    self.monitor.entries.drain(..).map(|(p, _, _)| p).collect();
                 if !peers.is_empty() {
                     out.push(Action::Request(FrontendRequest::Unwatch { peers }));
                 }
@@ -79,7 +83,7 @@ impl Client {
                     .monitor
                     .entries
                     .iter()
-                    .map(|(peer, _)| self.book.display_nick(peer))
+                    .map(|(peer, _, _)| self.monitored_name(peer))
                     .collect();
                 if !nicks.is_empty() {
                     for chunk in chunks(&nicks, ',', LIST_BYTES) {
@@ -91,12 +95,13 @@ impl Client {
             "S" => {
                 let mut online = Vec::new();
                 let mut offline = Vec::new();
-                let entries: Vec<PeerId> = self.monitor.entries.iter().map(|(p, _)| *p).collect();
+                let entries: Vec<PeerId> =
+                    self.monitor.entries.iter().map(|(p, _, _)| *p).collect();
                 for peer in entries {
                     let state = self.presence.get(&peer).copied();
                     self.sort_target(&peer, state, &mut online, &mut offline);
                     if let Some(i) = self.monitor.position(&peer) {
-                        self.monitor.entries[i].1 = Some(state.unwrap_or(Presence::Offline));
+                        self.monitor.entries[i].2 = Some(state.unwrap_or(Presence::Offline));
                     }
                 }
                 self.report_presence(&online, &offline, out);
@@ -141,7 +146,7 @@ impl Client {
                     );
                     break;
                 }
-                self.monitor.entries.push((peer, None));
+                self.monitor.entries.push((peer, target.clone(), None));
                 watch.push(peer);
             }
             // Known now (a contact, or watched before): say so at once; otherwise the hub's
@@ -149,7 +154,7 @@ impl Client {
             if let Some(state) = self.presence.get(&peer).copied() {
                 self.sort_target(&peer, Some(state), &mut online, &mut offline);
                 if let Some(i) = self.monitor.position(&peer) {
-                    self.monitor.entries[i].1 = Some(state);
+                    self.monitor.entries[i].2 = Some(state);
                 }
             }
         }
@@ -167,11 +172,29 @@ impl Client {
         online: &mut Vec<String>,
         offline: &mut Vec<String>,
     ) {
-        let nick = self.book.display_nick(peer);
+        let nick = self.monitored_name(peer);
         if state == Some(Presence::Online) {
             online.push(render::prefix(&nick, PEER_USER_HOST));
         } else {
             offline.push(nick);
+        }
+    }
+
+    /// The name the client monitors `peer` by, while it still names that peer; else the
+    /// peer's display nick.
+    fn monitored_name(&self, peer: &PeerId) -> String {
+        match self.monitor.position(peer) {
+            Some(i) => {
+                let name = &self.monitor.entries[i].1;
+                let still = self.book.by_petname(name) == Some(*peer)
+                    || name.eq_ignore_ascii_case(&peer.nick());
+                if still {
+                    name.clone()
+                } else {
+                    self.book.display_nick(peer)
+                }
+            }
+            None => self.book.display_nick(peer),
         }
     }
 
@@ -197,10 +220,10 @@ impl Client {
         let Some(i) = self.monitor.position(&peer) else {
             return;
         };
-        if self.monitor.entries[i].1 == Some(presence) {
+        if self.monitor.entries[i].2 == Some(presence) {
             return;
         }
-        self.monitor.entries[i].1 = Some(presence);
+        self.monitor.entries[i].2 = Some(presence);
         let (mut online, mut offline) = (Vec::new(), Vec::new());
         self.sort_target(&peer, Some(presence), &mut online, &mut offline);
         self.report_presence(&online, &offline, out);

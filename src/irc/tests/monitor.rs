@@ -157,3 +157,33 @@ fn ison_and_userhost() {
     assert_eq!(code(&sent(&mut client, &["ISON"])[0]), "461");
     assert_eq!(code(&sent(&mut client, &["USERHOST"])[0]), "461");
 }
+
+#[test]
+fn presence_is_reported_under_the_name_the_client_monitors() {
+    let mut client = registered();
+    let bob = peer(7);
+    shown(
+        &mut client,
+        FrontendEvent::Contacts(book(&[(7, Some("bob"))])),
+    );
+    // Monitored by its key nick: replies use the key nick, not the petname.
+    sent(&mut client, &[&format!("MONITOR + {}", bob.nick())]);
+    let online = shown(
+        &mut client,
+        FrontendEvent::Presence {
+            peer: bob,
+            presence: Presence::Online,
+        },
+    );
+    assert!(
+        online
+            .iter()
+            .any(|l| code(l) == "730" && l.contains(&bob.nick())),
+        "{online:?}"
+    );
+    let listed = sent(&mut client, &["MONITOR L"]);
+    assert!(
+        listed[0].ends_with(&format!(":{}", bob.nick())),
+        "{listed:?}"
+    );
+}
