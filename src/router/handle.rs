@@ -57,7 +57,15 @@ impl RouterHandle {
         match &self.0 {
             Target::Hub(hub) => {
                 if let Some(router) = lock(hub).as_mut() {
-                    router.handle(input);
+                    // A bug that panics while handling one input must not also kill the
+                    // caller's task (a session would never report its end): it is logged,
+                    // and the hub goes on with the next input.
+                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        router.handle(input)
+                    }));
+                    if handled.is_err() {
+                        tracing::error!("the hub panicked while handling an input; it goes on");
+                    }
                 }
             }
             Target::Channel(tx) => {
@@ -71,7 +79,14 @@ impl RouterHandle {
     pub fn receive(&self, peer: PeerId, messages: Vec<ChatMessage>) -> bool {
         match &self.0 {
             Target::Hub(hub) => match lock(hub).as_mut() {
-                Some(router) => router.receive(peer, messages),
+                // As in `dispatch`; unstored messages are not acknowledged, so come again.
+                Some(router) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    router.receive(peer, messages)
+                }))
+                .unwrap_or_else(|_| {
+                    tracing::error!("the hub panicked while storing received messages");
+                    false
+                }),
                 None => false,
             },
             Target::Channel(tx) => tx.send(RouterInput::Received { peer, messages }).is_ok(),
