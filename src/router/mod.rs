@@ -143,6 +143,9 @@ struct PeerState {
     /// peer did not acknowledge: nothing more is sent until it has, so that those messages
     /// go out again before the ones after them (per-peer order across the handover).
     retiring: Option<u64>,
+    /// Messages expired while a session may have had them in flight: not sent again when it
+    /// hands them back (cleared once no session is left).
+    expired: HashSet<MessageId>,
     seen: HashSet<MessageId>,
     seen_order: VecDeque<MessageId>,
 }
@@ -159,6 +162,7 @@ impl PeerState {
             probe_delay: Duration::ZERO,
             probe_scheduled: false,
             retiring: None,
+            expired: HashSet::new(),
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
         }
@@ -344,9 +348,15 @@ impl Router {
                     }
                 }
                 tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, early, "session ended");
-                // Not acknowledged: send again (the receiver drops what it has already seen).
+                // Not acknowledged: send again (the receiver drops what it has already seen),
+                // unless it expired meanwhile (the user was told it was dropped).
                 for message in unsent.into_iter().rev() {
-                    state.pending.push_front(message);
+                    if !state.expired.contains(&message.id) {
+                        state.pending.push_front(message);
+                    }
+                }
+                if state.active.is_none() && state.retiring.is_none() {
+                    state.expired.clear();
                 }
                 if early {
                     // Closed right after the handshake (the peer may have blocked us): try

@@ -247,6 +247,10 @@ impl Router {
             state
                 .pending
                 .retain(|m| !messages.iter().any(|e| e.id == m.id));
+            if state.active.is_some() || state.retiring.is_some() {
+                // Some may be in flight: should the session hand them back, they stay dropped.
+                state.expired.extend(messages.iter().map(|m| m.id));
+            }
             state.queued_while_offline = state.queued_while_offline.saturating_sub(messages.len());
             let first: String = messages[0].text.chars().take(60).collect();
             let more = if messages[0].text.chars().count() > 60 {

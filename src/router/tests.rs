@@ -344,3 +344,46 @@ async fn a_session_found_closing_hands_back_its_messages_before_newer_ones_go_ou
     });
     assert_eq!(sent_texts(&mut second_rx), ["m1", "m2", "m3"]);
 }
+
+#[tokio::test]
+async fn a_message_that_expires_in_flight_is_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = StoreConfig {
+        expire_after: Duration::from_millis(1),
+        history: Duration::from_secs(3600),
+    };
+    let mut r = Router::with_store(context(), Store::open(dir.path()).unwrap(), limits);
+    let mut rx = attach(&mut r);
+    let bob = peer(4);
+    let (session, mut session_rx) = fake_session(bob, 1, r.ctx.own, [1; 32]);
+    r.handle(RouterInput::SessionUp(session));
+    send(&mut r, bob, "m1");
+    let sent = std::iter::from_fn(|| session_rx.try_recv().ok())
+        .find_map(|c| match c {
+            SessionCommand::Send(m) => Some(m),
+            _ => None,
+        })
+        .expect("m1 went to the session");
+    // Unacknowledged past its expiry: the user is told it was dropped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        r.handle(RouterInput::Maintain);
+        let told = std::iter::from_fn(|| rx.try_recv().ok()).any(|e| {
+            matches!(e, FrontendEvent::PeerNotice { ref text, .. } if text.contains("were dropped"))
+        });
+        if told {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The session ends and hands it back: it is not queued again.
+    r.handle(RouterInput::SessionEnded {
+        peer: bob,
+        conn_id: 1,
+        unsent: vec![sent],
+        error: None,
+    });
+    assert!(r.peers[&bob].pending.is_empty());
+    assert!(r.peers[&bob].expired.is_empty());
+}
