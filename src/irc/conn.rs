@@ -86,6 +86,9 @@ pub async fn accept_loop(
             continue;
         }
         tracing::info!(%from, "IRC client connected");
+        // Lines go out as soon as they are written: an interactive protocol, and writes are
+        // batched here already.
+        let _ = stream.set_nodelay(true);
         let (settings, router, shutdown, clients) = (
             settings.clone(),
             router.clone(),
