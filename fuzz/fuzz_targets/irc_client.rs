@@ -9,7 +9,9 @@
 use std::sync::Arc;
 
 use disims::irc::{Action, Client, ClientSettings, Line, LineFramer};
-use disims::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, MessageKind};
+use disims::message::{
+    ChatMessage, ControlTarget, FrontendEvent, FrontendRequest, MessageId, MessageKind,
+};
 use disims_fuzz::{EVENT_SEPARATOR, EVENTS_MARKER, other_peer, own_peer};
 use libfuzzer_sys::fuzz_target;
 
@@ -38,7 +40,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut client = Client::new(Arc::new(settings));
 
-    // Events before registration are queued and replayed by the welcome burst.
+    // Events before registration are not rendered (the conn task attaches a client to the
+    // hub only once it is registered); they must not panic either.
     for e in &events {
         check(&client.handle_event(e), Some(e));
     }
@@ -75,7 +78,7 @@ fn event(bytes: &[u8]) -> FrontendEvent {
     let (selector, text) = bytes.split_first().map_or((0, &[][..]), |(s, t)| (*s, t));
     let text = String::from_utf8_lossy(text).into_owned();
     let kind = [MessageKind::Text, MessageKind::Notice, MessageKind::Action][selector as usize % 3];
-    match selector / 3 % 3 {
+    match selector / 3 % 6 {
         0 => FrontendEvent::Received {
             played_back: selector & 1 == 1,
             from: other_peer(),
@@ -91,6 +94,20 @@ fn event(bytes: &[u8]) -> FrontendEvent {
             peer: other_peer(),
             text,
         },
+        // A peer chooses its away reason: it is shown in AWAY lines and 301 replies.
+        2 => FrontendEvent::PeerAway {
+            peer: other_peer(),
+            reason: Some(text),
+        },
+        3 => FrontendEvent::ControlReply {
+            lines: vec![text],
+            target: if selector & 1 == 1 {
+                ControlTarget::Channel
+            } else {
+                ControlTarget::Query
+            },
+        },
+        4 => FrontendEvent::ControlAnnounce { text },
         _ => FrontendEvent::ServerNotice { text },
     }
 }
@@ -107,12 +124,21 @@ fn check(actions: &[Action], event: Option<&FrontendEvent>) {
                     check_ctcp(line, e);
                 }
             }
-            Action::Request(FrontendRequest::Send { text, .. }) => {
+            Action::Request(
+                FrontendRequest::Send { text, .. } | FrontendRequest::Control { line: text, .. },
+            ) => {
                 assert!(
                     !text.contains(['\r', '\n', '\0']),
                     "hub text with a line break: {text:?}"
                 );
             }
+            Action::Request(FrontendRequest::SetAway { reason }) => {
+                assert!(
+                    !reason.as_ref().is_some_and(|r| r.contains(['\r', '\n', '\0'])),
+                    "away reason with a line break: {reason:?}"
+                );
+            }
+            Action::Request(_) => {}
             Action::Close => {}
         }
     }
