@@ -338,19 +338,21 @@ impl Client {
 
     /// Queues a numeric reply from the server to the client.
     pub(super) fn numeric(&self, out: &mut Vec<Action>, code: &str, middles: &[&str], text: &str) {
-        let mut params = Vec::with_capacity(middles.len() + 1);
-        params.push(self.target());
-        params.extend_from_slice(middles);
-        out.push(Action::Send(render::line(
-            Some(&self.settings.server_name),
-            code,
-            &params,
-            Some(text),
-        )));
+        self.numeric_line(out, code, middles, Some(text));
     }
 
     /// Queues a numeric reply without trailing text (its last parameter is a middle one).
     pub(super) fn numeric_bare(&self, out: &mut Vec<Action>, code: &str, middles: &[&str]) {
+        self.numeric_line(out, code, middles, None);
+    }
+
+    fn numeric_line(
+        &self,
+        out: &mut Vec<Action>,
+        code: &str,
+        middles: &[&str],
+        text: Option<&str>,
+    ) {
         let mut params = Vec::with_capacity(middles.len() + 1);
         params.push(self.target());
         params.extend_from_slice(middles);
@@ -358,7 +360,7 @@ impl Client {
             Some(&self.settings.server_name),
             code,
             &params,
-            None,
+            text,
         )));
     }
 
