@@ -241,8 +241,7 @@ impl Store {
                 ])?;
             }
         }
-        tx.commit()?;
-        self.acked.borrow_mut().clear(); // deleted for good only now
+        commit_with_acks(tx, &self.acked)?;
         Ok(())
     }
 
@@ -323,8 +322,7 @@ impl Store {
         }
         let tx = self.db.unchecked_transaction()?;
         let removed = delete_acked(&self.acked, &tx)?;
-        tx.commit()?;
-        self.acked.borrow_mut().clear(); // deleted for good only now
+        commit_with_acks(tx, &self.acked)?;
         Ok(removed)
     }
 
@@ -361,8 +359,7 @@ impl Store {
             "DELETE FROM outbox WHERE sent_at_ms < ?1",
             [before_ms as i64],
         )?;
-        tx.commit()?;
-        self.acked.borrow_mut().clear(); // deleted for good only now
+        commit_with_acks(tx, &self.acked)?;
         Ok(expired)
     }
 
@@ -381,8 +378,7 @@ impl Store {
         let tx = self.db.transaction()?;
         delete_acked(&self.acked, &tx)?;
         let fresh = insert_received(&tx, from, messages, now_ms, i64::from(shown))?;
-        tx.commit()?;
-        self.acked.borrow_mut().clear(); // deleted for good only now
+        commit_with_acks(tx, &self.acked)?;
         Ok(fresh)
     }
 
@@ -492,6 +488,17 @@ fn insert_received(
         rows.push((n == 1).then(|| db.last_insert_rowid()));
     }
     Ok(rows)
+}
+
+/// Commits a transaction that ran [`delete_acked`]: only now are those deletes for good, so
+/// only now is the list of acknowledged ids cleared.
+fn commit_with_acks(
+    tx: rusqlite::Transaction<'_>,
+    acked: &RefCell<Vec<(PeerId, MessageId)>>,
+) -> Result<(), StoreError> {
+    tx.commit()?;
+    acked.borrow_mut().clear();
+    Ok(())
 }
 
 fn delete_acked(
