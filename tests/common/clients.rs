@@ -125,15 +125,17 @@ impl Irssi {
 
     /// Waits until the active window shows `text`; returns the screen.
     pub async fn wait_for(&self, what: &str, text: &str) -> String {
-        poll(what, || {
-            let screen = self.screen();
-            if screen.contains(text) {
-                Ok(screen)
-            } else {
-                Err(screen)
-            }
-        })
-        .await
+        poll(what, || self.shows(text)).await
+    }
+
+    /// The screen, as `Ok` if it shows `text`.
+    fn shows(&self, text: &str) -> Result<String, String> {
+        let screen = self.screen();
+        if screen.contains(text) {
+            Ok(screen)
+        } else {
+            Err(screen)
+        }
     }
 
     /// Waits for the welcome, the key nick adopted, our record on the DHT and the control
@@ -165,12 +167,7 @@ impl Irssi {
                 self.goto(window);
             }
             polls += 1;
-            let screen = self.screen();
-            if screen.contains(text) {
-                Ok(screen)
-            } else {
-                Err(screen)
-            }
+            self.shows(text)
         })
         .await
     }
