@@ -200,6 +200,10 @@ async fn serve(
             let requests = std::mem::take(&mut requests);
             let from = frontend_id(&attached);
             router.dispatch(RouterInput::Requests { from, requests });
+            // The hub left the sent messages in the store's open write: let the sessions
+            // it woke send them first, then commit (which echoes them).
+            tokio::task::yield_now().await;
+            router.commit();
         }
         if !out.is_empty() {
             // A client that stops reading (a frozen SSH tunnel) must not pin this task.

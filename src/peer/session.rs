@@ -17,7 +17,8 @@ use super::wire::{self, CloseReason, WireError, WireMessage};
 use crate::crypto::{MAX_DATA_RECORD, MAX_PLAINTEXT, SessionKeys};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, MessageId};
-use crate::router::{RouterHandle, RouterInput};
+use crate::router::{Receipt, RouterHandle, RouterInput};
+use crate::store::Ticket;
 
 /// First presence probe after a failed dial (the default of [`SessionTimers::probe`]).
 pub const PROBE_MIN: Duration = Duration::from_secs(60);
@@ -148,6 +149,8 @@ struct Session {
     received: Vec<ChatMessage>,
     /// Ids the peer acknowledged in the frame being read, not yet reported to the hub.
     acked: Vec<MessageId>,
+    /// Chats the hub wrote to the store's open write, to acknowledge once it is committed.
+    unconfirmed: Vec<(Ticket, Vec<MessageId>)>,
     /// The plaintext of the next frame: messages queued since the last seal.
     plain: Vec<u8>,
     /// Sealed records waiting to be written; `out[..written]` is already written.
@@ -170,6 +173,7 @@ impl Session {
             unacked: VecDeque::new(),
             received: Vec::new(),
             acked: Vec::new(),
+            unconfirmed: Vec::new(),
             out: Vec::new(),
             written: 0,
             plain: Vec::new(),
@@ -227,6 +231,7 @@ impl Session {
                             Ok(WireMessage::Chat(chat)) => self.received.push(chat),
                             Ok(message) => {
                                 self.take_received()?;
+                                self.confirm_received()?;
                                 if self.handle(message)? {
                                     linger_until.get_or_insert(Instant::now() + timers.linger);
                                 }
@@ -242,11 +247,12 @@ impl Session {
                         self.router.dispatch(RouterInput::Acknowledged { peer: self.peer, ids });
                     }
                     if self.take_received()? {
-                        // Let the front ends show what was just stored before this task
-                        // reads on: they were woken on this thread, and must not starve
-                        // behind a long burst.
+                        // Let the front ends show what was just written before the commit
+                        // (they were woken on this thread, and must not starve behind a
+                        // long burst either); then acknowledge it.
                         tokio::task::yield_now().await;
                     }
+                    self.confirm_received()?;
                 }
                 cmd = commands.recv(), if !self.closing && pending < OUT_HIGH_WATER => {
                     // Take whatever else is waiting too, so that it goes out in one write.
@@ -309,24 +315,43 @@ impl Session {
         }
     }
 
-    /// Hands the chats collected from a frame to the hub, which stores them; only then are
-    /// they acknowledged. Chats the hub could not store end the session unacknowledged, so
-    /// that the peer sends them again later.
+    /// Hands the chats collected from a frame to the hub, which stores them; they are
+    /// acknowledged once stored (by [`Session::confirm_received`] when the hub left them in
+    /// the store's open write). Chats the hub could not store end the session
+    /// unacknowledged, so that the peer sends them again later.
     fn take_received(&mut self) -> Result<bool, PeerError> {
         if self.received.is_empty() {
             return Ok(false);
         }
         let chats = std::mem::take(&mut self.received);
         let ids: Vec<_> = chats.iter().map(|c| c.id).collect();
-        if !self.router.receive(self.peer, chats) {
-            return Err(PeerError::NotStored);
+        match self.router.receive(self.peer, chats) {
+            Receipt::NotStored => return Err(PeerError::NotStored),
+            Receipt::Stored => self.acknowledge(ids)?,
+            Receipt::Pending(ticket) => self.unconfirmed.push((ticket, ids)),
         }
+        Ok(true)
+    }
+
+    /// Acknowledges the chats whose open write is now committed (committing it if nobody
+    /// has yet); ends the session, unacknowledged, if it could not be.
+    fn confirm_received(&mut self) -> Result<(), PeerError> {
+        for (ticket, ids) in std::mem::take(&mut self.unconfirmed) {
+            if !self.router.durable(ticket) {
+                return Err(PeerError::NotStored);
+            }
+            self.acknowledge(ids)?;
+        }
+        Ok(())
+    }
+
+    fn acknowledge(&mut self, ids: Vec<MessageId>) -> Result<(), PeerError> {
         if !self.closing {
             for id in ids {
                 self.queue(WireMessage::Ack(id))?;
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Handles one message other than a chat; returns true when the peer closed.

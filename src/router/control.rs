@@ -202,13 +202,13 @@ impl Router {
         )])
     }
 
-    fn cmd_contacts(&self) -> Vec<String> {
+    fn cmd_contacts(&mut self) -> Vec<String> {
         if self.book.is_empty() {
             return vec!["No contacts yet: \"add <nick-or-key> [petname]\" adds one".into()];
         }
         let queued: HashMap<PeerId, usize> = self
             .store
-            .as_ref()
+            .as_mut()
             .and_then(|s| s.outbox_counts().ok())
             .map(|counts| counts.into_iter().collect())
             .unwrap_or_default();
@@ -269,7 +269,7 @@ impl Router {
         if !sessions.is_empty() {
             lines.push(format!("  with {}", sessions.join(", ")));
         }
-        match self.store.as_ref().map(|s| s.outbox_counts()) {
+        match self.store.as_mut().map(|s| s.outbox_counts()) {
             Some(Ok(counts)) => {
                 let total: usize = counts.iter().map(|(_, n)| n).sum();
                 lines.push(format!("Outbox: {total} message(s) waiting"));

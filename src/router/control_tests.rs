@@ -321,6 +321,16 @@ async fn sends_are_echoed_to_every_front_end_with_their_origin() {
             text: "waves".into(),
         },
     });
+    // Echoes follow the commit, which the front end asks for after its requests.
+    assert!(r.store.as_ref().unwrap().has_open_write());
+    assert!(
+        !drain(&mut a_rx)
+            .iter()
+            .any(|e| matches!(e, FrontendEvent::Sent { .. })),
+        "no echo before the commit"
+    );
+    r.settle();
+    assert!(!r.store.as_ref().unwrap().has_open_write());
     for rx in [&mut a_rx, &mut b_rx] {
         let sent = drain(rx)
             .into_iter()
@@ -363,6 +373,7 @@ async fn a_burst_of_requests_is_handled_in_order_and_its_sends_reach_the_outbox(
             send(peer(2), &"x".repeat(crate::peer::wire::MAX_TEXT + 1)),
         ],
     });
+    r.settle();
     // The events come in the order of the requests: the echoes of the first two sends,
     // then the away; then the third echo and the refusal of the overlong one (refusals are
     // immediate, echoes follow the commit of their run of sends).
@@ -379,8 +390,8 @@ async fn a_burst_of_requests_is_handled_in_order_and_its_sends_reach_the_outbox(
     assert_eq!(order.len(), 5, "{order:?}");
     assert!(order.contains(&"a2".to_string()), "{order:?}");
     assert!(order.iter().any(|t| t.contains("longer than")), "{order:?}");
-    let texts = |p: PeerId| -> Vec<String> {
-        let store = r.store.as_ref().unwrap();
+    let mut texts = |p: PeerId| -> Vec<String> {
+        let store = r.store.as_mut().unwrap();
         store
             .outbox(&p)
             .unwrap()

@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{FRONTEND_QUEUE, Router, RouterInput};
+use super::{FRONTEND_QUEUE, Receipt, Router, RouterInput};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent, FrontendId};
+use crate::store::{Durability, Ticket};
 
 /// A cheap, clonable handle to send to the hub.
 ///
@@ -74,22 +75,52 @@ impl RouterHandle {
         }
     }
 
-    /// Hands received messages to the hub; true once they are stored (so the caller may
-    /// acknowledge them), false when they could not be and must not be acknowledged.
-    pub fn receive(&self, peer: PeerId, messages: Vec<ChatMessage>) -> bool {
+    /// Hands received messages to the hub, which writes them to the store's open write and
+    /// shows them (see [`Receipt`]).
+    pub fn receive(&self, peer: PeerId, messages: Vec<ChatMessage>) -> Receipt {
         match &self.0 {
             Target::Hub(hub) => match lock(hub).as_mut() {
                 // As in `dispatch`; unstored messages are not acknowledged, so come again.
                 Some(router) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    router.receive(peer, messages)
+                    router.receive_open(peer, messages)
                 }))
                 .unwrap_or_else(|_| {
                     tracing::error!("the hub panicked while storing received messages");
-                    false
+                    Receipt::NotStored
                 }),
-                None => false,
+                None => Receipt::NotStored,
             },
-            Target::Channel(tx) => tx.send(RouterInput::Received { peer, messages }).is_ok(),
+            Target::Channel(tx) => match tx.send(RouterInput::Received { peer, messages }) {
+                Ok(()) => Receipt::Stored,
+                Err(_) => Receipt::NotStored,
+            },
+        }
+    }
+
+    /// Commits the store's open write (after a [`Receipt::Pending`]); true when `ticket`'s
+    /// writes are durable, so that the messages may be acknowledged.
+    pub fn durable(&self, ticket: Ticket) -> bool {
+        let Target::Hub(hub) = &self.0 else {
+            return true;
+        };
+        let mut hub = lock(hub);
+        let Some(router) = hub.as_mut() else {
+            return false;
+        };
+        router.settle();
+        router
+            .store
+            .as_ref()
+            .is_some_and(|s| s.durability(ticket) == Durability::Durable)
+    }
+
+    /// Commits the store's open write, if any (a front end calls this after its requests,
+    /// once the sessions it woke have sent the messages).
+    pub fn commit(&self) {
+        if let Target::Hub(hub) = &self.0
+            && let Some(router) = lock(hub).as_mut()
+        {
+            router.settle();
         }
     }
 

@@ -3,9 +3,10 @@
 //! peer and id, across restarts), shown to the front ends attached, and played back to the
 //! next one that attaches when nobody took them.
 
-use super::{CLOCK_SKEW_MS, PLAYBACK_LIMIT, Router, now_ms};
+use super::{CLOCK_SKEW_MS, PLAYBACK_LIMIT, Receipt, Router, now_ms};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent};
+use crate::store::Durability;
 
 /// What happens to a received message, by who sent it.
 pub(super) enum Screen {
@@ -19,9 +20,27 @@ pub(super) enum Screen {
 }
 
 impl Router {
-    /// Stores received messages (deduplicating resends) and shows the new ones; returns
-    /// false when they could not be stored, so that they are not acknowledged.
-    pub fn receive(&mut self, peer: PeerId, mut messages: Vec<ChatMessage>) -> bool {
+    /// Stores received messages (deduplicating resends) and shows the new ones, and commits
+    /// them; returns false when they could not be stored, so that they are not acknowledged.
+    pub fn receive(&mut self, peer: PeerId, messages: Vec<ChatMessage>) -> bool {
+        match self.receive_open(peer, messages) {
+            Receipt::Stored => true,
+            Receipt::NotStored => false,
+            Receipt::Pending(ticket) => {
+                self.settle();
+                self.store
+                    .as_ref()
+                    .is_some_and(|s| s.durability(ticket) == Durability::Durable)
+            }
+        }
+    }
+
+    /// Writes received messages to the store's open write (deduplicating resends) and
+    /// shows the new ones at once: the commit waits until the caller has let the front
+    /// ends write them out, and the messages are acknowledged only after it. (Should the
+    /// gateway die in between, the peer sends them again and they show twice.)
+    pub fn receive_open(&mut self, peer: PeerId, mut messages: Vec<ChatMessage>) -> Receipt {
+        self.settle();
         // The sender's clock dates a message (it may have waited offline), but a time in our
         // future is a wrong clock or a lie: show our own time instead.
         let now = now_ms();
@@ -32,8 +51,13 @@ impl Router {
         }
         match self.screen(peer) {
             Screen::Show => {}
-            Screen::Drop => return true,
-            Screen::Hold { announce } => return self.hold(peer, &messages, now, announce),
+            Screen::Drop => return Receipt::Stored,
+            Screen::Hold { announce } => {
+                return match self.hold(peer, &messages, now, announce) {
+                    true => Receipt::Stored,
+                    false => Receipt::NotStored,
+                };
+            }
         }
         let Some(store) = self.store.as_mut() else {
             for message in messages {
@@ -45,16 +69,16 @@ impl Router {
                     });
                 }
             }
-            return true;
+            return Receipt::Stored;
         };
         // Stored as shown when a client is attached to show them (one transaction); the
         // ones no client took are marked unshown again, for playback.
         let live = !self.frontends.is_empty();
-        let rows = match store.receive(&peer, &messages, now, live) {
-            Ok(rows) => rows,
+        let (rows, ticket) = match store.receive_open(&peer, &messages, now, live) {
+            Ok(written) => written,
             Err(e) => {
                 tracing::error!(peer = %peer.short(), error = %e, "cannot store received messages; not acknowledging them");
-                return false;
+                return Receipt::NotStored;
             }
         };
         self.peer(peer);
@@ -77,9 +101,11 @@ impl Router {
         if let (false, Some(store)) = (not_shown.is_empty(), self.store.as_mut())
             && let Err(e) = store.mark_unshown(&not_shown)
         {
-            tracing::warn!(error = %e, "cannot mark messages for playback");
+            // The whole open write is rolled back: the messages are not acknowledged.
+            tracing::error!(error = %e, "cannot mark messages for playback");
+            return Receipt::NotStored;
         }
-        true
+        Receipt::Pending(ticket)
     }
 
     /// Shows stored messages no front end has shown yet (after an attach).

@@ -24,7 +24,7 @@ use crate::identity::{PeerId, random_bytes};
 use crate::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, Presence};
 use crate::peer::{PeerContext, SessionCommand, SessionHandle};
 use crate::store::SenderState;
-use crate::store::Store;
+use crate::store::{Store, Ticket};
 
 /// Events kept for front ends while none is attached (then replayed on attach).
 pub const BACKLOG_LIMIT: usize = 10_000;
@@ -228,6 +228,21 @@ pub struct Router {
     published: Option<(Vec<SocketAddr>, u64)>,
     /// A [`RouterInput::FlushAcks`] is on its way.
     acks_flush_due: bool,
+    /// Sent messages in the store's open write (group commit): each is echoed to the
+    /// front ends (the event, when any was attached) once its ticket is durable.
+    unsettled: Vec<(Ticket, PeerId, Option<FrontendEvent>)>,
+}
+
+/// What became of received messages handed to the hub ([`Router::receive_open`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receipt {
+    /// Stored (or nothing to store): acknowledge them.
+    Stored,
+    /// Written in the store's open write: acknowledge them once the ticket is durable
+    /// ([`RouterHandle::durable`]), after letting the front ends show them.
+    Pending(Ticket),
+    /// Not stored: do not acknowledge them (the peer sends them again).
+    NotStored,
 }
 
 impl Router {
@@ -241,6 +256,7 @@ impl Router {
             peers: HashMap::new(),
             status: None,
             acks_flush_due: false,
+            unsettled: Vec::new(),
             // Should the OS have no randomness, the clock still makes runs distinct.
             id_prefix: random_bytes().unwrap_or_else(|_| now_ms().to_be_bytes()),
             id_counter: 0,
@@ -291,6 +307,8 @@ impl Router {
     /// Handles one input. Never blocks: it runs under the hub's lock in the caller's task.
     pub fn handle(&mut self, input: RouterInput) {
         self.inputs_seen += 1;
+        // Nothing else happens inside the open write of an earlier input.
+        self.settle();
         match input {
             RouterInput::Attach { events, reply } => {
                 let id = self.next_frontend;

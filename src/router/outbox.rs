@@ -9,6 +9,7 @@ use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent, MessageId};
 use crate::message::{FrontendId, FrontendRequest, MessageKind};
 use crate::peer::wire::MAX_TEXT;
+use crate::store::Durability;
 
 /// First retry after a failed dial (the default of `SessionTimers::retry`); doubles up to
 /// [`RETRY_MAX`].
@@ -21,7 +22,8 @@ pub const ACK_FLUSH_DELAY: Duration = Duration::from_millis(50);
 impl Router {
     /// Handles a front end's requests in order. Consecutive sends are committed to the
     /// outbox together, in one transaction: a burst pasted into a client costs one commit,
-    /// not one per line.
+    /// not one per line. The last run of sends is left in the store's open write, for the
+    /// caller to commit ([`super::RouterHandle::commit`]) once the sessions have sent it.
     pub(super) fn requests(&mut self, from: FrontendId, requests: Vec<FrontendRequest>) {
         let mut sends = Vec::new();
         for request in requests {
@@ -33,6 +35,7 @@ impl Router {
                 }
                 other => {
                     self.accept_outgoing(from, std::mem::take(&mut sends));
+                    self.settle();
                     self.request(from, other);
                 }
             }
@@ -69,34 +72,74 @@ impl Router {
         None
     }
 
-    /// Commits messages the user sent to the outbox (one transaction), then queues each for
-    /// its peer and echoes it to every front end attached now (never into the backlog).
-    /// Without a store (tests), they are only queued. When they cannot be stored, nothing is
-    /// sent and the user is told.
+    /// Writes messages the user sent to the outbox (the store's open write, committed by
+    /// the caller after it has let the sessions send them: see `store/write.rs`), queues
+    /// each for its peer, and echoes it to every front end attached now (never into the
+    /// backlog) once it is committed. Without a store (tests), they are only queued. When
+    /// they cannot be written, nothing is sent and the user is told.
     fn accept_outgoing(&mut self, from: FrontendId, sends: Vec<(PeerId, ChatMessage)>) {
         if sends.is_empty() {
             return;
         }
-        if let Some(store) = self.store.as_mut()
-            && let Err(e) = store.enqueue(&sends)
-        {
-            tracing::error!(error = %e, count = sends.len(), "cannot store outgoing messages");
-            for (to, _) in sends {
-                let text = format!("not sent: the message could not be stored ({e})");
-                self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
+        let ticket = match self.store.as_mut().map(|s| s.enqueue_open(&sends)) {
+            None => None,
+            Some(Ok(ticket)) => Some(ticket),
+            Some(Err(e)) => {
+                tracing::error!(error = %e, count = sends.len(), "cannot store outgoing messages");
+                for (to, _) in sends {
+                    let text = format!("not sent: the message could not be stored ({e})");
+                    self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
+                }
+                return;
             }
+        };
+        for (to, message) in sends {
+            let echo = (!self.frontends.is_empty()).then(|| FrontendEvent::Sent {
+                to,
+                message: message.clone(),
+                origin: from,
+            });
+            self.send_to(to, message);
+            match ticket {
+                Some(ticket) => self.unsettled.push((ticket, to, echo)),
+                None => {
+                    if let Some(echo) = echo {
+                        let _ = self.deliver(echo);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits the store's open write, then echoes the sent messages it held (or, should
+    /// the commit have failed, tells the user they were not stored).
+    pub(super) fn settle(&mut self) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        store.settle();
+        if self.unsettled.is_empty() {
             return;
         }
-        for (to, message) in sends {
-            let echo = (!self.frontends.is_empty()).then(|| message.clone());
-            self.send_to(to, message);
-            if let Some(message) = echo {
-                let _ = self.deliver(FrontendEvent::Sent {
-                    to,
-                    message,
-                    origin: from,
-                });
+        let mut echoes = Vec::new();
+        let mut lost: Vec<PeerId> = Vec::new();
+        for (ticket, to, echo) in std::mem::take(&mut self.unsettled) {
+            match store.durability(ticket) {
+                Durability::Durable => echoes.extend(echo),
+                Durability::Lost if !lost.contains(&to) => lost.push(to),
+                Durability::Lost => {}
+                Durability::Open => self.unsettled.push((ticket, to, echo)),
             }
+        }
+        for echo in echoes {
+            let _ = self.deliver(echo);
+        }
+        for peer in lost {
+            let text = format!(
+                "could not store your message(s) to {}: they are being sent, but are lost if the gateway stops before the peer has them",
+                peer.nick()
+            );
+            self.broadcast(FrontendEvent::PeerNotice { peer, text });
         }
     }
 
@@ -131,7 +174,7 @@ impl Router {
         let drained = self.peers.get(&peer).is_some_and(|s| s.pending.is_empty())
             && self
                 .store
-                .as_ref()
+                .as_mut()
                 .and_then(|s| s.has_outbox(&peer).ok())
                 .is_some_and(|waiting| !waiting);
         if drained {
@@ -194,7 +237,7 @@ impl Router {
 
     /// Loads what the outbox holds (after a restart) and starts delivering it.
     pub(super) fn resume(&mut self) {
-        let Some(store) = self.store.as_ref() else {
+        let Some(store) = self.store.as_mut() else {
             return;
         };
         let waiting = store.outbox_peers().and_then(|peers| {

@@ -287,7 +287,7 @@ impl Router {
         let now = now_ms();
         let queued = self
             .store
-            .as_ref()
+            .as_mut()
             .and_then(|s| s.outbox_count(&peer).ok())
             .unwrap_or_else(|| self.peers.get(&peer).map_or(0, |s| s.pending.len()));
         let session = self.peers.get(&peer).and_then(|s| s.active.as_ref());

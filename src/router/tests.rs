@@ -3,6 +3,7 @@ use super::*;
 use crate::directory::memory::{MemoryDirectory, SharedRecords};
 use crate::message::MessageKind;
 use crate::peer::SessionTimers;
+use crate::store::Durability;
 use ed25519_dalek::SigningKey;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -179,6 +180,34 @@ async fn stored_messages_wait_for_a_client_and_survive_a_restart() {
     // Shown now: the next client does not get them again.
     let mut again = attach(&mut r);
     assert!(received(&mut again).is_empty());
+}
+
+#[tokio::test]
+async fn received_messages_show_before_their_commit_and_are_durable_only_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = stored_router(dir.path());
+    let mut rx = attach(&mut r);
+    let super::Receipt::Pending(ticket) = r.receive_open(peer(1), vec![chat(1, 1)]) else {
+        panic!("a stored router leaves the write open");
+    };
+    // Shown at once; not durable (so not to be acknowledged) until the commit.
+    assert_eq!(received(&mut rx), vec![chat(1, 1)]);
+    let durability = |r: &Router| r.store.as_ref().unwrap().durability(ticket);
+    assert_eq!(durability(&r), Durability::Open);
+    // Whatever the hub handles next commits it first.
+    r.handle(RouterInput::FlushAcks);
+    assert_eq!(durability(&r), Durability::Durable);
+    // A resend is recognised and neither shown again nor left open.
+    let again = r.receive_open(peer(1), vec![chat(1, 1)]);
+    assert!(received(&mut rx).is_empty());
+    r.settle();
+    let super::Receipt::Pending(again) = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(
+        r.store.as_ref().unwrap().durability(again),
+        Durability::Durable
+    );
 }
 
 #[tokio::test]

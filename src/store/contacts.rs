@@ -78,6 +78,7 @@ impl Store {
     /// Adds or replaces a contact. A petname another contact has (case-insensitively) is
     /// refused by the database too.
     pub fn put_contact(&mut self, contact: &Contact) -> Result<(), StoreError> {
+        self.settle();
         self.db.execute(
             "INSERT INTO contacts (peer, petname, blocked, added_ms, last_seen_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)
@@ -96,6 +97,7 @@ impl Store {
 
     /// Removes a contact; true when there was one.
     pub fn remove_contact(&mut self, peer: &PeerId) -> Result<bool, StoreError> {
+        self.settle();
         let n = self.db.execute(
             "DELETE FROM contacts WHERE peer = ?1",
             [&peer.as_bytes()[..]],
@@ -105,6 +107,7 @@ impl Store {
 
     /// Records when a session with a contact was last up.
     pub fn set_last_seen(&mut self, peer: &PeerId, at_ms: u64) -> Result<(), StoreError> {
+        self.settle();
         self.db.execute(
             "UPDATE contacts SET last_seen_ms = ?2 WHERE peer = ?1",
             params![&peer.as_bytes()[..], at_ms as i64],
@@ -122,6 +125,7 @@ impl Store {
     }
 
     pub fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.settle();
         self.db.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET value = ?2",
@@ -153,6 +157,7 @@ impl Store {
         state: SenderState,
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        self.settle();
         self.db.execute(
             "INSERT INTO senders (peer, first_seen_ms, asked) VALUES (?1, ?2, ?3)
              ON CONFLICT(peer) DO UPDATE SET asked = ?3",
@@ -167,6 +172,7 @@ impl Store {
 
     /// Forgets the `n` senders seen first; returns who they were.
     pub fn forget_oldest_senders(&mut self, n: usize) -> Result<Vec<PeerId>, StoreError> {
+        self.settle();
         let tx = self.db.transaction()?;
         let oldest = {
             let mut select =
@@ -186,6 +192,7 @@ impl Store {
 
     /// Forgets a sender (it became a contact, or was rejected).
     pub fn forget_sender(&mut self, peer: &PeerId) -> Result<(), StoreError> {
+        self.settle();
         self.db.execute(
             "DELETE FROM senders WHERE peer = ?1",
             [&peer.as_bytes()[..]],
@@ -201,6 +208,7 @@ impl Store {
         messages: &[ChatMessage],
         now_ms: u64,
     ) -> Result<usize, StoreError> {
+        self.settle();
         let tx = self.db.transaction()?;
         let fresh = insert_received(&tx, from, messages, now_ms, HELD)?;
         tx.commit()?;
@@ -230,6 +238,7 @@ impl Store {
 
     /// Releases `peer`'s held messages for playback (they become unshown); returns how many.
     pub fn release_held(&mut self, peer: &PeerId) -> Result<usize, StoreError> {
+        self.settle();
         Ok(self.db.execute(
             "UPDATE received SET shown = 0 WHERE peer = ?1 AND shown = 2",
             [&peer.as_bytes()[..]],
@@ -239,6 +248,7 @@ impl Store {
     /// Erases the text of `peer`'s held messages (their ids stay, for deduplication, until
     /// the history retention); returns how many.
     pub fn reject_held(&mut self, peer: &PeerId) -> Result<usize, StoreError> {
+        self.settle();
         Ok(self.db.execute(
             "UPDATE received SET shown = 1, text = '' WHERE peer = ?1 AND shown = 2",
             [&peer.as_bytes()[..]],
@@ -246,7 +256,7 @@ impl Store {
     }
 
     /// How many messages wait in the outbox for `peer`.
-    pub fn outbox_count(&self, peer: &PeerId) -> Result<usize, StoreError> {
+    pub fn outbox_count(&mut self, peer: &PeerId) -> Result<usize, StoreError> {
         self.apply_acks()?;
         let mut select = self
             .db
@@ -256,7 +266,7 @@ impl Store {
     }
 
     /// Messages waiting in the outbox, per peer.
-    pub fn outbox_counts(&self) -> Result<Vec<(PeerId, usize)>, StoreError> {
+    pub fn outbox_counts(&mut self) -> Result<Vec<(PeerId, usize)>, StoreError> {
         self.apply_acks()?;
         let mut select = self
             .db

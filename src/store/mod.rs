@@ -11,7 +11,6 @@
 //! unshown ones. The user's contacts, runtime settings, announced senders and held
 //! messages are in [`contacts`].
 
-use std::cell::RefCell;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -61,11 +60,9 @@ pub const MAX_PENDING_ACKS: usize = 4096;
 /// The store; one per gateway.
 pub struct Store {
     db: Connection,
-    /// Acknowledged messages whose outbox rows are not deleted yet: the deletes ride along
-    /// with the next write transaction (or [`Store::flush_acknowledged`]), so that an ack
-    /// does not cost a commit of its own. Lost in a crash, they only make the messages go
-    /// out again, and the receiver drops what it has already stored.
-    acked: RefCell<Vec<(PeerId, MessageId)>>,
+    /// The open write (group commit) and the acknowledged messages whose deletes ride
+    /// along with it.
+    write: write::WriteState,
     /// Declared after `db`, so dropped after it: the last checkpoint sees every commit.
     _checkpointer: checkpoint::Checkpointer,
 }
@@ -199,7 +196,7 @@ impl Store {
         let _checkpointer = checkpoint::Checkpointer::start(&path)?;
         let mut store = Store {
             db,
-            acked: RefCell::new(Vec::new()),
+            write: write::WriteState::default(),
             _checkpointer,
         };
         store.migrate()?;
@@ -225,10 +222,18 @@ impl Store {
     /// Commits accepted messages to the outbox, all in one transaction (with the deletes of
     /// acknowledged messages still pending).
     pub fn enqueue(&mut self, messages: &[(PeerId, ChatMessage)]) -> Result<(), StoreError> {
-        let tx = self.db.transaction()?;
-        delete_acked(&self.acked, &tx)?;
-        {
-            let mut insert = tx.prepare_cached(
+        self.enqueue_open(messages)?;
+        self.commit()
+    }
+
+    /// Writes accepted messages to the outbox in the open write, left open for a group
+    /// commit (see `write.rs`): they are durable once the ticket is.
+    pub fn enqueue_open(
+        &mut self,
+        messages: &[(PeerId, ChatMessage)],
+    ) -> Result<Ticket, StoreError> {
+        let ((), ticket) = self.write(|db| {
+            let mut insert = db.prepare_cached(
                 "INSERT INTO outbox (peer, id, kind, text, sent_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for (peer, m) in messages {
@@ -240,13 +245,13 @@ impl Store {
                     m.sent_at_ms as i64
                 ])?;
             }
-        }
-        commit_with_acks(tx, &self.acked)?;
-        Ok(())
+            Ok(())
+        })?;
+        Ok(ticket)
     }
 
     /// The messages waiting for `peer`, in the order they were accepted.
-    pub fn outbox(&self, peer: &PeerId) -> Result<Vec<ChatMessage>, StoreError> {
+    pub fn outbox(&mut self, peer: &PeerId) -> Result<Vec<ChatMessage>, StoreError> {
         self.apply_acks()?;
         let mut select = self.db.prepare_cached(
             "SELECT id, kind, text, sent_at_ms FROM outbox WHERE peer = ?1 ORDER BY seq",
@@ -272,7 +277,7 @@ impl Store {
     }
 
     /// Whether any message waits for `peer` (without reading them).
-    pub fn has_outbox(&self, peer: &PeerId) -> Result<bool, StoreError> {
+    pub fn has_outbox(&mut self, peer: &PeerId) -> Result<bool, StoreError> {
         self.apply_acks()?;
         let mut select = self
             .db
@@ -281,7 +286,7 @@ impl Store {
     }
 
     /// Every peer with messages waiting, in the order of their oldest message.
-    pub fn outbox_peers(&self) -> Result<Vec<PeerId>, StoreError> {
+    pub fn outbox_peers(&mut self) -> Result<Vec<PeerId>, StoreError> {
         self.apply_acks()?;
         let mut select = self
             .db
@@ -295,12 +300,8 @@ impl Store {
     /// a transaction of their own; every read of the outbox applies them first. Ids the peer
     /// did not have waiting are ignored.
     pub fn acknowledged(&mut self, peer: &PeerId, ids: &[MessageId]) -> Result<(), StoreError> {
-        let pending = {
-            let mut acked = self.acked.borrow_mut();
-            acked.extend(ids.iter().map(|id| (*peer, *id)));
-            acked.len()
-        };
-        if pending >= MAX_PENDING_ACKS {
+        self.write.acked.extend(ids.iter().map(|id| (*peer, *id)));
+        if self.write.acked.len() >= MAX_PENDING_ACKS {
             self.flush_acknowledged()?;
         }
         Ok(())
@@ -308,30 +309,21 @@ impl Store {
 
     /// Whether acknowledged messages wait to be deleted.
     pub fn has_pending_acks(&self) -> bool {
-        !self.acked.borrow().is_empty()
+        !self.write.acked.is_empty()
     }
 
-    /// Deletes the acknowledged messages now; returns how many were still in the outbox.
+    /// Deletes the acknowledged messages now, for good; returns how many were still in the
+    /// outbox.
     pub fn flush_acknowledged(&mut self) -> Result<usize, StoreError> {
-        self.apply_acks()
-    }
-
-    fn apply_acks(&self) -> Result<usize, StoreError> {
-        if self.acked.borrow().is_empty() {
-            return Ok(0);
-        }
-        let tx = self.db.unchecked_transaction()?;
-        let removed = delete_acked(&self.acked, &tx)?;
-        commit_with_acks(tx, &self.acked)?;
+        let removed = self.apply_acks()?;
+        self.commit()?;
         Ok(removed)
     }
 
     /// Removes and returns the messages accepted before `before_ms` (they expire undelivered).
     pub fn expire(&mut self, before_ms: u64) -> Result<Vec<(PeerId, ChatMessage)>, StoreError> {
-        let tx = self.db.transaction()?;
-        delete_acked(&self.acked, &tx)?;
-        let expired = {
-            let mut select = tx.prepare_cached(
+        let (expired, _) = self.write(|db| {
+            let mut select = db.prepare_cached(
                 "SELECT peer, id, kind, text, sent_at_ms FROM outbox WHERE sent_at_ms < ?1 ORDER BY seq",
             )?;
             let rows = select.query_map([before_ms as i64], |r| {
@@ -343,7 +335,7 @@ impl Store {
                     r.get::<_, i64>(4)?,
                 ))
             })?;
-            rows.map(|row| {
+            let expired = rows.map(|row| {
                 let (peer, id, kind, text, sent_at_ms) = row?;
                 let message = ChatMessage {
                     id: id_of(id)?,
@@ -353,13 +345,14 @@ impl Store {
                 };
                 Ok((peer_of(peer)?, message))
             })
-            .collect::<Result<Vec<_>, StoreError>>()?
-        };
-        tx.execute(
-            "DELETE FROM outbox WHERE sent_at_ms < ?1",
-            [before_ms as i64],
-        )?;
-        commit_with_acks(tx, &self.acked)?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
+            db.execute(
+                "DELETE FROM outbox WHERE sent_at_ms < ?1",
+                [before_ms as i64],
+            )?;
+            Ok(expired)
+        })?;
+        self.commit()?;
         Ok(expired)
     }
 
@@ -375,11 +368,21 @@ impl Store {
         now_ms: u64,
         shown: bool,
     ) -> Result<Vec<Option<i64>>, StoreError> {
-        let tx = self.db.transaction()?;
-        delete_acked(&self.acked, &tx)?;
-        let fresh = insert_received(&tx, from, messages, now_ms, i64::from(shown))?;
-        commit_with_acks(tx, &self.acked)?;
-        Ok(fresh)
+        let (rows, _) = self.receive_open(from, messages, now_ms, shown)?;
+        self.commit()?;
+        Ok(rows)
+    }
+
+    /// [`Store::receive`] in the open write, left open for a group commit (see
+    /// `write.rs`): the messages are durable, and may be acknowledged, once the ticket is.
+    pub fn receive_open(
+        &mut self,
+        from: &PeerId,
+        messages: &[ChatMessage],
+        now_ms: u64,
+        shown: bool,
+    ) -> Result<(Vec<Option<i64>>, Ticket), StoreError> {
+        self.write(|db| insert_received(db, from, messages, now_ms, i64::from(shown)))
     }
 
     /// Received messages no front end has shown yet, oldest first, at most `limit`.
@@ -418,23 +421,26 @@ impl Store {
 
     /// Marks every received message up to `row` as shown.
     pub fn mark_shown(&mut self, row: i64) -> Result<(), StoreError> {
-        self.db.execute(
-            "UPDATE received SET shown = 1 WHERE shown = 0 AND row <= ?1",
-            [row],
-        )?;
-        Ok(())
+        self.write(|db| {
+            db.execute(
+                "UPDATE received SET shown = 1 WHERE shown = 0 AND row <= ?1",
+                [row],
+            )?;
+            Ok(())
+        })?;
+        self.commit()
     }
 
-    /// Marks the given rows as not shown (a client that was to show them went away).
+    /// Marks the given rows as not shown (a client that was to show them went away), in
+    /// the open write: with the [`Store::receive_open`] that stored them.
     pub fn mark_unshown(&mut self, rows: &[i64]) -> Result<(), StoreError> {
-        let tx = self.db.transaction()?;
-        {
-            let mut update = tx.prepare_cached("UPDATE received SET shown = 0 WHERE row = ?1")?;
+        self.write(|db| {
+            let mut update = db.prepare_cached("UPDATE received SET shown = 0 WHERE row = ?1")?;
             for row in rows {
                 update.execute([row])?;
             }
-        }
-        tx.commit()?;
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -442,10 +448,14 @@ impl Store {
     /// too, so a resend older than the retention would show again: keep the retention longer
     /// than the outbox expiry.
     pub fn prune_history(&mut self, before_ms: u64) -> Result<usize, StoreError> {
-        Ok(self.db.execute(
-            "DELETE FROM received WHERE shown = 1 AND received_at_ms < ?1",
-            [before_ms as i64],
-        )?)
+        let (pruned, _) = self.write(|db| {
+            Ok(db.execute(
+                "DELETE FROM received WHERE shown = 1 AND received_at_ms < ?1",
+                [before_ms as i64],
+            )?)
+        })?;
+        self.commit()?;
+        Ok(pruned)
     }
 
     /// The newest schema version this database has been migrated to.
@@ -458,9 +468,6 @@ impl Store {
     }
 }
 
-/// Deletes the acknowledged messages in `acked` from the outbox, inside the caller's
-/// transaction; returns how many rows went. (Should the transaction fail, they stay in the
-/// outbox and are sent again later: the receiver drops them.)
 /// Inserts received messages with the given `shown` state; for each, its new row, or `None`
 /// for a message already stored from the same peer with the same id (a resend).
 fn insert_received(
@@ -490,37 +497,9 @@ fn insert_received(
     Ok(rows)
 }
 
-/// Commits a transaction that ran [`delete_acked`]: only now are those deletes for good, so
-/// only now is the list of acknowledged ids cleared.
-fn commit_with_acks(
-    tx: rusqlite::Transaction<'_>,
-    acked: &RefCell<Vec<(PeerId, MessageId)>>,
-) -> Result<(), StoreError> {
-    tx.commit()?;
-    acked.borrow_mut().clear();
-    Ok(())
-}
-
-fn delete_acked(
-    acked: &RefCell<Vec<(PeerId, MessageId)>>,
-    db: &Connection,
-) -> Result<usize, StoreError> {
-    // The list is cleared by the caller once its transaction has committed: should the
-    // transaction fail, the deletes are tried again with the next one.
-    let acked = acked.borrow();
-    if acked.is_empty() {
-        return Ok(0);
-    }
-    let mut delete = db.prepare_cached("DELETE FROM outbox WHERE peer = ?1 AND id = ?2")?;
-    let mut removed = 0;
-    for (peer, id) in acked.iter() {
-        removed += delete.execute(params![&peer.as_bytes()[..], &id.0[..]])?;
-    }
-    Ok(removed)
-}
-
 impl Drop for Store {
     fn drop(&mut self) {
+        self.settle();
         if let Err(e) = self.apply_acks() {
             tracing::warn!(error = %e, "cannot remove acknowledged messages from the outbox");
         }
@@ -529,7 +508,9 @@ impl Drop for Store {
 
 mod checkpoint;
 pub mod contacts;
+mod write;
 pub use contacts::SenderState;
+pub use write::{Durability, Ticket};
 
 #[cfg(test)]
 mod tests;

@@ -34,7 +34,7 @@ fn outbox_keeps_order_per_peer_and_survives_reopening() {
             .collect();
         store.enqueue(&batch).unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
     let for_a: Vec<u64> = store
         .outbox(&a)
         .unwrap()
@@ -333,7 +333,7 @@ fn acknowledged_deletes_ride_along_with_the_next_write_and_every_read_sees_them(
         // Pending when the store closes: applied on drop.
         store.acknowledged(&a, &[chat(3, 0).id]).unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
     assert_eq!(store.outbox(&a).unwrap(), vec![chat(9, 9)]);
 }
 

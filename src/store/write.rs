@@ -1,0 +1,311 @@
+//! Group commit across a yield. The hub writes each message it sends to the outbox and
+//! each message it receives to the history, and a commit costs far more than an insert
+//! (docs/performance.md). So those writes go into one *open write*: a transaction that
+//! stays open after the hub returns, until the caller commits it, and the caller first
+//! lets the tasks it woke run. The session seals and sends the message while the sender's
+//! commit waits; the client shows a received message while the receiver's commit waits.
+//!
+//! What the durability contract needs still holds, because nothing that depends on a
+//! commit happens before it: a received message is acknowledged only once its
+//! [`Ticket`] is [`Durability::Durable`], and a sent message is echoed to the user only
+//! then. Every other write (contacts, settings, expiry...) first commits the open write
+//! ([`Store::settle`]), so no other transaction ever starts inside it, and whoever commits
+//! it records the outcome under its ticket for the task that waits on it.
+
+use std::collections::VecDeque;
+
+use rusqlite::{Connection, params};
+
+use super::{Store, StoreError};
+use crate::identity::PeerId;
+use crate::message::MessageId;
+
+/// Commit outcomes remembered for failed tickets. A waiter asks about its ticket right
+/// after one yield, so a handful is plenty; older failures count as lost too (see
+/// [`Store::durability`]).
+const FAILED_KEPT: usize = 64;
+
+/// Names one open write, to ask later whether it was committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket(u64);
+
+/// What became of the writes of one [`Ticket`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Committed.
+    Durable,
+    /// Still in the open write: commit it ([`Store::commit`]) to know.
+    Open,
+    /// Its commit failed and the writes were rolled back.
+    Lost,
+}
+
+/// The state of the open write, kept in the [`Store`].
+#[derive(Default)]
+pub(super) struct WriteState {
+    /// The open write's ticket number, if one is open.
+    open: Option<u64>,
+    last_ticket: u64,
+    /// Tickets whose commit failed, oldest first (at most [`FAILED_KEPT`]).
+    failed: VecDeque<u64>,
+    /// The oldest ticket number whose outcome is still known (see `FAILED_KEPT`).
+    known_from: u64,
+    /// Acknowledged messages whose outbox rows are not deleted yet: the deletes ride along
+    /// with the next write, so that an ack costs no commit of its own. Lost in a crash,
+    /// they only make the messages go out again, and the receiver drops what it has.
+    pub(super) acked: Vec<(PeerId, MessageId)>,
+    /// Of `acked`, how many the open write has deleted (they leave the list when it
+    /// commits; should it fail, they are deleted again by the next one).
+    acked_in_open: usize,
+    /// Outbox rows the acknowledged deletes removed, in all (for [`Store::apply_acks`]).
+    acks_removed: usize,
+}
+
+impl Store {
+    /// Runs `f` inside the open write (beginning one if none is open), after deleting the
+    /// acknowledged messages still pending; returns `f`'s result and the write's ticket.
+    /// On an error the whole open write is rolled back (its ticket is then lost).
+    pub(super) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<(T, Ticket), StoreError> {
+        let ticket = match self.write.open {
+            Some(open) => open,
+            None => {
+                self.db.execute_batch("BEGIN")?;
+                self.write.last_ticket += 1;
+                self.write.open = Some(self.write.last_ticket);
+                self.write.last_ticket
+            }
+        };
+        let done = delete_acked(&self.db, &mut self.write).and_then(|_| f(&self.db));
+        match done {
+            Ok(value) => Ok((value, Ticket(ticket))),
+            Err(e) => {
+                self.abandon_open();
+                Err(e)
+            }
+        }
+    }
+
+    /// Commits the open write, if any. On failure its writes are rolled back and its
+    /// ticket is [`Durability::Lost`].
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.write.open.is_none() {
+            return Ok(());
+        }
+        match self.db.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.write.open = None;
+                let deleted = std::mem::take(&mut self.write.acked_in_open);
+                self.write.acked.drain(..deleted);
+                Ok(())
+            }
+            Err(e) => {
+                self.abandon_open();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Commits the open write before anything else touches the database; a failure is
+    /// logged, and reported to whoever waits on the ticket.
+    pub fn settle(&mut self) {
+        if let Err(e) = self.commit() {
+            tracing::error!(error = %e, "cannot commit stored messages");
+        }
+    }
+
+    /// Whether the writes of `ticket` are committed.
+    pub fn durability(&self, ticket: Ticket) -> Durability {
+        if self.write.open == Some(ticket.0) {
+            Durability::Open
+        } else if ticket.0 < self.write.known_from || self.write.failed.contains(&ticket.0) {
+            Durability::Lost
+        } else {
+            Durability::Durable
+        }
+    }
+
+    /// Whether a write is open (uncommitted).
+    pub fn has_open_write(&self) -> bool {
+        self.write.open.is_some()
+    }
+
+    /// Rolls the open write back and remembers its ticket as lost.
+    fn abandon_open(&mut self) {
+        let Some(ticket) = self.write.open.take() else {
+            return;
+        };
+        if !self.db.is_autocommit() {
+            let _ = self.db.execute_batch("ROLLBACK");
+        }
+        self.write.acked_in_open = 0;
+        self.write.failed.push_back(ticket);
+        if self.write.failed.len() > FAILED_KEPT {
+            self.write.failed.pop_front();
+            // Everything up to the oldest failure still listed is known.
+            self.write.known_from = self.write.failed[0];
+        }
+    }
+
+    /// Deletes the acknowledged messages now; returns how many were still in the outbox.
+    /// Inside an open write they join it (and this connection's reads see them gone);
+    /// otherwise they are committed at once.
+    pub(super) fn apply_acks(&mut self) -> Result<usize, StoreError> {
+        if self.write.acked_in_open == self.write.acked.len() {
+            return Ok(0);
+        }
+        let joined = self.write.open.is_some();
+        let before = self.write.acks_removed;
+        self.write(|_| Ok(()))?;
+        if !joined {
+            self.commit()?;
+        }
+        Ok(self.write.acks_removed - before)
+    }
+}
+
+/// Deletes, inside the open write, the acknowledged messages it has not deleted yet;
+/// returns how many rows went.
+fn delete_acked(db: &Connection, state: &mut WriteState) -> Result<usize, StoreError> {
+    if state.acked_in_open == state.acked.len() {
+        return Ok(0);
+    }
+    let mut delete = db.prepare_cached("DELETE FROM outbox WHERE peer = ?1 AND id = ?2")?;
+    let mut removed = 0;
+    for (peer, id) in &state.acked[state.acked_in_open..] {
+        removed += delete.execute(params![&peer.as_bytes()[..], &id.0[..]])?;
+    }
+    state.acked_in_open = state.acked.len();
+    state.acks_removed += removed;
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use rusqlite::OpenFlags;
+
+    use super::*;
+    use crate::message::{ChatMessage, MessageKind};
+
+    fn peer(seed: u8) -> PeerId {
+        PeerId::of(&SigningKey::from_bytes(&[seed; 32]))
+    }
+
+    fn chat(n: u64) -> ChatMessage {
+        let mut id = [0u8; 16];
+        id[8..].copy_from_slice(&n.to_be_bytes());
+        ChatMessage {
+            id: MessageId(id),
+            kind: MessageKind::Text,
+            text: format!("m{n}"),
+            sent_at_ms: 1000 + n,
+        }
+    }
+
+    /// What another process (a second connection) sees: only committed rows.
+    fn committed_rows(dir: &std::path::Path, table: &str) -> i64 {
+        let db = Connection::open_with_flags(
+            dir.join(super::super::DB_FILE),
+            OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn open_writes_are_invisible_to_others_until_committed_and_share_one_ticket() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let sent = store.enqueue_open(&[(peer(2), chat(1))]).unwrap();
+        let (rows, received) = store.receive_open(&peer(3), &[chat(7)], 5, true).unwrap();
+        assert_eq!(rows.len(), 1);
+        // One open write: both writes commit together (group commit).
+        assert_eq!(sent, received);
+        assert_eq!(store.durability(sent), Durability::Open);
+        assert!(store.has_open_write());
+        // This connection reads its own writes; nobody else sees them yet.
+        assert_eq!(store.outbox(&peer(2)).unwrap(), vec![chat(1)]);
+        assert_eq!(committed_rows(dir.path(), "outbox"), 0);
+        assert_eq!(committed_rows(dir.path(), "received"), 0);
+        store.commit().unwrap();
+        assert_eq!(store.durability(sent), Durability::Durable);
+        assert_eq!(committed_rows(dir.path(), "outbox"), 1);
+        assert_eq!(committed_rows(dir.path(), "received"), 1);
+        // The next write is a new ticket.
+        let next = store.enqueue_open(&[(peer(2), chat(2))]).unwrap();
+        assert_ne!(next, sent);
+    }
+
+    #[test]
+    fn a_failed_write_rolls_the_whole_open_write_back_and_its_ticket_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let ticket = store.enqueue_open(&[(peer(2), chat(1))]).unwrap();
+        let failed = store.write(|db| {
+            db.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(store.durability(ticket), Durability::Lost);
+        assert!(!store.has_open_write());
+        assert!(store.outbox(&peer(2)).unwrap().is_empty());
+        // The store goes on: the next write is durable once committed.
+        let next = store.enqueue_open(&[(peer(2), chat(3))]).unwrap();
+        store.settle();
+        assert_eq!(store.durability(next), Durability::Durable);
+        assert_eq!(store.durability(ticket), Durability::Lost);
+        assert_eq!(committed_rows(dir.path(), "outbox"), 1);
+    }
+
+    #[test]
+    fn any_other_write_commits_the_open_write_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let ticket = store.enqueue_open(&[(peer(2), chat(1))]).unwrap();
+        store.set_setting("unknown", "ask").unwrap();
+        assert_eq!(store.durability(ticket), Durability::Durable);
+        assert_eq!(committed_rows(dir.path(), "outbox"), 1);
+        assert_eq!(committed_rows(dir.path(), "settings"), 1);
+        // Expiry too: it commits what it does at once.
+        let ticket = store.enqueue_open(&[(peer(2), chat(2))]).unwrap();
+        assert_eq!(store.expire(0).unwrap(), vec![]);
+        assert_eq!(store.durability(ticket), Durability::Durable);
+        assert_eq!(committed_rows(dir.path(), "outbox"), 2);
+    }
+
+    #[test]
+    fn acknowledged_deletes_ride_along_and_survive_a_rolled_back_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store
+            .enqueue(&[(peer(2), chat(1)), (peer(2), chat(2))])
+            .unwrap();
+        store.acknowledged(&peer(2), &[chat(1).id]).unwrap();
+        // The delete rides along with the next write...
+        store.enqueue_open(&[(peer(2), chat(3))]).unwrap();
+        // ...which fails: the delete is rolled back with it and stays pending.
+        assert!(store.write(|db| Ok(db.execute("BOGUS", [])?)).is_err());
+        assert!(store.has_pending_acks());
+        assert_eq!(committed_rows(dir.path(), "outbox"), 2);
+        // The next write deletes it for good.
+        store.enqueue(&[(peer(2), chat(4))]).unwrap();
+        assert!(!store.has_pending_acks());
+        assert_eq!(store.outbox(&peer(2)).unwrap(), vec![chat(2), chat(4)]);
+        assert_eq!(committed_rows(dir.path(), "outbox"), 2);
+    }
+
+    #[test]
+    fn dropping_the_store_commits_the_open_write() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = Store::open(dir.path()).unwrap();
+            store.enqueue_open(&[(peer(2), chat(1))]).unwrap();
+        }
+        let mut store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.outbox(&peer(2)).unwrap(), vec![chat(1)]);
+    }
+}
