@@ -4,28 +4,44 @@
 //! database file and is the one step that waits for the disk (`fsync`, with `synchronous =
 //! NORMAL`). SQLite would run it inside whichever commit crosses its threshold, which is the
 //! hub's commit of a message: a stall of milliseconds on the message path. Here a second
-//! connection checkpoints every [`INTERVAL`] instead (`PASSIVE`: it never blocks the
-//! writer), and the hub's connection only falls back to an automatic checkpoint if the log
-//! grows past [`FALLBACK_PAGES`] anyway (this thread stuck, or a burst beyond all measure).
+//! connection checkpoints instead (`PASSIVE`: it never blocks the writer), every
+//! [`INTERVAL`], and at once when a commit finds the log [`BUSY_PAGES`] long (the writer's
+//! WAL hook wakes this thread; it costs the commit an atomic swap).
+//!
+//! The writer starts the log over whenever it finds every frame copied, so a thread that
+//! checkpoints as soon as the log is long keeps it short through a long burst. Checkpointing
+//! only every half second did not: the log outgrew the fallback threshold within a burst,
+//! and from then on every commit checkpointed by itself (two `fsync`s each) until the burst
+//! ended. [`FALLBACK_PAGES`] is now only for this thread being stuck.
 
 use std::path::Path;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::hooks::Wal;
 
 use super::StoreError;
 
-/// How often the log is checkpointed.
+/// How often the log is checkpointed when little is written.
 pub const INTERVAL: Duration = Duration::from_millis(500);
-/// Log size (pages of 4 KiB) at which a commit checkpoints by itself after all.
-pub const FALLBACK_PAGES: i64 = 16_384;
+/// Log size (pages of 4 KiB) at which a commit wakes the thread to checkpoint at once.
+pub const BUSY_PAGES: i32 = 256;
+/// Log size at which a commit checkpoints by itself after all (this thread is stuck).
+pub const FALLBACK_PAGES: i32 = 65_536;
 
 /// The checkpointing thread; dropping it stops the thread (after one last checkpoint).
 pub(super) struct Checkpointer {
-    stop: Option<mpsc::Sender<()>>,
+    signals: Arc<Signals>,
     thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Signals {
+    wake: AtomicBool,
+    stop: AtomicBool,
 }
 
 impl Checkpointer {
@@ -33,19 +49,17 @@ impl Checkpointer {
     pub(super) fn start(path: &Path) -> Result<Checkpointer, StoreError> {
         let db = Connection::open(path)?;
         db.busy_timeout(Duration::from_secs(5))?;
-        let (stop, stopped) = mpsc::channel::<()>();
+        let signals = Arc::new(Signals::default());
+        let seen = signals.clone();
         let thread = std::thread::Builder::new()
             .name("disims-checkpoint".into())
             .spawn(move || {
                 loop {
-                    let last = !matches!(
-                        stopped.recv_timeout(INTERVAL),
-                        Err(RecvTimeoutError::Timeout)
-                    );
-                    // (busy, log frames, frames checkpointed): only errors matter here.
-                    let result =
-                        db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
-                    if let Err(e) = result {
+                    if !seen.wake.swap(false, Ordering::AcqRel) {
+                        std::thread::park_timeout(INTERVAL);
+                    }
+                    let last = seen.stop.load(Ordering::Acquire);
+                    if let Err(e) = checkpoint(&db) {
                         tracing::warn!(error = %e, "checkpointing the message store failed");
                     }
                     if last {
@@ -58,16 +72,46 @@ impl Checkpointer {
                 source,
             })?;
         Ok(Checkpointer {
-            stop: Some(stop),
+            signals,
             thread: Some(thread),
         })
     }
+
+    /// The WAL hook for the writing connection: after each commit, given the log's length
+    /// in pages, it wakes the thread when the log is long, and checkpoints by itself only
+    /// when the log is far too long (the thread is stuck).
+    pub(super) fn hook(
+        &self,
+    ) -> impl FnMut(&mut Wal, i32) -> rusqlite::Result<()> + Send + 'static {
+        let signals = self.signals.clone();
+        let thread = self.thread.as_ref().map(|t| t.thread().clone());
+        move |wal, pages| {
+            if pages >= BUSY_PAGES
+                && !signals.wake.swap(true, Ordering::AcqRel)
+                && let Some(thread) = &thread
+            {
+                thread.unpark();
+            }
+            if pages >= FALLBACK_PAGES {
+                wal.checkpoint()?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One passive checkpoint: it copies what it can and never waits for the writer.
+fn checkpoint(db: &Connection) -> Result<(), rusqlite::Error> {
+    // (busy, pages in the log, pages copied): only errors matter here.
+    db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0))?;
+    Ok(())
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        self.signals.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }

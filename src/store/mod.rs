@@ -22,7 +22,7 @@ use crate::message::{ChatMessage, MessageId, MessageKind};
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "disims.db";
 /// The schema version this code writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +95,8 @@ const MIGRATIONS: &[&str] = &[
     contacts::MIGRATION_2,
     // 2 -> 3
     MIGRATION_3,
+    // 3 -> 4
+    MIGRATION_4,
 ];
 
 /// Schema step 2 -> 3: fewer b-trees to update per message (docs/performance.md). Every
@@ -135,6 +137,23 @@ const MIGRATION_3: &str = "CREATE TABLE outbox_v3 (
      ALTER TABLE received_v3 RENAME TO received;
      CREATE INDEX received_unshown ON received(row) WHERE shown = 0;
      CREATE INDEX received_held ON received(peer) WHERE shown = 2;";
+
+/// Schema step 3 -> 4: the outbox loses its unique index on `id`, one more b-tree per
+/// message written and per message acknowledged. Ids are unique by construction (a random
+/// per-run prefix and a counter); an acknowledged message's row is found by its `seq`, which
+/// the store keeps in memory for every message in the outbox (`write.rs`).
+const MIGRATION_4: &str = "CREATE TABLE outbox_v4 (
+        seq INTEGER PRIMARY KEY,
+        peer BLOB NOT NULL,
+        id BLOB NOT NULL,
+        kind INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        sent_at_ms INTEGER NOT NULL
+     );
+     INSERT INTO outbox_v4 (seq, peer, id, kind, text, sent_at_ms)
+        SELECT seq, peer, id, kind, text, sent_at_ms FROM outbox;
+     DROP TABLE outbox;
+     ALTER TABLE outbox_v4 RENAME TO outbox;";
 
 fn kind_code(kind: MessageKind) -> i64 {
     match kind {
@@ -182,7 +201,7 @@ impl Store {
                 path: path.display().to_string(),
                 source,
             })?;
-        let db = Connection::open(&path)?;
+        let mut db = Connection::open(&path)?;
         // WAL: readers do not block the writer. NORMAL: a commit is written to the WAL before
         // it returns, so it survives a crash or `kill -9` of the gateway; only a crash of the
         // whole machine can lose the last commits (fsync happens at checkpoints). FULL would
@@ -191,9 +210,10 @@ impl Store {
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
-        // Checkpoints run on their own thread (see `checkpoint`), not inside our commits.
-        db.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)?;
+        // Checkpoints run on their own thread (see `checkpoint`), not inside our commits;
+        // the hook (which replaces SQLite's automatic checkpoints) wakes it.
         let _checkpointer = checkpoint::Checkpointer::start(&path)?;
+        db.wal_hook(Some(_checkpointer.hook()))?;
         let mut store = Store {
             db,
             write: write::WriteState::default(),
@@ -232,10 +252,11 @@ impl Store {
         &mut self,
         messages: &[(PeerId, ChatMessage)],
     ) -> Result<Ticket, StoreError> {
-        let ((), ticket) = self.write(|db| {
+        let (seqs, ticket) = self.write(|db| {
             let mut insert = db.prepare_cached(
                 "INSERT INTO outbox (peer, id, kind, text, sent_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
+            let mut seqs = Vec::with_capacity(messages.len());
             for (peer, m) in messages {
                 insert.execute(params![
                     &peer.as_bytes()[..],
@@ -244,9 +265,14 @@ impl Store {
                     m.text,
                     m.sent_at_ms as i64
                 ])?;
+                seqs.push(db.last_insert_rowid());
             }
-            Ok(())
+            Ok(seqs)
         })?;
+        for ((peer, m), seq) in messages.iter().zip(seqs) {
+            self.write.outbox_rows.insert(m.id, (*peer, seq));
+            self.write.rows_in_open.push(m.id);
+        }
         Ok(ticket)
     }
 
@@ -254,20 +280,25 @@ impl Store {
     pub fn outbox(&mut self, peer: &PeerId) -> Result<Vec<ChatMessage>, StoreError> {
         self.apply_acks()?;
         let mut select = self.db.prepare_cached(
-            "SELECT id, kind, text, sent_at_ms FROM outbox WHERE peer = ?1 ORDER BY seq",
+            "SELECT seq, id, kind, text, sent_at_ms FROM outbox WHERE peer = ?1 ORDER BY seq",
         )?;
         let rows = select.query_map([&peer.as_bytes()[..]], |r| {
             Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
             ))
         })?;
+        let outbox_rows = &mut self.write.outbox_rows;
         rows.map(|row| {
-            let (id, kind, text, sent_at_ms) = row?;
+            let (seq, id, kind, text, sent_at_ms) = row?;
+            let id = id_of(id)?;
+            // Written by an earlier run: its ack will find the row by this.
+            outbox_rows.insert(id, (*peer, seq));
             Ok(ChatMessage {
-                id: id_of(id)?,
+                id,
                 kind: kind_of(kind)?,
                 text,
                 sent_at_ms: sent_at_ms as u64,
@@ -300,7 +331,14 @@ impl Store {
     /// a transaction of their own; every read of the outbox applies them first. Ids the peer
     /// did not have waiting are ignored.
     pub fn acknowledged(&mut self, peer: &PeerId, ids: &[MessageId]) -> Result<(), StoreError> {
-        self.write.acked.extend(ids.iter().map(|id| (*peer, *id)));
+        for id in ids {
+            if let Some(&(to, seq)) = self.write.outbox_rows.get(id)
+                && to == *peer
+            {
+                self.write.outbox_rows.remove(id);
+                self.write.acked.push(seq);
+            }
+        }
         if self.write.acked.len() >= MAX_PENDING_ACKS {
             self.flush_acknowledged()?;
         }
@@ -353,6 +391,9 @@ impl Store {
             Ok(expired)
         })?;
         self.commit()?;
+        for (_, message) in &expired {
+            self.write.outbox_rows.remove(&message.id);
+        }
         Ok(expired)
     }
 

@@ -12,9 +12,9 @@
 //! ([`Store::settle`]), so no other transaction ever starts inside it, and whoever commits
 //! it records the outcome under its ticket for the task that waits on it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use super::{Store, StoreError};
 use crate::identity::PeerId;
@@ -50,10 +50,17 @@ pub(super) struct WriteState {
     failed: VecDeque<u64>,
     /// The oldest ticket number whose outcome is still known (see `FAILED_KEPT`).
     known_from: u64,
-    /// Acknowledged messages whose outbox rows are not deleted yet: the deletes ride along
-    /// with the next write, so that an ack costs no commit of its own. Lost in a crash,
-    /// they only make the messages go out again, and the receiver drops what it has.
-    pub(super) acked: Vec<(PeerId, MessageId)>,
+    /// The peer and the outbox row (`seq`) of every message this store wrote to or read
+    /// from the outbox and that is not acknowledged yet: an ack from that peer deletes the
+    /// row by it (the outbox has no index on ids).
+    pub(super) outbox_rows: HashMap<MessageId, (PeerId, i64)>,
+    /// The ids the open write added to `outbox_rows`: should it be rolled back, their rows
+    /// never existed, and a later row may get the same `seq`.
+    pub(super) rows_in_open: Vec<MessageId>,
+    /// Outbox rows of acknowledged messages, not deleted yet: the deletes ride along with
+    /// the next write, so that an ack costs no commit of its own. Lost in a crash, they
+    /// only make the messages go out again, and the receiver drops what it has.
+    pub(super) acked: Vec<i64>,
     /// Of `acked`, how many the open write has deleted (they leave the list when it
     /// commits; should it fail, they are deleted again by the next one).
     acked_in_open: usize,
@@ -97,6 +104,7 @@ impl Store {
         match self.db.execute_batch("COMMIT") {
             Ok(()) => {
                 self.write.open = None;
+                self.write.rows_in_open.clear();
                 let deleted = std::mem::take(&mut self.write.acked_in_open);
                 self.write.acked.drain(..deleted);
                 Ok(())
@@ -141,6 +149,9 @@ impl Store {
             let _ = self.db.execute_batch("ROLLBACK");
         }
         self.write.acked_in_open = 0;
+        for id in std::mem::take(&mut self.write.rows_in_open) {
+            self.write.outbox_rows.remove(&id);
+        }
         self.write.failed.push_back(ticket);
         if self.write.failed.len() > FAILED_KEPT {
             self.write.failed.pop_front();
@@ -172,10 +183,10 @@ fn delete_acked(db: &Connection, state: &mut WriteState) -> Result<usize, StoreE
     if state.acked_in_open == state.acked.len() {
         return Ok(0);
     }
-    let mut delete = db.prepare_cached("DELETE FROM outbox WHERE peer = ?1 AND id = ?2")?;
+    let mut delete = db.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?;
     let mut removed = 0;
-    for (peer, id) in &state.acked[state.acked_in_open..] {
-        removed += delete.execute(params![&peer.as_bytes()[..], &id.0[..]])?;
+    for seq in &state.acked[state.acked_in_open..] {
+        removed += delete.execute([seq])?;
     }
     state.acked_in_open = state.acked.len();
     state.acks_removed += removed;
@@ -307,5 +318,36 @@ mod tests {
         }
         let mut store = Store::open(dir.path()).unwrap();
         assert_eq!(store.outbox(&peer(2)).unwrap(), vec![chat(1)]);
+    }
+
+    #[test]
+    fn an_ack_for_a_rolled_back_message_cannot_delete_the_row_that_took_its_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.enqueue_open(&[(peer(2), chat(1))]).unwrap();
+        assert!(store.write(|db| Ok(db.execute("BOGUS", [])?)).is_err());
+        // The next message gets the same seq (the rolled-back row never existed).
+        store.enqueue(&[(peer(2), chat(2))]).unwrap();
+        // The first one was sent from memory meanwhile, and the peer acknowledges it.
+        store.acknowledged(&peer(2), &[chat(1).id]).unwrap();
+        store.flush_acknowledged().unwrap();
+        assert_eq!(store.outbox(&peer(2)).unwrap(), vec![chat(2)]);
+    }
+
+    #[test]
+    fn acks_find_rows_written_by_an_earlier_run_and_only_from_their_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path())
+            .unwrap()
+            .enqueue(&[(peer(2), chat(1)), (peer(2), chat(2))])
+            .unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        // The hub reads the outbox at start (`resume`): that tells the store their rows.
+        assert_eq!(store.outbox(&peer(2)).unwrap().len(), 2);
+        store.acknowledged(&peer(3), &[chat(1).id]).unwrap();
+        assert_eq!(store.flush_acknowledged().unwrap(), 0);
+        store.acknowledged(&peer(2), &[chat(1).id]).unwrap();
+        assert_eq!(store.flush_acknowledged().unwrap(), 1);
+        assert_eq!(committed_rows(dir.path(), "outbox"), 1);
     }
 }
