@@ -11,6 +11,7 @@
 //! unshown ones. The user's contacts, runtime settings, announced senders and held
 //! messages are in [`contacts`].
 
+use std::collections::hash_map::Entry;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -332,11 +333,10 @@ impl Store {
     /// did not have waiting are ignored.
     pub fn acknowledged(&mut self, peer: &PeerId, ids: &[MessageId]) -> Result<(), StoreError> {
         for id in ids {
-            if let Some(&(to, seq)) = self.write.outbox_rows.get(id)
-                && to == *peer
+            if let Entry::Occupied(row) = self.write.outbox_rows.entry(*id)
+                && row.get().0 == *peer
             {
-                self.write.outbox_rows.remove(id);
-                self.write.acked.push(seq);
+                self.write.acked.push(row.remove().1);
             }
         }
         if self.write.acked.len() >= MAX_PENDING_ACKS {
