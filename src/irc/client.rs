@@ -7,6 +7,7 @@
 //! messages, echo and playback (`messages.rs`), the control channel (`channel.rs`),
 //! MONITOR/ISON/USERHOST (`monitor.rs`), WHOIS (`whois.rs`) and AWAY (`away.rs`).
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
@@ -112,6 +113,9 @@ pub struct Client {
     pub(super) nicks: NickCache,
     /// The latest contact book from the hub.
     pub(super) book: Arc<ContactBook>,
+    /// The prefix of the peer that spoke last, for the next line from it (a burst from one
+    /// peer would otherwise encode its key nick once per line). Cleared with a new book.
+    pub(super) last_prefix: RefCell<Option<(PeerId, Arc<str>)>>,
     /// The last presence the hub reported per peer (contacts and watched peers).
     pub(super) presence: HashMap<PeerId, Presence>,
     /// Peers that told us they are away, with their reason.
@@ -195,6 +199,7 @@ impl Client {
             now_ms: 0,
             nicks: NickCache::default(),
             book: Arc::default(),
+            last_prefix: RefCell::new(None),
             presence: HashMap::new(),
             peer_away: HashMap::new(),
             own_away: None,
@@ -375,8 +380,17 @@ impl Client {
     }
 
     /// The prefix a peer speaks under: its display nick (petname, else key nick).
-    pub(super) fn peer_prefix(&self, peer: &PeerId) -> String {
-        render::prefix(&self.book.display_nick(peer), render::PEER_USER_HOST)
+    pub(super) fn peer_prefix(&self, peer: &PeerId) -> Arc<str> {
+        let mut last = self.last_prefix.borrow_mut();
+        if let Some((who, prefix)) = last.as_ref()
+            && who == peer
+        {
+            return prefix.clone();
+        }
+        let prefix: Arc<str> =
+            render::prefix(&self.book.display_nick(peer), render::PEER_USER_HOST).into();
+        *last = Some((*peer, prefix.clone()));
+        prefix
     }
 
     /// The user's own prefix.

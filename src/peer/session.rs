@@ -261,7 +261,7 @@ impl Session {
                         match next {
                             Some(SessionCommand::Send(message)) => self.send_chat(message)?,
                             Some(SessionCommand::Away(reason)) => {
-                                self.queue(WireMessage::Away(wire::clip_away(&reason)))?;
+                                self.queue(&WireMessage::Away(wire::clip_away(&reason)))?;
                             }
                             Some(SessionCommand::Retire) | None => {
                                 self.start_close(CloseReason::Duplicate)?;
@@ -305,7 +305,7 @@ impl Session {
                     }
                     if !self.closing && now - self.last_tx >= timers.keepalive {
                         ping_nonce += 1;
-                        self.queue(WireMessage::Ping(ping_nonce))?;
+                        self.queue(&WireMessage::Ping(ping_nonce))?;
                     }
                 }
             }
@@ -348,7 +348,7 @@ impl Session {
     fn acknowledge(&mut self, ids: Vec<MessageId>) -> Result<(), PeerError> {
         if !self.closing {
             for id in ids {
-                self.queue(WireMessage::Ack(id))?;
+                self.queue(&WireMessage::Ack(id))?;
             }
         }
         Ok(())
@@ -366,7 +366,7 @@ impl Session {
             }
             WireMessage::Ping(n) => {
                 if !self.closing {
-                    self.queue(WireMessage::Pong(n))?;
+                    self.queue(&WireMessage::Pong(n))?;
                 }
             }
             WireMessage::Pong(_) => {}
@@ -389,17 +389,21 @@ impl Session {
     }
 
     fn send_chat(&mut self, message: ChatMessage) -> Result<(), PeerError> {
-        self.queue(WireMessage::Chat(message.clone()))?;
-        self.unacked.push_back(message);
+        // Encoded from the message itself, which then waits for its ack (no copy of it).
+        let chat = WireMessage::Chat(message);
+        self.queue(&chat)?;
+        if let WireMessage::Chat(message) = chat {
+            self.unacked.push_back(message);
+        }
         Ok(())
     }
 
     /// Adds a message to the frame being built; a full frame is sealed first.
-    fn queue(&mut self, message: WireMessage) -> Result<(), PeerError> {
-        if self.plain.len() + wire::pushed_len(&message) > MAX_PLAINTEXT {
+    fn queue(&mut self, message: &WireMessage) -> Result<(), PeerError> {
+        if self.plain.len() + wire::pushed_len(message) > MAX_PLAINTEXT {
             self.seal_pending()?;
         }
-        wire::push(&mut self.plain, &message)?;
+        wire::push(&mut self.plain, message)?;
         Ok(())
     }
 
@@ -416,7 +420,7 @@ impl Session {
     /// Queues Close; the write side is shut down once everything queued is written.
     fn start_close(&mut self, reason: CloseReason) -> Result<(), PeerError> {
         self.closing = true;
-        self.queue(WireMessage::Close(reason))
+        self.queue(&WireMessage::Close(reason))
     }
 }
 
