@@ -8,8 +8,10 @@
 //!
 //! Run: `cargo bench --bench e2e` (install ngircd first: `apt-get install ngircd`).
 //! Options (environment): `E2E_MESSAGES` (default 100000), `E2E_PINGS` (default 2000),
-//! `E2E_CONTACTS` (default 10). The gateways and the clients share this process's runtime;
-//! ngircd runs as its own process. Prints a markdown table for docs/performance.md.
+//! `E2E_CONTACTS` (default 10), `E2E_ROUNDS` (default 3: every relay is measured once per
+//! round, and the table gives medians and the median of the per-round ratios). Each gateway
+//! and ngircd run as processes of their own; the clients share this process's runtime.
+//! Prints a markdown table for docs/performance.md.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -457,11 +459,89 @@ fn pct(v: &[Duration], p: f64) -> Duration {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// One relay's figures from one round.
+struct Figures {
+    name: &'static str,
+    latencies: Vec<Duration>,
+    throughput: f64,
+}
+
+/// One round: every relay in turn, DiSIMS first (each with a fresh pair of clients).
+async fn round(bootstrap: SocketAddr, dir: &Path, pings: usize, messages: usize) -> Vec<Figures> {
+    let mut rows = Vec::new();
+    eprintln!("DiSIMS latency...");
+    let (mut pair, ga, gb) = disims_pair(bootstrap).await;
+    let latencies = latency(&mut pair, pings).await;
+    drop((pair, ga, gb));
+    eprintln!("DiSIMS throughput...");
+    let (pair, ga, gb) = disims_pair(bootstrap).await;
+    let tput = throughput(pair, messages).await;
+    drop((ga, gb));
+    rows.push(Figures {
+        name: "DiSIMS (2 gateways)",
+        latencies,
+        throughput: tput,
+    });
+    match start_ngircd(dir).await {
+        Some(server) => {
+            eprintln!("ngircd...");
+            let mut pair = ngircd_pair(server.port, "1").await;
+            let latencies = latency(&mut pair, pings).await;
+            let tput = throughput(ngircd_pair(server.port, "2").await, messages).await;
+            rows.push(Figures {
+                name: "ngircd (central server)",
+                latencies,
+                throughput: tput,
+            });
+        }
+        None => eprintln!(
+            "ngircd not found: install it (apt-get install ngircd) for the central-server baseline"
+        ),
+    }
+    eprintln!("raw relays...");
+    // The floor with the same shape as DiSIMS: three connections and two relay processes.
+    if let Some(chain) = SocatChain::start() {
+        let mut pair = chain.pair().await;
+        let latencies = latency(&mut pair, pings).await;
+        let tput = throughput(chain.pair().await, messages).await;
+        rows.push(Figures {
+            name: "2 socat relay processes in a row (3 connections)",
+            latencies,
+            throughput: tput,
+        });
+    } else {
+        eprintln!("socat not found: install it (apt-get install socat) for the two-process floor");
+    }
+    let mut pair = relay_chain_pair().await;
+    let latencies = latency(&mut pair, pings).await;
+    let tput = throughput(relay_chain_pair().await, messages).await;
+    rows.push(Figures {
+        name: "2 raw TCP relays in a row (3 connections)",
+        latencies,
+        throughput: tput,
+    });
+    let mut pair = relay_pair().await;
+    let latencies = latency(&mut pair, pings).await;
+    let tput = throughput(relay_pair().await, messages).await;
+    rows.push(Figures {
+        name: "raw TCP relay",
+        latencies,
+        throughput: tput,
+    });
+    rows
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is understood.
     let messages = env_or("E2E_MESSAGES", 100_000);
     let pings = env_or("E2E_PINGS", 2000);
     let contacts = env_or("E2E_CONTACTS", 10);
+    let rounds = env_or("E2E_ROUNDS", 3).max(1);
     let runtime = if std::env::var("E2E_RUNTIME").as_deref() == Ok("current") {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -481,45 +561,13 @@ fn main() {
             .expect("dht node");
         let bootstrap = SocketAddr::V4(dht);
 
-        let mut rows = Vec::new();
-        eprintln!("DiSIMS latency...");
-        let (mut pair, ga, gb) = disims_pair(bootstrap).await;
-        let d_lat = latency(&mut pair, pings).await;
-        drop((pair, ga, gb));
-        eprintln!("DiSIMS throughput...");
-        let (pair, ga, gb) = disims_pair(bootstrap).await;
-        let d_tput = throughput(pair, messages).await;
-        drop((ga, gb));
-        rows.push(("DiSIMS (2 gateways)", d_lat, d_tput));
-        // ngircd
-        match start_ngircd(dir.path()).await {
-            Some(server) => {
-                eprintln!("ngircd...");
-                let mut pair = ngircd_pair(server.port, "1").await;
-                let lat = latency(&mut pair, pings).await;
-                let tput = throughput(ngircd_pair(server.port, "2").await, messages).await;
-                rows.push(("ngircd (central server)", lat, tput));
-            }
-            None => eprintln!("ngircd not found: install it (apt-get install ngircd) for the central-server baseline"),
+        // The machine's speed drifts by half within minutes: the relays are measured in
+        // rounds, one after the other, and each ratio is the median of its per-round ratios.
+        let mut all: Vec<Vec<Figures>> = Vec::new();
+        for r in 0..rounds {
+            eprintln!("round {} of {rounds}", r + 1);
+            all.push(round(bootstrap, dir.path(), pings, messages).await);
         }
-        eprintln!("raw relays...");
-        // The floor with the same shape as DiSIMS: three connections and two relay processes.
-        if let Some(chain) = SocatChain::start() {
-            let mut pair = chain.pair().await;
-            let lat = latency(&mut pair, pings).await;
-            let tput = throughput(chain.pair().await, messages).await;
-            rows.push(("2 socat relay processes in a row (3 connections)", lat, tput));
-        } else {
-            eprintln!("socat not found: install it (apt-get install socat) for the two-process floor");
-        }
-        let mut pair = relay_chain_pair().await;
-        let lat = latency(&mut pair, pings).await;
-        let tput = throughput(relay_chain_pair().await, messages).await;
-        rows.push(("2 raw TCP relays in a row (3 connections)", lat, tput));
-        let mut pair = relay_pair().await;
-        let lat = latency(&mut pair, pings).await;
-        let tput = throughput(relay_pair().await, messages).await;
-        rows.push(("raw TCP relay", lat, tput));
 
         // E2E_CONTACTS=0 skips first contact (for profiling the rest).
         let first = if contacts > 0 {
@@ -532,18 +580,36 @@ fn main() {
             None
         };
 
-        println!("\n## End to end ({pings} round trips, {messages} one-way messages of {TEXT_LEN} bytes)\n");
-        println!("| relay | latency p50 | latency p99 | throughput (msg/s) |");
-        println!("| --- | --- | --- | --- |");
-        for (name, lat, tput) in &rows {
-            println!("| {name} | {} | {} | {tput:.0} |", ms(pct(lat, 0.5)), ms(pct(lat, 0.99)));
-        }
-        if let Some((_, base_lat, base_tput)) = rows.iter().find(|r| r.0.starts_with("ngircd")) {
-            let (_, lat, tput) = &rows[0];
+        println!(
+            "\n## End to end ({pings} round trips, {messages} one-way messages of {TEXT_LEN} bytes; median of {rounds} rounds)\n"
+        );
+        println!("| relay | latency p50 | latency p99 | throughput (msg/s) | p50 per round | msg/s per round |");
+        println!("| --- | --- | --- | --- | --- | --- |");
+        let p50 = |f: &Figures| pct(&f.latencies, 0.5).as_secs_f64();
+        for (i, first) in all[0].iter().enumerate() {
+            let runs: Vec<&Figures> = all.iter().map(|round| &round[i]).collect();
+            let per_p50: Vec<String> = runs.iter().map(|f| ms(pct(&f.latencies, 0.5))).collect();
+            let per_tput: Vec<String> = runs.iter().map(|f| format!("{:.0}", f.throughput)).collect();
             println!(
-                "\nDiSIMS vs ngircd: latency p50 {:.2}x (target <= 1.0x), throughput {:.2}x (target >= 1.0x)",
-                pct(lat, 0.5).as_secs_f64() / pct(base_lat, 0.5).as_secs_f64(),
-                tput / base_tput
+                "| {} | {:.3} ms | {:.3} ms | {:.0} | {} | {} |",
+                first.name,
+                median(runs.iter().map(|f| p50(f)).collect()) * 1e3,
+                median(runs.iter().map(|f| pct(&f.latencies, 0.99).as_secs_f64()).collect()) * 1e3,
+                median(runs.iter().map(|f| f.throughput).collect()),
+                per_p50.join(", "),
+                per_tput.join(", "),
+            );
+        }
+        if let Some(base) = all[0].iter().position(|f| f.name.starts_with("ngircd")) {
+            let lat: Vec<f64> = all.iter().map(|r| p50(&r[0]) / p50(&r[base])).collect();
+            let tput: Vec<f64> = all.iter().map(|r| r[0].throughput / r[base].throughput).collect();
+            let list = |v: &[f64]| v.iter().map(|x| format!("{x:.2}x")).collect::<Vec<_>>().join(", ");
+            println!(
+                "\nDiSIMS vs ngircd, median of the per-round ratios: latency p50 {:.2}x (target <= 1.0x; rounds: {}), throughput {:.2}x (target >= 1.0x; rounds: {})",
+                median(lat.clone()),
+                list(&lat),
+                median(tput.clone()),
+                list(&tput)
             );
         }
         let Some((contact, bare)) = first else { return };
