@@ -132,6 +132,12 @@ pub async fn run<S>(
     });
 }
 
+/// Acks alone wait this long for something to ride along with (a reply, the next
+/// message), so that a conversation sends one frame per message instead of two.
+const ACK_DELAY: Duration = Duration::from_millis(2);
+/// Acks alone go out at once when this many bytes of them wait.
+const ACK_BATCH: usize = 8 * 1024;
+
 /// Stop taking new chat messages from the router while this much sealed output waits.
 const OUT_HIGH_WATER: usize = 256 * 1024;
 /// A peer that lets this much output pile up (it sends to us but does not read what we
@@ -153,6 +159,10 @@ struct Session {
     unconfirmed: Vec<(Ticket, Vec<MessageId>)>,
     /// The plaintext of the next frame: messages queued since the last seal.
     plain: Vec<u8>,
+    /// `plain` holds more than acks: seal it at the next turn.
+    urgent: bool,
+    /// `plain` holds only acks, to be sealed by then at the latest ([`ACK_DELAY`]).
+    acks_due: Option<Instant>,
     /// Sealed records waiting to be written; `out[..written]` is already written.
     out: Vec<u8>,
     written: usize,
@@ -177,6 +187,8 @@ impl Session {
             out: Vec::new(),
             written: 0,
             plain: Vec::new(),
+            urgent: false,
+            acks_due: None,
             router,
             peer,
             last_tx: Instant::now(),
@@ -208,8 +220,11 @@ impl Session {
         let tick = (timers.keepalive / 2).min(timers.idle_timeout / 4);
         let mut ticker = tokio::time::interval(tick.max(Duration::from_millis(10)));
         loop {
-            // Everything queued since the last turn goes out as one frame.
-            self.seal_pending()?;
+            // Everything queued since the last turn goes out as one frame (acks alone may
+            // wait a little for company).
+            if self.urgent || self.acks_due.is_some_and(|due| Instant::now() >= due) {
+                self.seal_pending()?;
+            }
             if self.closing && !self.write_shut && self.pending() == 0 {
                 writer.shutdown().await?;
                 self.write_shut = true;
@@ -290,6 +305,7 @@ impl Session {
                     }
                     last_write_progress = Instant::now();
                 }
+                _ = tokio::time::sleep_until(self.acks_due.unwrap_or(last_rx)), if self.acks_due.is_some() && !self.urgent => {}
                 _ = ticker.tick() => {
                     let now = Instant::now();
                     if linger_until.is_some_and(|t| now >= t) {
@@ -350,6 +366,9 @@ impl Session {
             for id in ids {
                 self.queue(&WireMessage::Ack(id))?;
             }
+            self.acks_due
+                .get_or_insert_with(|| Instant::now() + ACK_DELAY);
+            self.urgent |= self.plain.len() >= ACK_BATCH;
         }
         Ok(())
     }
@@ -404,11 +423,13 @@ impl Session {
             self.seal_pending()?;
         }
         wire::push(&mut self.plain, message)?;
+        self.urgent |= !matches!(message, WireMessage::Ack(_));
         Ok(())
     }
 
     /// Seals the frame being built, if any, into the output buffer.
     fn seal_pending(&mut self) -> Result<(), PeerError> {
+        (self.urgent, self.acks_due) = (false, None);
         if !self.plain.is_empty() {
             self.keys.sealer.seal_into(&self.plain, &mut self.out)?;
             self.plain.clear();

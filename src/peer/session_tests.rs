@@ -286,3 +286,53 @@ async fn a_peer_that_stops_reading_is_dropped_and_we_keep_reading_meanwhile() {
     }
     drop(raw_read);
 }
+
+/// Reads the next frame A sent and opens it with B's keys: its messages.
+async fn read_frame<R: tokio::io::AsyncRead + Unpin>(
+    raw: &mut R,
+    keys: &mut SessionKeys,
+) -> Vec<WireMessage> {
+    let mut len = [0u8; 4];
+    raw.read_exact(&mut len).await.unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    raw.read_exact(&mut body).await.unwrap();
+    let plain = keys.opener.open(&mut body).unwrap();
+    wire::messages(plain).map(Result::unwrap).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ack_rides_with_the_reply_or_goes_alone_after_a_short_delay() {
+    let (ka, kb) = keys();
+    let (sa, raw) = tokio::io::duplex(1 << 16);
+    let mut a = start(sa, ka, 2, SessionTimers::default());
+    let (mut raw_read, mut raw_write) = tokio::io::split(raw);
+    let mut kb = kb;
+    let send = |kb: &mut SessionKeys, message: WireMessage| {
+        let mut plain = Vec::new();
+        wire::push(&mut plain, &message).unwrap();
+        let mut record = Vec::new();
+        kb.sealer.seal_into(&plain, &mut record).unwrap();
+        record
+    };
+    // B writes; A's user replies at once: the ack and the reply share one frame.
+    let record = send(&mut kb, WireMessage::Chat(chat(1)));
+    raw_write.write_all(&record).await.unwrap();
+    assert!(matches!(
+        next(&mut a.inputs).await,
+        RouterInput::Received { .. }
+    ));
+    a.commands.send(SessionCommand::Send(chat(2))).unwrap();
+    let frame = read_frame(&mut raw_read, &mut kb).await;
+    assert_eq!(
+        frame,
+        vec![WireMessage::Ack(chat(1).id), WireMessage::Chat(chat(2))]
+    );
+    // B writes again and nobody replies: the ack goes alone, after ACK_DELAY.
+    let record = send(&mut kb, WireMessage::Chat(chat(3)));
+    let sent = tokio::time::Instant::now();
+    raw_write.write_all(&record).await.unwrap();
+    let frame = read_frame(&mut raw_read, &mut kb).await;
+    assert_eq!(frame, vec![WireMessage::Ack(chat(3).id)]);
+    let waited = sent.elapsed();
+    assert!(waited >= ACK_DELAY && waited < ACK_DELAY * 2, "{waited:?}");
+}
