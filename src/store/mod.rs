@@ -423,7 +423,7 @@ impl Store {
         now_ms: u64,
         shown: bool,
     ) -> Result<(Vec<Option<i64>>, Ticket), StoreError> {
-        self.write(|db| insert_received(db, from, messages, now_ms, i64::from(shown)))
+        self.write_history(|db| insert_received(db, from, messages, now_ms, i64::from(shown)))
     }
 
     /// Received messages no front end has shown yet, oldest first, at most `limit`.
@@ -462,7 +462,7 @@ impl Store {
 
     /// Marks every received message up to `row` as shown.
     pub fn mark_shown(&mut self, row: i64) -> Result<(), StoreError> {
-        self.write(|db| {
+        self.write_history(|db| {
             db.execute(
                 "UPDATE received SET shown = 1 WHERE shown = 0 AND row <= ?1",
                 [row],
@@ -475,7 +475,7 @@ impl Store {
     /// Marks the given rows as not shown (a client that was to show them went away), in
     /// the open write: with the [`Store::receive_open`] that stored them.
     pub fn mark_unshown(&mut self, rows: &[i64]) -> Result<(), StoreError> {
-        self.write(|db| {
+        self.write_history(|db| {
             let mut update = db.prepare_cached("UPDATE received SET shown = 0 WHERE row = ?1")?;
             for row in rows {
                 update.execute([row])?;
@@ -489,7 +489,7 @@ impl Store {
     /// too, so a resend older than the retention would show again: keep the retention longer
     /// than the outbox expiry.
     pub fn prune_history(&mut self, before_ms: u64) -> Result<usize, StoreError> {
-        let (pruned, _) = self.write(|db| {
+        let (pruned, _) = self.write_history(|db| {
             Ok(db.execute(
                 "DELETE FROM received WHERE shown = 1 AND received_at_ms < ?1",
                 [before_ms as i64],

@@ -59,7 +59,7 @@ pub(super) struct WriteState {
     /// never existed, and a later row may get the same `seq`.
     pub(super) rows_in_open: Vec<MessageId>,
     /// Outbox rows of acknowledged messages, not deleted yet: the deletes ride along with
-    /// the next write, so that an ack costs no commit of its own. Lost in a crash, they
+    /// the next write of the outbox, so that an ack costs no commit of its own. Lost in a crash, they
     /// only make the messages go out again, and the receiver drops what it has.
     pub(super) acked: Vec<i64>,
     /// Of `acked`, how many the open write has deleted (they leave the list when it
@@ -98,11 +98,30 @@ impl Hasher for IdHasher {
 }
 
 impl Store {
-    /// Runs `f` inside the open write (beginning one if none is open), after deleting the
-    /// acknowledged messages still pending; returns `f`'s result and the write's ticket.
+    /// Runs `f`, a write of the outbox, inside the open write (beginning one if none is
+    /// open), after deleting the acknowledged messages still pending (their rows are
+    /// usually on the pages `f` writes anyway); returns `f`'s result and the write's ticket.
     /// On an error the whole open write is rolled back (its ticket is then lost).
     pub(super) fn write<T>(
         &mut self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<(T, Ticket), StoreError> {
+        self.write_with(true, f)
+    }
+
+    /// [`Store::write`] for a write of the history only: the acknowledged deletes wait for
+    /// a write of the outbox (or [`Store::flush_acknowledged`]), rather than add outbox pages
+    /// to the commit of a received message.
+    pub(super) fn write_history<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<(T, Ticket), StoreError> {
+        self.write_with(false, f)
+    }
+
+    fn write_with<T>(
+        &mut self,
+        with_acks: bool,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<(T, Ticket), StoreError> {
         let ticket = match self.write.open {
@@ -114,7 +133,10 @@ impl Store {
                 self.write.last_ticket
             }
         };
-        let done = delete_acked(&self.db, &mut self.write).and_then(|_| f(&self.db));
+        let done = match with_acks {
+            true => delete_acked(&self.db, &mut self.write).and_then(|_| f(&self.db)),
+            false => f(&self.db),
+        };
         match done {
             Ok(value) => Ok((value, Ticket(ticket))),
             Err(e) => {
