@@ -1,8 +1,10 @@
 //! The user's contacts: peers with an optional petname (the nick they appear under), and
-//! the ones the user blocked. Pure data and rules; the hub persists it in the store and
+//! the ones the user blocked, contacts or not (blocking a stranger does not make it a
+//! contact: it is not listed, watched or dialled, and unblocking it forgets it). Pure data
+//! and rules; the hub persists it in the store and
 //! sends front ends a snapshot ([`crate::message::FrontendEvent::Contacts`]) when it changes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::identity::{NICK_LEN, PeerId};
 
@@ -44,6 +46,8 @@ pub enum ContactError {
 pub struct ContactBook {
     by_peer: HashMap<PeerId, Contact>,
     by_name: HashMap<String, PeerId>,
+    /// Peers the user blocked that are not contacts.
+    blocked_strangers: HashSet<PeerId>,
 }
 
 impl ContactBook {
@@ -58,6 +62,7 @@ impl ContactBook {
     /// Adds or replaces a contact (its petname must have been checked with [`Self::check_petname`]).
     pub fn insert(&mut self, contact: Contact) {
         self.remove(&contact.peer);
+        self.blocked_strangers.remove(&contact.peer);
         if let Some(name) = &contact.petname {
             self.by_name.insert(name.to_ascii_lowercase(), contact.peer);
         }
@@ -81,8 +86,26 @@ impl ContactBook {
         self.by_name.get(&name.to_ascii_lowercase()).copied()
     }
 
+    /// Whether the user blocked `peer` (a contact or not).
     pub fn is_blocked(&self, peer: &PeerId) -> bool {
-        self.by_peer.get(peer).is_some_and(|c| c.blocked)
+        self.by_peer.get(peer).is_some_and(|c| c.blocked) || self.blocked_strangers.contains(peer)
+    }
+
+    /// Blocks a peer that is not a contact (it stays not one); false for a contact (block
+    /// it through its [`Contact`]).
+    pub fn block_stranger(&mut self, peer: PeerId) -> bool {
+        !self.by_peer.contains_key(&peer) && self.blocked_strangers.insert(peer)
+    }
+
+    /// Forgets a blocked stranger; false if `peer` was not one.
+    pub fn unblock_stranger(&mut self, peer: &PeerId) -> bool {
+        self.blocked_strangers.remove(peer)
+    }
+
+    /// Every blocked peer, contacts and strangers.
+    pub fn blocked(&self) -> impl Iterator<Item = PeerId> + '_ {
+        let contacts = self.by_peer.values().filter(|c| c.blocked).map(|c| c.peer);
+        contacts.chain(self.blocked_strangers.iter().copied())
     }
 
     /// The nick a peer appears under: its petname, else its key nick.

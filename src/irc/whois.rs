@@ -137,6 +137,7 @@ impl Client {
         let realname = match contact {
             Some(c) if c.blocked => "DiSIMS contact (blocked)",
             Some(_) => "DiSIMS contact",
+            None if self.book.is_blocked(&peer) => "DiSIMS peer (blocked, not a contact)",
             None => "DiSIMS peer (not a contact)",
         };
         self.numeric(

@@ -52,6 +52,15 @@ impl Router {
             Ok(contacts) => self.book = Arc::new(crate::contacts::ContactBook::new(contacts)),
             Err(e) => tracing::error!(error = %e, "cannot read the contacts"),
         }
+        match store.blocked_strangers() {
+            Ok(blocked) => {
+                let book = Arc::make_mut(&mut self.book);
+                for peer in blocked {
+                    book.block_stranger(peer);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the blocked peers"),
+        }
         match store.senders() {
             Ok(senders) => self.senders = senders.into_iter().collect(),
             Err(e) => tracing::error!(error = %e, "cannot read the remembered senders"),
@@ -62,12 +71,7 @@ impl Router {
     }
 
     fn blocked_peers(&self) -> Vec<PeerId> {
-        self.book
-            .iter_sorted()
-            .into_iter()
-            .filter(|c| c.blocked)
-            .map(|c| c.peer)
-            .collect()
+        self.book.blocked().collect()
     }
 
     /// Saves a contact (new or changed) and updates the book; the caller then calls
@@ -76,6 +80,7 @@ impl Router {
         if let Some(store) = self.store.as_mut() {
             store.put_contact(&contact)?;
             store.forget_sender(&contact.peer)?;
+            store.unblock_stranger(&contact.peer)?;
         }
         self.senders.remove(&contact.peer);
         Arc::make_mut(&mut self.book).insert(contact);
@@ -114,12 +119,11 @@ impl Router {
 
     /// What to do with messages from `peer`, by who it is and the `unknown` setting.
     pub(super) fn screen(&mut self, peer: PeerId) -> Screen {
-        if let Some(contact) = self.book.get(&peer) {
-            return if contact.blocked {
-                Screen::Drop
-            } else {
-                Screen::Show
-            };
+        if self.book.is_blocked(&peer) {
+            return Screen::Drop;
+        }
+        if self.book.get(&peer).is_some() {
+            return Screen::Show;
         }
         if peer == self.ctx.own {
             return Screen::Show;

@@ -95,6 +95,8 @@ impl Router {
         }
         let existing = self.book.get(&peer).cloned();
         let added = existing.is_none();
+        // A blocked stranger becomes a contact, unblocked: the user wants to hear from it.
+        let was_blocked = added && self.book.is_blocked(&peer);
         let contact = match existing {
             Some(mut c) => {
                 if petname.is_some() {
@@ -118,6 +120,9 @@ impl Router {
             (false, Some(name)) => format!("{} is now {name}", peer.nick()),
             (false, None) => format!("{} is already a contact", peer.nick()),
         }];
+        if was_blocked {
+            lines.push("It was blocked: it is not any more".into());
+        }
         // Adding someone who asked to talk accepts them.
         let held = self.release_held(&peer).map_err(|e| e.to_string())?;
         if held > 0 {
@@ -162,28 +167,39 @@ impl Router {
         if peer == self.ctx.own {
             return Err("that is your own key".into());
         }
-        let contact = match self.book.get(&peer).cloned() {
-            Some(c) => c,
-            None if !block => return Err(format!("{who} is not blocked")),
-            None => Contact {
-                peer,
-                petname: None,
-                blocked: false,
-                added_ms: now_ms(),
-                last_seen_ms: None,
-            },
-        };
-        if contact.blocked == block {
+        if self.book.is_blocked(&peer) == block {
             let state = if block { "already" } else { "not" };
             return Ok(vec![format!("{who} is {state} blocked")]);
         }
         let nick = self.book.display_nick(&peer);
-        self.save(Contact {
-            blocked: block,
-            ..contact
-        })?;
+        match self.book.get(&peer).cloned() {
+            Some(contact) => {
+                self.save(Contact {
+                    blocked: block,
+                    ..contact
+                })?;
+                if !block {
+                    self.start_watching(peer);
+                }
+            }
+            // Not a contact: blocking it does not make it one, unblocking forgets it.
+            None => {
+                if let Some(store) = self.store.as_mut() {
+                    let saved = match block {
+                        true => store.block_stranger(&peer, now_ms()),
+                        false => store.unblock_stranger(&peer),
+                    };
+                    saved.map_err(|e| format!("not saved: {e}"))?;
+                }
+                let book = std::sync::Arc::make_mut(&mut self.book);
+                match block {
+                    true => book.block_stranger(peer),
+                    false => book.unblock_stranger(&peer),
+                };
+                self.contacts_changed();
+            }
+        }
         if !block {
-            self.start_watching(peer);
             return Ok(vec![format!("Unblocked {nick}")]);
         }
         // Whatever is up with it ends now; what it has waiting for the user goes too.
@@ -203,7 +219,7 @@ impl Router {
     }
 
     fn cmd_contacts(&mut self) -> Vec<String> {
-        if self.book.is_empty() {
+        if self.book.is_empty() && self.book.blocked().next().is_none() {
             return vec!["No contacts yet: \"add <nick-or-key> [petname]\" adds one".into()];
         }
         let queued: HashMap<PeerId, usize> = self
@@ -237,6 +253,16 @@ impl Router {
                 line.push_str(&format!(", {n} message(s) queued"));
             }
             lines.push(line);
+        }
+        let mut strangers: Vec<String> = self
+            .book
+            .blocked()
+            .filter(|p| self.book.get(p).is_none())
+            .map(|p| p.nick())
+            .collect();
+        if !strangers.is_empty() {
+            strangers.sort();
+            lines.push(format!("Blocked, not contacts: {}", strangers.join(", ")));
         }
         lines
     }

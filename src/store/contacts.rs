@@ -34,6 +34,13 @@ pub(super) const MIGRATION_2: &str = "CREATE TABLE contacts (
      );
      CREATE INDEX received_held ON received(peer, shown);";
 
+/// Schema step 4 -> 5: peers the user blocked that are not contacts (before, blocking a
+/// stranger made it a contact; such rows stay contacts).
+pub(super) const MIGRATION_5: &str = "CREATE TABLE blocked (
+        peer BLOB PRIMARY KEY,
+        blocked_ms INTEGER NOT NULL
+     );";
+
 /// `received.shown` of a held message. (The queries below spell it `shown = 2`: a literal,
 /// so that SQLite can use the partial index of held rows, `received_held`.)
 const HELD: i64 = 2;
@@ -48,6 +55,33 @@ pub enum SenderState {
 }
 
 impl Store {
+    /// The peers the user blocked that are not contacts.
+    pub fn blocked_strangers(&self) -> Result<Vec<PeerId>, StoreError> {
+        let mut select = self.db.prepare_cached("SELECT peer FROM blocked")?;
+        let rows = select.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        rows.map(|row| peer_of(row?)).collect()
+    }
+
+    /// Remembers that the user blocked `peer`, which is not a contact.
+    pub fn block_stranger(&mut self, peer: &PeerId, at_ms: u64) -> Result<(), StoreError> {
+        self.settle();
+        self.db.execute(
+            "INSERT OR REPLACE INTO blocked (peer, blocked_ms) VALUES (?1, ?2)",
+            params![&peer.as_bytes()[..], at_ms as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a blocked stranger (unblocked, or now a contact).
+    pub fn unblock_stranger(&mut self, peer: &PeerId) -> Result<(), StoreError> {
+        self.settle();
+        self.db.execute(
+            "DELETE FROM blocked WHERE peer = ?1",
+            [&peer.as_bytes()[..]],
+        )?;
+        Ok(())
+    }
+
     /// Every contact.
     pub fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
         let mut select = self.db.prepare_cached(

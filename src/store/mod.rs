@@ -23,7 +23,7 @@ use crate::message::{ChatMessage, MessageId, MessageKind};
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "disims.db";
 /// The schema version this code writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +98,8 @@ const MIGRATIONS: &[&str] = &[
     MIGRATION_3,
     // 3 -> 4
     MIGRATION_4,
+    // 4 -> 5
+    contacts::MIGRATION_5,
 ];
 
 /// Schema step 2 -> 3: fewer b-trees to update per message (docs/performance.md). Every
