@@ -122,6 +122,9 @@ pub struct Client {
     pub(super) peer_away: HashMap<PeerId, String>,
     /// The user's own away reason.
     pub(super) own_away: Option<String>,
+    /// User mode `i`, the one user mode there is (it changes nothing: nobody can list the
+    /// users of this server anyway), kept because clients set it at connect.
+    pub(super) invisible: bool,
     pub(super) channel: ChannelState,
     pub(super) monitor: Monitor,
     /// WHOIS requests waiting for the hub's answer, oldest first.
@@ -203,6 +206,7 @@ impl Client {
             presence: HashMap::new(),
             peer_away: HashMap::new(),
             own_away: None,
+            invisible: false,
             channel: ChannelState::default(),
             monitor: Monitor::default(),
             whois: VecDeque::new(),
@@ -449,6 +453,42 @@ impl Client {
         out.push(Action::Close);
     }
 
+    /// `MODE <own nick> <change>`: applies `i`, confirms what changed with a MODE line, and
+    /// answers 501 for any other flag.
+    fn user_mode(&mut self, change: &str, out: &mut Vec<Action>) {
+        let (mut adding, mut unknown) = (true, false);
+        let mut applied = String::new();
+        let mut sign = None;
+        for flag in change.chars() {
+            match flag {
+                '+' | '-' => adding = flag == '+',
+                'i' if self.invisible != adding => {
+                    self.invisible = adding;
+                    if sign != Some(adding) {
+                        applied.push(if adding { '+' } else { '-' });
+                        sign = Some(adding);
+                    }
+                    applied.push('i');
+                }
+                'i' => {}
+                _ => unknown = true,
+            }
+        }
+        if !applied.is_empty() {
+            let prefix = self.own_prefix();
+            let nick = self.own_nick.clone();
+            out.push(Action::Send(render::line(
+                Some(&prefix),
+                "MODE",
+                &[&nick],
+                Some(&applied),
+            )));
+        }
+        if unknown {
+            self.numeric(out, ERR_UMODEUNKNOWNFLAG, &[], "Unknown MODE flag");
+        }
+    }
+
     fn on_time(&mut self, _: &[String], out: &mut Vec<Action>) {
         let server = self.settings.server_name.clone();
         let time = render::human_time(self.now_ms);
@@ -460,8 +500,13 @@ impl Client {
         if is_channel(target) {
             self.channel_mode(target, &params[1..], out);
         } else if self.is_own(target) {
-            // We support no user modes: report none, whatever was asked to change.
-            self.numeric_bare(out, RPL_UMODEIS, &["+"]);
+            match params.get(1) {
+                Some(change) => self.user_mode(change, out),
+                None => {
+                    let modes = if self.invisible { "+i" } else { "+" };
+                    self.numeric_bare(out, RPL_UMODEIS, &[modes]);
+                }
+            }
         } else {
             self.numeric(
                 out,

@@ -34,6 +34,9 @@ pub enum Line {
 pub struct LineFramer {
     /// Bytes of the line being assembled (no `'\n'` in here).
     partial: Vec<u8>,
+    /// Where the tags of the line being assembled end (its first space), once seen: so that
+    /// a line arriving a byte at a time is not rescanned on every byte.
+    tags_end: Option<usize>,
     /// Set while skipping the rest of an overlong line up to its `'\n'`.
     discarding: bool,
     /// Complete lines not yet taken.
@@ -63,9 +66,15 @@ impl LineFramer {
             // `piece` is huge; `too_long` then notices the overflow.
             let room = (MAX_BUFFERED + 1).saturating_sub(self.partial.len());
             let take = piece.len().min(room);
+            let start = self.partial.len();
             self.partial.extend_from_slice(&piece[..take]);
-            if take < piece.len() || too_long(strip_cr(&self.partial)) {
+            if self.tags_end.is_none() {
+                let new = &self.partial[start..];
+                self.tags_end = new.iter().position(|&b| b == b' ').map(|i| start + i);
+            }
+            if take < piece.len() || too_long(strip_cr(&self.partial), self.tags_end) {
                 self.partial.clear();
+                self.tags_end = None;
                 self.ready.push_back(Line::TooLong);
                 self.discarding = !ended;
                 continue;
@@ -77,6 +86,7 @@ impl LineFramer {
                     self.ready.push_back(Line::Text(text));
                 }
                 self.partial.clear();
+                self.tags_end = None;
             }
         }
         // Keep the line buffer's capacity bounded too: a burst of long lines must not pin memory.
@@ -108,12 +118,13 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 
 /// Whether a line (or the start of one) already breaks the limits: the tags section may
 /// take [`MAX_TAGS`] bytes, the rest [`MAX_LINE`] minus the CR LF.
-fn too_long(line: &[u8]) -> bool {
+/// `first_space` is where the line's first space is, if it has one yet.
+fn too_long(line: &[u8], first_space: Option<usize>) -> bool {
     let body_limit = MAX_LINE - 2;
     if line.first() != Some(&b'@') {
         return line.len() > body_limit;
     }
-    match line.iter().position(|&b| b == b' ') {
+    match first_space {
         // Tags, their trailing space, then the message.
         Some(space) => space + 1 > MAX_TAGS || line.len() - (space + 1) > body_limit,
         // Still inside the tags: they must leave room for their trailing space.

@@ -55,6 +55,7 @@ pub const ERR_ALREADYREGISTERED: &str = "462";
 pub const ERR_PASSWDMISMATCH: &str = "464";
 pub const ERR_UNKNOWNMODE: &str = "472";
 pub const ERR_CHANOPRIVSNEEDED: &str = "482";
+pub const ERR_UMODEUNKNOWNFLAG: &str = "501";
 pub const ERR_USERSDONTMATCH: &str = "502";
 pub const RPL_WHOISSECURE: &str = "671";
 pub const RPL_MONONLINE: &str = "730";

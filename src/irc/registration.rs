@@ -89,8 +89,8 @@ impl Client {
             &[],
             "This server is your own DiSIMS gateway",
         );
-        // 004 has no trailing text; we support no user modes ("o" is a placeholder).
-        let myinfo = [own.as_str(), server, version, "o", "ntov"];
+        // 004 has no trailing text. The one user mode is `i` (client.rs, `user_mode`).
+        let myinfo = [own.as_str(), server, version, "i", "ntov"];
         out.push(Action::Send(render::line(
             Some(server),
             RPL_MYINFO,

@@ -482,10 +482,23 @@ fn mode_whois_join_ping_quit_and_unknown() {
     let mut client = registered();
     let own = own();
     let other = peer(2);
+    // User mode i is the one there is: set, confirmed once, reported, unset; others get 501.
     assert_eq!(
-        sent(&mut client, &[&format!("MODE {own} +i")]),
+        sent(&mut client, &[&format!("MODE {own}")]),
         vec![format!(":disims 221 {own} +")]
     );
+    assert_eq!(
+        sent(&mut client, &[&format!("MODE {own} +i")]),
+        vec![format!(":{own}!me@disims MODE {own} :+i")]
+    );
+    assert!(sent(&mut client, &[&format!("MODE {own} +i")]).is_empty());
+    assert_eq!(
+        sent(&mut client, &[&format!("MODE {own}")]),
+        vec![format!(":disims 221 {own} +i")]
+    );
+    let replies = sent(&mut client, &[&format!("MODE {own} -i+x")]);
+    assert_eq!(replies[0], format!(":{own}!me@disims MODE {own} :-i"));
+    assert_eq!(code(&replies[1]), "501");
     assert_eq!(
         code(&sent(&mut client, &[&format!("MODE {other}")])[0]),
         "502"
