@@ -13,6 +13,9 @@ use super::render;
 pub const SUPPORTED_CAPS: &[&str] = &[
     "away-notify",
     "batch",
+    // Our capabilities never change while a client is connected, so there is never a
+    // CAP NEW or DEL to send: enabling it is all there is to support.
+    "cap-notify",
     "echo-message",
     "message-tags",
     "server-time",
@@ -27,6 +30,7 @@ const CAP_LINE_BYTES: usize = 400;
 pub struct Caps {
     pub away_notify: bool,
     pub batch: bool,
+    pub cap_notify: bool,
     pub echo_message: bool,
     pub message_tags: bool,
     pub server_time: bool,
@@ -40,6 +44,7 @@ impl Caps {
         Some(match name {
             "away-notify" => &mut self.away_notify,
             "batch" => &mut self.batch,
+            "cap-notify" => &mut self.cap_notify,
             "echo-message" => &mut self.echo_message,
             "message-tags" => &mut self.message_tags,
             "server-time" => &mut self.server_time,

@@ -125,6 +125,8 @@ pub struct Client {
     /// User mode `i`, the one user mode there is (it changes nothing: nobody can list the
     /// users of this server anyway), kept because clients set it at connect.
     pub(super) invisible: bool,
+    /// Control lines echoed so far (their msgids count them).
+    pub(super) control_lines: u64,
     pub(super) channel: ChannelState,
     pub(super) monitor: Monitor,
     /// WHOIS requests waiting for the hub's answer, oldest first.
@@ -207,6 +209,7 @@ impl Client {
             peer_away: HashMap::new(),
             own_away: None,
             invisible: false,
+            control_lines: 0,
             channel: ChannelState::default(),
             monitor: Monitor::default(),
             whois: VecDeque::new(),

@@ -128,11 +128,28 @@ impl Client {
 
     /// With echo-message, a command line sent to the service comes back at once (the hub
     /// carries control lines as requests, not as messages, so it sends no `Sent` for them).
-    fn echo_control(&self, target: &str, text: &str, out: &mut Vec<Action>) {
-        if self.caps.echo_message {
-            let line = render::chat(&self.own_prefix(), target, MessageKind::Text, text);
-            out.push(Action::Send(line));
+    /// It carries the tags a message would (time, and a msgid of its own: the time it was
+    /// sent and a count of this client's control lines, unique as the hub's ids are).
+    fn echo_control(&mut self, target: &str, text: &str, out: &mut Vec<Action>) {
+        if !self.caps.echo_message {
+            return;
         }
+        self.control_lines += 1;
+        let mut tags = Vec::new();
+        if self.caps.server_time {
+            tags.push(("time", render::format_server_time(self.now_ms)));
+        }
+        if self.caps.message_tags {
+            let id = format!(
+                "c{:x}-{}-{}",
+                self.now_ms,
+                self.frontend_id.unwrap_or(0),
+                self.control_lines
+            );
+            tags.push(("msgid", id));
+        }
+        let line = render::chat(&self.own_prefix(), target, MessageKind::Text, text);
+        out.push(Action::Send(render::with_tags(&tags, line)));
     }
 
     pub(super) fn on_received(

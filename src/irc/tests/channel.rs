@@ -320,6 +320,29 @@ fn control_lines_go_to_the_service_and_replies_come_back() {
 }
 
 #[test]
+fn echoed_control_lines_carry_time_and_a_msgid_of_their_own() {
+    let mut client = with_caps(&["echo-message", "message-tags", "server-time"]);
+    shown(&mut client, FrontendEvent::Contacts(book(&[])));
+    let own = own();
+    let echoes: Vec<String> = ["PRIVMSG &disims :help", "PRIVMSG disims :id"]
+        .iter()
+        .flat_map(|l| client.handle_line(Line::Text(l.to_string()), 1_700_000_000_000))
+        .filter_map(|a| match a {
+            Action::Send(line) => Some(line),
+            _ => None,
+        })
+        .collect();
+    let time = "time=2023-11-14T22:13:20.000Z";
+    assert_eq!(
+        echoes,
+        [
+            format!("@{time};msgid=c18bcfe56800-0-1 :{own}!me@disims PRIVMSG &disims :help"),
+            format!("@{time};msgid=c18bcfe56800-0-2 :{own}!me@disims PRIVMSG disims :id"),
+        ]
+    );
+}
+
+#[test]
 fn control_lines_are_echoed_to_echo_message_clients() {
     let mut client = with_caps(&["echo-message"]);
     shown(&mut client, FrontendEvent::Contacts(book(&[])));
