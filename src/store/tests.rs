@@ -7,11 +7,11 @@ use ed25519_dalek::SigningKey;
 
 use super::*;
 
-fn peer(seed: u8) -> PeerId {
+pub(super) fn peer(seed: u8) -> PeerId {
     PeerId::of(&SigningKey::from_bytes(&[seed; 32]))
 }
 
-fn chat(n: u64, sent_at_ms: u64) -> ChatMessage {
+pub(super) fn chat(n: u64, sent_at_ms: u64) -> ChatMessage {
     let mut id = [0u8; 16];
     id[8..].copy_from_slice(&n.to_be_bytes());
     let kind = [MessageKind::Text, MessageKind::Notice, MessageKind::Action][(n % 3) as usize];

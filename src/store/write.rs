@@ -246,25 +246,14 @@ fn delete_acked(db: &Connection, state: &mut WriteState) -> Result<usize, StoreE
 
 #[cfg(test)]
 mod tests {
-    use ed25519_dalek::SigningKey;
     use rusqlite::OpenFlags;
 
+    use super::super::tests::peer;
     use super::*;
-    use crate::message::{ChatMessage, MessageKind};
-
-    fn peer(seed: u8) -> PeerId {
-        PeerId::of(&SigningKey::from_bytes(&[seed; 32]))
-    }
+    use crate::message::ChatMessage;
 
     fn chat(n: u64) -> ChatMessage {
-        let mut id = [0u8; 16];
-        id[8..].copy_from_slice(&n.to_be_bytes());
-        ChatMessage {
-            id: MessageId(id),
-            kind: MessageKind::Text,
-            text: format!("m{n}"),
-            sent_at_ms: 1000 + n,
-        }
+        super::super::tests::chat(n, 1000 + n)
     }
 
     /// What another process (a second connection) sees: only committed rows.
