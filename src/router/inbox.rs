@@ -3,10 +3,22 @@
 //! peer and id, across restarts), shown to the front ends attached, and played back to the
 //! next one that attaches when nobody took them.
 
-use super::{CLOCK_SKEW_MS, PLAYBACK_LIMIT, Receipt, Router, now_ms};
+use super::{CLOCK_SKEW_MS, PLAYBACK_LIMIT, Router, now_ms};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent};
-use crate::store::Durability;
+use crate::store::{Durability, Ticket};
+
+/// What became of received messages handed to the hub ([`Router::receive_open`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receipt {
+    /// Stored (or nothing to store): acknowledge them.
+    Stored,
+    /// Written in the store's open write: acknowledge them once the ticket is durable
+    /// ([`super::RouterHandle::durable`]), after letting the front ends show them.
+    Pending(Ticket),
+    /// Not stored: do not acknowledge them (the peer sends them again).
+    NotStored,
+}
 
 /// What happens to a received message, by who sent it.
 pub(super) enum Screen {

@@ -233,18 +233,6 @@ pub struct Router {
     unsettled: Vec<(Ticket, PeerId, Option<FrontendEvent>)>,
 }
 
-/// What became of received messages handed to the hub ([`Router::receive_open`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Receipt {
-    /// Stored (or nothing to store): acknowledge them.
-    Stored,
-    /// Written in the store's open write: acknowledge them once the ticket is durable
-    /// ([`RouterHandle::durable`]), after letting the front ends show them.
-    Pending(Ticket),
-    /// Not stored: do not acknowledge them (the peer sends them again).
-    NotStored,
-}
-
 impl Router {
     pub fn new(ctx: PeerContext) -> Self {
         Self {
@@ -350,46 +338,7 @@ impl Router {
                 conn_id,
                 unsent,
                 error,
-            } => {
-                let state = self.peer(peer);
-                if state.retiring == Some(conn_id) {
-                    state.retiring = None;
-                }
-                let mut early = false;
-                if let Some(s) = state.active.as_ref().filter(|s| s.conn_id == conn_id) {
-                    early = now_ms().saturating_sub(s.started_ms) < SHORT_SESSION_MS;
-                    state.active = None;
-                    if !early {
-                        // It lasted: the peer is reachable, so backoffs start over.
-                        state.retry_delay = Duration::ZERO;
-                        state.probe_delay = Duration::ZERO;
-                    }
-                }
-                tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, early, "session ended");
-                // Not acknowledged: send again (the receiver drops what it has already seen),
-                // unless it expired meanwhile (the user was told it was dropped).
-                for message in unsent.into_iter().rev() {
-                    if !state.expired.contains(&message.id) {
-                        state.pending.push_front(message);
-                    }
-                }
-                if state.active.is_none() && state.retiring.is_none() {
-                    state.expired.clear();
-                }
-                if early {
-                    // Closed right after the handshake (the peer may have blocked us): try
-                    // again with backoff, as after a failed dial, not in a tight loop.
-                    self.forget_away(peer);
-                    let error = "the peer closed the connection right after the handshake";
-                    self.presence_dial_failed(peer);
-                    self.dial_failed(peer, error.to_string());
-                } else {
-                    self.flush(peer);
-                    if self.peers.get(&peer).is_some_and(|s| s.active.is_none()) {
-                        self.session_lost(peer);
-                    }
-                }
-            }
+            } => self.session_ended(peer, conn_id, unsent, error),
             RouterInput::DialFailed { peer, error } => {
                 self.presence_dial_failed(peer);
                 self.dial_failed(peer, error);
@@ -608,6 +557,7 @@ mod inbox;
 pub use handle::{RouterHandle, channel};
 mod outbox;
 mod presence;
+pub use inbox::Receipt;
 pub use outbox::{RETRY_MAX, RETRY_MIN};
 pub use presence::{MAX_WATCHES, PROBE_MAX};
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Router, RouterInput, now_ms};
+use super::{Router, RouterInput, SHORT_SESSION_MS, now_ms};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent, MessageId};
 use crate::message::{FrontendId, FrontendRequest, MessageKind};
@@ -194,6 +194,56 @@ impl Router {
             && let Err(e) = store.flush_acknowledged()
         {
             tracing::warn!(error = %e, "cannot remove acknowledged messages from the outbox");
+        }
+    }
+
+    /// A session ended: what it did not get acknowledged goes back to the front of the
+    /// queue (unless it expired meanwhile), and the peer is dialled again, with backoff if
+    /// the session ended right after its handshake.
+    pub(super) fn session_ended(
+        &mut self,
+        peer: PeerId,
+        conn_id: u64,
+        unsent: Vec<ChatMessage>,
+        error: Option<String>,
+    ) {
+        let state = self.peer(peer);
+        if state.retiring == Some(conn_id) {
+            state.retiring = None;
+        }
+        let mut early = false;
+        if let Some(s) = state.active.as_ref().filter(|s| s.conn_id == conn_id) {
+            early = now_ms().saturating_sub(s.started_ms) < SHORT_SESSION_MS;
+            state.active = None;
+            if !early {
+                // It lasted: the peer is reachable, so backoffs start over.
+                state.retry_delay = Duration::ZERO;
+                state.probe_delay = Duration::ZERO;
+            }
+        }
+        tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, early, "session ended");
+        // Not acknowledged: send again (the receiver drops what it has already seen),
+        // unless it expired meanwhile (the user was told it was dropped).
+        for message in unsent.into_iter().rev() {
+            if !state.expired.contains(&message.id) {
+                state.pending.push_front(message);
+            }
+        }
+        if state.active.is_none() && state.retiring.is_none() {
+            state.expired.clear();
+        }
+        if early {
+            // Closed right after the handshake (the peer may have blocked us): try
+            // again with backoff, as after a failed dial, not in a tight loop.
+            self.forget_away(peer);
+            let error = "the peer closed the connection right after the handshake";
+            self.presence_dial_failed(peer);
+            self.dial_failed(peer, error.to_string());
+        } else {
+            self.flush(peer);
+            if self.peers.get(&peer).is_some_and(|s| s.active.is_none()) {
+                self.session_lost(peer);
+            }
         }
     }
 
