@@ -43,8 +43,8 @@ pub struct ChatMessage {
 /// `RouterInput::Request { from, .. }`; replies meant for the asker alone go to it only.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum FrontendRequest {
-    /// Send a message to a peer. Every attached front end then gets [`FrontendEvent::Sent`]
-    /// (the asker too: it decides whether its client wants the echo).
+    /// Send a message to a peer. Every attached front end that shows echoes (see
+    /// [`FrontendRequest::Echoes`]) then gets [`FrontendEvent::Sent`], the asker too.
     Send {
         to: PeerId,
         kind: MessageKind,
@@ -67,6 +67,11 @@ pub enum FrontendRequest {
     Watch { peers: Vec<PeerId> },
     /// Stop watching these peers (IRC MONITOR - / C).
     Unwatch { peers: Vec<PeerId> },
+    /// Whether this front end shows the user's sent messages (IRC: its client enabled
+    /// echo-message or znc.in/self-message). It gets [`FrontendEvent::Sent`] only while it
+    /// does; one that never says gets them (copying every sent message to a client that
+    /// shows none is work for nothing).
+    Echoes(bool),
 }
 
 /// Where a control reply goes: the control channel, or a private query with the service.

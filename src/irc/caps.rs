@@ -8,6 +8,7 @@
 use super::client::{Action, Client, Phase};
 use super::numerics::*;
 use super::render;
+use crate::message::FrontendRequest;
 
 /// Every capability we implement, in the order we advertise them.
 pub const SUPPORTED_CAPS: &[&str] = &[
@@ -53,6 +54,11 @@ impl Caps {
         })
     }
 
+    /// Whether the client shows the user's own sent messages (so the hub must send them).
+    pub fn shows_echoes(&self) -> bool {
+        self.echo_message || self.self_message
+    }
+
     /// The enabled capabilities, as CAP LIST shows them.
     pub fn enabled(&self) -> Vec<&'static str> {
         let mut copy = *self;
@@ -95,8 +101,13 @@ impl Client {
                         next.flag(name).map(|flag| *flag = on).is_some()
                     });
                 if all_known {
+                    let echoes = self.caps.shows_echoes();
                     self.caps = next;
                     self.cap_reply(out, "ACK", list, false);
+                    if self.phase == Phase::Registered && self.caps.shows_echoes() != echoes {
+                        let wanted = self.caps.shows_echoes();
+                        out.push(Action::Request(FrontendRequest::Echoes(wanted)));
+                    }
                 } else {
                     self.cap_reply(out, "NAK", list, false);
                 }

@@ -13,6 +13,7 @@ use super::monitor::MONITOR_LIMIT;
 use super::numerics::*;
 use super::render;
 use crate::identity::NICK_LEN;
+use crate::message::FrontendRequest;
 
 impl Client {
     pub(super) fn on_pass(&mut self, params: &[String], out: &mut Vec<Action>) {
@@ -74,6 +75,9 @@ impl Client {
         self.phase = Phase::Registered;
         self.send_welcome(out);
         self.send_motd(out);
+        // The hub copies every sent message to the front ends that show them.
+        let wanted = self.caps.shows_echoes();
+        out.push(Action::Request(FrontendRequest::Echoes(wanted)));
     }
 
     fn send_welcome(&self, out: &mut Vec<Action>) {

@@ -5,11 +5,11 @@ use super::*;
 use crate::message::{ControlTarget, MessageKind};
 use ed25519_dalek::SigningKey;
 
-fn peer(n: u8) -> PeerId {
+pub(super) fn peer(n: u8) -> PeerId {
     PeerId::of(&SigningKey::from_bytes(&[n + 10; 32]))
 }
 
-fn chat(n: u8) -> ChatMessage {
+pub(super) fn chat(n: u8) -> ChatMessage {
     ChatMessage {
         id: MessageId([n; 16]),
         kind: MessageKind::Text,
@@ -18,19 +18,19 @@ fn chat(n: u8) -> ChatMessage {
     }
 }
 
-fn attach(r: &mut Router) -> (FrontendId, mpsc::Receiver<FrontendEvent>) {
+pub(super) fn attach(r: &mut Router) -> (FrontendId, mpsc::Receiver<FrontendEvent>) {
     let (events, rx) = mpsc::channel(FRONTEND_QUEUE);
     let (reply, mut id) = oneshot::channel();
     r.handle(RouterInput::Attach { events, reply });
     (id.try_recv().unwrap(), rx)
 }
 
-fn drain(rx: &mut mpsc::Receiver<FrontendEvent>) -> Vec<FrontendEvent> {
+pub(super) fn drain(rx: &mut mpsc::Receiver<FrontendEvent>) -> Vec<FrontendEvent> {
     std::iter::from_fn(|| rx.try_recv().ok()).collect()
 }
 
 /// Runs a command as front end `from` and returns the reply's lines.
-fn run(
+pub(super) fn run(
     r: &mut Router,
     from: FrontendId,
     rx: &mut mpsc::Receiver<FrontendEvent>,
@@ -56,7 +56,7 @@ fn run(
         .expect("a reply")
 }
 
-fn texts(events: &[FrontendEvent]) -> Vec<String> {
+pub(super) fn texts(events: &[FrontendEvent]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -266,93 +266,6 @@ async fn drop_mode_discards_and_accept_mode_announces_once() {
 }
 
 #[tokio::test]
-async fn a_blocked_stranger_is_not_made_a_contact_and_unblocking_forgets_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let mallory = peer(8);
-    let mut r = open(dir.path());
-    let (id, mut rx) = attach(&mut r);
-    run(&mut r, id, &mut rx, &format!("block {}", mallory.nick()));
-    assert!(r.book.is_blocked(&mallory) && r.ctx.blocked.contains(&mallory));
-    assert!(r.book.get(&mallory).is_none(), "not a contact");
-    assert!(!r.is_watched(&mallory));
-    let listed = run(&mut r, id, &mut rx, "contacts");
-    assert_eq!(
-        listed.last().unwrap(),
-        &format!("Blocked, not contacts: {}", mallory.nick())
-    );
-    // A restart keeps it blocked, and still not a contact.
-    drop(r);
-    let mut r = open(dir.path());
-    let (id, mut rx) = attach(&mut r);
-    assert!(r.ctx.blocked.contains(&mallory) && r.book.get(&mallory).is_none());
-    // Unblocking forgets it: not a contact, not watched, not dialled.
-    let reply = run(&mut r, id, &mut rx, &format!("unblock {}", mallory.nick()));
-    assert!(reply[0].starts_with("Unblocked"), "{reply:?}");
-    assert!(!r.book.is_blocked(&mallory) && !r.ctx.blocked.contains(&mallory));
-    assert!(r.book.get(&mallory).is_none() && !r.is_watched(&mallory));
-    assert!(r.peers.get(&mallory).is_none_or(|s| !s.dialing));
-    drop(r);
-    let r = open(dir.path());
-    assert!(!r.book.is_blocked(&mallory));
-}
-
-#[tokio::test]
-async fn adding_a_blocked_stranger_makes_it_a_contact_and_unblocks_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let mallory = peer(8);
-    let mut r = open(dir.path());
-    let (id, mut rx) = attach(&mut r);
-    run(&mut r, id, &mut rx, &format!("block {}", mallory.nick()));
-    let reply = run(&mut r, id, &mut rx, &format!("add {} mal", mallory.nick()));
-    assert_eq!(reply.last().unwrap(), "It was blocked: it is not any more");
-    assert!(!r.book.is_blocked(&mallory) && !r.ctx.blocked.contains(&mallory));
-    assert!(r.book.get(&mallory).is_some());
-    drop(r);
-    let r = open(dir.path());
-    assert!(!r.book.is_blocked(&mallory) && r.book.get(&mallory).is_some());
-}
-
-#[tokio::test]
-async fn blocking_refuses_messages_both_ways_and_fills_the_blocklist() {
-    let dir = tempfile::tempdir().unwrap();
-    let mallory = peer(8);
-    let mut r = open(dir.path());
-    let (id, mut rx) = attach(&mut r);
-    let reply = run(&mut r, id, &mut rx, &format!("block {}", mallory.nick()));
-    assert!(reply[0].starts_with("Blocked"), "{reply:?}");
-    assert!(r.ctx.blocked.contains(&mallory));
-    assert!(r.receive(mallory, vec![chat(1)]));
-    r.handle(RouterInput::Request {
-        from: id,
-        request: FrontendRequest::Send {
-            to: mallory,
-            kind: MessageKind::Text,
-            text: "hi".into(),
-        },
-    });
-    let events = drain(&mut rx);
-    assert!(texts(&events).is_empty());
-    assert!(
-        events.iter().any(
-            |e| matches!(e, FrontendEvent::PeerNotice { text, .. } if text.contains("you blocked"))
-        ),
-        "{events:?}"
-    );
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, FrontendEvent::Sent { .. }))
-    );
-    run(&mut r, id, &mut rx, &format!("unblock {}", mallory.nick()));
-    assert!(!r.ctx.blocked.contains(&mallory));
-    // A restart keeps the blocklist.
-    run(&mut r, id, &mut rx, &format!("block {}", mallory.nick()));
-    drop(r);
-    let r = open(dir.path());
-    assert!(r.ctx.blocked.contains(&mallory));
-}
-
-#[tokio::test]
 async fn sends_are_echoed_to_every_front_end_with_their_origin() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = open(dir.path());
@@ -395,6 +308,49 @@ async fn sends_are_echoed_to_every_front_end_with_their_origin() {
             (peer(2), "waves", a)
         );
     }
+}
+
+#[tokio::test]
+async fn front_ends_that_show_no_echoes_get_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let (a, mut a_rx) = attach(&mut r);
+    let (b, mut b_rx) = attach(&mut r);
+    let echoes = |rx: &mut mpsc::Receiver<FrontendEvent>| {
+        drain(rx)
+            .iter()
+            .filter(|e| matches!(e, FrontendEvent::Sent { .. }))
+            .count()
+    };
+    let send = |r: &mut Router, text: &str| {
+        let request = FrontendRequest::Send {
+            to: peer(2),
+            kind: MessageKind::Text,
+            text: text.into(),
+        };
+        r.handle(RouterInput::Request { from: a, request });
+        r.settle();
+    };
+    r.handle(RouterInput::Request {
+        from: b,
+        request: FrontendRequest::Echoes(false),
+    });
+    send(&mut r, "one");
+    assert_eq!((echoes(&mut a_rx), echoes(&mut b_rx)), (1, 0));
+    // Nobody shows them: none are even made.
+    r.handle(RouterInput::Request {
+        from: a,
+        request: FrontendRequest::Echoes(false),
+    });
+    assert!(!r.wants_echoes());
+    send(&mut r, "two");
+    assert_eq!((echoes(&mut a_rx), echoes(&mut b_rx)), (0, 0));
+    r.handle(RouterInput::Request {
+        from: b,
+        request: FrontendRequest::Echoes(true),
+    });
+    send(&mut r, "three");
+    assert_eq!((echoes(&mut a_rx), echoes(&mut b_rx)), (0, 1));
 }
 
 #[tokio::test]

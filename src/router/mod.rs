@@ -231,6 +231,8 @@ pub struct Router {
     /// Sent messages in the store's open write (group commit): each is echoed to the
     /// front ends (the event, when any was attached) once its ticket is durable.
     unsettled: Vec<(Ticket, PeerId, Option<FrontendEvent>)>,
+    /// Front ends that show no echoes of sent messages ([`FrontendRequest::Echoes`]).
+    no_echoes: HashSet<FrontendId>,
 }
 
 impl Router {
@@ -245,6 +247,7 @@ impl Router {
             status: None,
             acks_flush_due: false,
             unsettled: Vec::new(),
+            no_echoes: HashSet::new(),
             // Should the OS have no randomness, the clock still makes runs distinct.
             id_prefix: random_bytes().unwrap_or_else(|_| now_ms().to_be_bytes()),
             id_counter: 0,
@@ -325,6 +328,7 @@ impl Router {
             }
             RouterInput::Detach(id) => {
                 self.frontends.remove(&id);
+                self.no_echoes.remove(&id);
                 self.unwatch_all(id);
             }
             RouterInput::Request { from, request } => self.requests(from, vec![request]),
@@ -513,6 +517,29 @@ impl Router {
     /// Sends an event to every attached front end; gives it back when none took it. A
     /// front end that cannot keep up is dropped rather than stalling everyone. The last one
     /// gets the event itself, the others a copy.
+    /// Whether any attached front end shows echoes of sent messages.
+    fn wants_echoes(&self) -> bool {
+        self.frontends.keys().any(|id| !self.no_echoes.contains(id))
+    }
+
+    /// Delivers an echo ([`FrontendEvent::Sent`]) to the front ends that show echoes.
+    fn deliver_echo(&mut self, event: FrontendEvent) {
+        if self.no_echoes.is_empty() {
+            let _ = self.deliver(event);
+            return;
+        }
+        let mut dropped = Vec::new();
+        for (id, tx) in &self.frontends {
+            if !self.no_echoes.contains(id) && tx.try_send(event.clone()).is_err() {
+                tracing::warn!(frontend = id, "dropping a front end that does not keep up");
+                dropped.push(*id);
+            }
+        }
+        for id in dropped {
+            self.frontends.remove(&id);
+        }
+    }
+
     fn deliver(&mut self, event: FrontendEvent) -> Result<(), FrontendEvent> {
         if self.frontends.is_empty() {
             return Err(event);
@@ -560,6 +587,8 @@ mod presence;
 pub use inbox::Receipt;
 pub use outbox::{RETRY_MAX, RETRY_MIN};
 pub use presence::{MAX_WATCHES, PROBE_MAX};
+#[cfg(test)]
+mod block_tests;
 #[cfg(test)]
 mod control_tests;
 #[cfg(test)]

@@ -93,8 +93,9 @@ impl Router {
                 return;
             }
         };
+        let echoes = self.wants_echoes();
         for (to, message) in sends {
-            let echo = (!self.frontends.is_empty()).then(|| FrontendEvent::Sent {
+            let echo = echoes.then(|| FrontendEvent::Sent {
                 to,
                 message: message.clone(),
                 origin: from,
@@ -104,7 +105,7 @@ impl Router {
                 Some(ticket) => self.unsettled.push((ticket, to, echo)),
                 None => {
                     if let Some(echo) = echo {
-                        let _ = self.deliver(echo);
+                        self.deliver_echo(echo);
                     }
                 }
             }
@@ -132,7 +133,7 @@ impl Router {
             }
         }
         for echo in echoes {
-            let _ = self.deliver(echo);
+            self.deliver_echo(echo);
         }
         for peer in lost {
             let text = format!(

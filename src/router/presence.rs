@@ -43,6 +43,13 @@ impl Router {
                 self.reply_to(from, FrontendEvent::PeerInfo(Box::new(info)));
             }
             FrontendRequest::SetAway { reason } => self.set_away(from, reason),
+            FrontendRequest::Echoes(wanted) => {
+                if wanted {
+                    self.no_echoes.remove(&from);
+                } else {
+                    self.no_echoes.insert(from);
+                }
+            }
             FrontendRequest::Watch { peers } => self.watch(from, peers),
             FrontendRequest::Unwatch { peers } => {
                 if let Some(watched) = self.watches.get_mut(&from) {

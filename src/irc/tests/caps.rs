@@ -79,3 +79,49 @@ fn tagmsg_from_a_message_tags_client_is_accepted_silently() {
     );
     assert_eq!(out, vec![send(peer(2), MessageKind::Text, "hi")]);
 }
+
+/// The hub copies sent messages only to front ends whose client shows them: the client says
+/// so when it registers, and again when a CAP REQ changes it.
+#[test]
+fn the_client_tells_the_hub_whether_it_shows_echoes() {
+    let echoes = |actions: Vec<Action>| -> Vec<bool> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Request(FrontendRequest::Echoes(wanted)) => Some(wanted),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut plain = Client::new(settings(None));
+    assert_eq!(
+        echoes(feed(&mut plain, &["NICK a", "USER a 0 * :a"])),
+        [false]
+    );
+    let mut client = Client::new(settings(None));
+    let out = feed(
+        &mut client,
+        &[
+            "CAP LS 302",
+            "NICK a",
+            "USER a 0 * :a",
+            "CAP REQ :echo-message",
+            "CAP END",
+        ],
+    );
+    assert_eq!(echoes(out), [true]);
+    // Changes after registration are told; requests that change nothing are not.
+    assert_eq!(
+        echoes(feed(&mut client, &["CAP REQ :znc.in/self-message"])),
+        []
+    );
+    assert_eq!(echoes(feed(&mut client, &["CAP REQ :-echo-message"])), []);
+    assert_eq!(
+        echoes(feed(&mut client, &["CAP REQ :-znc.in/self-message"])),
+        [false]
+    );
+    assert_eq!(
+        echoes(feed(&mut client, &["CAP REQ :echo-message"])),
+        [true]
+    );
+}
