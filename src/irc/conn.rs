@@ -196,6 +196,18 @@ async fn serve(
                 }
             },
         }
+        // Attach as soon as the client is registered, before handing the hub the requests
+        // of the same read (the one its registration made among them), so that they come
+        // from this front end's id.
+        if attached.is_none() && client.is_registered() && !close {
+            match router.attach().await {
+                Some(pair) => {
+                    client.set_frontend_id(pair.0);
+                    attached = Some(pair);
+                }
+                None => break Ok(()), // the hub is gone: shutting down
+            }
+        }
         if !requests.is_empty() {
             let requests = std::mem::take(&mut requests);
             let from = frontend_id(&attached);
@@ -216,15 +228,6 @@ async fn serve(
         }
         if close {
             break Ok(());
-        }
-        if attached.is_none() && client.is_registered() {
-            match router.attach().await {
-                Some(pair) => {
-                    client.set_frontend_id(pair.0);
-                    attached = Some(pair);
-                }
-                None => break Ok(()), // the hub is gone: shutting down
-            }
         }
     };
     if let Some((id, _)) = attached {

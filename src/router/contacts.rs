@@ -78,9 +78,8 @@ impl Router {
     /// [`Self::contacts_changed`].
     pub(super) fn put_contact(&mut self, contact: Contact) -> Result<(), StoreError> {
         if let Some(store) = self.store.as_mut() {
+            // (Also forgets it as a sender and as a blocked stranger, in one transaction.)
             store.put_contact(&contact)?;
-            store.forget_sender(&contact.peer)?;
-            store.unblock_stranger(&contact.peer)?;
         }
         self.senders.remove(&contact.peer);
         Arc::make_mut(&mut self.book).insert(contact);

@@ -514,9 +514,6 @@ impl Router {
         }
     }
 
-    /// Sends an event to every attached front end; gives it back when none took it. A
-    /// front end that cannot keep up is dropped rather than stalling everyone. The last one
-    /// gets the event itself, the others a copy.
     /// Whether any attached front end shows echoes of sent messages.
     fn wants_echoes(&self) -> bool {
         self.frontends.keys().any(|id| !self.no_echoes.contains(id))
@@ -540,6 +537,9 @@ impl Router {
         }
     }
 
+    /// Sends an event to every attached front end; gives it back when none took it. A
+    /// front end that cannot keep up is dropped rather than stalling everyone. The last one
+    /// gets the event itself, the others a copy.
     fn deliver(&mut self, event: FrontendEvent) -> Result<(), FrontendEvent> {
         if self.frontends.is_empty() {
             return Err(event);

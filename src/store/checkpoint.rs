@@ -11,7 +11,8 @@
 //! The writer starts the log over whenever it finds every frame copied, so a thread that
 //! checkpoints as soon as the log is long keeps it short through a bursty load; a writer
 //! that never pauses never finds it all copied, so then the thread also asks for a `RESTART`
-//! (which holds new writes back for the little that is left). Checkpointing only every half
+//! (which holds new writes back for the little that is left and one `fsync`: a pause of
+//! the hub of milliseconds, once per 64 MiB of log). Checkpointing only every half
 //! second did neither: the log outgrew the fallback threshold within a burst, and from then
 //! on every commit checkpointed by itself (two `fsync`s each) until the burst ended.
 //! [`FALLBACK_PAGES`] is now only for this thread being stuck.

@@ -113,19 +113,27 @@ impl Store {
     /// refused by the database too.
     pub fn put_contact(&mut self, contact: &Contact) -> Result<(), StoreError> {
         self.settle();
-        self.db.execute(
+        // One transaction: a contact is no longer a remembered sender nor a blocked
+        // stranger, whatever happens (a crash between separate commits left both a contact
+        // and a stranger's block, which came back once the contact was removed).
+        let tx = self.db.transaction()?;
+        let peer = &contact.peer.as_bytes()[..];
+        tx.execute(
             "INSERT INTO contacts (peer, petname, blocked, added_ms, last_seen_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(peer) DO UPDATE SET petname = ?2, blocked = ?3, added_ms = ?4,
                 last_seen_ms = ?5",
             params![
-                &contact.peer.as_bytes()[..],
+                peer,
                 contact.petname,
                 contact.blocked,
                 contact.added_ms as i64,
                 contact.last_seen_ms.map(|t| t as i64)
             ],
         )?;
+        tx.execute("DELETE FROM senders WHERE peer = ?1", [peer])?;
+        tx.execute("DELETE FROM blocked WHERE peer = ?1", [peer])?;
+        tx.commit()?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 mod away;
 mod caps;
 mod channel;
+mod conn;
 mod echo;
 mod monitor;
 mod never_panics;
