@@ -466,6 +466,23 @@ struct Figures {
     throughput: f64,
 }
 
+/// A relay's latency on one pair of clients, then its throughput on a fresh pair; `pair`
+/// is given a suffix that tells the two pairs' nicks apart.
+async fn measure(
+    name: &'static str,
+    pings: usize,
+    messages: usize,
+    pair: impl AsyncFn(&'static str) -> Pair,
+) -> Figures {
+    let latencies = latency(&mut pair("1").await, pings).await;
+    let throughput = throughput(pair("2").await, messages).await;
+    Figures {
+        name,
+        latencies,
+        throughput,
+    }
+}
+
 /// One round: every relay in turn, DiSIMS first (each with a fresh pair of clients).
 async fn round(bootstrap: SocketAddr, dir: &Path, pings: usize, messages: usize) -> Vec<Figures> {
     let mut rows = Vec::new();
@@ -485,14 +502,8 @@ async fn round(bootstrap: SocketAddr, dir: &Path, pings: usize, messages: usize)
     match start_ngircd(dir).await {
         Some(server) => {
             eprintln!("ngircd...");
-            let mut pair = ngircd_pair(server.port, "1").await;
-            let latencies = latency(&mut pair, pings).await;
-            let tput = throughput(ngircd_pair(server.port, "2").await, messages).await;
-            rows.push(Figures {
-                name: "ngircd (central server)",
-                latencies,
-                throughput: tput,
-            });
+            let pair = async |n| ngircd_pair(server.port, n).await;
+            rows.push(measure("ngircd (central server)", pings, messages, pair).await);
         }
         None => eprintln!(
             "ngircd not found: install it (apt-get install ngircd) for the central-server baseline"
@@ -501,33 +512,15 @@ async fn round(bootstrap: SocketAddr, dir: &Path, pings: usize, messages: usize)
     eprintln!("raw relays...");
     // The floor with the same shape as DiSIMS: three connections and two relay processes.
     if let Some(chain) = SocatChain::start() {
-        let mut pair = chain.pair().await;
-        let latencies = latency(&mut pair, pings).await;
-        let tput = throughput(chain.pair().await, messages).await;
-        rows.push(Figures {
-            name: "2 socat relay processes in a row (3 connections)",
-            latencies,
-            throughput: tput,
-        });
+        let name = "2 socat relay processes in a row (3 connections)";
+        rows.push(measure(name, pings, messages, async |_| chain.pair().await).await);
     } else {
         eprintln!("socat not found: install it (apt-get install socat) for the two-process floor");
     }
-    let mut pair = relay_chain_pair().await;
-    let latencies = latency(&mut pair, pings).await;
-    let tput = throughput(relay_chain_pair().await, messages).await;
-    rows.push(Figures {
-        name: "2 raw TCP relays in a row (3 connections)",
-        latencies,
-        throughput: tput,
-    });
-    let mut pair = relay_pair().await;
-    let latencies = latency(&mut pair, pings).await;
-    let tput = throughput(relay_pair().await, messages).await;
-    rows.push(Figures {
-        name: "raw TCP relay",
-        latencies,
-        throughput: tput,
-    });
+    let name = "2 raw TCP relays in a row (3 connections)";
+    rows.push(measure(name, pings, messages, async |_| relay_chain_pair().await).await);
+    let name = "raw TCP relay";
+    rows.push(measure(name, pings, messages, async |_| relay_pair().await).await);
     rows
 }
 

@@ -91,21 +91,28 @@ impl ContactBook {
         self.by_peer.get(peer).is_some_and(|c| c.blocked) || self.blocked_strangers.contains(peer)
     }
 
-    /// Blocks a peer that is not a contact (it stays not one); false for a contact (block
-    /// it through its [`Contact`]).
-    pub fn block_stranger(&mut self, peer: PeerId) -> bool {
-        !self.by_peer.contains_key(&peer) && self.blocked_strangers.insert(peer)
+    /// Blocks a peer that is not a contact (it stays not one); a contact is blocked through
+    /// its [`Contact`] instead, so this leaves one alone.
+    pub fn block_stranger(&mut self, peer: PeerId) {
+        if !self.by_peer.contains_key(&peer) {
+            self.blocked_strangers.insert(peer);
+        }
     }
 
-    /// Forgets a blocked stranger; false if `peer` was not one.
-    pub fn unblock_stranger(&mut self, peer: &PeerId) -> bool {
-        self.blocked_strangers.remove(peer)
+    /// Forgets a blocked stranger.
+    pub fn unblock_stranger(&mut self, peer: &PeerId) {
+        self.blocked_strangers.remove(peer);
+    }
+
+    /// The blocked peers that are not contacts.
+    pub fn blocked_strangers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.blocked_strangers.iter().copied()
     }
 
     /// Every blocked peer, contacts and strangers.
     pub fn blocked(&self) -> impl Iterator<Item = PeerId> + '_ {
         let contacts = self.by_peer.values().filter(|c| c.blocked).map(|c| c.peer);
-        contacts.chain(self.blocked_strangers.iter().copied())
+        contacts.chain(self.blocked_strangers())
     }
 
     /// The nick a peer appears under: its petname, else its key nick.

@@ -101,11 +101,11 @@ impl Client {
                         next.flag(name).map(|flag| *flag = on).is_some()
                     });
                 if all_known {
-                    let echoes = self.caps.shows_echoes();
+                    let before = self.caps.shows_echoes();
                     self.caps = next;
                     self.cap_reply(out, "ACK", list, false);
-                    if self.phase == Phase::Registered && self.caps.shows_echoes() != echoes {
-                        let wanted = self.caps.shows_echoes();
+                    let wanted = next.shows_echoes();
+                    if self.phase == Phase::Registered && wanted != before {
                         out.push(Action::Request(FrontendRequest::Echoes(wanted)));
                     }
                 } else {

@@ -292,7 +292,7 @@ impl Client {
     /// what changed.
     pub(super) fn on_contacts(&mut self, book: Arc<ContactBook>, out: &mut Vec<Action>) {
         let old = std::mem::replace(&mut self.book, book);
-        self.last_prefix.take();
+        self.last_prefix = None;
         let first = !self.channel.contacts_known;
         self.channel.contacts_known = true;
         if first && self.channel.auto_join && !self.channel.joined {

@@ -7,7 +7,6 @@
 //! messages, echo and playback (`messages.rs`), the control channel (`channel.rs`),
 //! MONITOR/ISON/USERHOST (`monitor.rs`), WHOIS (`whois.rs`) and AWAY (`away.rs`).
 
-use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
@@ -115,7 +114,7 @@ pub struct Client {
     pub(super) book: Arc<ContactBook>,
     /// The prefix of the peer that spoke last, for the next line from it (a burst from one
     /// peer would otherwise encode its key nick once per line). Cleared with a new book.
-    pub(super) last_prefix: RefCell<Option<(PeerId, Arc<str>)>>,
+    pub(super) last_prefix: Option<(PeerId, Arc<str>)>,
     /// The last presence the hub reported per peer (contacts and watched peers).
     pub(super) presence: HashMap<PeerId, Presence>,
     /// Peers that told us they are away, with their reason.
@@ -204,7 +203,7 @@ impl Client {
             now_ms: 0,
             nicks: NickCache::default(),
             book: Arc::default(),
-            last_prefix: RefCell::new(None),
+            last_prefix: None,
             presence: HashMap::new(),
             peer_away: HashMap::new(),
             own_away: None,
@@ -387,16 +386,15 @@ impl Client {
     }
 
     /// The prefix a peer speaks under: its display nick (petname, else key nick).
-    pub(super) fn peer_prefix(&self, peer: &PeerId) -> Arc<str> {
-        let mut last = self.last_prefix.borrow_mut();
-        if let Some((who, prefix)) = last.as_ref()
+    pub(super) fn peer_prefix(&mut self, peer: &PeerId) -> Arc<str> {
+        if let Some((who, prefix)) = &self.last_prefix
             && who == peer
         {
             return prefix.clone();
         }
         let prefix: Arc<str> =
             render::prefix(&self.book.display_nick(peer), render::PEER_USER_HOST).into();
-        *last = Some((*peer, prefix.clone()));
+        self.last_prefix = Some((*peer, prefix.clone()));
         prefix
     }
 

@@ -192,10 +192,11 @@ impl Router {
                     saved.map_err(|e| format!("not saved: {e}"))?;
                 }
                 let book = std::sync::Arc::make_mut(&mut self.book);
-                match block {
-                    true => book.block_stranger(peer),
-                    false => book.unblock_stranger(&peer),
-                };
+                if block {
+                    book.block_stranger(peer);
+                } else {
+                    book.unblock_stranger(&peer);
+                }
                 self.contacts_changed();
             }
         }
@@ -219,7 +220,7 @@ impl Router {
     }
 
     fn cmd_contacts(&mut self) -> Vec<String> {
-        if self.book.is_empty() && self.book.blocked().next().is_none() {
+        if self.book.is_empty() && self.book.blocked_strangers().next().is_none() {
             return vec!["No contacts yet: \"add <nick-or-key> [petname]\" adds one".into()];
         }
         let queued: HashMap<PeerId, usize> = self
@@ -254,12 +255,7 @@ impl Router {
             }
             lines.push(line);
         }
-        let mut strangers: Vec<String> = self
-            .book
-            .blocked()
-            .filter(|p| self.book.get(p).is_none())
-            .map(|p| p.nick())
-            .collect();
+        let mut strangers: Vec<String> = self.book.blocked_strangers().map(|p| p.nick()).collect();
         if !strangers.is_empty() {
             strangers.sort();
             lines.push(format!("Blocked, not contacts: {}", strangers.join(", ")));

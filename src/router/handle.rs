@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{FRONTEND_QUEUE, Receipt, Router, RouterInput};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent, FrontendId};
-use crate::store::{Durability, Ticket};
+use crate::store::Ticket;
 
 /// A cheap, clonable handle to send to the hub.
 ///
@@ -103,15 +103,9 @@ impl RouterHandle {
         let Target::Hub(hub) = &self.0 else {
             return true;
         };
-        let mut hub = lock(hub);
-        let Some(router) = hub.as_mut() else {
-            return false;
-        };
-        router.settle();
-        router
-            .store
-            .as_ref()
-            .is_some_and(|s| s.durability(ticket) == Durability::Durable)
+        lock(hub)
+            .as_mut()
+            .is_some_and(|router| router.is_durable(ticket))
     }
 
     /// Commits the store's open write, if any (a front end calls this after its requests,

@@ -6,7 +6,7 @@
 use super::{CLOCK_SKEW_MS, PLAYBACK_LIMIT, Router, now_ms};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent};
-use crate::store::{Durability, Ticket};
+use crate::store::Ticket;
 
 /// What became of received messages handed to the hub ([`Router::receive_open`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,12 +38,7 @@ impl Router {
         match self.receive_open(peer, messages) {
             Receipt::Stored => true,
             Receipt::NotStored => false,
-            Receipt::Pending(ticket) => {
-                self.settle();
-                self.store
-                    .as_ref()
-                    .is_some_and(|s| s.durability(ticket) == Durability::Durable)
-            }
+            Receipt::Pending(ticket) => self.is_durable(ticket),
         }
     }
 

@@ -521,59 +521,64 @@ impl Router {
 
     /// Delivers an echo ([`FrontendEvent::Sent`]) to the front ends that show echoes.
     fn deliver_echo(&mut self, event: FrontendEvent) {
-        if self.no_echoes.is_empty() {
-            let _ = self.deliver(event);
-            return;
-        }
-        let mut dropped = Vec::new();
-        for (id, tx) in &self.frontends {
-            if !self.no_echoes.contains(id) && tx.try_send(event.clone()).is_err() {
-                tracing::warn!(frontend = id, "dropping a front end that does not keep up");
-                dropped.push(*id);
-            }
-        }
-        for id in dropped {
-            self.frontends.remove(&id);
-        }
+        let no_echoes = &self.no_echoes;
+        let _ = deliver_to(&mut self.frontends, event, |id| !no_echoes.contains(id));
     }
 
-    /// Sends an event to every attached front end; gives it back when none took it. A
-    /// front end that cannot keep up is dropped rather than stalling everyone. The last one
-    /// gets the event itself, the others a copy.
+    /// Sends an event to every attached front end; gives it back when none took it.
     fn deliver(&mut self, event: FrontendEvent) -> Result<(), FrontendEvent> {
-        if self.frontends.is_empty() {
-            return Err(event);
+        deliver_to(&mut self.frontends, event, |_| true)
+    }
+}
+
+/// Sends an event to the front ends `wanted` picks; gives it back when none took it. A
+/// front end that cannot keep up is dropped rather than stalling everyone. The last one
+/// gets the event itself, the others a copy.
+fn deliver_to(
+    frontends: &mut HashMap<FrontendId, mpsc::Sender<FrontendEvent>>,
+    event: FrontendEvent,
+    wanted: impl Fn(&FrontendId) -> bool,
+) -> Result<(), FrontendEvent> {
+    // (A map iterates in the same order twice as long as it is not changed.)
+    let Some((last, _)) = frontends
+        .keys()
+        .enumerate()
+        .filter(|(_, id)| wanted(id))
+        .last()
+    else {
+        return Err(event);
+    };
+    let mut delivered = false;
+    let mut dropped = Vec::new();
+    let mut event = Some(event);
+    for (i, (id, tx)) in frontends.iter().enumerate() {
+        if !wanted(id) {
+            continue;
         }
-        let mut delivered = false;
-        let mut dropped = Vec::new();
-        let mut event = Some(event);
-        let last = self.frontends.len() - 1;
-        for (i, (id, tx)) in self.frontends.iter().enumerate() {
-            let Some(copy) = (if i == last {
-                event.take()
-            } else {
-                event.clone()
-            }) else {
-                break;
-            };
-            match tx.try_send(copy) {
-                Ok(()) => delivered = true,
-                Err(e) => {
-                    tracing::warn!(frontend = id, error = %e, "dropping a front end that does not keep up");
-                    dropped.push(*id);
-                    if i == last {
-                        event = Some(e.into_inner());
-                    }
+        let Some(copy) = (if i == last {
+            event.take()
+        } else {
+            event.clone()
+        }) else {
+            break;
+        };
+        match tx.try_send(copy) {
+            Ok(()) => delivered = true,
+            Err(e) => {
+                tracing::warn!(frontend = id, error = %e, "dropping a front end that does not keep up");
+                dropped.push(*id);
+                if i == last {
+                    event = Some(e.into_inner());
                 }
             }
         }
-        for id in dropped {
-            self.frontends.remove(&id);
-        }
-        match (delivered, event) {
-            (false, Some(event)) => Err(event),
-            _ => Ok(()),
-        }
+    }
+    for id in dropped {
+        frontends.remove(&id);
+    }
+    match (delivered, event) {
+        (false, Some(event)) => Err(event),
+        _ => Ok(()),
     }
 }
 

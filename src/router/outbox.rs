@@ -9,7 +9,7 @@ use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent, MessageId};
 use crate::message::{FrontendId, FrontendRequest, MessageKind};
 use crate::peer::wire::MAX_TEXT;
-use crate::store::Durability;
+use crate::store::{Durability, Ticket};
 
 /// First retry after a failed dial (the default of `SessionTimers::retry`); doubles up to
 /// [`RETRY_MAX`].
@@ -110,6 +110,15 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// Commits the store's open write if it is still open; true when `ticket`'s writes are
+    /// durable.
+    pub(super) fn is_durable(&mut self, ticket: Ticket) -> bool {
+        self.settle();
+        self.store
+            .as_ref()
+            .is_some_and(|s| s.durability(ticket) == Durability::Durable)
     }
 
     /// Commits the store's open write, then echoes the sent messages it held (or, should

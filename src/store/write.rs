@@ -65,8 +65,6 @@ pub(super) struct WriteState {
     /// Of `acked`, how many the open write has deleted (they leave the list when it
     /// commits; should it fail, they are deleted again by the next one).
     acked_in_open: usize,
-    /// Outbox rows the acknowledged deletes removed, in all (for [`Store::apply_acks`]).
-    acks_removed: usize,
 }
 
 /// Hashes message ids for `outbox_rows`. Only our own ids go in (a random per-run prefix
@@ -219,12 +217,19 @@ impl Store {
             return Ok(0);
         }
         let joined = self.write.open.is_some();
-        let before = self.write.acks_removed;
-        self.write(|_| Ok(()))?;
+        // Opens a write if none is open; the deletes are done here, to count them.
+        self.write_history(|_| Ok(()))?;
+        let removed = match delete_acked(&self.db, &mut self.write) {
+            Ok(removed) => removed,
+            Err(e) => {
+                self.abandon_open();
+                return Err(e);
+            }
+        };
         if !joined {
             self.commit()?;
         }
-        Ok(self.write.acks_removed - before)
+        Ok(removed)
     }
 }
 
@@ -240,7 +245,6 @@ fn delete_acked(db: &Connection, state: &mut WriteState) -> Result<usize, StoreE
         removed += delete.execute([seq])?;
     }
     state.acked_in_open = state.acked.len();
-    state.acks_removed += removed;
     Ok(removed)
 }
 
