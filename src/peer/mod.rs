@@ -2,19 +2,20 @@
 //! ([`transport`]), the session task ([`session`]), and here the two ways a session
 //! starts: dialling a peer found in the directory, and accepting a connection.
 
+mod accept;
+mod dial;
 pub mod session;
 pub mod transport;
 pub mod wire;
 
-use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -194,140 +195,6 @@ impl PeerContext {
             .await;
         });
     }
-
-    /// Finds `peer` in the directory, connects, authenticates it, and starts a session.
-    pub async fn dial(&self, peer: PeerId) -> Result<(), DialError> {
-        if self.blocked.contains(&peer) {
-            return Err(DialError::Blocked);
-        }
-        let mut fresh_lookup_done = false;
-        loop {
-            let found = self
-                .directory
-                .lookup(peer)
-                .await
-                .map_err(|e| DialError::Directory(e.to_string()))?
-                .ok_or(DialError::NotFound)?;
-            fresh_lookup_done |= !found.from_cache;
-            let mut last_error = String::from("no address");
-            for &addr in &found.record.addrs {
-                match self.connect(peer, addr).await {
-                    Ok((stream, keys)) => {
-                        // Blocked while the dial was under way: close before any session.
-                        if self.blocked.contains(&peer) {
-                            return Err(DialError::Blocked);
-                        }
-                        self.start_session(stream, keys, self.own, Some(addr));
-                        return Ok(());
-                    }
-                    Err(PeerError::Handshake(HandshakeError::WrongPeer { found, .. })) => {
-                        let found = PeerId::from_bytes(found)
-                            .map(|p| p.nick())
-                            .unwrap_or_else(|_| "?".into());
-                        tracing::warn!(peer = %peer.short(), %addr, %found, "peer at the published address proved another key");
-                        self.directory.forget(&peer);
-                        return Err(DialError::WrongPeer { addr, found });
-                    }
-                    Err(e) => {
-                        tracing::debug!(peer = %peer.short(), %addr, error = %e, "dial failed");
-                        last_error = e.to_string();
-                    }
-                }
-            }
-            // A cached address may be stale: ask the network once before giving up.
-            if found.from_cache && !fresh_lookup_done {
-                self.directory.forget(&peer);
-                fresh_lookup_done = true;
-                continue;
-            }
-            let addrs = found
-                .record
-                .addrs
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(DialError::Unreachable { addrs, last_error });
-        }
-    }
-
-    async fn connect(
-        &self,
-        peer: PeerId,
-        addr: SocketAddr,
-    ) -> Result<(TcpStream, SessionKeys), PeerError> {
-        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| PeerError::Io(std::io::ErrorKind::TimedOut.into()))??;
-        stream.set_nodelay(true)?;
-        let keys = tokio::time::timeout(
-            self.timers.handshake,
-            transport::initiate(&mut stream, &self.identity, peer),
-        )
-        .await
-        .map_err(|_| PeerError::HandshakeTimeout)??;
-        Ok((stream, keys))
-    }
-
-    /// Accepts peer connections until shutdown, bounding handshakes in progress.
-    pub async fn accept_loop(self, listener: TcpListener) {
-        let global = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
-        let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
-        loop {
-            let accepted = tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                accepted = listener.accept() => accepted,
-            };
-            let (stream, from) = match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors, most likely: back off instead of spinning.
-                    tracing::warn!(error = %e, "accepting a peer connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            if self.sessions.load(Ordering::Relaxed) >= self.max_sessions {
-                tracing::debug!(%from, max = self.max_sessions, "session cap reached; dropping connection");
-                continue;
-            }
-            let Ok(permit) = global.clone().try_acquire_owned() else {
-                tracing::debug!(%from, "too many handshakes in progress; dropping connection");
-                continue;
-            };
-            let Some(ip_slot) = IpSlot::take(&per_ip, from.ip()) else {
-                tracing::debug!(%from, "too many handshakes from this address; dropping connection");
-                continue;
-            };
-            let ctx = self.clone();
-            self.tracker.spawn(async move {
-                let mut stream = stream;
-                let _ = stream.set_nodelay(true);
-                let result = tokio::select! {
-                    _ = ctx.shutdown.cancelled() => return,
-                    r = tokio::time::timeout(ctx.timers.handshake, transport::respond(&mut stream, &ctx.identity)) => r,
-                };
-                drop(ip_slot);
-                drop(permit);
-                match result {
-                    Ok(Ok(keys)) => {
-                        let initiator = PeerId::from_bytes(keys.peer.to_bytes());
-                        match initiator {
-                            // The handshake has just proved who dialled: a blocked peer's
-                            // connection is closed here, before any session exists.
-                            Ok(initiator) if ctx.blocked.contains(&initiator) => {
-                                tracing::debug!(%from, peer = %initiator.short(), "refusing a blocked peer");
-                            }
-                            Ok(initiator) => ctx.start_session(stream, keys, initiator, Some(from)),
-                            Err(_) => {}
-                        }
-                    }
-                    Ok(Err(e)) => tracing::debug!(%from, error = %e, "inbound handshake failed"),
-                    Err(_) => tracing::debug!(%from, "inbound handshake timed out"),
-                }
-            });
-        }
-    }
 }
 
 /// One live session in [`PeerContext::sessions`], counted down on drop.
@@ -336,38 +203,5 @@ struct SessionCount(Arc<AtomicUsize>);
 impl Drop for SessionCount {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A per-IP count of handshakes in progress, released on drop.
-struct IpSlot {
-    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
-}
-
-impl IpSlot {
-    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
-        let mut guard = map.lock().unwrap_or_else(|p| p.into_inner());
-        let count = guard.entry(ip).or_insert(0);
-        if *count >= MAX_PENDING_PER_IP {
-            return None;
-        }
-        *count += 1;
-        Some(Self {
-            map: map.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut guard = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = guard.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                guard.remove(&self.ip);
-            }
-        }
     }
 }
