@@ -31,8 +31,23 @@ pub enum IdentityError {
     NickChar(char),
     #[error("not a DiSIMS nick: non-canonical encoding (trailing bits set)")]
     NickTrailingBits,
-    #[error("not a DiSIMS nick: it does not encode a valid ed25519 public key")]
+    #[error("not a DiSIMS key: the bytes are not an ed25519 point")]
     NotAKey,
+    #[error(
+        "not a DiSIMS key: non-canonical encoding (y-coordinate not reduced below 2^255-19), \
+         another spelling of a key that has one canonical form"
+    )]
+    NonCanonicalY,
+    #[error(
+        "not a DiSIMS key: non-canonical encoding (x = 0 with the sign bit set), \
+         another spelling of a key that has one canonical form"
+    )]
+    NegativeZeroX,
+    #[error(
+        "not a DiSIMS key: a small-order point (a signature by it proves nothing, and no one \
+         holds a secret for it)"
+    )]
+    SmallOrder,
     #[error(
         "identity key {path} is accessible by group or others (mode {mode:o}); \
          fix it with: chmod 600 {path}"
@@ -59,10 +74,54 @@ pub enum IdentityError {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId([u8; 32]);
 
+/// The one check every public key from outside passes (nick, wire, handshake, DHT record,
+/// store): the canonical encoding of an ed25519 point that is not of small order. So one key
+/// has one encoding, hence one nick, and a key proves something when it signs.
+///
+/// Refused, in this order: a y-coordinate >= p = 2^255-19 (the 19 values y + p alias
+/// y), x = 0 with the sign bit set (aliases of the two points with x = 0), bytes that are no
+/// point, and the 8 points of small order (their "signatures" verify for many messages).
+pub fn checked_key(bytes: &[u8; 32]) -> Result<VerifyingKey, IdentityError> {
+    if !is_canonical_y(bytes) {
+        return Err(IdentityError::NonCanonicalY);
+    }
+    let key = VerifyingKey::from_bytes(bytes).map_err(|_| IdentityError::NotAKey)?;
+    let sign = bytes[31] >> 7;
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    // x = 0 only at y = 1 and y = p - 1 (both small order): refuse the sign-bit spelling by
+    // name first, so the reason says which alias it is.
+    let mut p_minus_1 = [0xff; 32];
+    p_minus_1[0] = 0xec;
+    p_minus_1[31] = 0x7f;
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    if sign == 1 && (y == one || y == p_minus_1) {
+        return Err(IdentityError::NegativeZeroX);
+    }
+    if key.is_weak() {
+        return Err(IdentityError::SmallOrder);
+    }
+    // Belt and braces: the point re-encodes to exactly these bytes.
+    if key.to_edwards().compress().to_bytes() != *bytes {
+        return Err(IdentityError::NonCanonicalY);
+    }
+    Ok(key)
+}
+
+/// Whether the 255-bit y-coordinate of an encoded point is below p = 2^255 - 19.
+fn is_canonical_y(bytes: &[u8; 32]) -> bool {
+    // y >= p exactly when bits 0..255 are p..2^255-1: bytes[1..31] all 0xff, the top byte
+    // 0x7f (sign bit ignored) and the low byte >= 0xed.
+    let top_all_ones = bytes[31] & 0x7f == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff);
+    !(top_all_ones && bytes[0] >= 0xed)
+}
+
 impl PeerId {
-    /// Wraps raw key bytes, refusing bytes that are not a valid ed25519 point.
+    /// Wraps raw key bytes, refusing all but the canonical encoding of a point that is not
+    /// of small order ([`checked_key`]).
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, IdentityError> {
-        VerifyingKey::from_bytes(&bytes).map_err(|_| IdentityError::NotAKey)?;
+        checked_key(&bytes)?;
         Ok(Self(bytes))
     }
 
@@ -428,3 +487,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "identity_vectors.rs"]
+mod vectors;

@@ -69,7 +69,10 @@ pub enum HandshakeError {
     NonContributory(HandshakeMessage),
     #[error("{0}: handshake box failed authentication (tampered, or not for this handshake)")]
     Decrypt(HandshakeMessage),
-    #[error("{0}: the peer's identity key is not a valid ed25519 public key")]
+    #[error(
+        "{0}: the peer's identity key is not the canonical encoding of an ed25519 key of \
+         large order"
+    )]
     BadIdentityKey(HandshakeMessage),
     #[error("{0}: the peer's signature over the transcript does not verify")]
     BadSignature(HandshakeMessage),
@@ -330,7 +333,8 @@ fn seal_proof(
     sealed
 }
 
-/// Opens an identity box; returns the claimed key (a valid point) and the signature.
+/// Opens an identity box; returns the claimed key (canonical, not of small order) and the
+/// signature.
 fn open_proof(
     cipher: &XSalsa20Poly1305,
     sealed: &[u8],
@@ -344,7 +348,9 @@ fn open_proof(
         .map_err(|_| HandshakeError::Decrypt(m))?;
     let (key, sig) = body.split_at(32);
     let key: [u8; 32] = key.try_into().map_err(|_| HandshakeError::Decrypt(m))?;
-    let key = VerifyingKey::from_bytes(&key).map_err(|_| HandshakeError::BadIdentityKey(m))?;
+    // The one key check of the whole gateway: canonical and not of small order, so a
+    // proven identity is always a PeerId (one key, one nick).
+    let key = crate::identity::checked_key(&key).map_err(|_| HandshakeError::BadIdentityKey(m))?;
     let sig = Signature::from_slice(sig).map_err(|_| HandshakeError::BadSignature(m))?;
     Ok((key, sig))
 }

@@ -8,6 +8,8 @@
 
 mod frame;
 mod handshake;
+#[cfg(test)]
+mod identity_key_tests;
 mod kdf;
 mod safety;
 #[cfg(test)]
