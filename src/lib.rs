@@ -14,6 +14,7 @@
 //! - [`irc`]: the IRC front end: line framing, the client state machine, the connection task.
 //! - [`daemon`]: wires the tasks together; graceful shutdown.
 //! - [`store`]: the durable store (SQLite): received messages (dedup, playback) and the outbox.
+//! - [`hardening`]: core dumps off before any secret is loaded.
 //! - [`demo`]: a private DHT and two gateways in one process, for a first look.
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,7 @@ pub mod crypto;
 pub mod daemon;
 pub mod demo;
 pub mod directory;
+pub mod hardening;
 pub mod identity;
 pub mod irc;
 pub mod message;

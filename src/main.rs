@@ -1,5 +1,6 @@
 //! The `disims` command line: run the gateway, print the identity, run a DHT node, or
 //! start the demo. Nothing else lives here.
+#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -87,6 +88,8 @@ fn load_config(path: Option<PathBuf>) -> Result<Config> {
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Run { config } => {
+            // First, before the key or any message is in memory.
+            core_dumps_off()?;
             let config = load_config(config)?;
             raise_file_limit();
             let gateway = Gateway::start(config, Options::default()).await?;
@@ -122,6 +125,7 @@ async fn run(command: Command) -> Result<()> {
             wait_for_signal().await?;
         }
         Command::Demo => {
+            core_dumps_off()?;
             let dir = tempfile_dir()?;
             let demo = Demo::start(dir.path(), ALICE_IRC.parse()?, BOB_IRC.parse()?).await?;
             println!("{}", demo.instructions());
@@ -137,6 +141,19 @@ fn tempfile_dir() -> Result<tempfile::TempDir> {
         .prefix("disims-demo-")
         .tempdir()
         .context("cannot create a temporary directory")
+}
+
+/// Core dumps off ([`disims::hardening`]); a switch that could not be set is a warning,
+/// both failing is fatal.
+fn core_dumps_off() -> Result<()> {
+    let off = disims::hardening::disable_core_dumps()?;
+    if let Err(why) = off.limit {
+        tracing::warn!(%why, "cannot set the core-file size limit to 0 (the process is non-dumpable)");
+    }
+    if let Err(why) = off.not_dumpable {
+        tracing::warn!(%why, "cannot make the process non-dumpable (its core-file size limit is 0)");
+    }
+    Ok(())
 }
 
 /// Every peer session holds a socket: raise the soft limit on open files to the hard limit
