@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::policy::address::DialScope;
+
 /// IRC listens on loopback only, unless a password is set.
 pub const DEFAULT_IRC_LISTEN: &str = "127.0.0.1:6667";
 /// A fixed peer port is easy to forward through a home router.
@@ -168,6 +170,9 @@ pub struct PeerConfig {
     pub listen: SocketAddr,
     /// Addresses to publish; empty means "derive from `listen` and the DHT" (see daemon).
     pub advertise: Vec<SocketAddr>,
+    /// Which addresses of peers' records may be dialled beyond public ones (`[peer] dial`,
+    /// see [`crate::policy::address`]).
+    pub dial: DialScope,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,6 +229,7 @@ struct RawIrc {
 struct RawPeer {
     listen: Option<String>,
     advertise: Option<Vec<String>>,
+    dial: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -395,6 +401,15 @@ impl Config {
         if line_burst == 0 || line_burst > 1_000_000 {
             return Err(invalid("irc.line_burst", "must be between 1 and 1000000"));
         }
+        let dial = match raw.peer.dial.as_deref() {
+            None => DialScope::default(),
+            Some(value) => DialScope::parse(value).ok_or_else(|| {
+                invalid(
+                    "peer.dial",
+                    format!("{value:?} is not one of \"public\", \"private\", \"loopback\""),
+                )
+            })?,
+        };
         let unknown = match raw.contacts.unknown.as_deref() {
             None => UnknownSenders::default(),
             Some(value) => UnknownSenders::parse(value).ok_or_else(|| {
@@ -416,6 +431,7 @@ impl Config {
             peer: PeerConfig {
                 listen: peer_listen,
                 advertise,
+                dial,
             },
             dht: DhtConfig {
                 bootstrap,

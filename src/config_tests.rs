@@ -59,6 +59,8 @@ fn bad_values_name_the_key_and_reason() {
         ("[irc]\npassword = \"\"", "irc.password"),
         ("[irc]\npassword = \"a b\"", "irc.password"),
         ("[peer]\nlisten = \"7667\"", "peer.listen"),
+        ("[peer]\ndial = \"everything\"", "peer.dial"),
+        ("[peer]\ndial = true", "dial"),
         ("[peer]\nadvertise = [\"0.0.0.0:7667\"]", "peer.advertise"),
         ("[peer]\nadvertise = [\"1.2.3.4:0\"]", "peer.advertise"),
         (
@@ -88,6 +90,19 @@ fn bad_values_name_the_key_and_reason() {
     }
     // Type errors come from the TOML parser and name the key too.
     assert!(error_of("[irc]\nlisten = 6667").contains("listen"));
+}
+
+#[test]
+fn dial_scope_defaults_to_public_and_parses() {
+    assert_eq!(Config::from_toml("").unwrap().peer.dial, DialScope::Public);
+    for (text, scope) in [
+        ("public", DialScope::Public),
+        ("private", DialScope::Private),
+        ("loopback", DialScope::Loopback),
+    ] {
+        let c = Config::from_toml(&format!("[peer]\ndial = \"{text}\"")).unwrap();
+        assert_eq!(c.peer.dial, scope);
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@ use crate::directory::mainline::{MainlineDirectory, build_dht};
 use crate::directory::{AddressRecord, Directory, DirectoryError};
 use crate::identity::{self, IdentityError, PeerId};
 use crate::irc::{self, ClientSettings};
-use crate::peer::{PeerContext, SessionTimers};
+use crate::peer::{DialRules, PeerContext, SessionTimers};
 use crate::router::{Router, RouterHandle, RouterInput};
 use crate::store::{Store, StoreError};
 
@@ -126,6 +126,9 @@ impl Gateway {
         if let Some(max) = options.max_sessions {
             ctx.max_sessions = max;
         }
+        // The dialler never connects to this gateway itself, whatever a record says.
+        ctx.dial_rules = DialRules::new(config.peer.dial, vec![peer_addr, irc_addr]);
+        ctx.dial_rules.set_published(&config.peer.advertise);
         router_handle.install(Router::open(
             ctx.clone(),
             store,
@@ -159,6 +162,7 @@ impl Gateway {
         ));
         tracker.spawn(publish_loop(
             directory,
+            ctx.dial_rules.clone(),
             config.peer.advertise.clone(),
             peer_addr,
             router_handle.clone(),
@@ -249,6 +253,7 @@ async fn advertised(
 /// retries with backoff while the DHT is unreachable, and tells the front ends its state.
 async fn publish_loop(
     directory: Arc<dyn Directory>,
+    dial_rules: DialRules,
     configured: Vec<SocketAddr>,
     bound: SocketAddr,
     router: RouterHandle,
@@ -267,6 +272,10 @@ async fn publish_loop(
         );
     loop {
         let addrs = advertised(directory.as_ref(), &configured, bound).await;
+        if !addrs.is_empty() {
+            // Ours, published or about to be: the dialler must recognise them.
+            dial_rules.set_published(&addrs);
+        }
         let mut wait = ADDRESS_CHECK;
         let status = if addrs.is_empty() {
             wait = PUBLISH_BACKOFF_MIN;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{
-    Config, ContactsConfig, DhtConfig, DhtServerMode, IrcConfig, PeerConfig, StoreConfig,
+    Config, ContactsConfig, DhtConfig, DhtServerMode, DialScope, IrcConfig, PeerConfig, StoreConfig,
 };
 use crate::daemon::{DaemonError, Gateway, Options};
 use crate::directory::mainline::standalone_node;
@@ -15,7 +15,9 @@ use crate::directory::mainline::standalone_node;
 pub const ALICE_IRC: &str = "127.0.0.1:6667";
 pub const BOB_IRC: &str = "127.0.0.1:6668";
 
-/// A gateway config for a private network on loopback.
+/// A gateway config for a private network on loopback: its peers are on this machine, so
+/// it dials loopback addresses (`[peer] dial = "loopback"`, which a gateway on the
+/// internet must not do).
 pub fn private_config(data_dir: &Path, irc: SocketAddr, bootstrap: SocketAddr) -> Config {
     Config {
         data_dir: data_dir.to_path_buf(),
@@ -23,6 +25,7 @@ pub fn private_config(data_dir: &Path, irc: SocketAddr, bootstrap: SocketAddr) -
         peer: PeerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: Vec::new(),
+            dial: DialScope::Loopback,
         },
         dht: DhtConfig {
             bootstrap: vec![bootstrap.to_string()],

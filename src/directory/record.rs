@@ -11,6 +11,8 @@
 //! 4      ...   N addresses: family (1 byte: 4 or 6), IP (4 or 16 bytes), port (2 bytes)
 //! ```
 //! Nothing may follow the last address.
+//!
+//! What a dialler does with the addresses is not decided here: see [`crate::policy::address`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -52,12 +54,12 @@ pub enum RecordError {
     Unusable(SocketAddr),
 }
 
-/// Whether a peer could plausibly dial this address.
-pub fn is_dialable(addr: &SocketAddr) -> bool {
-    let ip = addr.ip();
-    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
-    addr.port() != 0 && !ip.is_unspecified() && !ip.is_multicast() && !broadcast
-}
+/// Whether an address can stand in a record at all (port 0, unspecified, multicast and
+/// broadcast cannot, in any form, `::ffff:0.0.0.0` included). A record may still list
+/// addresses a gateway will not dial (loopback, private ranges, its own address): the
+/// dialler sorts those out ([`crate::policy::address::DialPlan`]), so that the rules live in
+/// one place and a record that is good for one reader is good for every reader.
+pub use crate::policy::address::is_well_formed as is_dialable;
 
 impl AddressRecord {
     /// Encodes the record, refusing what a reader would refuse.
@@ -216,6 +218,8 @@ mod tests {
             "224.0.0.1:7667",
             "255.255.255.255:1",
             "[::]:7667",
+            "[::ffff:0.0.0.0]:7667",
+            "[::ffff:224.0.0.1]:7667",
         ] {
             let r = record(&[bad]);
             assert!(matches!(r.encode(), Err(RecordError::Unusable(_))), "{bad}");

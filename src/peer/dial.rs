@@ -1,14 +1,75 @@
-//! Dialling a peer found in the directory: look its record up, connect to its addresses in
-//! turn, and run the handshake as initiator, checking that the responder proves the key
-//! that was dialled.
+//! Dialling a peer found in the directory: look its record up, sort its addresses out by
+//! the dial rules ([`crate::policy::address`]: never loopback, link-local, our own
+//! listeners...; at most a few), connect to the ones left in turn, and run the handshake as
+//! initiator, checking that the responder proves the key that was dialled.
+//!
+//! The IO the rules need lives here: the host's interface addresses (read at each dial, as
+//! a laptop moves between networks) and the gateway's own listening and published
+//! addresses ([`DialRules`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
 
 use tokio::net::TcpStream;
 
 use super::{CONNECT_TIMEOUT, DialError, PeerContext, PeerError, transport};
 use crate::crypto::{HandshakeError, SessionKeys};
 use crate::identity::PeerId;
+use crate::policy::address::{DialPlan, DialScope, Host, Skip};
+
+/// What the dialler may connect to: the configured scope and what it must recognise as
+/// this gateway itself.
+#[derive(Clone, Debug, Default)]
+pub struct DialRules {
+    pub scope: DialScope,
+    /// The peer and IRC listeners, as bound.
+    pub listeners: Vec<SocketAddr>,
+    /// The addresses last published in our own record (the publisher updates them).
+    published: Arc<RwLock<Vec<SocketAddr>>>,
+}
+
+impl DialRules {
+    pub fn new(scope: DialScope, listeners: Vec<SocketAddr>) -> Self {
+        Self {
+            scope,
+            listeners,
+            published: Arc::default(),
+        }
+    }
+
+    /// Our record now lists `addrs`.
+    pub fn set_published(&self, addrs: &[SocketAddr]) {
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = addrs.to_vec();
+    }
+
+    /// Which of a record's addresses to dial, and which not (and why).
+    pub fn plan(&self, addrs: &[SocketAddr]) -> DialPlan {
+        let interfaces = interface_addresses();
+        let published = self
+            .published
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let host = Host {
+            interfaces: &interfaces,
+            listeners: &self.listeners,
+            published: &published,
+        };
+        DialPlan::of(addrs, self.scope, &host)
+    }
+}
+
+/// The host's interface addresses now; none when they cannot be read (then no private
+/// range counts as one the host is on).
+fn interface_addresses() -> Vec<IpAddr> {
+    match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces.iter().map(|i| i.ip()).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the interface addresses");
+            Vec::new()
+        }
+    }
+}
 
 impl PeerContext {
     /// Finds `peer` in the directory, connects, authenticates it, and starts a session.
@@ -25,8 +86,12 @@ impl PeerContext {
                 .map_err(|e| DialError::Directory(e.to_string()))?
                 .ok_or(DialError::NotFound)?;
             fresh_lookup_done |= !found.from_cache;
+            let mut plan = self.dial_rules.plan(&found.record.addrs);
+            if plan.lists_own() {
+                tracing::info!(peer = %peer.short(), "the peer's record lists this gateway's own address; skipped");
+            }
             let mut last_error = String::from("no address");
-            for &addr in &found.record.addrs {
+            for &addr in &plan.dial {
                 match self.connect(peer, addr).await {
                     Ok((stream, keys)) => {
                         // Blocked while the dial was under way: close before any session.
@@ -35,6 +100,15 @@ impl PeerContext {
                         }
                         self.start_session(stream, keys, self.own, Some(addr));
                         return Ok(());
+                    }
+                    Err(PeerError::Handshake(HandshakeError::WrongPeer { found, .. }))
+                        if &found == self.own.as_bytes() =>
+                    {
+                        // We reached ourselves (through a NAT's hairpin, or an address we
+                        // did not know as ours): a wrong record, not a hijack of the peer.
+                        tracing::info!(peer = %peer.short(), %addr, "the peer's record lists an address that reaches this gateway itself; skipped");
+                        plan.skipped.push((addr, Skip::Own));
+                        last_error = "that address reaches this gateway itself".into();
                     }
                     Err(PeerError::Handshake(HandshakeError::WrongPeer { found, .. })) => {
                         let found = PeerId::from_bytes(found)
@@ -56,14 +130,26 @@ impl PeerContext {
                 fresh_lookup_done = true;
                 continue;
             }
-            let addrs = found
-                .record
-                .addrs
+            if plan.dial.is_empty() {
+                return Err(DialError::NoDialableAddress {
+                    skipped: plan.describe_skipped(),
+                });
+            }
+            let addrs = plan
+                .dial
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
-            return Err(DialError::Unreachable { addrs, last_error });
+            let skipped = match plan.describe_skipped() {
+                s if s.is_empty() => s,
+                s => format!("; not tried: {s}"),
+            };
+            return Err(DialError::Unreachable {
+                addrs,
+                last_error,
+                skipped,
+            });
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod accept;
 mod dial;
+pub use dial::DialRules;
 pub mod session;
 pub mod transport;
 pub mod wire;
@@ -71,8 +72,15 @@ pub enum DialError {
          nothing was sent to it (the DHT record or the address may be hijacked)"
     )]
     WrongPeer { addr: SocketAddr, found: String },
-    #[error("unreachable at {addrs}: {last_error}")]
-    Unreachable { addrs: String, last_error: String },
+    #[error("unreachable at {addrs}: {last_error}{skipped}")]
+    Unreachable {
+        addrs: String,
+        last_error: String,
+        /// "; not tried: ..." (addresses the dial rules skipped), or empty.
+        skipped: String,
+    },
+    #[error("the peer's record lists no address this gateway dials: {skipped}")]
+    NoDialableAddress { skipped: String },
     #[error("you blocked this peer")]
     Blocked,
 }
@@ -112,6 +120,8 @@ pub struct PeerContext {
     /// Inbound connections are refused while this many sessions are up (each holds a file
     /// descriptor: without a cap, fresh keys could use them all up, IRC's too).
     pub max_sessions: usize,
+    /// What the dialler may connect to (`[peer] dial`, our own addresses).
+    pub dial_rules: DialRules,
     /// Sessions up now.
     sessions: Arc<AtomicUsize>,
     next_conn_id: Arc<AtomicU64>,
@@ -148,6 +158,7 @@ impl PeerContext {
             tracker,
             blocked: Blocklist::default(),
             max_sessions: default_max_sessions(),
+            dial_rules: DialRules::default(),
             sessions: Arc::default(),
             next_conn_id: Arc::new(AtomicU64::new(1)),
         }

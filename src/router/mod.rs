@@ -6,8 +6,8 @@
 //! Beside this file: `outbox.rs` (durable sending), `inbox.rs` (screening, storing and
 //! showing received messages, playback), `contacts.rs` (the contact book, the
 //! blocklist, unknown senders and held messages), `presence.rs` (presence, watches, away,
-//! peer info, what a front end gets when it attaches) and `control.rs` (the service
-//! commands).
+//! peer info, what a front end gets when it attaches), `redial.rs` (how soon a peer is
+//! dialled again) and `control.rs` (the service commands).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -42,9 +42,6 @@ const CLOCK_SKEW_MS: u64 = 60_000;
 const SEEN_IDS_PER_PEER: usize = 4096;
 /// Messages waiting for a dial to finish, per peer.
 const PENDING_LIMIT: usize = 1000;
-/// A session that ends sooner than this after it came up counts as a failed dial (retried
-/// with backoff), so that a peer refusing us after the handshake is not redialled in a loop.
-const SHORT_SESSION_MS: u64 = 500;
 
 pub use crate::message::FrontendId;
 
@@ -139,6 +136,8 @@ struct PeerState {
     probe_delay: Duration,
     /// A presence probe is scheduled.
     probe_scheduled: bool,
+    /// What the peer did in the current session (decides how soon to redial: `redial.rs`).
+    traffic: redial::Traffic,
     /// A duplicate session we sent on was retired, and has not yet handed back what the
     /// peer did not acknowledge: nothing more is sent until it has, so that those messages
     /// go out again before the ones after them (per-peer order across the handover).
@@ -161,6 +160,7 @@ impl PeerState {
             queued_while_offline: 0,
             probe_delay: Duration::ZERO,
             probe_scheduled: false,
+            traffic: redial::Traffic::default(),
             retiring: None,
             expired: HashSet::new(),
             seen: HashSet::new(),
@@ -335,6 +335,7 @@ impl Router {
             RouterInput::Requests { from, requests } => self.requests(from, requests),
             RouterInput::SessionUp(handle) => self.session_up(handle),
             RouterInput::Received { peer, messages } => {
+                self.note_traffic(peer, true, false);
                 self.receive(peer, messages);
             }
             RouterInput::SessionEnded {
@@ -351,7 +352,10 @@ impl Router {
             RouterInput::Probe(peer) => self.probe_due(peer),
             RouterInput::Published(addrs) => self.published = Some((addrs, now_ms())),
             RouterInput::Reply { to, event } => self.reply_to(to, event),
-            RouterInput::Acknowledged { peer, ids } => self.acknowledged(peer, &ids),
+            RouterInput::Acknowledged { peer, ids } => {
+                self.note_traffic(peer, false, true);
+                self.acknowledged(peer, &ids);
+            }
             RouterInput::FlushAcks => self.flush_acks(),
             RouterInput::Retry(peer) => self.flush(peer),
             RouterInput::Resume => {
@@ -479,7 +483,10 @@ impl Router {
         // The backoffs are reset when a session proves itself by lasting (`SessionEnded`),
         // not here: a peer that closes right after the handshake must not reset them.
         match state.active.take() {
-            None => state.active = Some(handle),
+            None => {
+                state.active = Some(handle);
+                state.traffic = redial::Traffic::default();
+            }
             Some(existing) => {
                 let existing_conn = existing.conn_id;
                 // Both ends order the two sessions the same way: by initiator key, then
@@ -589,6 +596,7 @@ mod inbox;
 pub use handle::{RouterHandle, channel};
 mod outbox;
 mod presence;
+mod redial;
 pub use inbox::Receipt;
 pub use outbox::{RETRY_MAX, RETRY_MIN};
 pub use presence::{MAX_WATCHES, PROBE_MAX};

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::{Router, RouterInput, SHORT_SESSION_MS, now_ms};
+use super::redial::{self, Outcome};
+use super::{Router, RouterInput, now_ms};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent, MessageId};
 use crate::message::{FrontendId, FrontendRequest, MessageKind};
@@ -208,8 +209,8 @@ impl Router {
     }
 
     /// A session ended: what it did not get acknowledged goes back to the front of the
-    /// queue (unless it expired meanwhile), and the peer is dialled again, with backoff if
-    /// the session ended right after its handshake.
+    /// queue (unless it expired meanwhile), and the peer is dialled again: at once after a
+    /// session that lasted and carried traffic, else with backoff (`redial.rs`).
     pub(super) fn session_ended(
         &mut self,
         peer: PeerId,
@@ -221,17 +222,18 @@ impl Router {
         if state.retiring == Some(conn_id) {
             state.retiring = None;
         }
-        let mut early = false;
+        let mut outcome = None;
         if let Some(s) = state.active.as_ref().filter(|s| s.conn_id == conn_id) {
-            early = now_ms().saturating_sub(s.started_ms) < SHORT_SESSION_MS;
+            let lasted = Duration::from_millis(now_ms().saturating_sub(s.started_ms));
+            outcome = Some(redial::outcome(lasted, state.traffic, unsent.len()));
             state.active = None;
-            if !early {
-                // It lasted: the peer is reachable, so backoffs start over.
+            if outcome != Some(Outcome::Unproductive) {
+                // The peer proved reachable: backoffs start over.
                 state.retry_delay = Duration::ZERO;
                 state.probe_delay = Duration::ZERO;
             }
         }
-        tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, early, "session ended");
+        tracing::debug!(peer = %peer.short(), conn_id, unsent = unsent.len(), ?error, ?outcome, "session ended");
         // Not acknowledged: send again (the receiver drops what it has already seen),
         // unless it expired meanwhile (the user was told it was dropped).
         for message in unsent.into_iter().rev() {
@@ -242,11 +244,16 @@ impl Router {
         if state.active.is_none() && state.retiring.is_none() {
             state.expired.clear();
         }
-        if early {
-            // Closed right after the handshake (the peer may have blocked us): try
-            // again with backoff, as after a failed dial, not in a tight loop.
+        if matches!(outcome, Some(Outcome::Working | Outcome::Unproductive)) {
+            // Not proved working for a while (the peer may have blocked us, or never
+            // acknowledges): try again with backoff, as after a failed dial, not in a loop.
             self.forget_away(peer);
-            let error = "the peer closed the connection right after the handshake";
+            let error = match outcome {
+                Some(Outcome::Unproductive) => {
+                    "the session ended before the peer acknowledged anything"
+                }
+                _ => "the session ended",
+            };
             self.presence_dial_failed(peer);
             self.dial_failed(peer, error.to_string());
         } else {
@@ -274,8 +281,13 @@ impl Router {
             self.broadcast(FrontendEvent::PeerNotice { peer, text });
             return;
         }
-        let delay = state.retry_delay.max(first_retry);
-        state.retry_delay = (delay * 2).min(RETRY_MAX);
+        let (delay, next) = redial::step(
+            state.retry_delay,
+            first_retry,
+            RETRY_MAX,
+            redial::random_jitter(),
+        );
+        state.retry_delay = next;
         let newly_offline = state.queued_while_offline == 0;
         state.queued_while_offline = state.pending.len();
         if newly_offline {

@@ -1,7 +1,8 @@
 //! Presence, away and what a front end learns about peers. A watched peer (every contact
 //! that is not blocked, and every peer a front end watches) is online when a session with
 //! it is up; without one the hub dials it, and dials again with backoff while it stays
-//! unreachable, so that presence is real. Away reasons travel both ways in sessions.
+//! unreachable or its sessions prove nothing (`redial.rs`), so that presence is real and a
+//! peer cannot make us dial in a loop. Away reasons travel both ways in sessions.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -210,8 +211,9 @@ impl Router {
         self.set_presence(peer, Presence::Online);
     }
 
-    /// The last session with `peer` ended: a watched peer is dialled again at once (it may
-    /// just have moved); it is offline if that fails. An unwatched one forgets its away.
+    /// The last session with `peer` ended after it proved the peer works (`redial.rs`): a
+    /// watched peer is dialled again at once (it may just have moved); it is offline if
+    /// that fails. An unwatched one forgets its away.
     pub(super) fn session_lost(&mut self, peer: PeerId) {
         self.touch_last_seen(peer);
         self.forget_away(peer);
@@ -243,8 +245,13 @@ impl Router {
         if state.probe_scheduled {
             return;
         }
-        let delay = state.probe_delay.max(first);
-        state.probe_delay = (delay * 2).min(PROBE_MAX);
+        let (delay, next) = super::redial::step(
+            state.probe_delay,
+            first,
+            PROBE_MAX,
+            super::redial::random_jitter(),
+        );
+        state.probe_delay = next;
         state.probe_scheduled = true;
         let (router, shutdown) = (self.ctx.router.clone(), self.ctx.shutdown.clone());
         self.ctx.tracker.spawn(async move {

@@ -27,7 +27,9 @@ pub async fn testnet(n: usize) -> mainline::Testnet {
         .expect("testnet task")
 }
 
-/// A gateway config on loopback, port 0 everywhere, bootstrapping from `testnet`.
+/// A gateway config on loopback, port 0 everywhere, bootstrapping from `testnet`; it dials
+/// loopback addresses (`[peer] dial = "loopback"`): the test's gateways are all on this
+/// machine.
 pub fn config(dir: &Path, testnet: &mainline::Testnet) -> Config {
     let bootstrap: SocketAddr = testnet.bootstrap[0].parse().expect("bootstrap address");
     let mut config = private_config(dir, "127.0.0.1:0".parse().unwrap(), bootstrap);
@@ -207,22 +209,35 @@ where
     addr
 }
 
-/// A gateway whose directory is the shared in-memory map `records` (no DHT at all).
+/// A gateway whose directory is the shared in-memory map `records` (no DHT at all). Like
+/// every test gateway, it dials loopback addresses (`[peer] dial = "loopback"`, set by
+/// [`private_config`]): its peers are on this machine.
 pub async fn memory_gateway(
     dir: &Path,
     records: &disims::directory::memory::SharedRecords,
+    options: Options,
+) -> Gateway {
+    memory_gateway_with(dir, records, options, |_| {}).await
+}
+
+/// [`memory_gateway`] with its config changed by `edit` first (e.g. `[peer] dial`).
+pub async fn memory_gateway_with(
+    dir: &Path,
+    records: &disims::directory::memory::SharedRecords,
     mut options: Options,
+    edit: impl FnOnce(&mut Config),
 ) -> Gateway {
     init_tracing();
     let (key, _) = disims::identity::load_or_create(dir).expect("identity");
     let directory = disims::directory::memory::MemoryDirectory::new(&key, records.clone());
     options.directory = Some(std::sync::Arc::new(directory));
     // The bootstrap address is unused: the memory directory replaces the DHT.
-    let config = private_config(
+    let mut config = private_config(
         dir,
         "127.0.0.1:0".parse().unwrap(),
         "127.0.0.1:9".parse().unwrap(),
     );
+    edit(&mut config);
     Gateway::start(config, options)
         .await
         .expect("gateway starts")

@@ -99,7 +99,9 @@ pub struct GatewayToml<'a> {
 }
 
 impl GatewayToml<'_> {
-    /// Writes the config to `path` (short DHT timeouts, as on a test network).
+    /// Writes the config to `path` (short DHT timeouts, as on a test network; peers may be
+    /// dialled on loopback and private ranges: `[peer] dial = "loopback"`, as the gateways
+    /// of a test run on one machine or in namespaces it made).
     pub fn write(&self, path: &Path) {
         let quoted = |items: Vec<String>| {
             items
@@ -115,7 +117,7 @@ impl GatewayToml<'_> {
         let text = format!(
             "data_dir = \"{data}\"\n\
              [irc]\nlisten = \"{irc}\"\n{password}\
-             [peer]\nlisten = \"{peer}\"\nadvertise = [{advertise}]\n\
+             [peer]\nlisten = \"{peer}\"\nadvertise = [{advertise}]\ndial = \"loopback\"\n\
              [dht]\nbootstrap = [{bootstrap}]\nlisten = \"{dht}\"\nrequest_timeout_ms = 500\n",
             data = self.data_dir.display(),
             irc = self.irc_listen,
