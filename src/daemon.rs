@@ -63,6 +63,8 @@ pub struct Options {
     /// Sessions at most before inbound connections are refused; `None`: what the open-file
     /// limit allows ([`crate::peer::default_max_sessions`]).
     pub max_sessions: Option<usize>,
+    /// Budgets of the peer port (handshakes in progress, msg1s answered, session shares).
+    pub inbound: crate::policy::inbound::InboundLimits,
 }
 
 /// A running gateway.
@@ -126,6 +128,7 @@ impl Gateway {
         if let Some(max) = options.max_sessions {
             ctx.max_sessions = max;
         }
+        ctx.inbound = options.inbound;
         router_handle.install(Router::open(
             ctx.clone(),
             store,
