@@ -101,6 +101,7 @@ async fn connect_peers(
                 commands: tx.clone(),
                 remote: None,
                 started_ms: 0,
+                activity: Default::default(),
             };
             tokio::spawn(session::run(
                 stream,

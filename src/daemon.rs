@@ -63,6 +63,8 @@ pub struct Options {
     /// Sessions at most before inbound connections are refused; `None`: what the open-file
     /// limit allows ([`crate::peer::default_max_sessions`]).
     pub max_sessions: Option<usize>,
+    /// Budgets of the peer port (handshakes in progress, msg1s answered, session shares).
+    pub inbound: crate::policy::inbound::InboundLimits,
 }
 
 /// A running gateway.
@@ -129,6 +131,7 @@ impl Gateway {
         // The dialler never connects to this gateway itself, whatever a record says.
         ctx.dial_rules = DialRules::new(config.peer.dial, vec![peer_addr, irc_addr]);
         ctx.dial_rules.set_published(&config.peer.advertise);
+        ctx.inbound = options.inbound;
         router_handle.install(Router::open(
             ctx.clone(),
             store,

@@ -242,7 +242,7 @@ fn rss_kib() -> usize {
 async fn a_thousand_silent_connections_do_not_stop_honest_peers() {
     let records = SharedRecords::default();
     let dir = tempfile::tempdir().unwrap();
-    // A long handshake timeout, so that only the caps can explain early closes.
+    // Long handshake and msg1 timeouts, so that only the caps can explain early closes.
     let timers = SessionTimers {
         handshake: Duration::from_secs(60),
         ..SessionTimers::default()
@@ -253,6 +253,10 @@ async fn a_thousand_silent_connections_do_not_stop_honest_peers() {
         &records,
         Options {
             timers,
+            inbound: disims::policy::inbound::InboundLimits {
+                msg1_wait: Duration::from_secs(60),
+                ..Default::default()
+            },
             ..Options::default()
         },
     )

@@ -123,6 +123,7 @@ fn start(
         commands: tx.clone(),
         remote: None,
         started_ms: 0,
+        activity: Default::default(),
     };
     let timers = SessionTimers {
         linger: Duration::from_millis(50),

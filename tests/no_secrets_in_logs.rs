@@ -124,6 +124,7 @@ async fn a_conversation_at_trace_level_logs_no_secret() {
         commands: tx_i.clone(),
         remote: None,
         started_ms: 0,
+        activity: Default::default(),
     };
     let handle_r = SessionHandle {
         peer: peer_i,
@@ -133,6 +134,7 @@ async fn a_conversation_at_trace_level_logs_no_secret() {
         commands: tx_r,
         remote: None,
         started_ms: 0,
+        activity: Default::default(),
     };
     let timers = SessionTimers::default();
     tokio::spawn(session::run(

@@ -1,23 +1,36 @@
-//! Accepting peer connections: bounded handshakes in progress (in total and per source),
-//! the responder side of the handshake, and refusing blocked peers once their key is proved.
+//! Accepting peer connections: a slot in the table of handshakes in progress (per address,
+//! per prefix and in total, evicting the oldest connection that has not sent msg1 rather
+//! than refusing a newcomer), a short wait for msg1, the responder's work only within the
+//! handshake budget, and refusing blocked peers once their key is proved. The numbers and
+//! rules are in [`crate::policy::inbound`].
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
-use super::{MAX_PENDING_HANDSHAKES, MAX_PENDING_PER_IP, PeerContext, transport};
-use crate::identity::PeerId;
+use super::{PeerContext, PeerError, transport};
+use crate::crypto::{self, MAX_HANDSHAKE_RECORD, Responder, SessionKeys};
+use crate::identity::{PeerId, random_bytes};
+use crate::policy::inbound::{HandshakeBudget, PendingId, PendingTable};
+
+type Pending = Arc<Mutex<PendingTable<CancellationToken>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl PeerContext {
     /// Accepts peer connections until shutdown, bounding handshakes in progress.
     pub async fn accept_loop(self, listener: TcpListener) {
-        let global = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
-        let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+        let pending: Pending = Arc::new(Mutex::new(PendingTable::new(&self.inbound)));
+        let budget = Arc::new(Mutex::new(HandshakeBudget::new(
+            &self.inbound,
+            Instant::now(),
+        )));
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -32,28 +45,39 @@ impl PeerContext {
                     continue;
                 }
             };
-            if self.sessions.load(Ordering::Relaxed) >= self.max_sessions {
+            // No session could be given even to a contact: spare the handshake.
+            if !self.registry().room_for_someone(&self.session_limits()) {
                 tracing::debug!(%from, max = self.max_sessions, "session cap reached; dropping connection");
                 continue;
             }
-            let Ok(permit) = global.clone().try_acquire_owned() else {
-                tracing::debug!(%from, "too many handshakes in progress; dropping connection");
-                continue;
+            // Cancelled when evicted (before msg1) or at shutdown.
+            let evict = self.shutdown.child_token();
+            let admitted = lock(&pending).admit(from.ip(), evict.clone());
+            let (id, evicted) = match admitted {
+                Ok(admitted) => admitted,
+                Err(why) => {
+                    tracing::debug!(%from, %why, "no handshake slot; dropping connection");
+                    continue;
+                }
             };
-            let Some(ip_slot) = IpSlot::take(&per_ip, from.ip()) else {
-                tracing::debug!(%from, "too many handshakes from this address; dropping connection");
-                continue;
+            if let Some(evicted) = evicted {
+                tracing::debug!(%from, "handshake table full: evicting a connection that sent no msg1");
+                evicted.cancel();
+            }
+            let slot = PendingSlot {
+                table: pending.clone(),
+                id,
             };
             let ctx = self.clone();
+            let budget = budget.clone();
             self.tracker.spawn(async move {
                 let mut stream = stream;
                 let _ = stream.set_nodelay(true);
                 let result = tokio::select! {
-                    _ = ctx.shutdown.cancelled() => return,
-                    r = tokio::time::timeout(ctx.timers.handshake, transport::respond(&mut stream, &ctx.identity)) => r,
+                    _ = evict.cancelled() => return,
+                    r = tokio::time::timeout(ctx.timers.handshake, ctx.respond(&mut stream, &slot, &budget, from)) => r,
                 };
-                drop(ip_slot);
-                drop(permit);
+                drop(slot);
                 match result {
                     Ok(Ok(keys)) => {
                         let initiator = PeerId::from_bytes(keys.peer.to_bytes());
@@ -73,37 +97,46 @@ impl PeerContext {
             });
         }
     }
-}
 
-/// A per-IP count of handshakes in progress, released on drop.
-struct IpSlot {
-    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
-}
-
-impl IpSlot {
-    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
-        let mut guard = map.lock().unwrap_or_else(|p| p.into_inner());
-        let count = guard.entry(ip).or_insert(0);
-        if *count >= MAX_PENDING_PER_IP {
-            return None;
+    /// The responder side of the handshake, with a short wait for msg1 and no X25519 or
+    /// signature for a msg1 over the budget (the connection is closed unanswered).
+    async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        slot: &PendingSlot,
+        budget: &Mutex<HandshakeBudget>,
+        from: SocketAddr,
+    ) -> Result<SessionKeys, PeerError> {
+        let mut buf = Vec::new();
+        tokio::time::timeout(
+            self.inbound.msg1_wait,
+            transport::read_record(stream, MAX_HANDSHAKE_RECORD, &mut buf),
+        )
+        .await
+        .map_err(|_| PeerError::Msg1Timeout)??;
+        lock(&slot.table).got_msg1(slot.id);
+        if !lock(budget).answer(from.ip(), Instant::now()) {
+            return Err(PeerError::OverBudget);
         }
-        *count += 1;
-        Some(Self {
-            map: map.clone(),
-            ip,
-        })
+        let responder = Responder::new(&self.identity, random_bytes()?);
+        let (awaiting, msg2) = responder.read_msg1(&buf)?;
+        let mut out = Vec::with_capacity(crypto::RECORD_HEADER_LEN + msg2.len());
+        crypto::encode_record(&msg2, &mut out);
+        stream.write_all(&out).await?;
+        stream.flush().await?;
+        transport::read_record(stream, MAX_HANDSHAKE_RECORD, &mut buf).await?;
+        Ok(awaiting.read_msg3(&buf)?)
     }
 }
 
-impl Drop for IpSlot {
+/// A handshake's slot in the pending table, freed on drop.
+struct PendingSlot {
+    table: Pending,
+    id: PendingId,
+}
+
+impl Drop for PendingSlot {
     fn drop(&mut self) {
-        let mut guard = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = guard.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                guard.remove(&self.ip);
-            }
-        }
+        lock(&self.table).remove(self.id);
     }
 }

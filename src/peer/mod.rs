@@ -11,8 +11,8 @@ pub mod wire;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -23,6 +23,8 @@ use tokio_util::task::TaskTracker;
 use crate::crypto::{FrameError, HandshakeError, SessionKeys};
 use crate::directory::Directory;
 use crate::identity::{IdentityError, PeerId};
+use crate::policy::SourcePrefix;
+use crate::policy::inbound::{self, InboundLimits, SessionKind, SessionLimits, SessionRegistry};
 use crate::router::{RouterHandle, RouterInput};
 pub use session::{SessionCommand, SessionHandle, SessionTimers};
 
@@ -32,10 +34,10 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connecting to one address may take this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most this many handshakes in progress at once (a flood of silent connections
-/// must not exhaust memory or file descriptors).
-pub const MAX_PENDING_HANDSHAKES: usize = 256;
+/// must not exhaust memory or file descriptors); see [`inbound`] for the others.
+pub const MAX_PENDING_HANDSHAKES: usize = inbound::PENDING_TOTAL;
 /// At most this many handshakes in progress from one IP address.
-pub const MAX_PENDING_PER_IP: usize = 16;
+pub const MAX_PENDING_PER_IP: usize = inbound::PENDING_PER_ADDRESS;
 
 /// Errors of the peer layer; each closes one connection and nothing else.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,10 @@ pub enum PeerError {
     NotStored,
     #[error("handshake timed out")]
     HandshakeTimeout,
+    #[error("no msg1 in time")]
+    Msg1Timeout,
+    #[error("msg1 over the handshake budget (under load)")]
+    OverBudget,
     #[error("{0}")]
     Identity(#[from] IdentityError),
 }
@@ -85,12 +91,19 @@ pub enum DialError {
     Blocked,
 }
 
-/// Peers the user blocked: the hub keeps it up to date, the peer layer refuses their
-/// connections as soon as the handshake has proved who they are, and never dials them.
+/// A set of peers the hub keeps up to date for the peer layer.
 #[derive(Clone, Default, Debug)]
-pub struct Blocklist(Arc<RwLock<HashSet<PeerId>>>);
+pub struct PeerSet(Arc<RwLock<HashSet<PeerId>>>);
 
-impl Blocklist {
+/// Peers the user blocked: the peer layer refuses their connections as soon as the
+/// handshake has proved who they are, and never dials them.
+pub type Blocklist = PeerSet;
+
+/// The user's contacts (not blocked): their sessions are not counted against strangers'
+/// shares, and one arriving at a full session cap evicts the least active stranger.
+pub type ContactSet = PeerSet;
+
+impl PeerSet {
     pub fn contains(&self, peer: &PeerId) -> bool {
         self.0
             .read()
@@ -117,14 +130,44 @@ pub struct PeerContext {
     pub tracker: TaskTracker,
     /// Peers whose connections are refused (shared with the hub, which updates it).
     pub blocked: Blocklist,
-    /// Inbound connections are refused while this many sessions are up (each holds a file
-    /// descriptor: without a cap, fresh keys could use them all up, IRC's too).
+    /// The user's contacts (shared with the hub, which updates it).
+    pub contacts: ContactSet,
+    /// Sessions up at most (each holds a file descriptor: without a cap, fresh keys could
+    /// use them all up, IRC's too); strangers get a share of it ([`SessionLimits`]).
     pub max_sessions: usize,
     /// What the dialler may connect to (`[peer] dial`, our own addresses).
     pub dial_rules: DialRules,
+    /// Budgets of the peer port: handshakes in progress, msg1s answered, session shares.
+    pub inbound: InboundLimits,
     /// Sessions up now.
-    sessions: Arc<AtomicUsize>,
+    sessions: Arc<Mutex<SessionRegistry<LiveSession>>>,
     next_conn_id: Arc<AtomicU64>,
+}
+
+/// When a session last carried a chat, either way (Unix ms; its start until then): the
+/// least active stranger is evicted first. The session task updates it.
+#[derive(Clone, Debug, Default)]
+pub struct Activity(Arc<AtomicU64>);
+
+impl Activity {
+    fn at(ms: u64) -> Self {
+        Self(Arc::new(AtomicU64::new(ms)))
+    }
+
+    /// Traffic now.
+    pub fn touch(&self) {
+        self.0.store(crate::router::now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn last_ms(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What the peer layer keeps of a running session, to evict it.
+struct LiveSession {
+    commands: mpsc::UnboundedSender<SessionCommand>,
+    activity: Activity,
 }
 
 /// File descriptors kept for everything but peer sessions (IRC clients, the store, the DHT).
@@ -157,14 +200,36 @@ impl PeerContext {
             shutdown,
             tracker,
             blocked: Blocklist::default(),
+            contacts: ContactSet::default(),
             max_sessions: default_max_sessions(),
             dial_rules: DialRules::default(),
+            inbound: InboundLimits::default(),
             sessions: Arc::default(),
             next_conn_id: Arc::new(AtomicU64::new(1)),
         }
     }
 
-    /// Registers an established session with the router and runs it in a task.
+    /// The session cap and its shares.
+    pub fn session_limits(&self) -> SessionLimits {
+        SessionLimits::derive(
+            self.max_sessions,
+            self.inbound.reserved_for_contacts,
+            self.inbound.sessions_per_prefix,
+        )
+    }
+
+    /// Sessions up now.
+    pub fn sessions_up(&self) -> usize {
+        self.registry().len()
+    }
+
+    fn registry(&self) -> MutexGuard<'_, SessionRegistry<LiveSession>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers an established session with the router and runs it in a task; an inbound
+    /// one is first given a place under the session cap ([`SessionRegistry::admit`]), or
+    /// closed at once.
     fn start_session<S>(
         &self,
         stream: S,
@@ -178,21 +243,50 @@ impl PeerContext {
             Ok(peer) => peer,
             Err(_) => return, // the handshake verified a signature with it: unreachable
         };
+        let kind = match remote {
+            _ if initiator == self.own => SessionKind::Outbound,
+            _ if self.contacts.contains(&peer) => SessionKind::Contact,
+            Some(addr) => SessionKind::Stranger(SourcePrefix::of(addr.ip())),
+            // Not TCP (tests' in-memory streams): nothing to share out.
+            None => SessionKind::Outbound,
+        };
         let (tx, rx) = mpsc::unbounded_channel();
+        let started_ms = crate::router::now_ms();
+        let activity = Activity::at(started_ms);
+        let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let live = LiveSession {
+            commands: tx.clone(),
+            activity: activity.clone(),
+        };
+        let limits = self.session_limits();
+        let admitted = self
+            .registry()
+            .admit(conn_id, kind, live, &limits, |s| s.activity.last_ms());
+        match admitted {
+            Ok(None) => {}
+            Ok(Some(evicted)) => {
+                tracing::debug!(peer = %peer.short(), "session cap reached: evicting the least active stranger");
+                let _ = evicted.commands.send(SessionCommand::Evict);
+            }
+            Err(why) => {
+                tracing::debug!(peer = %peer.short(), ?remote, %why, "no room for this session; closing");
+                return;
+            }
+        }
         let handle = SessionHandle {
             peer,
-            conn_id: self.next_conn_id.fetch_add(1, Ordering::Relaxed),
+            conn_id,
             initiator,
             session_id: keys.transcript_hash,
             commands: tx,
             remote,
-            started_ms: crate::router::now_ms(),
+            started_ms,
+            activity,
         };
         let ctx = self.clone();
-        self.sessions.fetch_add(1, Ordering::Relaxed);
         self.tracker.spawn(async move {
-            // Counted down however the task ends.
-            let _count = SessionCount(ctx.sessions.clone());
+            // Forgotten however the task ends.
+            let _slot = SessionSlot(ctx.sessions.clone(), conn_id);
             ctx.router.dispatch(RouterInput::SessionUp(handle.clone()));
             session::run(
                 stream,
@@ -208,11 +302,12 @@ impl PeerContext {
     }
 }
 
-/// One live session in [`PeerContext::sessions`], counted down on drop.
-struct SessionCount(Arc<AtomicUsize>);
+/// One live session in [`PeerContext::sessions`], forgotten on drop.
+struct SessionSlot(Arc<Mutex<SessionRegistry<LiveSession>>>, u64);
 
-impl Drop for SessionCount {
+impl Drop for SessionSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        let mut registry = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        registry.remove(self.1);
     }
 }

@@ -63,6 +63,8 @@ pub enum SessionCommand {
     Away(String),
     /// Another session with the same peer won the tie-break: close this one gracefully.
     Retire,
+    /// Evicted to make room for a contact (the least active stranger): close gracefully.
+    Evict,
 }
 
 /// The router's handle on a running session.
@@ -79,6 +81,8 @@ pub struct SessionHandle {
     pub remote: Option<std::net::SocketAddr>,
     /// When the session came up, Unix ms.
     pub started_ms: u64,
+    /// When it last carried a chat (eviction picks the least active stranger).
+    pub activity: super::Activity,
 }
 
 /// Runs a session until it ends, then reports the end (and what the peer has not
@@ -96,7 +100,7 @@ pub async fn run<S>(
 {
     let peer = handle.peer;
     let conn_id = handle.conn_id;
-    let mut session = Session::new(keys, router.clone(), peer);
+    let mut session = Session::new(keys, router.clone(), peer, handle.activity.clone());
     let (reader, writer) = tokio::io::split(stream);
     let codec = LengthDelimitedCodec::builder()
         .length_field_type::<u32>()
@@ -174,10 +178,17 @@ struct Session {
     closing: bool,
     /// Our write side is shut down (after Close was written).
     write_shut: bool,
+    /// Stamped with every chat, either way.
+    activity: super::Activity,
 }
 
 impl Session {
-    fn new(keys: SessionKeys, router: RouterHandle, peer: PeerId) -> Self {
+    fn new(
+        keys: SessionKeys,
+        router: RouterHandle,
+        peer: PeerId,
+        activity: super::Activity,
+    ) -> Self {
         Self {
             keys,
             unacked: VecDeque::new(),
@@ -194,6 +205,7 @@ impl Session {
             last_tx: Instant::now(),
             closing: false,
             write_shut: false,
+            activity,
         }
     }
 
@@ -283,6 +295,11 @@ impl Session {
                                 linger_until = Some(Instant::now() + timers.linger);
                                 break;
                             }
+                            Some(SessionCommand::Evict) => {
+                                self.start_close(CloseReason::Idle)?;
+                                linger_until = Some(Instant::now() + timers.linger);
+                                break;
+                            }
                         }
                         if self.pending() + self.plain.len() >= OUT_HIGH_WATER {
                             break;
@@ -340,6 +357,7 @@ impl Session {
             return Ok(false);
         }
         let chats = std::mem::take(&mut self.received);
+        self.activity.touch();
         let ids: Vec<_> = chats.iter().map(|c| c.id).collect();
         match self.router.receive(self.peer, chats) {
             Receipt::NotStored => return Err(PeerError::NotStored),
@@ -409,6 +427,7 @@ impl Session {
 
     fn send_chat(&mut self, message: ChatMessage) -> Result<(), PeerError> {
         // Encoded from the message itself, which then waits for its ack (no copy of it).
+        self.activity.touch();
         let chat = WireMessage::Chat(message);
         self.queue(&chat)?;
         if let WireMessage::Chat(message) = chat {

@@ -45,6 +45,7 @@ fn start(stream: DuplexStream, keys: SessionKeys, seed: u8, timers: SessionTimer
         commands: tx.clone(),
         remote: None,
         started_ms: 0,
+        activity: Default::default(),
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(run(

@@ -68,10 +68,17 @@ impl Router {
         self.limits = settings.store();
         self.settings = settings;
         self.ctx.blocked.set(self.blocked_peers());
+        self.ctx.contacts.set(self.contact_peers());
     }
 
     fn blocked_peers(&self) -> Vec<PeerId> {
         self.book.blocked().collect()
+    }
+
+    /// Contacts not blocked: the peer layer keeps room for their sessions.
+    fn contact_peers(&self) -> Vec<PeerId> {
+        let contacts = self.book.iter_sorted().into_iter();
+        contacts.filter(|c| !c.blocked).map(|c| c.peer).collect()
     }
 
     /// Saves a contact (new or changed) and updates the book; the caller then calls
@@ -97,6 +104,7 @@ impl Router {
     /// kept for later: a front end gets the book when it attaches).
     pub(super) fn contacts_changed(&mut self) {
         self.ctx.blocked.set(self.blocked_peers());
+        self.ctx.contacts.set(self.contact_peers());
         let _ = self.deliver(FrontendEvent::Contacts(self.book.clone()));
     }
 

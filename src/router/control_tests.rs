@@ -145,6 +145,7 @@ async fn a_peer_added_while_connected_shows_online_at_once() {
         commands,
         remote: None,
         started_ms: now_ms(),
+        activity: Default::default(),
     }));
     drain(&mut rx);
     // Not a contact: its session said nothing about presence. Added: the new book, then

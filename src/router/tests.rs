@@ -238,6 +238,7 @@ fn fake_session(
         commands,
         remote: None,
         started_ms: 0,
+        activity: Default::default(),
     };
     (handle, rx)
 }
