@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use crate::policy::address::DialScope;
+use crate::policy::strangers::{self, Quota, RateBudget};
 
 /// IRC listens on loopback only, unless a password is set.
 pub const DEFAULT_IRC_LISTEN: &str = "127.0.0.1:6667";
@@ -101,6 +102,26 @@ impl UnknownSenders {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ContactsConfig {
     pub unknown: UnknownSenders,
+    pub strangers: StrangerLimits,
+}
+
+/// What a peer that is not a contact may make the gateway take in (`[contacts]`; the
+/// numbers and their reasons: [`crate::policy::strangers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StrangerLimits {
+    /// Per stranger, across its sessions; `None`: not limited.
+    pub rate: Option<RateBudget>,
+    /// New senders shown per minute; further ones are held as with `ask`.
+    pub new_senders_per_minute: u32,
+}
+
+impl Default for StrangerLimits {
+    fn default() -> Self {
+        Self {
+            rate: Some(RateBudget::default()),
+            new_senders_per_minute: strangers::DEFAULT_NEW_SENDERS_PER_MINUTE,
+        }
+    }
 }
 
 /// How long messages are kept.
@@ -110,6 +131,8 @@ pub struct StoreConfig {
     pub expire_after: Duration,
     /// Received messages (already shown) are kept this long as history.
     pub history: Duration,
+    /// Bytes of history strangers' messages may hold, per sender and in all.
+    pub stranger_quota: Quota,
 }
 
 impl Default for StoreConfig {
@@ -117,6 +140,7 @@ impl Default for StoreConfig {
         Self {
             expire_after: Duration::from_secs(DEFAULT_EXPIRE_HOURS * 3600),
             history: Duration::from_secs(DEFAULT_HISTORY_DAYS * 86_400),
+            stranger_quota: Quota::default(),
         }
     }
 }
@@ -206,6 +230,9 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawContacts {
     unknown: Option<String>,
+    stranger_bytes_per_second: Option<u64>,
+    stranger_burst_bytes: Option<u64>,
+    new_senders_per_minute: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -213,6 +240,8 @@ struct RawContacts {
 struct RawStore {
     expire_after_hours: Option<u64>,
     history_days: Option<u64>,
+    stranger_quota_mib: Option<u64>,
+    stranger_quota_per_sender_mib: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -442,8 +471,12 @@ impl Config {
             store: StoreConfig {
                 expire_after: Duration::from_secs(expire_hours * 3600),
                 history: Duration::from_secs(history_days * 86_400),
+                stranger_quota: quota(&raw.store)?,
             },
-            contacts: ContactsConfig { unknown },
+            contacts: ContactsConfig {
+                unknown,
+                strangers: stranger_limits(&raw.contacts)?,
+            },
         })
     }
 }
@@ -466,6 +499,71 @@ fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
             .filter(|h| !h.is_empty())
             .map(|h| PathBuf::from(h).join(fallback)),
     }
+}
+
+/// `[store] stranger_quota_mib` and `stranger_quota_per_sender_mib`.
+fn quota(raw: &RawStore) -> Result<Quota, ConfigError> {
+    let total = raw
+        .stranger_quota_mib
+        .unwrap_or(strangers::DEFAULT_QUOTA_TOTAL_MIB);
+    if !(1..=1 << 20).contains(&total) {
+        return Err(invalid(
+            "store.stranger_quota_mib",
+            "must be between 1 and 1048576",
+        ));
+    }
+    let per_sender = raw
+        .stranger_quota_per_sender_mib
+        .unwrap_or(strangers::DEFAULT_QUOTA_PER_SENDER_MIB.min(total));
+    if !(1..=total).contains(&per_sender) {
+        return Err(invalid(
+            "store.stranger_quota_per_sender_mib",
+            "must be between 1 and store.stranger_quota_mib",
+        ));
+    }
+    Ok(Quota {
+        per_sender: per_sender << 20,
+        total: total << 20,
+    })
+}
+
+/// `[contacts] stranger_bytes_per_second`, `stranger_burst_bytes`, `new_senders_per_minute`.
+fn stranger_limits(raw: &RawContacts) -> Result<StrangerLimits, ConfigError> {
+    let defaults = RateBudget::default();
+    let bytes_per_second = raw
+        .stranger_bytes_per_second
+        .unwrap_or(defaults.bytes_per_second);
+    if !(1024..=1 << 30).contains(&bytes_per_second) {
+        return Err(invalid(
+            "contacts.stranger_bytes_per_second",
+            "must be between 1024 and 1073741824",
+        ));
+    }
+    // The largest message must fit in a full bucket, or it would never be taken.
+    let least = strangers::row_bytes(crate::peer::wire::MAX_TEXT);
+    let burst_bytes = raw.stranger_burst_bytes.unwrap_or(defaults.burst_bytes);
+    if !(least..=1 << 32).contains(&burst_bytes) {
+        return Err(invalid(
+            "contacts.stranger_burst_bytes",
+            format!("must be between {least} (the largest message) and 4294967296"),
+        ));
+    }
+    let new_senders_per_minute = raw
+        .new_senders_per_minute
+        .unwrap_or(strangers::DEFAULT_NEW_SENDERS_PER_MINUTE);
+    if !(1..=100_000).contains(&new_senders_per_minute) {
+        return Err(invalid(
+            "contacts.new_senders_per_minute",
+            "must be between 1 and 100000",
+        ));
+    }
+    Ok(StrangerLimits {
+        rate: Some(RateBudget {
+            bytes_per_second,
+            burst_bytes,
+        }),
+        new_senders_per_minute,
+    })
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {

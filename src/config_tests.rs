@@ -40,6 +40,7 @@ fn example_file_parses_and_states_the_defaults() {
     assert_eq!(c.peer, defaults.peer);
     assert_eq!(c.dht, defaults.dht);
     assert_eq!(c.store, defaults.store);
+    assert_eq!(c.contacts, defaults.contacts);
 }
 
 #[test]
@@ -83,6 +84,26 @@ fn bad_values_name_the_key_and_reason() {
             "[store]\nexpire_after_hours = 720\nhistory_days = 7",
             "store.history_days",
         ),
+        (
+            "[store]\nstranger_quota_mib = 0",
+            "store.stranger_quota_mib",
+        ),
+        (
+            "[store]\nstranger_quota_mib = 2\nstranger_quota_per_sender_mib = 3",
+            "store.stranger_quota_per_sender_mib",
+        ),
+        (
+            "[contacts]\nstranger_bytes_per_second = 10",
+            "contacts.stranger_bytes_per_second",
+        ),
+        (
+            "[contacts]\nstranger_burst_bytes = 8000",
+            "contacts.stranger_burst_bytes",
+        ),
+        (
+            "[contacts]\nnew_senders_per_minute = 0",
+            "contacts.new_senders_per_minute",
+        ),
     ];
     for (text, key) in cases {
         let e = error_of(text);
@@ -123,4 +144,25 @@ fn private_bootstrap_means_server_mode() {
         Config::from_toml("[dht]\nbootstrap = [\"127.0.0.1:6881\"]\nserver_mode = \"adaptive\"")
             .unwrap();
     assert_eq!(c.dht.server_mode, DhtServerMode::Adaptive);
+}
+
+#[test]
+fn stranger_budgets_default_to_laptop_sizes_and_can_be_set() {
+    let c = Config::from_toml("").unwrap();
+    assert_eq!(c.store.stranger_quota.total, 64 << 20);
+    assert_eq!(c.store.stranger_quota.per_sender, 4 << 20);
+    let rate = c.contacts.strangers.rate.unwrap();
+    assert_eq!(
+        (rate.bytes_per_second, rate.burst_bytes),
+        (32 << 10, 256 << 10)
+    );
+    assert_eq!(c.contacts.strangers.new_senders_per_minute, 20);
+    let c = Config::from_toml(
+        "[store]\nstranger_quota_mib = 2\n[contacts]\nstranger_bytes_per_second = 2048\nnew_senders_per_minute = 5",
+    )
+    .unwrap();
+    // A total below the default share: the share follows it down.
+    assert_eq!(c.store.stranger_quota.per_sender, 2 << 20);
+    assert_eq!(c.contacts.strangers.rate.unwrap().bytes_per_second, 2048);
+    assert_eq!(c.contacts.strangers.new_senders_per_minute, 5);
 }

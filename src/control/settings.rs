@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, StoreConfig, UnknownSenders};
+use crate::config::{Config, StoreConfig, StrangerLimits, UnknownSenders};
 
 /// A setting that cannot take this value (or does not exist); the message is the reply.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub enum SettingError {
 pub struct Settings {
     pub unknown: UnknownSenders,
     store: StoreConfig,
+    /// Budgets of peers that are not contacts (from the config; not changed by `set`).
+    pub strangers: StrangerLimits,
 }
 
 /// The names, in the order `set` lists them.
@@ -32,13 +34,17 @@ pub const KEYS: [&str; 3] = ["unknown", "expire_after_hours", "history_days"];
 
 impl Settings {
     pub fn from_config(config: &Config) -> Self {
-        Self::new(config.contacts.unknown, &config.store)
+        Self {
+            strangers: config.contacts.strangers,
+            ..Self::new(config.contacts.unknown, &config.store)
+        }
     }
 
     pub fn new(unknown: UnknownSenders, store: &StoreConfig) -> Self {
         Self {
             unknown,
             store: store.clone(),
+            strangers: StrangerLimits::default(),
         }
     }
 

@@ -180,6 +180,9 @@ struct Session {
     write_shut: bool,
     /// Stamped with every chat, either way.
     activity: super::Activity,
+    /// The peer, a stranger, went over its rate budget: its chats are no longer taken
+    /// (nor acknowledged), and the session closes.
+    over_budget: bool,
 }
 
 impl Session {
@@ -206,7 +209,27 @@ impl Session {
             closing: false,
             write_shut: false,
             activity,
+            over_budget: false,
         }
+    }
+
+    /// Whether a received chat is taken (stored, then acknowledged): always from a contact;
+    /// from a stranger while its rate budget lasts (the budget outlives the session).
+    fn admit(&mut self, chat: &ChatMessage) -> bool {
+        if self.over_budget {
+            return false;
+        }
+        let cost = crate::policy::strangers::row_bytes(chat.text.len());
+        if self
+            .router
+            .gate()
+            .admit(&self.peer, cost, std::time::Instant::now())
+        {
+            return true;
+        }
+        tracing::info!(peer = %self.peer.short(), "stranger over its rate budget; not acknowledging, closing");
+        self.over_budget = true;
+        false
     }
 
     fn pending(&self) -> usize {
@@ -254,8 +277,13 @@ impl Session {
                     let plaintext = self.keys.opener.open(&mut frame)?;
                     for message in wire::messages(plaintext) {
                         match message {
-                            // Chats are collected and stored together, then acknowledged.
-                            Ok(WireMessage::Chat(chat)) => self.received.push(chat),
+                            // Chats are collected and stored together, then acknowledged;
+                            // a stranger's only within its budget (`policy::strangers`).
+                            Ok(WireMessage::Chat(chat)) => {
+                                if self.admit(&chat) {
+                                    self.received.push(chat);
+                                }
+                            }
                             Ok(message) => {
                                 self.take_received()?;
                                 self.confirm_received()?;
@@ -280,6 +308,12 @@ impl Session {
                         tokio::task::yield_now().await;
                     }
                     self.confirm_received()?;
+                    if self.over_budget && !self.closing {
+                        // What was taken is acknowledged (queued above); the rest stays
+                        // with the sender, which sends it again in a later session.
+                        self.start_close(CloseReason::Shutdown)?;
+                        linger_until = Some(Instant::now() + timers.linger);
+                    }
                 }
                 cmd = commands.recv(), if !self.closing && pending < OUT_HIGH_WATER => {
                     // Take whatever else is waiting too, so that it goes out in one write.

@@ -34,7 +34,25 @@ struct Running {
 }
 
 fn start(stream: DuplexStream, keys: SessionKeys, seed: u8, timers: SessionTimers) -> Running {
+    start_budgeted(stream, keys, seed, timers, None, &[])
+}
+
+/// [`start`] with a rate budget for strangers and these contacts (peer seeds).
+fn start_budgeted(
+    stream: DuplexStream,
+    keys: SessionKeys,
+    seed: u8,
+    timers: SessionTimers,
+    budget: Option<crate::policy::strangers::RateBudget>,
+    contacts: &[u8],
+) -> Running {
     let (router, inputs) = router::channel();
+    router.gate().set_budget(budget);
+    router.gate().set_contacts(
+        contacts
+            .iter()
+            .map(|s| PeerId::of(&SigningKey::from_bytes(&[*s; 32]))),
+    );
     let (tx, rx) = mpsc::unbounded_channel();
     let peer = PeerId::of(&SigningKey::from_bytes(&[seed; 32]));
     let handle = SessionHandle {
@@ -336,4 +354,71 @@ async fn an_ack_rides_with_the_reply_or_goes_alone_after_a_short_delay() {
     assert_eq!(frame, vec![WireMessage::Ack(chat(3).id)]);
     let waited = sent.elapsed();
     assert!(waited >= ACK_DELAY && waited < ACK_DELAY * 2, "{waited:?}");
+}
+
+/// A stranger over its rate budget: what it sent within the budget is taken and
+/// acknowledged, the rest is neither taken nor acknowledged, and the session closes, so
+/// that the sender gets the rest back for later (exactly once). A contact sending the
+/// same is taken in full.
+#[tokio::test(start_paused = true)]
+async fn a_stranger_over_its_budget_is_not_acknowledged_and_closed_but_a_contact_is_not() {
+    use crate::policy::strangers::{RateBudget, row_bytes};
+    const N: u8 = 40;
+    const TAKEN: usize = 5;
+    // Five two-byte chats fit the burst; it refills at one byte a second (no more in the
+    // test's real time).
+    let budget = Some(RateBudget {
+        bytes_per_second: 1,
+        burst_bytes: TAKEN as u64 * row_bytes(2),
+    });
+    for contact in [false, true] {
+        let (ka, kb) = keys();
+        let (sa, sb) = tokio::io::duplex(1 << 16);
+        let mut a = start(sa, ka, 2, FAST);
+        // B's peer is A (key 1): a contact of B's user or not.
+        let contacts: &[u8] = if contact { &[1] } else { &[] };
+        let mut b = start_budgeted(sb, kb, 1, FAST, budget, contacts);
+        for n in 0..N {
+            a.commands.send(SessionCommand::Send(chat(n))).unwrap();
+        }
+        let (mut got, mut acked) = (Vec::new(), Vec::new());
+        let unsent = loop {
+            match tokio::time::timeout(Duration::from_secs(10), a.inputs.recv())
+                .await
+                .expect("in time")
+                .expect("input")
+            {
+                RouterInput::Acknowledged { ids, .. } => acked.extend(ids),
+                RouterInput::SessionEnded { unsent, .. } => break Some(unsent),
+                other => panic!("{other:?}"),
+            }
+            while let Ok(input) = b.inputs.try_recv() {
+                if let RouterInput::Received { messages, .. } = input {
+                    got.extend(messages);
+                }
+            }
+            if contact && acked.len() == usize::from(N) {
+                break None;
+            }
+        };
+        while let Ok(input) = b.inputs.try_recv() {
+            if let RouterInput::Received { messages, .. } = input {
+                got.extend(messages);
+            }
+        }
+        let all: Vec<_> = (0..N).map(chat).collect();
+        if contact {
+            assert_eq!(got, all, "a contact is never throttled");
+            assert_eq!(unsent, None);
+        } else {
+            assert_eq!(got, all[..TAKEN], "only what the budget allowed was taken");
+            let ids: Vec<_> = all[..TAKEN].iter().map(|m| m.id).collect();
+            assert_eq!(acked, ids, "and only that was acknowledged");
+            assert_eq!(
+                unsent.unwrap(),
+                all[TAKEN..],
+                "the rest goes back to the sender"
+            );
+        }
+    }
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::inbox::Screen;
+use super::strangers::Verdict;
 use super::{Router, now_ms};
 use crate::config::UnknownSenders;
 use crate::contacts::Contact;
@@ -66,9 +67,12 @@ impl Router {
             Err(e) => tracing::error!(error = %e, "cannot read the remembered senders"),
         }
         self.limits = settings.store();
+        self.strangers =
+            super::strangers::Strangers::new(settings.strangers.new_senders_per_minute);
         self.settings = settings;
         self.ctx.blocked.set(self.blocked_peers());
         self.ctx.contacts.set(self.contact_peers());
+        self.sync_strangers();
     }
 
     fn blocked_peers(&self) -> Vec<PeerId> {
@@ -105,6 +109,7 @@ impl Router {
     pub(super) fn contacts_changed(&mut self) {
         self.ctx.blocked.set(self.blocked_peers());
         self.ctx.contacts.set(self.contact_peers());
+        self.sync_strangers();
         let _ = self.deliver(FrontendEvent::Contacts(self.book.clone()));
     }
 
@@ -136,29 +141,32 @@ impl Router {
             return Screen::Show;
         }
         let known = self.senders.get(&peer).copied();
-        match self.settings.unknown {
-            UnknownSenders::Accept => {
+        let verdict = |v: Verdict| match v {
+            Verdict::Show => Screen::Show,
+            Verdict::Hold { announce } => Screen::Hold { announce },
+        };
+        match (self.settings.unknown, known) {
+            // Without a store there is nowhere to hold them: shown.
+            (UnknownSenders::Accept | UnknownSenders::Ask, _) if self.store.is_none() => {
                 if known.is_none() {
-                    self.remember_sender(peer, SenderState::Announced);
-                    let nick = peer.nick();
-                    let text = format!(
-                        "New sender {nick} (key {}) wrote to you. To keep it as a contact: add {nick} [petname]",
-                        hex(peer.as_bytes())
-                    );
-                    self.broadcast(FrontendEvent::ControlAnnounce { text });
+                    self.new_sender(peer, false);
                 }
                 Screen::Show
             }
-            // Without a store there is nowhere to hold them: shown.
-            UnknownSenders::Ask if self.store.is_none() => Screen::Show,
-            UnknownSenders::Ask => Screen::Hold {
-                announce: known != Some(SenderState::Asked),
+            (UnknownSenders::Accept, Some(SenderState::Announced)) => Screen::Show,
+            // Held before (asked, or over the new-sender budget): held until accepted, so
+            // that its messages show in order.
+            (UnknownSenders::Accept, Some(SenderState::Asked)) => Screen::Hold { announce: false },
+            (UnknownSenders::Accept, None) => verdict(self.new_sender(peer, false)),
+            (UnknownSenders::Ask, None) => verdict(self.new_sender(peer, true)),
+            (UnknownSenders::Ask, Some(state)) => Screen::Hold {
+                announce: state != SenderState::Asked,
             },
-            UnknownSenders::Drop => Screen::Drop,
+            (UnknownSenders::Drop, _) => Screen::Drop,
         }
     }
 
-    fn remember_sender(&mut self, peer: PeerId, state: SenderState) {
+    pub(super) fn remember_sender(&mut self, peer: PeerId, state: SenderState) {
         if self.senders.len() >= MAX_SENDERS && !self.senders.contains_key(&peer) {
             self.forget_oldest_senders();
         }
@@ -217,6 +225,12 @@ impl Router {
         };
         let kept = &messages[..messages.len().min(room)];
         let dropped = messages.len() - kept.len();
+        if !self.make_room(&peer, kept) {
+            return false;
+        }
+        let Some(store) = self.store.as_mut() else {
+            return false;
+        };
         if let Err(e) = store.hold(&peer, kept, now) {
             tracing::error!(peer = %peer.short(), error = %e, "cannot store held messages; not acknowledging them");
             return false;

@@ -542,6 +542,8 @@ async fn saved_settings_that_only_fit_together_survive_a_restart() {
     let config = StoreConfig {
         expire_after: std::time::Duration::from_secs(3600),
         history: std::time::Duration::from_secs(86_400),
+
+        ..StoreConfig::default()
     };
     let start = || {
         let settings = crate::control::Settings::new(UnknownSenders::Accept, &config);

@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{FRONTEND_QUEUE, Receipt, Router, RouterInput};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent, FrontendId};
+use crate::policy::strangers::StrangerGate;
 use crate::store::Ticket;
 
 /// A cheap, clonable handle to send to the hub.
@@ -17,7 +18,7 @@ use crate::store::Ticket;
 /// get `try_send`, dials are spawned), and it saves a task hand-off on every message's way
 /// in and out.
 #[derive(Clone)]
-pub struct RouterHandle(Target);
+pub struct RouterHandle(Target, Arc<StrangerGate>);
 
 #[derive(Clone)]
 enum Target {
@@ -35,7 +36,13 @@ impl std::fmt::Debug for RouterHandle {
 impl RouterHandle {
     /// A handle on a hub to be [`installed`](Self::install) once its peer context exists.
     pub fn hub() -> RouterHandle {
-        RouterHandle(Target::Hub(Arc::new(Mutex::new(None))))
+        RouterHandle(Target::Hub(Arc::new(Mutex::new(None))), Arc::default())
+    }
+
+    /// Who is budgeted, shared by the hub (which keeps it up to date) and the sessions
+    /// (which ask it for every chat, without taking the hub's lock).
+    pub fn gate(&self) -> &StrangerGate {
+        &self.1
     }
 
     /// Puts the hub in place; inputs before this are dropped.
@@ -135,5 +142,5 @@ fn lock(hub: &Mutex<Option<Router>>) -> std::sync::MutexGuard<'_, Option<Router>
 /// A handle whose inputs go to a channel, for observing them (tests, benchmarks).
 pub fn channel() -> (RouterHandle, mpsc::UnboundedReceiver<RouterInput>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (RouterHandle(Target::Channel(tx)), rx)
+    (RouterHandle(Target::Channel(tx), Arc::default()), rx)
 }

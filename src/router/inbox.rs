@@ -66,7 +66,7 @@ impl Router {
                 };
             }
         }
-        let Some(store) = self.store.as_mut() else {
+        if self.store.is_none() {
             for message in messages {
                 if self.peer(peer).first_sight(message.id) {
                     self.broadcast(FrontendEvent::Received {
@@ -77,6 +77,13 @@ impl Router {
                 }
             }
             return Receipt::Stored;
+        }
+        // Strangers' messages fit under their quota (their oldest rows go first).
+        if self.is_stranger(&peer) && !self.make_room(&peer, &messages) {
+            return Receipt::NotStored;
+        }
+        let Some(store) = self.store.as_mut() else {
+            return Receipt::NotStored;
         };
         // Stored as shown when a client is attached to show them (one transaction); the
         // ones no client took are marked unshown again, for playback.

@@ -95,6 +95,13 @@ pub enum RouterInput {
     Resume,
     /// Expire old outgoing messages and prune the history (periodically).
     Maintain,
+    /// Prune the next batch of the history: rows after `after` received before `before_ms`.
+    PruneHistory {
+        before_ms: u64,
+        after: i64,
+    },
+    /// Time to show the coalesced announcements of new senders.
+    AnnounceSenders,
     /// The peer told us its user is away (`Some`) or back (`None`).
     PeerAway {
         peer: PeerId,
@@ -233,6 +240,8 @@ pub struct Router {
     unsettled: Vec<(Ticket, PeerId, Option<FrontendEvent>)>,
     /// Front ends that show no echoes of sent messages ([`FrontendRequest::Echoes`]).
     no_echoes: HashSet<FrontendId>,
+    /// Budgets of peers that are not contacts: new senders, the history quota.
+    strangers: strangers::Strangers,
 }
 
 impl Router {
@@ -248,6 +257,9 @@ impl Router {
             acks_flush_due: false,
             unsettled: Vec::new(),
             no_echoes: HashSet::new(),
+            strangers: strangers::Strangers::new(
+                crate::policy::strangers::DEFAULT_NEW_SENDERS_PER_MINUTE,
+            ),
             // Should the OS have no randomness, the clock still makes runs distinct.
             id_prefix: random_bytes().unwrap_or_else(|_| now_ms().to_be_bytes()),
             id_counter: 0,
@@ -363,6 +375,8 @@ impl Router {
                 self.probe_contacts();
             }
             RouterInput::Maintain => self.maintain(),
+            RouterInput::PruneHistory { before_ms, after } => self.prune_history(before_ms, after),
+            RouterInput::AnnounceSenders => self.announce_senders(),
             RouterInput::Status(text) => {
                 // Kept as the current state, which every front end gets when it attaches;
                 // so it goes only to those attached now, never into the backlog.
@@ -597,6 +611,7 @@ pub use handle::{RouterHandle, channel};
 mod outbox;
 mod presence;
 mod redial;
+mod strangers;
 pub use inbox::Receipt;
 pub use outbox::{RETRY_MAX, RETRY_MIN};
 pub use presence::{MAX_WATCHES, PROBE_MAX};

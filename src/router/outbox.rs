@@ -335,14 +335,13 @@ impl Router {
     /// Drops messages that waited longer than the configured expiry, telling the user which,
     /// and forgets history older than the retention.
     pub(super) fn maintain(&mut self) {
-        let (expire_after, history) = (self.limits.expire_after, self.limits.history);
+        let expire_after = self.limits.expire_after;
+        // A batch at a time, each a turn of the hub of its own (`strangers.rs`).
+        self.prune_history(self.history_cutoff(), 0);
         let Some(store) = self.store.as_mut() else {
             return;
         };
         let now = super::now_ms();
-        if let Err(e) = store.prune_history(now.saturating_sub(history.as_millis() as u64)) {
-            tracing::warn!(error = %e, "cannot prune the history");
-        }
         let expired = match store.expire(now.saturating_sub(expire_after.as_millis() as u64)) {
             Ok(expired) => expired,
             Err(e) => {

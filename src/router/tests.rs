@@ -381,6 +381,8 @@ async fn a_message_that_expires_in_flight_is_not_sent_again() {
     let limits = StoreConfig {
         expire_after: Duration::from_millis(1),
         history: Duration::from_secs(3600),
+
+        ..StoreConfig::default()
     };
     let mut r = Router::with_store(context(), Store::open(dir.path()).unwrap(), limits);
     let mut rx = attach(&mut r);

@@ -254,6 +254,7 @@ impl Store {
         let tx = self.db.transaction()?;
         let fresh = insert_received(&tx, from, messages, now_ms, HELD)?;
         tx.commit()?;
+        self.count_received(from, messages, &fresh);
         Ok(fresh.iter().filter(|row| row.is_some()).count())
     }
 
@@ -291,10 +292,21 @@ impl Store {
     /// the history retention); returns how many.
     pub fn reject_held(&mut self, peer: &PeerId) -> Result<usize, StoreError> {
         self.settle();
-        Ok(self.db.execute(
+        let key = &peer.as_bytes()[..];
+        let tx = self.db.transaction()?;
+        let text: i64 = tx.query_row(
+            "SELECT COALESCE(SUM(length(CAST(text AS BLOB))), 0) FROM received
+             WHERE peer = ?1 AND shown = 2",
+            [key],
+            |r| r.get(0),
+        )?;
+        let n = tx.execute(
             "UPDATE received SET shown = 1, text = '' WHERE peer = ?1 AND shown = 2",
-            [&peer.as_bytes()[..]],
-        )?)
+            [key],
+        )?;
+        tx.commit()?;
+        self.ledger.sub(peer, text.max(0) as u64);
+        Ok(n)
     }
 
     /// How many messages wait in the outbox for `peer`.

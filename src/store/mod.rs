@@ -58,12 +58,18 @@ pub struct Received {
 /// in a transaction of their own.
 pub const MAX_PENDING_ACKS: usize = 4096;
 
+/// History rows one batch of pruning reads at most (each batch is a transaction of its
+/// own, a millisecond or so: the hub's lock is held that long, not for the whole prune).
+pub const PRUNE_BATCH: usize = 1000;
+
 /// The store; one per gateway.
 pub struct Store {
     db: Connection,
     /// The open write (group commit) and the acknowledged messages whose deletes ride
     /// along with it.
     write: write::WriteState,
+    /// Bytes of history per peer, and who is exempt from the strangers' quota.
+    ledger: quota::Ledger,
     /// Declared after `db`, so dropped after it: the last checkpoint sees every commit.
     _checkpointer: checkpoint::Checkpointer,
 }
@@ -220,9 +226,11 @@ impl Store {
         let mut store = Store {
             db,
             write: write::WriteState::default(),
+            ledger: quota::Ledger::default(),
             _checkpointer,
         };
         store.migrate()?;
+        store.ledger = quota::Ledger::load(&store.db)?;
         Ok(store)
     }
 
@@ -425,7 +433,23 @@ impl Store {
         now_ms: u64,
         shown: bool,
     ) -> Result<(Vec<Option<i64>>, Ticket), StoreError> {
-        self.write_history(|db| insert_received(db, from, messages, now_ms, i64::from(shown)))
+        let (rows, ticket) =
+            self.write_history(|db| insert_received(db, from, messages, now_ms, i64::from(shown)))?;
+        self.count_received(from, messages, &rows);
+        Ok((rows, ticket))
+    }
+
+    /// Counts the bytes of the rows just written (see `quota`).
+    fn count_received(&mut self, from: &PeerId, messages: &[ChatMessage], rows: &[Option<i64>]) {
+        let bytes = messages
+            .iter()
+            .zip(rows)
+            .filter(|(_, row)| row.is_some())
+            .map(|(m, _)| crate::policy::strangers::row_bytes(m.text.len()))
+            .sum();
+        if bytes > 0 {
+            self.ledger.add(*from, bytes);
+        }
     }
 
     /// Received messages no front end has shown yet, oldest first, at most `limit`.
@@ -487,18 +511,20 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets shown messages received before `before_ms` (history retention). Their ids go
-    /// too, so a resend older than the retention would show again: keep the retention longer
-    /// than the outbox expiry.
+    /// Forgets shown messages received before `before_ms` (history retention), all at once
+    /// (the hub prunes a batch at a time instead: [`Store::prune_history_batch`]). Their ids
+    /// go too, so a resend older than the retention would show again: keep the retention
+    /// longer than the outbox expiry.
     pub fn prune_history(&mut self, before_ms: u64) -> Result<usize, StoreError> {
-        let (pruned, _) = self.write_history(|db| {
-            Ok(db.execute(
-                "DELETE FROM received WHERE shown = 1 AND received_at_ms < ?1",
-                [before_ms as i64],
-            )?)
-        })?;
-        self.commit()?;
-        Ok(pruned)
+        let (mut pruned, mut after) = (0, 0);
+        loop {
+            let step = self.prune_history_batch(before_ms, after, PRUNE_BATCH)?;
+            pruned += step.deleted;
+            match step.next {
+                Some(next) => after = next,
+                None => return Ok(pruned),
+            }
+        }
     }
 
     /// The newest schema version this database has been migrated to.
@@ -551,8 +577,10 @@ impl Drop for Store {
 
 mod checkpoint;
 pub mod contacts;
+mod quota;
 mod write;
 pub use contacts::SenderState;
+pub use quota::{Evicted, PruneStep};
 pub use write::{Durability, Ticket};
 
 #[cfg(test)]
