@@ -117,6 +117,7 @@ pub(super) fn requests(actions: &[Action]) -> Vec<FrontendRequest> {
 pub(super) fn message(kind: MessageKind, text: &str, sent_at_ms: u64) -> FrontendEvent {
     FrontendEvent::Received {
         played_back: false,
+        stored: None,
         from: peer(2),
         message: ChatMessage {
             id: MessageId([7; 16]),
