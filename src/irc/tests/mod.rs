@@ -6,6 +6,7 @@ mod caps;
 mod channel;
 mod conn;
 mod echo;
+mod long_lines;
 mod monitor;
 mod never_panics;
 mod rendering;
