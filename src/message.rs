@@ -72,7 +72,17 @@ pub enum FrontendRequest {
     /// does; one that never says gets them (copying every sent message to a client that
     /// shows none is work for nothing).
     Echoes(bool),
+    /// These received messages (their [`FrontendEvent::Received`] `stored` rows) were
+    /// written to the user's client: the hub may now mark them shown. A front end says so
+    /// only after the write completed, so a message it took but never wrote (the client
+    /// went away, or the hub dropped this front end) stays unshown and is played back to
+    /// the next front end that attaches. The hub marks them lazily, with its next write.
+    Shown(Vec<StoredRow>),
 }
+
+/// The store's name for a received message (its history row), as the hub hands it to front
+/// ends so that they can report it written ([`FrontendRequest::Shown`]).
+pub type StoredRow = i64;
 
 /// Where a control reply goes: the control channel, or a private query with the service.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -117,6 +127,9 @@ pub enum FrontendEvent {
         message: ChatMessage,
         /// Shown late: it arrived while no client was attached, and is played back now.
         played_back: bool,
+        /// Its row in the store, when it has one: report it in [`FrontendRequest::Shown`]
+        /// once written to the client, or it is played back again.
+        stored: Option<StoredRow>,
     },
     /// A message the user sent (from any of its front ends), accepted into the outbox: for
     /// echo-message and self-message. `origin` is the front end that sent it.

@@ -105,6 +105,7 @@ impl Raw {
             commands: tx.clone(),
             remote: None,
             started_ms: 0,
+            activity: Default::default(),
         };
         let shutdown = CancellationToken::new();
         tokio::spawn(session::run(

@@ -274,6 +274,7 @@ impl Client {
                 from,
                 message,
                 played_back,
+                stored: _,
             } => self.on_received(from, message, *played_back, out),
             FrontendEvent::Sent {
                 to,

@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::flood::TokenBucket;
 use super::{Action, Client, ClientSettings, LineFramer};
 use crate::config::{DEFAULT_LINE_BURST, DEFAULT_LINES_PER_SECOND};
-use crate::message::{FrontendId, FrontendRequest};
+use crate::message::{FrontendEvent, FrontendId, FrontendRequest, StoredRow};
 use crate::router::{RouterHandle, RouterInput, now_ms};
 
 /// A client must finish registration within this time.
@@ -123,6 +123,9 @@ async fn serve(
     // The client's requests from one read (or one batch of events) go to the hub together,
     // so that a burst of messages is committed to the outbox in one transaction.
     let mut requests = Vec::<FrontendRequest>::new();
+    // The stored received messages rendered into `out`: reported to the hub as shown once
+    // `out` has been written to the socket, not before (see `FrontendRequest::Shown`).
+    let mut rendered = Vec::<StoredRow>::new();
     // Attached to the hub only once registered, so that the backlog kept while no client
     // was attached goes to a client that can show it.
     let mut attached: Option<(
@@ -181,12 +184,12 @@ async fn serve(
             }
             event = recv_event(&mut attached) => match event {
                 Some(event) => {
-                    close = perform(client.handle_event(&event), &mut out, &mut requests);
+                    close = render(&mut client, &event, &mut out, &mut requests, &mut rendered);
                     // Render whatever else is waiting too, so that a burst goes out in few writes.
                     if let Some((_, events)) = attached.as_mut() {
                         while !close && out.len() < WRITE_BATCH {
                             let Ok(event) = events.try_recv() else { break };
-                            close = perform(client.handle_event(&event), &mut out, &mut requests);
+                            close = render(&mut client, &event, &mut out, &mut requests, &mut rendered);
                         }
                     }
                 }
@@ -225,6 +228,12 @@ async fn serve(
                 Err(_) => break Err(std::io::ErrorKind::TimedOut.into()),
             }
             out.clear();
+        }
+        if !rendered.is_empty() {
+            // Written: now they count as shown (the hub batches the marks).
+            let request = FrontendRequest::Shown(std::mem::take(&mut rendered));
+            let from = frontend_id(&attached);
+            router.dispatch(RouterInput::Request { from, request });
         }
         if close {
             break Ok(());
@@ -290,6 +299,24 @@ async fn recv_event(
         Some((_, rx)) => rx.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// Renders one event from the hub into `out`, noting the stored message it carries, if
+/// any, in `rendered`; returns true when the connection must close.
+fn render(
+    client: &mut Client,
+    event: &FrontendEvent,
+    out: &mut Vec<u8>,
+    requests: &mut Vec<FrontendRequest>,
+    rendered: &mut Vec<StoredRow>,
+) -> bool {
+    if let FrontendEvent::Received {
+        stored: Some(row), ..
+    } = event
+    {
+        rendered.push(*row);
+    }
+    perform(client.handle_event(event), out, requests)
 }
 
 /// Performs a state machine's actions (lines are written to `out`, requests kept in

@@ -165,15 +165,18 @@ impl Client {
             None
         };
         // A message shown late carries its time: in the server-time tag when the client asked
-        // for it, otherwise at the start of the text.
-        let text = if played_back && !self.caps.server_time {
-            std::borrow::Cow::Owned(render::dated_text(message))
+        // for it, otherwise at the start of the text (of every line, when it takes several).
+        let lead = if played_back && !self.caps.server_time {
+            render::date_lead(message)
         } else {
-            std::borrow::Cow::Borrowed(message.text.as_str())
+            String::new()
         };
-        let line = render::chat(&self.peer_prefix(from), &self.own_nick, message.kind, &text);
-        let tags = self.message_tags(message, batch);
-        out.push(Action::Send(render::with_tags(&tags, line)));
+        let from = self.peer_prefix(from);
+        let lines = render::chat_lines(&from, &self.own_nick, message.kind, &message.text, &lead);
+        for (part, line) in lines.into_iter().enumerate() {
+            let tags = self.message_tags(message, batch.clone(), part);
+            out.push(Action::Send(render::with_tags(&tags, line)));
+        }
     }
 
     /// A message the user sent, accepted by the hub: echoed to the client that sent it if it
@@ -192,16 +195,22 @@ impl Client {
             return;
         }
         let target = self.book.display_nick(to);
-        let line = render::chat(&self.own_prefix(), &target, message.kind, &message.text);
-        let tags = self.message_tags(message, None);
-        out.push(Action::Send(render::with_tags(&tags, line)));
+        let own = self.own_prefix();
+        let lines = render::chat_lines(&own, &target, message.kind, &message.text, "");
+        for (part, line) in lines.into_iter().enumerate() {
+            let tags = self.message_tags(message, None, part);
+            out.push(Action::Send(render::with_tags(&tags, line)));
+        }
     }
 
-    /// The tags of a chat line, as far as the client negotiated them.
+    /// The tags of line `part` (from 0) of a chat message, as far as the client negotiated
+    /// them: every line of a split message carries its time and batch, and a msgid of its
+    /// own ([`render::part_msgid`]).
     fn message_tags(
         &self,
         message: &ChatMessage,
         batch: Option<String>,
+        part: usize,
     ) -> Vec<(&'static str, String)> {
         let mut tags = Vec::new();
         if let Some(reference) = batch {
@@ -211,7 +220,7 @@ impl Client {
             tags.push(("time", render::format_server_time(message.sent_at_ms)));
         }
         if self.caps.message_tags {
-            tags.push(("msgid", render::msgid(&message.id)));
+            tags.push(("msgid", render::part_msgid(&message.id, part)));
         }
         tags
     }

@@ -116,9 +116,9 @@ pub fn with_tags(tags: &[(&str, String)], line: String) -> String {
     format!("@{} {line}", tags.join(";"))
 }
 
-/// A chat line (PRIVMSG, NOTICE, or a CTCP ACTION in a PRIVMSG) from `from` to `target`.
-/// The body is cleaned: it may come from a peer. Never truncated: the client accepts lines
-/// longer than 512 bytes from its server, and a message cut short would be a message changed.
+/// A chat line (PRIVMSG, NOTICE, or a CTCP ACTION in a PRIVMSG) from `from` to `target`,
+/// in one line whatever its length (for short texts of our own: control echoes). The body
+/// is cleaned: it may come from a peer. A peer's message goes through [`chat_lines`].
 pub fn chat(from: &str, target: &str, kind: MessageKind, body: &str) -> String {
     let body = clean_body(body);
     let (verb, text) = match kind {
@@ -129,12 +129,86 @@ pub fn chat(from: &str, target: &str, kind: MessageKind, body: &str) -> String {
     line(Some(from), verb, &[target], Some(&text))
 }
 
-/// The text of a message shown late to a client without server-time: its time in front,
-/// so that it is not read as said just now ("[2026-11-24 21:03 UTC] text").
-pub fn dated_text(message: &ChatMessage) -> String {
+/// A chat message as the lines a client accepts: each whole line (prefix, command, target,
+/// text and CR LF; tags are counted apart, as the IRC framing does) within [`MAX_LINE`]
+/// bytes. A longer body is split at character boundaries, at a space near the limit when
+/// there is one (the space ends the earlier part), so that the parts' texts put together
+/// give the cleaned body back. `lead` goes in front of every part (a played-back message's
+/// date); an action stays an action in every part. Never truncated: a message cut short
+/// would be a message changed.
+pub fn chat_lines(
+    from: &str,
+    target: &str,
+    kind: MessageKind,
+    body: &str,
+    lead: &str,
+) -> Vec<String> {
+    let body = clean_body(body);
+    let lead = clean_body(lead);
+    let overhead = chat(from, target, kind, "").len() + lead.len() + 2;
+    // Nicks and targets are short, so this is never below a few hundred bytes; the floor
+    // only guarantees progress.
+    let room = MAX_LINE.saturating_sub(overhead).max(MIN_PART);
+    split_text(&body, room)
+        .into_iter()
+        .map(|part| chat(from, target, kind, &format!("{lead}{part}")))
+        .collect()
+}
+
+/// Longest IRC line in bytes, CR LF included, tags not counted (RFC 1459, RFC 2812).
+pub const MAX_LINE: usize = super::codec::MAX_LINE;
+
+/// A part of a split message holds at least this many bytes (or one character).
+const MIN_PART: usize = 16;
+
+/// A split looks this far back from the limit for a space to split at.
+const SPACE_LOOKBACK: usize = 64;
+
+/// `text` in parts of at most `max` bytes (at least one character each), split at UTF-8
+/// boundaries only, preferably just after a space within [`SPACE_LOOKBACK`] bytes of the
+/// limit; the parts put together are `text`. An empty text is one empty part.
+pub fn split_text(text: &str, max: usize) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while rest.len() > max {
+        let mut end = max;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        if end == 0 {
+            // A character longer than `max` (only with a tiny `max`): it goes whole.
+            end = rest.chars().next().map_or(rest.len(), char::len_utf8);
+        } else if let Some(space) = rest[..end].rfind(' ')
+            && space + 1 + SPACE_LOOKBACK >= end
+            && space > 0
+        {
+            end = space + 1;
+        }
+        let (part, tail) = rest.split_at(end);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.push(rest);
+    parts
+}
+
+/// The date in front of a message shown late to a client without server-time, so that it
+/// is not read as said just now: "[2026-11-24 21:03 UTC] ".
+pub fn date_lead(message: &ChatMessage) -> String {
     let time = human_time(message.sent_at_ms);
     let minutes = time.get(..16).unwrap_or(&time);
-    format!("[{minutes} UTC] {}", message.text)
+    format!("[{minutes} UTC] ")
+}
+
+/// The `msgid` of part `part` (from 0) of a message split into several lines: the
+/// message's own id for the first, `<id>-<n>` for the n-th after (n from 2), so that every
+/// line's id is unique (clients that deduplicate by msgid would drop repeated ones) and a
+/// message played back again gets the same ids (so they can drop that).
+pub fn part_msgid(id: &MessageId, part: usize) -> String {
+    match part {
+        0 => msgid(id),
+        n => format!("{}-{}", msgid(id), n + 1),
+    }
 }
 
 /// A message id as the `msgid` tag shows it: lower-case hex.

@@ -3,10 +3,16 @@
 //! peer and id, across restarts), shown to the front ends attached, and played back to the
 //! next one that attaches when nobody took them.
 
-use super::{CLOCK_SKEW_MS, PLAYBACK_LIMIT, Router, now_ms};
+use std::time::Duration;
+
+use super::{CLOCK_SKEW_MS, PLAYBACK_LIMIT, Router, RouterInput, now_ms};
 use crate::identity::PeerId;
-use crate::message::{ChatMessage, FrontendEvent};
+use crate::message::{ChatMessage, FrontendEvent, FrontendId, StoredRow};
 use crate::store::Ticket;
+
+/// Marks of shown messages wait at most this long for a write to take them along: a
+/// crash within it shows those messages again (never loses them).
+pub const SHOWN_FLUSH_DELAY: Duration = Duration::from_millis(100);
 
 /// What became of received messages handed to the hub ([`Router::receive_open`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +51,10 @@ impl Router {
     /// Writes received messages to the store's open write (deduplicating resends) and
     /// shows the new ones at once: the commit waits until the caller has let the front
     /// ends write them out, and the messages are acknowledged only after it. (Should the
-    /// gateway die in between, the peer sends them again and they show twice.)
+    /// gateway die in between, the peer sends them again and they show twice.) They are
+    /// stored unshown, and marked shown only once a front end reports them written to its
+    /// client ([`Router::shown`]): a front end that goes away, or is dropped for falling
+    /// behind, loses nothing.
     pub fn receive_open(&mut self, peer: PeerId, mut messages: Vec<ChatMessage>) -> Receipt {
         self.settle();
         // The sender's clock dates a message (it may have waited offline), but a time in our
@@ -73,6 +82,7 @@ impl Router {
                         from: peer,
                         message,
                         played_back: false,
+                        stored: None,
                     });
                 }
             }
@@ -85,10 +95,9 @@ impl Router {
         let Some(store) = self.store.as_mut() else {
             return Receipt::NotStored;
         };
-        // Stored as shown when a client is attached to show them (one transaction); the
-        // ones no client took are marked unshown again, for playback.
-        let live = !self.frontends.is_empty();
-        let (rows, ticket) = match store.receive_open(&peer, &messages, now, live) {
+        // Stored unshown: a front end reports the ones it wrote to its client (`shown`), and
+        // what no front end wrote is played back to the next one that attaches.
+        let (rows, ticket) = match store.receive_open(&peer, &messages, now, false) {
             Ok(written) => written,
             Err(e) => {
                 tracing::error!(peer = %peer.short(), error = %e, "cannot store received messages; not acknowledging them");
@@ -96,63 +105,60 @@ impl Router {
             }
         };
         self.peer(peer);
-        let mut not_shown = Vec::new();
         for (message, row) in messages.into_iter().zip(rows) {
             // A row only for a message not stored before: a resend after a lost ack has none.
-            if let Some(row) = row
-                && self
-                    .deliver(FrontendEvent::Received {
-                        from: peer,
-                        message,
-                        played_back: false,
-                    })
-                    .is_err()
-                && live
-            {
-                not_shown.push(row);
+            if let Some(row) = row {
+                let event = FrontendEvent::Received {
+                    from: peer,
+                    message,
+                    played_back: false,
+                    stored: Some(row),
+                };
+                let _ = self.deliver_stored(event, row);
             }
-        }
-        if let (false, Some(store)) = (not_shown.is_empty(), self.store.as_mut())
-            && let Err(e) = store.mark_unshown(&not_shown)
-        {
-            // The whole open write is rolled back: the messages are not acknowledged.
-            tracing::error!(error = %e, "cannot mark messages for playback");
-            return Receipt::NotStored;
         }
         Receipt::Pending(ticket)
     }
 
-    /// Shows stored messages no front end has shown yet (after an attach).
+    /// Shows stored messages no front end has shown yet (after an attach, or when held
+    /// ones are released): the contacts' first, then the others', each in arrival order
+    /// (see [`crate::store::Store::unshown`]), skipping those in flight to a front end.
     pub(super) fn play_back(&mut self) {
+        // Marks not yet written would let what was shown come again.
+        self.flush_shown();
+        let skip: usize = self.in_flight.values().map(|rows| rows.len()).sum();
         let Some(store) = self.store.as_ref() else {
             return;
         };
-        let unshown = match store.unshown(PLAYBACK_LIMIT + 1) {
+        let unshown = match store.unshown(PLAYBACK_LIMIT + skip + 1) {
             Ok(unshown) => unshown,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read stored messages for playback");
                 return;
             }
         };
+        let mut unshown: Vec<_> = unshown
+            .into_iter()
+            .filter(|stored| !self.is_in_flight(stored.row))
+            .collect();
         if unshown.is_empty() {
             return;
         }
         let more = unshown.len() > PLAYBACK_LIMIT;
-        let mut shown = None;
+        unshown.truncate(PLAYBACK_LIMIT);
         let _ = self.deliver(FrontendEvent::PlaybackStart);
-        for stored in unshown.into_iter().take(PLAYBACK_LIMIT) {
+        for stored in unshown {
             let event = FrontendEvent::Received {
                 from: stored.from,
                 message: stored.message,
                 played_back: true,
+                stored: Some(stored.row),
             };
-            if self.deliver(event).is_err() {
+            if self.deliver_stored(event, stored.row).is_err() {
                 break;
             }
-            shown = Some(stored.row);
         }
         let _ = self.deliver(FrontendEvent::PlaybackEnd);
-        self.mark_shown(shown);
         if more {
             let text = format!(
                 "more than {PLAYBACK_LIMIT} messages arrived while no client was attached; reconnect to see the rest"
@@ -161,9 +167,39 @@ impl Router {
         }
     }
 
-    fn mark_shown(&mut self, up_to: Option<i64>) {
-        if let (Some(row), Some(store)) = (up_to, self.store.as_mut())
-            && let Err(e) = store.mark_shown(row)
+    /// Front end `from` wrote these stored messages to its client: they are shown. The marks
+    /// ride along with the next write of the store, or are written within
+    /// [`SHOWN_FLUSH_DELAY`]; never a commit per message.
+    pub(super) fn shown(&mut self, from: FrontendId, rows: &[StoredRow]) {
+        if let Some(in_flight) = self.in_flight.get_mut(&from) {
+            for row in rows {
+                in_flight.remove(row);
+            }
+        }
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        if let Err(e) = store.note_shown(rows) {
+            // Worst case they show again: better than lost.
+            tracing::warn!(error = %e, "cannot mark messages as shown");
+        }
+        if store.has_pending_shown() && !self.shown_flush_due {
+            self.shown_flush_due = true;
+            let (router, shutdown) = (self.ctx.router.clone(), self.ctx.shutdown.clone());
+            self.ctx.tracker.spawn(async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(SHOWN_FLUSH_DELAY) => router.dispatch(RouterInput::FlushShown),
+                }
+            });
+        }
+    }
+
+    /// Writes the marks of shown messages that no write has taken along yet.
+    pub(super) fn flush_shown(&mut self) {
+        self.shown_flush_due = false;
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store.flush_shown()
         {
             // Worst case they show again after a restart: better than lost.
             tracing::warn!(error = %e, "cannot mark messages as shown");

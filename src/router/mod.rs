@@ -3,8 +3,9 @@
 //! front end can plug in beside `irc/`. The hub's state sits behind a lock that callers'
 //! tasks take briefly (`handle.rs`).
 //!
-//! Beside this file: `outbox.rs` (durable sending), `inbox.rs` (screening, storing and
-//! showing received messages, playback), `contacts.rs` (the contact book, the
+//! Beside this file: `deliver.rs` (events to front ends, bounded queues), `outbox.rs`
+//! (durable sending), `inbox.rs` (screening, storing and showing received messages,
+//! playback), `contacts.rs` (the contact book, the
 //! blocklist, unknown senders and held messages), `presence.rs` (presence, watches, away,
 //! peer info, what a front end gets when it attaches), `redial.rs` (how soon a peer is
 //! dialled again) and `control.rs` (the service commands).
@@ -89,6 +90,8 @@ pub enum RouterInput {
     },
     /// Time to delete acknowledged messages from the outbox, if no write took them along.
     FlushAcks,
+    /// Time to mark shown what front ends wrote, if no write took the marks along.
+    FlushShown,
     /// Time to try a peer with queued messages again.
     Retry(PeerId),
     /// Load the outbox (at start) and deliver what it holds.
@@ -242,6 +245,12 @@ pub struct Router {
     no_echoes: HashSet<FrontendId>,
     /// Budgets of peers that are not contacts: new senders, the history quota.
     strangers: strangers::Strangers,
+    /// Stored received messages each front end has taken but not yet reported written
+    /// ([`FrontendRequest::Shown`]): a playback skips them (they are on their way), and
+    /// they are forgotten with the front end, so the next playback shows them.
+    in_flight: HashMap<FrontendId, HashSet<crate::message::StoredRow>>,
+    /// A [`RouterInput::FlushShown`] is on its way.
+    shown_flush_due: bool,
 }
 
 impl Router {
@@ -260,6 +269,8 @@ impl Router {
             strangers: strangers::Strangers::new(
                 crate::policy::strangers::DEFAULT_NEW_SENDERS_PER_MINUTE,
             ),
+            in_flight: HashMap::new(),
+            shown_flush_due: false,
             // Should the OS have no randomness, the clock still makes runs distinct.
             id_prefix: random_bytes().unwrap_or_else(|_| now_ms().to_be_bytes()),
             id_counter: 0,
@@ -340,9 +351,14 @@ impl Router {
             }
             RouterInput::Detach(id) => {
                 self.frontends.remove(&id);
+                self.in_flight.remove(&id);
                 self.no_echoes.remove(&id);
                 self.unwatch_all(id);
             }
+            RouterInput::Request {
+                from,
+                request: FrontendRequest::Shown(rows),
+            } => self.shown(from, &rows),
             RouterInput::Request { from, request } => self.requests(from, vec![request]),
             RouterInput::Requests { from, requests } => self.requests(from, requests),
             RouterInput::SessionUp(handle) => self.session_up(handle),
@@ -369,6 +385,7 @@ impl Router {
                 self.acknowledged(peer, &ids);
             }
             RouterInput::FlushAcks => self.flush_acks(),
+            RouterInput::FlushShown => self.flush_shown(),
             RouterInput::Retry(peer) => self.flush(peer),
             RouterInput::Resume => {
                 self.resume();
@@ -523,88 +540,11 @@ impl Router {
         self.flush(peer);
         self.presence_up(peer);
     }
-
-    /// Sends an event to every attached front end, or keeps it until one attaches.
-    fn broadcast(&mut self, event: FrontendEvent) {
-        if let Err(event) = self.deliver(event) {
-            if self.backlog.len() >= BACKLOG_LIMIT {
-                self.backlog.pop_front();
-                self.backlog_dropped += 1;
-            }
-            self.backlog.push_back(event);
-        }
-    }
-
-    /// Whether any attached front end shows echoes of sent messages.
-    fn wants_echoes(&self) -> bool {
-        self.frontends.keys().any(|id| !self.no_echoes.contains(id))
-    }
-
-    /// Delivers an echo ([`FrontendEvent::Sent`]) to the front ends that show echoes.
-    fn deliver_echo(&mut self, event: FrontendEvent) {
-        let no_echoes = &self.no_echoes;
-        let _ = deliver_to(&mut self.frontends, event, |id| !no_echoes.contains(id));
-    }
-
-    /// Sends an event to every attached front end; gives it back when none took it.
-    fn deliver(&mut self, event: FrontendEvent) -> Result<(), FrontendEvent> {
-        deliver_to(&mut self.frontends, event, |_| true)
-    }
-}
-
-/// Sends an event to the front ends `wanted` picks; gives it back when none took it. A
-/// front end that cannot keep up is dropped rather than stalling everyone. The last one
-/// gets the event itself, the others a copy.
-fn deliver_to(
-    frontends: &mut HashMap<FrontendId, mpsc::Sender<FrontendEvent>>,
-    event: FrontendEvent,
-    wanted: impl Fn(&FrontendId) -> bool,
-) -> Result<(), FrontendEvent> {
-    // (A map iterates in the same order twice as long as it is not changed.)
-    let Some((last, _)) = frontends
-        .keys()
-        .enumerate()
-        .filter(|(_, id)| wanted(id))
-        .last()
-    else {
-        return Err(event);
-    };
-    let mut delivered = false;
-    let mut dropped = Vec::new();
-    let mut event = Some(event);
-    for (i, (id, tx)) in frontends.iter().enumerate() {
-        if !wanted(id) {
-            continue;
-        }
-        let Some(copy) = (if i == last {
-            event.take()
-        } else {
-            event.clone()
-        }) else {
-            break;
-        };
-        match tx.try_send(copy) {
-            Ok(()) => delivered = true,
-            Err(e) => {
-                tracing::warn!(frontend = id, error = %e, "dropping a front end that does not keep up");
-                dropped.push(*id);
-                if i == last {
-                    event = Some(e.into_inner());
-                }
-            }
-        }
-    }
-    for id in dropped {
-        frontends.remove(&id);
-    }
-    match (delivered, event) {
-        (false, Some(event)) => Err(event),
-        _ => Ok(()),
-    }
 }
 
 mod contacts;
 mod control;
+mod deliver;
 mod handle;
 mod inbox;
 pub use handle::{RouterHandle, channel};
@@ -619,5 +559,7 @@ pub use presence::{MAX_WATCHES, PROBE_MAX};
 mod block_tests;
 #[cfg(test)]
 mod control_tests;
+#[cfg(test)]
+mod shown_tests;
 #[cfg(test)]
 mod tests;

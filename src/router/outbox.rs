@@ -62,6 +62,7 @@ impl Router {
                 from: to,
                 message,
                 played_back: false,
+                stored: None,
             });
         } else if self.book.is_blocked(&to) {
             let nick = self.book.display_nick(&to);

@@ -51,6 +51,7 @@ impl Router {
                     self.no_echoes.insert(from);
                 }
             }
+            FrontendRequest::Shown(rows) => self.shown(from, &rows),
             FrontendRequest::Watch { peers } => self.watch(from, peers),
             FrontendRequest::Unwatch { peers } => {
                 if let Some(watched) = self.watches.get_mut(&from) {

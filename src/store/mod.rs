@@ -409,9 +409,8 @@ impl Store {
 
     /// Stores received messages in one transaction; for each, its history row when it is new
     /// (`None` for a message already stored from the same peer with the same id: a resend).
-    /// `shown` records them as shown already: the caller is about to show them to a client
-    /// (and calls [`Store::mark_unshown`] for any it could not), which saves a second
-    /// transaction on the common path.
+    /// `shown` records them as shown already (the hub stores them unshown, and marks them
+    /// shown once a front end has written them: [`Store::note_shown`]).
     pub fn receive(
         &mut self,
         from: &PeerId,
@@ -450,65 +449,6 @@ impl Store {
         if bytes > 0 {
             self.ledger.add(*from, bytes);
         }
-    }
-
-    /// Received messages no front end has shown yet, oldest first, at most `limit`.
-    pub fn unshown(&self, limit: usize) -> Result<Vec<Received>, StoreError> {
-        let mut select = self.db.prepare_cached(
-            "SELECT row, peer, id, kind, text, sent_at_ms, received_at_ms FROM received
-             WHERE shown = 0 ORDER BY row LIMIT ?1",
-        )?;
-        let rows = select.query_map([limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, i64>(6)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (row, peer, id, kind, text, sent_at_ms, received_at_ms) = row?;
-            Ok(Received {
-                row,
-                from: peer_of(peer)?,
-                message: ChatMessage {
-                    id: id_of(id)?,
-                    kind: kind_of(kind)?,
-                    text,
-                    sent_at_ms: sent_at_ms as u64,
-                },
-                received_at_ms: received_at_ms as u64,
-            })
-        })
-        .collect()
-    }
-
-    /// Marks every received message up to `row` as shown.
-    pub fn mark_shown(&mut self, row: i64) -> Result<(), StoreError> {
-        self.write_history(|db| {
-            db.execute(
-                "UPDATE received SET shown = 1 WHERE shown = 0 AND row <= ?1",
-                [row],
-            )?;
-            Ok(())
-        })?;
-        self.commit()
-    }
-
-    /// Marks the given rows as not shown (a client that was to show them went away), in
-    /// the open write: with the [`Store::receive_open`] that stored them.
-    pub fn mark_unshown(&mut self, rows: &[i64]) -> Result<(), StoreError> {
-        self.write_history(|db| {
-            let mut update = db.prepare_cached("UPDATE received SET shown = 0 WHERE row = ?1")?;
-            for row in rows {
-                update.execute([row])?;
-            }
-            Ok(())
-        })?;
-        Ok(())
     }
 
     /// Forgets shown messages received before `before_ms` (history retention), all at once
@@ -568,7 +508,9 @@ fn insert_received(
 
 impl Drop for Store {
     fn drop(&mut self) {
-        self.settle();
+        if let Err(e) = self.flush_shown() {
+            tracing::warn!(error = %e, "cannot mark messages as shown");
+        }
         if let Err(e) = self.apply_acks() {
             tracing::warn!(error = %e, "cannot remove acknowledged messages from the outbox");
         }
@@ -578,6 +520,7 @@ impl Drop for Store {
 mod checkpoint;
 pub mod contacts;
 mod quota;
+mod shown;
 mod write;
 pub use contacts::SenderState;
 pub use quota::{Evicted, PruneStep};

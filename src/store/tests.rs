@@ -133,7 +133,10 @@ fn playback_gives_unshown_messages_in_order_until_marked() {
     assert!(unshown.windows(2).all(|w| w[0].row < w[1].row));
     assert_eq!(unshown[2].message, chat(2, 2));
     assert_eq!(unshown[2].received_at_ms, 500);
-    store.mark_shown(unshown[1].row).unwrap();
+    // Marks wait for the next write (or a flush), then apply to exactly the rows noted.
+    store.note_shown(&[unshown[0].row, unshown[1].row]).unwrap();
+    assert_eq!(store.unshown(100).unwrap().len(), 4);
+    store.flush_shown().unwrap();
     let rest: Vec<_> = store
         .unshown(100)
         .unwrap()
@@ -179,22 +182,70 @@ fn a_newer_schema_is_refused() {
 }
 
 #[test]
-fn messages_stored_as_shown_can_be_marked_unshown_again() {
+fn shown_marks_ride_along_with_the_next_write_survive_a_reopen_and_skip_held_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
     let a = peer(1);
-    let rows = store
-        .receive(&a, &[chat(1, 1), chat(2, 2)], 5, true)
-        .unwrap();
-    assert!(store.unshown(100).unwrap().is_empty());
-    store.mark_unshown(&[rows[1].unwrap()]).unwrap();
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        let rows = store
+            .receive(&a, &[chat(1, 1), chat(2, 2), chat(3, 3)], 5, false)
+            .unwrap();
+        let rows: Vec<i64> = rows.into_iter().map(Option::unwrap).collect();
+        store.note_shown(&rows[..1]).unwrap();
+        assert!(store.has_pending_shown());
+        // The next write of the history takes the mark along, in its own transaction.
+        store.receive(&a, &[chat(4, 4)], 6, false).unwrap();
+        assert!(!store.has_pending_shown());
+        assert_eq!(store.unshown(100).unwrap().len(), 3);
+        // A held message (row 5) stays held whatever a front end reports.
+        let b = peer(2);
+        assert_eq!(store.hold(&b, &[chat(9, 9)], 7).unwrap(), 1);
+        store.note_shown(&[5]).unwrap();
+        store.flush_shown().unwrap();
+        assert_eq!(store.held_count(&b).unwrap(), 1);
+        // Pending when the store closes: written on drop.
+        store.note_shown(&rows[1..2]).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
     let left: Vec<_> = store
         .unshown(100)
         .unwrap()
         .into_iter()
         .map(|r| r.message)
         .collect();
-    assert_eq!(left, vec![chat(2, 2)]);
+    assert_eq!(left, vec![chat(3, 3), chat(4, 4)]);
+}
+
+#[test]
+fn playback_puts_contacts_first_so_strangers_cannot_push_them_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let (friend, stranger) = (peer(1), peer(2));
+    store
+        .put_contact(&crate::contacts::Contact {
+            peer: friend,
+            petname: Some("friend".into()),
+            blocked: false,
+            added_ms: 1,
+            last_seen_ms: None,
+        })
+        .unwrap();
+    // A stranger's flood, a contact's message in the middle of it, then more flood.
+    let flood = |from: u64| (from..from + 50).map(|n| chat(n, n)).collect::<Vec<_>>();
+    store.receive(&stranger, &flood(100), 5, false).unwrap();
+    store
+        .receive(&friend, &[chat(1, 1), chat(2, 2)], 6, false)
+        .unwrap();
+    store.receive(&stranger, &flood(200), 7, false).unwrap();
+    // A limit the flood alone would fill: the contact's messages come first, in order.
+    let played: Vec<_> = store.unshown(10).unwrap();
+    assert_eq!(played.len(), 10);
+    assert_eq!(played[0].message, chat(1, 1));
+    assert_eq!(played[1].message, chat(2, 2));
+    assert!(played[2..].iter().all(|r| r.from == stranger));
+    assert!(played[2..].windows(2).all(|w| w[0].row < w[1].row));
+    assert_eq!(played[2].message, chat(100, 100));
+    assert_eq!(store.unshown(1000).unwrap().len(), 102);
 }
 
 #[test]
@@ -330,10 +381,11 @@ fn hot_queries_use_the_indexes() {
         plan("SELECT row FROM received WHERE shown = 0 ORDER BY row LIMIT 5")
             .contains("received_unshown")
     );
-    assert!(
-        plan("UPDATE received SET shown = 1 WHERE shown = 0 AND row <= 5")
-            .contains("received_unshown")
-    );
+    // Playback walks the unshown rows, not a contact's whole history.
+    for sql in [super::shown::CONTACTS_UNSHOWN, super::shown::OTHERS_UNSHOWN] {
+        let plan = plan(&sql.replace("?1", "5"));
+        assert!(plan.contains("received_unshown"), "{plan}");
+    }
     assert!(
         plan("SELECT COUNT(*) FROM received WHERE peer = x'00' AND shown = 2")
             .contains("received_held")

@@ -65,6 +65,11 @@ pub(super) struct WriteState {
     /// Of `acked`, how many the open write has deleted (they leave the list when it
     /// commits; should it fail, they are deleted again by the next one).
     acked_in_open: usize,
+    /// History rows a front end has written to its client, not yet marked shown: the
+    /// updates ride along with the next write, as acks do (`shown.rs`).
+    pub(super) shown: Vec<i64>,
+    /// Of `shown`, how many the open write has marked.
+    pub(super) shown_in_open: usize,
 }
 
 /// Hashes message ids for `outbox_rows`. Only our own ids go in (a random per-run prefix
@@ -132,9 +137,11 @@ impl Store {
             }
         };
         let done = match with_acks {
-            true => delete_acked(&self.db, &mut self.write).and_then(|_| f(&self.db)),
-            false => f(&self.db),
-        };
+            true => delete_acked(&self.db, &mut self.write),
+            false => Ok(0),
+        }
+        .and_then(|_| super::shown::mark_pending(&self.db, &mut self.write))
+        .and_then(|_| f(&self.db));
         match done {
             Ok(value) => Ok((value, Ticket(ticket))),
             Err(e) => {
@@ -156,6 +163,8 @@ impl Store {
                 self.write.rows_in_open.clear();
                 let deleted = std::mem::take(&mut self.write.acked_in_open);
                 self.write.acked.drain(..deleted);
+                let marked = std::mem::take(&mut self.write.shown_in_open);
+                self.write.shown.drain(..marked);
                 Ok(())
             }
             Err(e) => {
@@ -198,6 +207,7 @@ impl Store {
             let _ = self.db.execute_batch("ROLLBACK");
         }
         self.write.acked_in_open = 0;
+        self.write.shown_in_open = 0;
         for id in std::mem::take(&mut self.write.rows_in_open) {
             self.write.outbox_rows.remove(&id);
         }

@@ -22,6 +22,7 @@ fn played_back(seed: u8, text: &str) -> FrontendEvent {
     FrontendEvent::Received {
         from: peer(seed),
         played_back: true,
+        stored: None,
         message: ChatMessage {
             id: MessageId([7; 16]),
             kind: MessageKind::Text,

@@ -6,6 +6,7 @@ mod caps;
 mod channel;
 mod conn;
 mod echo;
+mod long_lines;
 mod monitor;
 mod never_panics;
 mod rendering;
@@ -117,6 +118,7 @@ pub(super) fn requests(actions: &[Action]) -> Vec<FrontendRequest> {
 pub(super) fn message(kind: MessageKind, text: &str, sent_at_ms: u64) -> FrontendEvent {
     FrontendEvent::Received {
         played_back: false,
+        stored: None,
         from: peer(2),
         message: ChatMessage {
             id: MessageId([7; 16]),

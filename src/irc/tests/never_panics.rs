@@ -71,6 +71,7 @@ fn arbitrary_events(seed: u8) -> Vec<FrontendEvent> {
                 sent_at_ms: u64::MAX,
             },
             played_back: true,
+            stored: Some(i64::from(seed)),
         },
         FrontendEvent::PlaybackEnd,
         FrontendEvent::Sent {
