@@ -234,9 +234,12 @@ async fn serve(
         if client.password_refused() && close {
             // The refusal is held as long as the address now waits: a guesser learns the
             // answer no sooner than it may ask again.
+            // Evicted meanwhile, it goes at once: a held connection keeps its slot, and no
+            // more sockets wait than there are slots.
             let hold = guard.wrong_password();
             tokio::select! {
                 _ = tokio::time::sleep(hold) => {}
+                _ = guard.evicted().cancelled() => {}
                 _ = shutdown.cancelled() => {}
             }
         }
