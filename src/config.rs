@@ -41,6 +41,11 @@ pub enum ConfigError {
         "no data directory: set `data_dir` in the config, or XDG_DATA_HOME or HOME in the environment"
     )]
     NoDataDir,
+    #[error(
+        "config file {path} holds `[irc] password` and is accessible by group or others \
+         (mode {mode:o}); fix it with: chmod 600 {path}"
+    )]
+    Permissions { path: PathBuf, mode: u32 },
 }
 
 /// How the DHT node takes part in the network.
@@ -271,16 +276,23 @@ struct RawDht {
 }
 
 impl Config {
-    /// Reads `path`; a missing file means all defaults.
+    /// Reads `path`; a missing file means all defaults. A file that holds the IRC password
+    /// must be private to its owner, as the identity key is.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_toml(&text).map_err(|e| match e {
-                ConfigError::Parse { message, .. } => ConfigError::Parse {
-                    path: path.to_path_buf(),
-                    message,
-                },
-                other => other,
-            }),
+            Ok(text) => {
+                let config = Self::from_toml(&text).map_err(|e| match e {
+                    ConfigError::Parse { message, .. } => ConfigError::Parse {
+                        path: path.to_path_buf(),
+                        message,
+                    },
+                    other => other,
+                })?;
+                if config.irc.password.is_some() {
+                    check_private_file(path)?;
+                }
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::from_toml(""),
             Err(source) => Err(ConfigError::Read {
                 path: path.to_path_buf(),
@@ -327,14 +339,26 @@ impl Config {
                 "must not contain spaces, CR, LF or NUL (IRC PASS takes one word)",
             ));
         }
-        if !irc_listen.ip().is_loopback() && password.is_none() {
-            return Err(invalid(
-                "irc.listen",
-                format!(
-                    "{irc_listen} is not a loopback address: anyone who can reach it could read and \
-                     send your messages. Set `[irc] password` too, or listen on 127.0.0.1"
-                ),
-            ));
+        if !irc_listen.ip().is_loopback() {
+            match password.as_deref() {
+                None => {
+                    return Err(invalid(
+                        "irc.listen",
+                        format!(
+                            "{irc_listen} is not a loopback address: anyone who can reach it could read and \
+                             send your messages. Set `[irc] password` too, or listen on 127.0.0.1"
+                        ),
+                    ));
+                }
+                Some(password) => {
+                    crate::policy::irc::password_strength(password).map_err(|why| {
+                        invalid(
+                            "irc.password",
+                            format!("{why} ([irc] listen is {irc_listen})"),
+                        )
+                    })?
+                }
+            }
         }
 
         let peer_listen = socket_addr(
@@ -564,6 +588,24 @@ fn stranger_limits(raw: &RawContacts) -> Result<StrangerLimits, ConfigError> {
         }),
         new_senders_per_minute,
     })
+}
+
+/// Refuses a file that group or others can read or write (mode & 0o077), as ssh refuses
+/// such private keys.
+fn check_private_file(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {

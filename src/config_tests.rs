@@ -128,12 +128,61 @@ fn dial_scope_defaults_to_public_and_parses() {
 
 #[test]
 fn non_loopback_irc_needs_a_password() {
-    let c = Config::from_toml("[irc]\nlisten = \"0.0.0.0:6667\"\npassword = \"s3cret\"").unwrap();
+    let c = Config::from_toml("[irc]\nlisten = \"0.0.0.0:6667\"\npassword = \"s3cret-Qv8Lk2xWm9\"")
+        .unwrap();
     assert!(c.irc.listen.ip().is_unspecified());
     assert!(
         !format!("{c:?}").contains("s3cret"),
         "password must not show in Debug"
     );
+    let e = error_of("[irc]\nlisten = \"0.0.0.0:6667\"");
+    assert!(e.contains("irc.listen"), "{e}");
+}
+
+#[test]
+fn non_loopback_irc_needs_a_strong_password() {
+    for weak in ["s3cret", "correct-horse", "aaaaaaaaaaaaaaaaaaaaaaaa"] {
+        let e = error_of(&format!(
+            "[irc]\nlisten = \"192.0.2.1:6667\"\npassword = \"{weak}\""
+        ));
+        assert!(e.contains("irc.password"), "{e}");
+        assert!(e.contains("at least 16 characters"), "{e}");
+        assert!(
+            !e.contains(weak),
+            "the error must not repeat the password: {e}"
+        );
+    }
+    // On loopback the password is a second lock only: any strength will do.
+    Config::from_toml("[irc]\npassword = \"s3cret\"").unwrap();
+}
+
+#[test]
+fn a_config_holding_the_password_must_be_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = \"{}\"\n[irc]\npassword = \"Qv8Lk2xWm9-s3cret\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("chmod 600") && e.contains(&path.display().to_string()),
+            "{e}"
+        );
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Config::load(&path).unwrap();
+    // Without a password, a readable config is fine.
+    std::fs::write(&path, format!("data_dir = \"{}\"\n", dir.path().display())).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    Config::load(&path).unwrap();
 }
 
 #[test]

@@ -38,7 +38,7 @@ use common::{IrcClient, WAIT};
 use disims::identity::PeerId;
 
 const TEST: &str = "partition::a_cut_link_loses_nothing_and_duplicates_nothing";
-const IRC_PASSWORD: &str = "partition-test";
+const IRC_PASSWORD: &str = "partition-test-Qv8Lk2";
 /// Messages per burst, bursts per cut.
 const BURST: usize = 10;
 const BURSTS: usize = 5;

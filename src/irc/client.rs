@@ -82,6 +82,8 @@ pub(super) struct Registration {
     pub(super) user: bool,
     /// CAP LS or REQ was sent: registration waits for CAP END.
     pub(super) cap_negotiating: bool,
+    /// The password was wrong or missing (the conn task slows the next try down).
+    pub(super) password_refused: bool,
 }
 
 /// What a message target names.

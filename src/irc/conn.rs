@@ -3,7 +3,6 @@
 //! performs the actions the state machine returns.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,21 +11,20 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::flood::TokenBucket;
+use super::listener::{ConnGuard, Listener};
 use super::{Action, Client, ClientSettings, LineFramer};
 use crate::config::{DEFAULT_LINE_BURST, DEFAULT_LINES_PER_SECOND};
 use crate::message::{FrontendEvent, FrontendId, FrontendRequest, StoredRow};
+use crate::policy::irc::{GuessRules, SlotLimits};
+pub use crate::policy::irc::{MAX_CLIENTS, REGISTRATION_TIMEOUT};
 use crate::router::{RouterHandle, RouterInput, now_ms};
 
-/// A client must finish registration within this time.
-pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes taken from a client's socket per read, at most.
 const READ_BUFFER: usize = 64 * 1024;
 /// Events rendered into one write, at most (bytes).
 const WRITE_BATCH: usize = 64 * 1024;
 /// A write to a client that takes longer than this ends the connection.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// At most this many IRC connections at once.
-pub const MAX_CLIENTS: usize = 64;
 /// A registered client silent this long gets a PING; silent as long again, it is closed. A
 /// dead client (a laptop asleep behind an SSH tunnel) must not count as attached for long:
 /// messages shown to it are not played back to the next one.
@@ -36,7 +34,10 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(90);
 #[derive(Clone, Copy, Debug)]
 pub struct IrcLimits {
     pub registration_timeout: Duration,
-    pub max_clients: usize,
+    /// Connections in total and unregistered ones per address and prefix.
+    pub slots: SlotLimits,
+    /// How wrong passwords are slowed down.
+    pub guesses: GuessRules,
     /// Lines per second each client may send, sustained (0: no limit); the daemon takes it
     /// from `[irc] lines_per_second`.
     pub lines_per_second: u32,
@@ -50,7 +51,8 @@ impl Default for IrcLimits {
     fn default() -> Self {
         Self {
             registration_timeout: REGISTRATION_TIMEOUT,
-            max_clients: MAX_CLIENTS,
+            slots: SlotLimits::default(),
+            guesses: GuessRules::default(),
             lines_per_second: DEFAULT_LINES_PER_SECOND,
             line_burst: DEFAULT_LINE_BURST,
             ping_interval: PING_INTERVAL,
@@ -67,9 +69,9 @@ pub async fn accept_loop(
     tracker: TaskTracker,
     limits: IrcLimits,
 ) {
-    let clients = Arc::new(AtomicUsize::new(0));
+    let listen = Listener::new(limits.slots, limits.guesses);
     loop {
-        let (mut stream, from) = tokio::select! {
+        let (stream, from) = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -80,27 +82,27 @@ pub async fn accept_loop(
                 }
             },
         };
-        if clients.fetch_add(1, Ordering::SeqCst) >= limits.max_clients {
-            clients.fetch_sub(1, Ordering::SeqCst);
-            let _ = stream.write_all(b"ERROR :Too many connections\r\n").await;
-            continue;
-        }
+        let guard = match listen.admit(from.ip()) {
+            Ok(guard) => guard,
+            Err(refusal) => {
+                // Refused at once, without a task: the line fits the socket buffer.
+                tracing::debug!(%from, ?refusal, "IRC connection refused");
+                let line = format!("ERROR :{}\r\n", refusal.reason());
+                let _ = stream.try_write(line.as_bytes());
+                continue;
+            }
+        };
         tracing::info!(%from, "IRC client connected");
         // Lines go out as soon as they are written: an interactive protocol, and writes are
         // batched here already.
         let _ = stream.set_nodelay(true);
-        let (settings, router, shutdown, clients) = (
-            settings.clone(),
-            router.clone(),
-            shutdown.clone(),
-            clients.clone(),
-        );
+        let (settings, router, shutdown) = (settings.clone(), router.clone(), shutdown.clone());
         tracker.spawn(async move {
-            if let Err(e) = serve(stream, settings, router, shutdown, limits).await {
+            // The guard gives the slot back when the connection ends.
+            if let Err(e) = serve(stream, settings, router, shutdown, limits, guard).await {
                 tracing::debug!(%from, error = %e, "IRC connection ended with an error");
             }
             tracing::info!(%from, "IRC client disconnected");
-            clients.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }
@@ -112,6 +114,7 @@ async fn serve(
     router: RouterHandle,
     shutdown: CancellationToken,
     limits: IrcLimits,
+    mut guard: ConnGuard,
 ) -> std::io::Result<()> {
     let (mut reader, mut writer) = stream.into_split();
     let mut client = Client::new(settings);
@@ -132,8 +135,25 @@ async fn serve(
         u64,
         tokio::sync::mpsc::Receiver<crate::message::FrontendEvent>,
     )> = None;
-    let registration_deadline = tokio::time::sleep(limits.registration_timeout);
+    // A connection held back by wrong passwords from its address gets that much longer.
+    let held = guard.gate();
+    let registration_deadline = tokio::time::sleep(
+        limits.registration_timeout
+            + held.map_or(Duration::ZERO, |at| {
+                at.saturating_duration_since(tokio::time::Instant::now())
+            }),
+    );
     tokio::pin!(registration_deadline);
+    if let Some(at) = held {
+        let wait = at
+            .saturating_duration_since(tokio::time::Instant::now())
+            .as_secs()
+            + 1;
+        let notice = format!(
+            "NOTICE * :Wrong passwords came from your address or network: registration waits {wait} s\r\n"
+        );
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(notice.as_bytes())).await;
+    }
     let mut bucket = TokenBucket::new(limits.lines_per_second, limits.line_burst, clock());
     // When the client last sent anything (or was last pinged), and whether a PING is out;
     // looked at a few times per interval (a timer reset on every read would cost more).
@@ -149,15 +169,27 @@ async fn serve(
         // nothing more is read: a flooding client is slowed down by TCP, nobody else.
         let waiting = framer.has_lines();
         let next_token = tokio::time::Instant::from_std(bucket.ready_at(clock()));
+        // Before registration, nothing is read while wrong passwords from this address or
+        // its prefix are being waited out (policy/irc.rs): no password is checked sooner.
+        let registered = client.is_registered();
+        let gate = if registered { None } else { guard.gate() };
+        let held = gate.is_some();
         tokio::select! {
             _ = shutdown.cancelled() => {
                 out.extend_from_slice(b"ERROR :The DiSIMS gateway is shutting down\r\n");
                 close = true;
             }
-            _ = &mut registration_deadline, if !client.is_registered() => {
+            _ = &mut registration_deadline, if !registered => {
                 close = perform(client.registration_timeout(), &mut out, &mut requests);
             }
-            _ = tokio::time::sleep_until(next_token), if waiting => {
+            _ = guard.evicted().cancelled(), if !registered => {
+                out.extend_from_slice(b"ERROR :Closing link: too many unregistered connections\r\n");
+                close = true;
+            }
+            _ = tokio::time::sleep_until(gate.unwrap_or(next_token)), if held => {
+                close = false;
+            }
+            _ = tokio::time::sleep_until(next_token), if waiting && !held => {
                 close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &mut requests);
             }
             _ = liveness.tick(), if client.is_registered() => {
@@ -172,7 +204,7 @@ async fn serve(
                     }
                 }
             }
-            read = reader.read(&mut buf), if !waiting => {
+            read = reader.read(&mut buf), if !waiting && !held => {
                 let n = match read {
                     Ok(0) => break Ok(()),
                     Ok(n) => n,
@@ -198,6 +230,21 @@ async fn serve(
                     close = true;
                 }
             },
+        }
+        if !registered && client.is_registered() {
+            guard.registered();
+        }
+        if client.password_refused() && close {
+            // The refusal is held as long as the address now waits: a guesser learns the
+            // answer no sooner than it may ask again.
+            // Evicted meanwhile, it goes at once: a held connection keeps its slot, and no
+            // more sockets wait than there are slots.
+            let hold = guard.wrong_password();
+            tokio::select! {
+                _ = tokio::time::sleep(hold) => {}
+                _ = guard.evicted().cancelled() => {}
+                _ = shutdown.cancelled() => {}
+            }
         }
         // Attach as soon as the client is registered, before handing the hub the requests
         // of the same read (the one its registration made among them), so that they come

@@ -8,6 +8,8 @@
 //!   channel), [`monitor`] (MONITOR, ISON, USERHOST), [`whois`], `away.rs`.
 //! - [`parse`]: a line's verb and parameters.
 //! - [`flood`]: the token bucket the conn task reads each client's lines through.
+//! - [`listener`]: the listener's slots and wrong-password waits, shared by the connections
+//!   (the numbers are in `policy::irc`).
 //! - [`render`]: every outgoing line is formatted there, untrusted text neutralised.
 //! - [`numerics`]: the numeric replies, named as in the RFCs.
 //!
@@ -32,6 +34,7 @@ pub mod client;
 pub mod codec;
 pub mod conn;
 pub mod flood;
+pub mod listener;
 mod messages;
 pub mod monitor;
 pub mod numerics;

@@ -16,6 +16,12 @@ use crate::identity::NICK_LEN;
 use crate::message::FrontendRequest;
 
 impl Client {
+    /// Whether registration ended on a wrong or missing password (the conn task holds the
+    /// refusal and slows the address's next try: policy/irc.rs).
+    pub fn password_refused(&self) -> bool {
+        self.reg.password_refused
+    }
+
     pub(super) fn on_pass(&mut self, params: &[String], out: &mut Vec<Action>) {
         if self.phase == Phase::Registered {
             return self.numeric(out, ERR_ALREADYREGISTERED, &[], "You may not reregister");
@@ -64,6 +70,7 @@ impl Client {
             if !given.is_some_and(|given| same_secret(&given, expected)) {
                 self.numeric(out, ERR_PASSWDMISMATCH, &[], "Password incorrect");
                 self.phase = Phase::Closed;
+                self.reg.password_refused = true;
                 let text = "Closing link: wrong or missing password (PASS)";
                 out.push(Action::Send(render::line(None, "ERROR", &[], Some(text))));
                 out.push(Action::Close);

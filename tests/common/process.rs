@@ -127,6 +127,10 @@ impl GatewayToml<'_> {
             dht = self.dht_listen,
         );
         std::fs::write(path, text).expect("write the gateway config");
+        // A config holding the IRC password must be private (the gateway checks).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod 600 the gateway config");
     }
 }
 
