@@ -334,7 +334,7 @@ async fn only_a_session_that_lasted_and_carried_acks_is_followed_by_an_immediate
     let mut r = stored_router(dir.path());
     let bob = peer(1);
     send(&mut r, bob, "m1");
-    let mut session = |r: &mut Router, conn_id: u64, lasted_ms: u64, ack: bool| {
+    let session = |r: &mut Router, conn_id: u64, lasted_ms: u64, ack: bool| {
         let (mut s, _rx) = fake_session(bob, conn_id, bob, [conn_id as u8; 32]);
         s.started_ms = now_ms() - lasted_ms;
         r.handle(RouterInput::SessionUp(s));
