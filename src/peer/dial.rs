@@ -93,6 +93,9 @@ impl PeerContext {
             if plan.lists_own() {
                 tracing::info!(peer = %peer.short(), "the peer's record lists this gateway's own address; skipped");
             }
+            if !plan.skipped.is_empty() {
+                tracing::debug!(peer = %peer.short(), skipped = %plan.describe_skipped(), "record addresses not dialled");
+            }
             let mut last_error = String::from("no address");
             // Each address starts at its fixed time (`DIAL_STAGGER`), whatever the others
             // did; the first to prove the peer's key wins and the others are dropped.
