@@ -315,3 +315,54 @@ async fn a_peer_that_never_acks_is_redialled_with_backoff_and_nothing_is_lost() 
     assert_eq!(common::process::outbox_len(dir.path(), &mallory), 1);
     a.shutdown().await;
 }
+
+/// A listener that accepts and holds each connection open without a word.
+async fn silent_listener(count: Arc<AtomicUsize>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_peer_is_reached_does_not_depend_on_the_other_addresses_of_its_record() {
+    let records = SharedRecords::default();
+    let dir = tempfile::tempdir().unwrap();
+    // A handshake may take a minute: a dial that waited for each address to fail before
+    // trying the next would reach bob only after the silent one's minute.
+    let options = Options {
+        timers: SessionTimers {
+            handshake: Duration::from_secs(60),
+            ..SessionTimers::default()
+        },
+        ..Options::default()
+    };
+    let a = memory_gateway(&dir.path().join("a"), &records, options).await;
+    let b = memory_gateway(&dir.path().join("b"), &records, Options::default()).await;
+    let mut alice = IrcClient::register(a.irc_addr, "alice").await;
+    let mut bob = IrcClient::register(b.irc_addr, "bob").await;
+    bob.expect(|l| l.contains("DHT: published")).await;
+    let silent = Arc::new(AtomicUsize::new(0));
+    let closed = {
+        // A port that was open a moment ago: connecting to it is refused at once.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let record = vec![silent_listener(silent.clone()).await, closed, b.peer_addr];
+    plant(&records, b.peer_id, record);
+
+    alice
+        .send(&format!("PRIVMSG {} :through the noise", b.peer_id))
+        .await;
+    // Within WAIT (20 s), far less than the silent address's 60 s handshake timeout.
+    let line = bob.expect(common::chat).await;
+    assert!(line.ends_with(":through the noise"), "{line}");
+    assert_eq!(silent.load(Ordering::SeqCst), 1);
+    tokio::join!(a.shutdown(), b.shutdown());
+}

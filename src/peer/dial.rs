@@ -1,7 +1,8 @@
 //! Dialling a peer found in the directory: look its record up, sort its addresses out by
 //! the dial rules ([`crate::policy::address`]: never loopback, link-local, our own
-//! listeners...; at most a few), connect to the ones left in turn, and run the handshake as
-//! initiator, checking that the responder proves the key that was dialled.
+//! listeners...; at most a few), connect to the ones left (each started at a fixed time, so
+//! that timing tells a record's author nothing about the other addresses), and run the
+//! handshake as initiator, checking that the responder proves the key that was dialled.
 //!
 //! The IO the rules need lives here: the host's interface addresses (read at each dial, as
 //! a laptop moves between networks) and the gateway's own listening and published
@@ -10,12 +11,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::net::TcpStream;
 
 use super::{CONNECT_TIMEOUT, DialError, PeerContext, PeerError, transport};
 use crate::crypto::{HandshakeError, SessionKeys};
 use crate::identity::PeerId;
-use crate::policy::address::{DialPlan, DialScope, Host, Skip};
+use crate::policy::address::{DIAL_STAGGER, DialPlan, DialScope, Host, Skip};
 
 /// What the dialler may connect to: the configured scope and what it must recognise as
 /// this gateway itself.
@@ -90,10 +93,25 @@ impl PeerContext {
             if plan.lists_own() {
                 tracing::info!(peer = %peer.short(), "the peer's record lists this gateway's own address; skipped");
             }
+            if !plan.skipped.is_empty() {
+                tracing::debug!(peer = %peer.short(), skipped = %plan.describe_skipped(), "record addresses not dialled");
+            }
             let mut last_error = String::from("no address");
-            for &addr in &plan.dial {
-                match self.connect(peer, addr).await {
+            // Each address starts at its fixed time (`DIAL_STAGGER`), whatever the others
+            // did; the first to prove the peer's key wins and the others are dropped.
+            let mut attempts: FuturesUnordered<_> = plan
+                .dial
+                .iter()
+                .enumerate()
+                .map(|(i, &addr)| async move {
+                    tokio::time::sleep(DIAL_STAGGER * i as u32).await;
+                    (addr, self.connect(peer, addr).await)
+                })
+                .collect();
+            while let Some((addr, result)) = attempts.next().await {
+                match result {
                     Ok((stream, keys)) => {
+                        drop(attempts);
                         // Blocked while the dial was under way: close before any session.
                         if self.blocked.contains(&peer) {
                             return Err(DialError::Blocked);
@@ -124,6 +142,7 @@ impl PeerContext {
                     }
                 }
             }
+            drop(attempts);
             // A cached address may be stale: ask the network once before giving up.
             if found.from_cache && !fresh_lookup_done {
                 self.directory.forget(&peer);
@@ -143,7 +162,7 @@ impl PeerContext {
                 .join(", ");
             let skipped = match plan.describe_skipped() {
                 s if s.is_empty() => s,
-                s => format!("; not tried: {s}"),
+                s => format!("; skipped: {s}"),
             };
             return Err(DialError::Unreachable {
                 addrs,

@@ -12,7 +12,8 @@
 //!   and benchmarking) only when the gateway has an address in the same range itself (it is
 //!   on such a network), or `[peer] dial` is `"private"` or `"loopback"`;
 //! - loopback only when `[peer] dial = "loopback"` (tests and the demo say so);
-//! - at most [`MAX_DIAL_ADDRS`] addresses of one record.
+//! - at most [`MAX_DIAL_ADDRS`] addresses of one record, each started at a fixed time
+//!   ([`DIAL_STAGGER`]).
 //!
 //! Pure: the host's interface addresses and listeners are passed in ([`Host`]).
 
@@ -23,6 +24,12 @@ use super::canonical_ip;
 /// Addresses of one record tried per dial, at most (a record may list 16): each costs a
 /// connection to whoever the record names, so a hostile record gets few.
 pub const MAX_DIAL_ADDRS: usize = 4;
+/// The addresses of a dial are tried this far apart (Happy Eyeballs' connection attempt
+/// delay, RFC 8305), each at its fixed time, not after the one before has failed: when the
+/// record's last address reaches its author does not depend on how the others answered (a
+/// closed port fails at once, a filtered one times out), so the author learns nothing about
+/// the hosts its record names by timing the dial.
+pub const DIAL_STAGGER: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// What the config lets the gateway dial beyond public addresses (`[peer] dial`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]

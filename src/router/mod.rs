@@ -380,10 +380,7 @@ impl Router {
             RouterInput::Probe(peer) => self.probe_due(peer),
             RouterInput::Published(addrs) => self.published = Some((addrs, now_ms())),
             RouterInput::Reply { to, event } => self.reply_to(to, event),
-            RouterInput::Acknowledged { peer, ids } => {
-                self.note_traffic(peer, false, true);
-                self.acknowledged(peer, &ids);
-            }
+            RouterInput::Acknowledged { peer, ids } => self.acknowledged(peer, &ids),
             RouterInput::FlushAcks => self.flush_acks(),
             RouterInput::FlushShown => self.flush_shown(),
             RouterInput::Retry(peer) => self.flush(peer),
@@ -511,8 +508,7 @@ impl Router {
             // Our own dial finished; an inbound session says nothing about a dial of ours.
             state.dialing = false;
         }
-        // The backoffs are reset when a session proves itself by lasting (`SessionEnded`),
-        // not here: a peer that closes right after the handshake must not reset them.
+        // Backoffs are reset when a session proves itself (`redial.rs`), not here.
         match state.active.take() {
             None => {
                 state.active = Some(handle);

@@ -160,6 +160,7 @@ impl Router {
     /// offline and its queue is now empty, the user hears that the queued messages were
     /// delivered.
     pub(super) fn acknowledged(&mut self, peer: PeerId, ids: &[MessageId]) {
+        self.note_traffic(peer, false, true);
         let Some(store) = self.store.as_mut() else {
             return;
         };

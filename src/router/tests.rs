@@ -330,6 +330,40 @@ async fn a_peer_that_closes_right_after_the_handshake_is_retried_with_growing_ba
 }
 
 #[tokio::test]
+async fn only_a_session_that_lasted_and_carried_acks_is_followed_by_an_immediate_redial() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = stored_router(dir.path());
+    let bob = peer(1);
+    send(&mut r, bob, "m1");
+    let session = |r: &mut Router, conn_id: u64, lasted_ms: u64, ack: bool| {
+        let (mut s, _rx) = fake_session(bob, conn_id, bob, [conn_id as u8; 32]);
+        s.started_ms = now_ms() - lasted_ms;
+        r.handle(RouterInput::SessionUp(s));
+        if ack {
+            r.handle(RouterInput::Acknowledged {
+                peer: bob,
+                ids: vec![],
+            });
+        }
+        r.handle(RouterInput::SessionEnded {
+            peer: bob,
+            conn_id,
+            unsent: vec![chat(1, 1)],
+            error: None,
+        });
+        let state = &r.peers[&bob];
+        (state.dialing, state.retry_delay.as_secs())
+    };
+    // Long but silent (the peer never acknowledges): backoff, doubling.
+    assert_eq!(session(&mut r, 1, 31_000, false), (false, 10));
+    assert_eq!(session(&mut r, 2, 31_000, false), (false, 20));
+    // Short, with an ack: the backoff starts over, from its first step.
+    assert_eq!(session(&mut r, 3, 1_000, true), (false, 10));
+    // Lasted, with an ack: dialled again at once.
+    assert_eq!(session(&mut r, 4, 31_000, true), (true, 0));
+}
+
+#[tokio::test]
 async fn a_session_with_a_peer_blocked_meanwhile_is_retired_at_once() {
     let mut r = router();
     let mallory = peer(2);
