@@ -454,10 +454,13 @@ fn showing_a_message_per_frame_costs_no_commit_of_its_own() {
     let mut store = Store::open(dir.path()).unwrap();
     let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = commits.clone();
-    store.db.commit_hook(Some(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        false
-    }));
+    store
+        .db
+        .commit_hook(Some(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            false
+        }))
+        .unwrap();
     let a = peer(1);
     for n in 0..100 {
         let (rows, _) = store.receive_open(&a, &[chat(n, n)], n, false).unwrap();
