@@ -161,6 +161,20 @@ fn stored_texts(data_dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// How many received messages the receiver has marked shown (read-only, as above).
+fn shown_count(data_dir: &Path) -> usize {
+    let path = data_dir.join(disims::store::DB_FILE);
+    let Ok(db) =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    db.query_row("SELECT COUNT(*) FROM received WHERE shown = 1", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_or(0, |n| n as usize)
+}
+
 /// Polls `check` until it holds; panics with `what` after [`WAIT`].
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -266,6 +280,15 @@ async fn killed_between_storing_and_acking(attached: bool) {
     )
     .await;
     assert_eq!(stored_texts(&b_data), expected);
+    if attached {
+        // Shown: the client wrote them, and the marks (which ride along with a later write,
+        // or are committed within 100 ms) are in. A kill before that would play them back
+        // once more after the restart: shown twice, never lost (docs/protocol.md).
+        eventually("the receiver marked the burst shown", || {
+            shown_count(&b_data) == N
+        })
+        .await;
+    }
     assert_eq!(
         process::outbox_len(&a_dir, &b_id),
         N,

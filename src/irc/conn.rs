@@ -45,6 +45,8 @@ pub struct IrcLimits {
     pub line_burst: u32,
     /// See [`PING_INTERVAL`].
     pub ping_interval: Duration,
+    /// See [`WRITE_TIMEOUT`].
+    pub write_timeout: Duration,
 }
 
 impl Default for IrcLimits {
@@ -56,6 +58,7 @@ impl Default for IrcLimits {
             lines_per_second: DEFAULT_LINES_PER_SECOND,
             line_burst: DEFAULT_LINE_BURST,
             ping_interval: PING_INTERVAL,
+            write_timeout: WRITE_TIMEOUT,
         }
     }
 }
@@ -126,9 +129,10 @@ async fn serve(
     // The client's requests from one read (or one batch of events) go to the hub together,
     // so that a burst of messages is committed to the outbox in one transaction.
     let mut requests = Vec::<FrontendRequest>::new();
-    // The stored received messages rendered into `out`: reported to the hub as shown once
-    // `out` has been written to the socket, not before (see `FrontendRequest::Shown`).
-    let mut rendered = Vec::<StoredRow>::new();
+    // The stored received messages rendered into `out`, each with the length of `out` once
+    // its lines were in: reported to the hub as shown once those bytes went to the socket,
+    // not before (see `FrontendRequest::Shown`).
+    let mut rendered = Vec::<(StoredRow, usize)>::new();
     // Attached to the hub only once registered, so that the backlog kept while no client
     // was attached goes to a client that can show it.
     let mut attached: Option<(
@@ -267,20 +271,25 @@ async fn serve(
             tokio::task::yield_now().await;
             router.commit();
         }
-        if !out.is_empty() {
+        if !out.is_empty() || !rendered.is_empty() {
             // A client that stops reading (a frozen SSH tunnel) must not pin this task.
-            match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&out)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => break Err(e),
-                Err(_) => break Err(std::io::ErrorKind::TimedOut.into()),
+            let (written, error) = write_within(&mut writer, &out, limits.write_timeout).await;
+            // What went to the socket counts as shown, even when the rest could not (the
+            // hub batches the marks); the rest stays unshown and is played back.
+            let shown: Vec<StoredRow> = rendered
+                .drain(..)
+                .filter(|(_, end)| *end <= written)
+                .map(|(row, _)| row)
+                .collect();
+            if !shown.is_empty() {
+                let request = FrontendRequest::Shown(shown);
+                let from = frontend_id(&attached);
+                router.dispatch(RouterInput::Request { from, request });
             }
             out.clear();
-        }
-        if !rendered.is_empty() {
-            // Written: now they count as shown (the hub batches the marks).
-            let request = FrontendRequest::Shown(std::mem::take(&mut rendered));
-            let from = frontend_id(&attached);
-            router.dispatch(RouterInput::Request { from, request });
+            if let Some(e) = error {
+                break Err(e);
+            }
         }
         if close {
             break Ok(());
@@ -349,21 +358,43 @@ async fn recv_event(
 }
 
 /// Renders one event from the hub into `out`, noting the stored message it carries, if
-/// any, in `rendered`; returns true when the connection must close.
+/// any, in `rendered` with where its lines end; returns true when the connection must close.
 fn render(
     client: &mut Client,
     event: &FrontendEvent,
     out: &mut Vec<u8>,
     requests: &mut Vec<FrontendRequest>,
-    rendered: &mut Vec<StoredRow>,
+    rendered: &mut Vec<(StoredRow, usize)>,
 ) -> bool {
+    let close = perform(client.handle_event(event), out, requests);
     if let FrontendEvent::Received {
         stored: Some(row), ..
     } = event
     {
-        rendered.push(*row);
+        rendered.push((*row, out.len()));
     }
-    perform(client.handle_event(event), out, requests)
+    close
+}
+
+/// Writes `out` to the socket within `timeout`; returns how many bytes went, and what
+/// stopped the rest, if anything. (Cancelling a pending `write` writes nothing, so the
+/// count is exact.)
+async fn write_within(
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
+    out: &[u8],
+    timeout: Duration,
+) -> (usize, Option<std::io::Error>) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut written = 0;
+    while written < out.len() {
+        match tokio::time::timeout_at(deadline, writer.write(&out[written..])).await {
+            Ok(Ok(0)) => return (written, Some(std::io::ErrorKind::WriteZero.into())),
+            Ok(Ok(n)) => written += n,
+            Ok(Err(e)) => return (written, Some(e)),
+            Err(_) => return (written, Some(std::io::ErrorKind::TimedOut.into())),
+        }
+    }
+    (written, None)
 }
 
 /// Performs a state machine's actions (lines are written to `out`, requests kept in

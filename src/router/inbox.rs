@@ -1,7 +1,8 @@
 //! The receiving side of durable delivery: messages from peers are screened (contacts,
 //! blocked peers, unknown senders), stored before they are acknowledged (deduplicated by
 //! peer and id, across restarts), shown to the front ends attached, and played back to the
-//! next one that attaches when nobody took them.
+//! next one that attaches when no front end reported them written to its client (contacts'
+//! messages first).
 
 use std::time::Duration;
 

@@ -445,3 +445,31 @@ fn many_pending_acknowledgements_are_flushed_on_their_own() {
     store.acknowledged(&a, &ids).unwrap();
     assert!(!store.has_pending_acks());
 }
+
+#[test]
+fn showing_a_message_per_frame_costs_no_commit_of_its_own() {
+    // The e2e path: one message per frame, committed before its ack (`durable`), then
+    // reported written by the front end. The marks ride along with the next frame's write.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = commits.clone();
+    store
+        .db
+        .commit_hook(Some(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            false
+        }))
+        .unwrap();
+    let a = peer(1);
+    for n in 0..100 {
+        let (rows, _) = store.receive_open(&a, &[chat(n, n)], n, false).unwrap();
+        store.commit().unwrap();
+        store.note_shown(&[rows[0].unwrap()]).unwrap();
+    }
+    assert_eq!(commits.load(std::sync::atomic::Ordering::SeqCst), 100);
+    // The last mark is written by the flush that follows within SHOWN_FLUSH_DELAY.
+    store.flush_shown().unwrap();
+    assert_eq!(commits.load(std::sync::atomic::Ordering::SeqCst), 101);
+    assert!(store.unshown(1000).unwrap().is_empty());
+}
