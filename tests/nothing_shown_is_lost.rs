@@ -58,6 +58,7 @@ async fn stranger(seed: u8, addr: SocketAddr, gateway: PeerId) -> Stranger {
         commands: commands.clone(),
         remote: None,
         started_ms: 0,
+        activity: Default::default(),
     };
     tokio::spawn(session::run(
         stream,
