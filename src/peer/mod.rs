@@ -164,9 +164,10 @@ impl Activity {
     }
 }
 
-/// What the peer layer keeps of a running session, to evict it.
+/// What the peer layer keeps of a running session, to evict it. (A weak sender: the
+/// session still ends when the hub drops its handles, as before.)
 struct LiveSession {
-    commands: mpsc::UnboundedSender<SessionCommand>,
+    commands: mpsc::WeakUnboundedSender<SessionCommand>,
     activity: Activity,
 }
 
@@ -255,7 +256,7 @@ impl PeerContext {
         let activity = Activity::at(started_ms);
         let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let live = LiveSession {
-            commands: tx.clone(),
+            commands: tx.downgrade(),
             activity: activity.clone(),
         };
         let limits = self.session_limits();
@@ -266,7 +267,9 @@ impl PeerContext {
             Ok(None) => {}
             Ok(Some(evicted)) => {
                 tracing::debug!(peer = %peer.short(), "session cap reached: evicting the least active stranger");
-                let _ = evicted.commands.send(SessionCommand::Evict);
+                if let Some(commands) = evicted.commands.upgrade() {
+                    let _ = commands.send(SessionCommand::Evict);
+                }
             }
             Err(why) => {
                 tracing::debug!(peer = %peer.short(), ?remote, %why, "no room for this session; closing");
