@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{IrcClient, WAIT, memory_gateway};
+use common::{IrcClient, WAIT, memory_gateway, memory_gateway_with};
 use disims::daemon::Options;
 use disims::directory::memory::SharedRecords;
 use disims::identity::PeerId;
@@ -129,7 +129,14 @@ async fn a_slow_client_dropped_in_a_stranger_flood_loses_no_acknowledged_contact
         irc,
         ..Options::default()
     };
-    let b = memory_gateway(&b_dir, &records, options).await;
+    // The flood must be taken in and shown to get the client dropped: this test is about
+    // what is shown, so the strangers' rate and new-sender budgets (tests/strangers.rs) are
+    // lifted here.
+    let b = memory_gateway_with(&b_dir, &records, options, |config| {
+        config.contacts.strangers.rate = None;
+        config.contacts.strangers.new_senders_per_minute = 1000;
+    })
+    .await;
 
     // Bob makes alice a contact, and leaves.
     let mut setup = IrcClient::register(b.irc_addr, "bob").await;
