@@ -191,3 +191,7 @@ impl Router {
         now_ms().saturating_sub(self.limits.history.as_millis() as u64)
     }
 }
+
+#[cfg(test)]
+#[path = "strangers_tests.rs"]
+mod tests;
