@@ -132,13 +132,17 @@ impl StrangerGate {
         *guard = peers.into_iter().collect();
     }
 
-    /// Sets the budget (`None`: nobody is budgeted).
+    /// Sets the budget (`None`: nobody is budgeted); the buckets start over only when it
+    /// changes.
     pub fn set_budget(&self, budget: Option<RateBudget>) {
-        *self.budget.write().unwrap_or_else(|p| p.into_inner()) = budget;
-        self.buckets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let mut current = self.budget.write().unwrap_or_else(|p| p.into_inner());
+        if *current != budget {
+            *current = budget;
+            self.buckets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        }
     }
 
     /// Whether `peer`'s chats are budgeted at all (it is not a contact, and a budget is set).

@@ -13,6 +13,9 @@ use crate::message::{ChatMessage, FrontendEvent};
 use crate::policy::strangers::{NewSender, NewSenders, row_bytes};
 use crate::store::PRUNE_BATCH;
 
+/// The pause between two batches of pruning.
+const PRUNE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// The hub's state for strangers.
 #[derive(Debug)]
 pub(super) struct Strangers {
@@ -180,8 +183,9 @@ impl Router {
         }
         let router = self.ctx.router.clone();
         self.ctx.tracker.spawn(async move {
-            // Whatever waits for the lock goes first.
-            tokio::task::yield_now().await;
+            // Whatever waits for the lock goes first, and the log's checkpoints keep up
+            // with the deletes (a prune of a large backlog is not urgent).
+            tokio::time::sleep(PRUNE_PAUSE).await;
             router.dispatch(RouterInput::PruneHistory { before_ms, after });
         });
     }

@@ -52,7 +52,7 @@ fn announces(events: &[FrontendEvent], what: &str) -> usize {
 async fn the_history_is_pruned_one_batch_per_turn_of_the_hub() {
     let dir = tempfile::tempdir().unwrap();
     let (mut r, mut inputs) = hub(dir.path(), StoreConfig::default(), 20);
-    let n = 2 * crate::store::PRUNE_BATCH + 500;
+    let n = 2 * crate::store::PRUNE_BATCH + 100;
     let old: Vec<ChatMessage> = (0..n as u32)
         .map(|i| {
             let mut m = chat(0);
