@@ -118,8 +118,12 @@ impl Router {
 
     /// Shows the coalesced announcements of new senders, when due.
     pub(super) fn announce_senders(&mut self) {
-        for text in self.strangers.new_senders.due(Instant::now()) {
+        let (lines, next) = self.strangers.new_senders.due(Instant::now());
+        for text in lines {
             self.broadcast(FrontendEvent::ControlAnnounce { text });
+        }
+        if let Some(at) = next {
+            self.schedule_announcements(at, true);
         }
     }
 
