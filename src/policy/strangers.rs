@@ -334,7 +334,7 @@ impl NewSenders {
             ),
         };
         lines.push(format!(
-            "{held} new sender(s) wrote to you{why}; their messages are held: \"accept <nick>\" shows them, \"reject <nick>\" deletes them: {}",
+            "{held} new sender(s) wrote to you{why}; their messages are held (\"held\" lists them; \"accept <nick>\" shows them, \"reject <nick>\" deletes them): {}",
             list(&self.held, self.held_more)
         ));
         self.held.clear();

@@ -13,6 +13,9 @@ use crate::message::{ChatMessage, FrontendEvent};
 use crate::policy::strangers::{NewSender, NewSenders, row_bytes};
 use crate::store::PRUNE_BATCH;
 
+/// Senders listed by `held` at most.
+const HELD_LISTED: usize = 50;
+
 /// The pause between two batches of pruning.
 const PRUNE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
@@ -192,6 +195,33 @@ impl Router {
             tokio::time::sleep(PRUNE_PAUSE).await;
             router.dispatch(RouterInput::PruneHistory { before_ms, after });
         });
+    }
+
+    /// `held`: the senders whose messages are held, oldest first (at most [`HELD_LISTED`]).
+    pub(super) fn cmd_held(&mut self) -> Result<Vec<String>, String> {
+        let Some(store) = self.store.as_ref() else {
+            return Ok(vec!["Nothing is held (no store)".into()]);
+        };
+        let held = store
+            .held_senders(HELD_LISTED + 1)
+            .map_err(|e| e.to_string())?;
+        if held.is_empty() {
+            return Ok(vec!["Nothing is held".into()]);
+        }
+        let mut lines = vec![format!(
+            "Held, oldest first (\"accept <nick>\" shows them, \"reject <nick>\" deletes them):"
+        )];
+        lines.extend(
+            held.iter()
+                .take(HELD_LISTED)
+                .map(|(peer, n)| format!("  {}: {n} message(s)", peer.nick())),
+        );
+        if held.len() > HELD_LISTED {
+            lines.push(format!(
+                "  and more: accept or reject these, then \"held\" lists the next {HELD_LISTED}"
+            ));
+        }
+        Ok(lines)
     }
 
     /// The history's retention cut-off now.

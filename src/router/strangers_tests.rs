@@ -102,6 +102,10 @@ async fn new_senders_beyond_the_budget_are_held_in_order_until_accepted() {
     let events = drain(&mut rx);
     assert_eq!(texts(&events), ["m1", "m2"], "two a minute shown");
     assert_eq!(announces(&events, "New sender"), 2, "announced at once");
+    let held = run(&mut r, id, &mut rx, "held");
+    assert_eq!(held.len(), 4, "{held:?}");
+    assert!(held[1].contains(&format!("{}: 1 message", peer(3).nick())));
+    assert!(held[3].contains(&format!("{}: 2 message", peer(5).nick())));
     r.handle(RouterInput::Request {
         from: id,
         request: FrontendRequest::Control {
