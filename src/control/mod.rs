@@ -34,6 +34,8 @@ pub enum Command {
     },
     Accept(String),
     Reject(String),
+    /// Lists the senders whose messages are held.
+    Held,
 }
 
 /// A line that is not a valid command; the message is the reply.
@@ -112,6 +114,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "reject <nick>",
         "deletes the held messages of a sender who asked to talk",
     ),
+    (
+        "held",
+        "held",
+        "lists the senders whose messages are held, oldest first, to accept or reject",
+    ),
 ];
 
 fn usage(name: &str) -> &'static str {
@@ -183,6 +190,7 @@ pub fn parse(line: &str) -> Result<Command, ControlError> {
         },
         "accept" => Command::Accept(one(&args)?),
         "reject" => Command::Reject(one(&args)?),
+        "held" => none(&args).map(|()| Command::Held)?,
         _ => return Err(ControlError::Unknown(name)),
     })
 }
@@ -335,6 +343,8 @@ mod tests {
             Err(ControlError::Usage("rename <nick> <petname>"))
         );
         assert_eq!(parse("id now"), Err(ControlError::Usage("id")));
+        assert_eq!(parse("HELD"), Ok(Command::Held));
+        assert_eq!(parse("held x"), Err(ControlError::Usage("held")));
         assert_eq!(
             parse("set a b c"),
             Err(ControlError::Usage("set [<key> [<value>]]"))

@@ -132,13 +132,17 @@ impl StrangerGate {
         *guard = peers.into_iter().collect();
     }
 
-    /// Sets the budget (`None`: nobody is budgeted).
+    /// Sets the budget (`None`: nobody is budgeted); the buckets start over only when it
+    /// changes.
     pub fn set_budget(&self, budget: Option<RateBudget>) {
-        *self.budget.write().unwrap_or_else(|p| p.into_inner()) = budget;
-        self.buckets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let mut current = self.budget.write().unwrap_or_else(|p| p.into_inner());
+        if *current != budget {
+            *current = budget;
+            self.buckets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        }
     }
 
     /// Whether `peer`'s chats are budgeted at all (it is not a contact, and a budget is set).
@@ -216,6 +220,9 @@ pub struct NewSenders {
     over_budget: usize,
     /// When the waiting announcements go out (a flush is scheduled then).
     flush_at: Option<Instant>,
+    /// When the user was last told of held senders, and when next (a flush is scheduled).
+    held_told: Option<Instant>,
+    held_due: Option<Instant>,
     /// When the spell of announcements made at once began, and how many so far.
     spell: Option<(Instant, usize)>,
 }
@@ -232,6 +239,8 @@ impl NewSenders {
             held_more: 0,
             over_budget: 0,
             flush_at: None,
+            held_told: None,
+            held_due: None,
             spell: None,
         }
     }
@@ -277,15 +286,10 @@ impl NewSenders {
         }
     }
 
-    /// The lines to show now, if the waiting announcements are due (at most two: the shown
-    /// senders, the held ones).
-    pub fn due(&mut self, now: Instant) -> Vec<String> {
-        if self.flush_at.is_none_or(|at| now < at) {
-            return Vec::new();
-        }
-        self.flush_at = None;
-        self.spell = Some((now, IMMEDIATE));
-        let mut lines = Vec::new();
+    /// The lines to show now: the coalesced announcement of shown senders, when due; and
+    /// the held senders, at most once per [`WINDOW`]. Also when to ask again, if held
+    /// senders wait for the next window (`None`: nothing to schedule).
+    pub fn due(&mut self, now: Instant) -> (Vec<String>, Option<Instant>) {
         let list = |names: &[String], more: usize| {
             let mut text = names.join(", ");
             if more > 0 {
@@ -293,31 +297,50 @@ impl NewSenders {
             }
             text
         };
-        let shown = self.shown.len() + self.shown_more;
-        if shown > 0 {
-            lines.push(format!(
-                "{shown} new sender(s) wrote to you: {}. To keep one as a contact: add <nick> [petname]",
-                list(&self.shown, self.shown_more)
-            ));
+        let mut lines = Vec::new();
+        let flushed = self.flush_at.is_some_and(|at| now >= at);
+        if !flushed && self.held_due.is_none_or(|at| now < at) {
+            return (lines, None);
+        }
+        if flushed {
+            self.flush_at = None;
+            self.spell = Some((now, IMMEDIATE));
+            let shown = self.shown.len() + self.shown_more;
+            if shown > 0 {
+                lines.push(format!(
+                    "{shown} new sender(s) wrote to you: {}. To keep one as a contact: add <nick> [petname]",
+                    list(&self.shown, self.shown_more)
+                ));
+            }
+            self.shown.clear();
+            self.shown_more = 0;
         }
         let held = self.held.len() + self.held_more;
-        if held > 0 {
-            let why = match self.over_budget {
-                0 => String::new(),
-                n => format!(
-                    " ({n} of them beyond {} new senders a minute)",
-                    self.per_minute
-                ),
-            };
-            lines.push(format!(
-                "{held} new sender(s) wrote to you{why}; their messages are held: \"accept <nick>\" shows them, \"reject <nick>\" deletes them: {}",
-                list(&self.held, self.held_more)
-            ));
+        if held == 0 {
+            return (lines, None);
         }
-        self.shown.clear();
+        let allowed = self.held_told.map(|t| t + WINDOW);
+        if allowed.is_some_and(|at| now < at) {
+            // Told less than a window ago: once more at the window's end.
+            let next = self.held_due.is_none().then_some(allowed).flatten();
+            self.held_due = allowed;
+            return (lines, next);
+        }
+        let why = match self.over_budget {
+            0 => String::new(),
+            n => format!(
+                " ({n} of them beyond {} new senders a minute)",
+                self.per_minute
+            ),
+        };
+        lines.push(format!(
+            "{held} new sender(s) wrote to you{why}; their messages are held (\"held\" lists them; \"accept <nick>\" shows them, \"reject <nick>\" deletes them): {}",
+            list(&self.held, self.held_more)
+        ));
         self.held.clear();
-        (self.shown_more, self.held_more, self.over_budget) = (0, 0, 0);
-        lines
+        (self.held_more, self.over_budget) = (0, 0);
+        (self.held_told, self.held_due) = (Some(now), None);
+        (lines, None)
     }
 }
 
@@ -400,8 +423,9 @@ mod tests {
                 NewSender::Hold { .. }
             ));
         }
-        assert!(s.due(t0).is_empty(), "not yet");
-        let lines = s.due(at);
+        assert_eq!(s.due(t0), (vec![], None), "not yet");
+        let (lines, next) = s.due(at);
+        assert_eq!(next, None);
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].starts_with("2 new sender(s) wrote to you: b, c."));
         assert!(
@@ -409,21 +433,25 @@ mod tests {
             "{lines:?}"
         );
         assert!(lines[1].ends_with("h7 and 12 more"), "{lines:?}");
-        assert!(s.due(at + WINDOW).is_empty(), "said once");
-        // Still in the window: held. The next window: shown again, announced at once (after
-        // a coalesced line, only once the spell is over).
+        assert_eq!(s.due(at + COALESCE), (vec![], None), "said once");
+        // Still in the window: held, and told of at most once a window.
         assert!(matches!(
             s.arrive("x".into(), at, false),
             NewSender::Hold { .. }
         ));
-        s.due(at + COALESCE);
+        assert_eq!(s.due(at + COALESCE), (vec![], Some(at + WINDOW)));
         assert!(matches!(
             s.arrive("y".into(), at + COALESCE, false),
             NewSender::Hold { .. }
         ));
-        s.due(at + COALESCE * 2);
         assert_eq!(
-            s.arrive("y".into(), t0 + WINDOW, false),
+            s.due(at + COALESCE * 2),
+            (vec![], None),
+            "already scheduled"
+        );
+        // The next window: shown again, announced at once.
+        assert_eq!(
+            s.arrive("y2".into(), t0 + WINDOW, false),
             NewSender::ShowAnnounce
         );
         // Asking anyway: beyond the first few, within the budget too, held and listed.
@@ -437,8 +465,12 @@ mod tests {
             s.arrive("z3".into(), t0 + WINDOW, true),
             NewSender::Hold { .. }
         ));
-        let lines = s.due(t0 + WINDOW + COALESCE);
-        assert_eq!(lines.len(), 1);
-        assert!(lines[0].starts_with("1 new sender(s) wrote to you; their messages are held"));
+        let (lines, _) = s.due(at + WINDOW);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("3 new sender(s) wrote to you (2 of them beyond"),
+            "{lines:?}"
+        );
+        assert!(lines[0].ends_with("x, y, z3"), "{lines:?}");
     }
 }

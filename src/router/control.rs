@@ -46,6 +46,7 @@ impl Router {
             Command::Set { key, value } => Ok(self.cmd_set(key.as_deref(), value.as_deref())),
             Command::Accept(who) => self.cmd_accept(&who),
             Command::Reject(who) => self.cmd_reject(&who),
+            Command::Held => self.cmd_held(),
         };
         result.unwrap_or_else(|e| vec![e])
     }

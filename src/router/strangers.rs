@@ -13,6 +13,12 @@ use crate::message::{ChatMessage, FrontendEvent};
 use crate::policy::strangers::{NewSender, NewSenders, row_bytes};
 use crate::store::PRUNE_BATCH;
 
+/// Senders listed by `held` at most.
+const HELD_LISTED: usize = 50;
+
+/// The pause between two batches of pruning.
+const PRUNE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// The hub's state for strangers.
 #[derive(Debug)]
 pub(super) struct Strangers {
@@ -115,8 +121,12 @@ impl Router {
 
     /// Shows the coalesced announcements of new senders, when due.
     pub(super) fn announce_senders(&mut self) {
-        for text in self.strangers.new_senders.due(Instant::now()) {
+        let (lines, next) = self.strangers.new_senders.due(Instant::now());
+        for text in lines {
             self.broadcast(FrontendEvent::ControlAnnounce { text });
+        }
+        if let Some(at) = next {
+            self.schedule_announcements(at, true);
         }
     }
 
@@ -180,10 +190,38 @@ impl Router {
         }
         let router = self.ctx.router.clone();
         self.ctx.tracker.spawn(async move {
-            // Whatever waits for the lock goes first.
-            tokio::task::yield_now().await;
+            // Whatever waits for the lock goes first, and the log's checkpoints keep up
+            // with the deletes (a prune of a large backlog is not urgent).
+            tokio::time::sleep(PRUNE_PAUSE).await;
             router.dispatch(RouterInput::PruneHistory { before_ms, after });
         });
+    }
+
+    /// `held`: the senders whose messages are held, oldest first (at most [`HELD_LISTED`]).
+    pub(super) fn cmd_held(&mut self) -> Result<Vec<String>, String> {
+        let Some(store) = self.store.as_ref() else {
+            return Ok(vec!["Nothing is held (no store)".into()]);
+        };
+        let held = store
+            .held_senders(HELD_LISTED + 1)
+            .map_err(|e| e.to_string())?;
+        if held.is_empty() {
+            return Ok(vec!["Nothing is held".into()]);
+        }
+        let mut lines = vec![format!(
+            "Held, oldest first (\"accept <nick>\" shows them, \"reject <nick>\" deletes them):"
+        )];
+        lines.extend(
+            held.iter()
+                .take(HELD_LISTED)
+                .map(|(peer, n)| format!("  {}: {n} message(s)", peer.nick())),
+        );
+        if held.len() > HELD_LISTED {
+            lines.push(format!(
+                "  and more: accept or reject these, then \"held\" lists the next {HELD_LISTED}"
+            ));
+        }
+        Ok(lines)
     }
 
     /// The history's retention cut-off now.
@@ -191,3 +229,7 @@ impl Router {
         now_ms().saturating_sub(self.limits.history.as_millis() as u64)
     }
 }
+
+#[cfg(test)]
+#[path = "strangers_tests.rs"]
+mod tests;

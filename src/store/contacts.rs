@@ -270,6 +270,22 @@ impl Store {
         Ok(n as usize)
     }
 
+    /// The senders with held messages and how many each, oldest first, at most `limit`.
+    pub fn held_senders(&self, limit: usize) -> Result<Vec<(PeerId, usize)>, StoreError> {
+        let mut select = self.db.prepare_cached(
+            "SELECT peer, COUNT(*) FROM received WHERE shown = 2
+             GROUP BY peer ORDER BY MIN(row) LIMIT ?1",
+        )?;
+        let rows = select.query_map([limit as i64], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        rows.map(|row| {
+            let (peer, n) = row?;
+            Ok((peer_of(peer)?, n as usize))
+        })
+        .collect()
+    }
+
     /// How many messages are held, from everyone.
     pub fn held_total(&self) -> Result<usize, StoreError> {
         let mut select = self
@@ -457,6 +473,11 @@ mod tests {
         );
         assert_eq!(store.prune_history(u64::MAX).unwrap(), 0, "nor pruned");
         assert_eq!(store.held_count(&peer(1)).unwrap(), 3);
+        assert_eq!(
+            store.held_senders(10).unwrap(),
+            [(peer(1), 3), (peer(2), 1)]
+        );
+        assert_eq!(store.held_senders(1).unwrap(), [(peer(1), 3)]);
         assert_eq!(store.release_held(&peer(1)).unwrap(), 3);
         let texts: Vec<_> = store
             .unshown(10)

@@ -58,9 +58,11 @@ pub struct Received {
 /// in a transaction of their own.
 pub const MAX_PENDING_ACKS: usize = 4096;
 
-/// History rows one batch of pruning reads at most (each batch is a transaction of its
-/// own, a millisecond or so: the hub's lock is held that long, not for the whole prune).
-pub const PRUNE_BATCH: usize = 1000;
+/// History rows one batch of pruning reads at most. Each batch is a transaction of its
+/// own, and the hub's lock is held for one batch, not for the whole prune: measured on a
+/// 400,000-row history (129 MB), a batch of 256 took about 4 ms, where one statement over
+/// the whole table took 0.13 s with nothing to prune and 1.2-1.8 s deleting half of it.
+pub const PRUNE_BATCH: usize = 256;
 
 /// The store; one per gateway.
 pub struct Store {
