@@ -188,6 +188,14 @@ async fn disims_pair(bootstrap: SocketAddr) -> (Pair, GatewayProcess, GatewayPro
     let (mut b, b_name) = Client::register(gb.irc, "b").await;
     a.until(|l| l.contains("DHT: published")).await;
     b.until(|l| l.contains("DHT: published")).await;
+    // People chat with their contacts: strangers would meet the budgets of issue 11 (a
+    // rate per stranger, new senders held beyond a per-minute budget).
+    a.send(&format!("PRIVMSG disims :add {b_name} b\r\n")).await;
+    a.until(|l| l.starts_with(":disims!") && l.contains("Added"))
+        .await;
+    b.send(&format!("PRIVMSG disims :add {a_name} a\r\n")).await;
+    b.until(|l| l.starts_with(":disims!") && l.contains("Added"))
+        .await;
     // Warm the session up so that the measurements see an established session.
     a.send(&format!("PRIVMSG {b_name} :hello\r\n")).await;
     b.until(|l| l.ends_with(":hello\r\n")).await;

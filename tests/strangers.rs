@@ -11,16 +11,15 @@ mod common;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
-use common::{IrcClient, WAIT, init_tracing};
+use common::{IrcClient, WAIT, memory_gateway_with};
 use disims::config::Config;
 use disims::daemon::{Gateway, Options};
-use disims::demo::private_config;
-use disims::directory::memory::{MemoryDirectory, SharedRecords};
+use disims::directory::memory::SharedRecords;
 use disims::identity::PeerId;
 use disims::message::{ChatMessage, MessageId, MessageKind};
 use disims::peer::session::{self, SessionCommand, SessionHandle, SessionTimers};
+use disims::policy::inbound::InboundLimits;
 use disims::policy::strangers::{Quota, RateBudget, row_bytes};
 use disims::router::{self, RouterInput};
 use ed25519_dalek::SigningKey;
@@ -28,24 +27,21 @@ use tokio::net::TcpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// A gateway on the in-memory directory with `tweak` applied to its config.
+/// A gateway on the in-memory directory with `tweak` applied to its config. The peer
+/// port's own budgets (msg1s answered under load, sessions per prefix) are lifted: this file
+/// is about what the hub and the sessions let strangers do once connected, and the floods
+/// here would otherwise be cut at the handshake (tests/adversarial_inbound.rs covers that).
 async fn gateway(dir: &Path, records: &SharedRecords, tweak: impl FnOnce(&mut Config)) -> Gateway {
-    init_tracing();
-    let (key, _) = disims::identity::load_or_create(dir).expect("identity");
-    let directory = MemoryDirectory::new(&key, records.clone());
-    let mut config = private_config(
-        dir,
-        "127.0.0.1:0".parse().unwrap(),
-        "127.0.0.1:9".parse().unwrap(),
-    );
-    tweak(&mut config);
+    let inbound = InboundLimits {
+        load_rate: 1e9,
+        load_burst: 1e9,
+        ..InboundLimits::default()
+    };
     let options = Options {
-        directory: Some(Arc::new(directory)),
+        inbound,
         ..Options::default()
     };
-    Gateway::start(config, options)
-        .await
-        .expect("gateway starts")
+    memory_gateway_with(dir, records, options, tweak).await
 }
 
 /// A key from a number (`tag` keeps the tests' keys apart).

@@ -38,7 +38,7 @@ impl GatewayProcess {
         std::fs::write(
             &config,
             format!(
-                "data_dir = \"{}\"\n[irc]\nlisten = \"127.0.0.1:{irc}\"\nlines_per_second = 0\n[peer]\nlisten = \"127.0.0.1:{peer}\"\n\
+                "data_dir = \"{}\"\n[irc]\nlisten = \"127.0.0.1:{irc}\"\nlines_per_second = 0\n[peer]\nlisten = \"127.0.0.1:{peer}\"\ndial = \"loopback\"\n\
                  [dht]\nbootstrap = [\"{bootstrap}\"]\nlisten = \"127.0.0.1:0\"\n",
                 dir.path().join("data").display()
             ),
