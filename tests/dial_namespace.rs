@@ -19,12 +19,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
 use common::IrcClient;
+use common::netns::{ip, is_root, skip};
 use common::process::{self, GatewayToml, Process};
 use disims::config::DialScope;
 use disims::daemon::Options;
@@ -35,43 +35,6 @@ use disims::peer::SessionTimers;
 
 const TEST: &str = "dial_namespace::a_private_range_is_dialled_only_where_the_gateway_is_on_it";
 const IRC_PASSWORD: &str = "dial-namespace-test";
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-fn skip(why: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{TEST} must run in CI (CI=true) but cannot: {why}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {TEST}: needs root and iproute2 (ip netns): {why}"
-    );
-}
 
 /// The namespace and its link; deleted on drop (the route goes with the link).
 struct Network {
@@ -168,10 +131,10 @@ fn plant(records: &SharedRecords, peer: PeerId, addr: SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_range_is_dialled_only_where_the_gateway_is_on_it() {
     if !is_root() {
-        return skip("not running as root");
+        return skip(TEST, "not running as root");
     }
     if Command::new("ip").arg("-V").output().is_err() {
-        return skip("the `ip` command (iproute2) is not installed");
+        return skip(TEST, "the `ip` command (iproute2) is not installed");
     }
     let on_192_168 = if_addrs::get_if_addrs()
         .map(|all| {
@@ -181,11 +144,11 @@ async fn a_private_range_is_dialled_only_where_the_gateway_is_on_it() {
         })
         .unwrap_or(true);
     if on_192_168 {
-        return skip("this host has an address in 192.168.0.0/16 already");
+        return skip(TEST, "this host has an address in 192.168.0.0/16 already");
     }
     let net = match Network::create() {
         Ok(net) => net,
-        Err(e) => return skip(&format!("cannot build the network namespace: {e}")),
+        Err(e) => return skip(TEST, &format!("cannot build the network namespace: {e}")),
     };
     let dir = tempfile::tempdir().unwrap();
 

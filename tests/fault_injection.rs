@@ -3,17 +3,20 @@
 //! once and in order (issue 5, test 4). The hubs are played by this test: the sender puts
 //! back what a session hands back when it ends, the receiver drops ids it has seen.
 
+mod common;
+
 use std::collections::HashSet;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use common::raw_peer;
 use disims::crypto::{Initiator, Responder, SessionKeys};
 use disims::identity::PeerId;
 use disims::message::{ChatMessage, MessageId, MessageKind};
-use disims::peer::session::{self, SessionCommand, SessionHandle, SessionTimers};
-use disims::router::{self, RouterInput};
+use disims::peer::session::{SessionCommand, SessionTimers};
+use disims::router::RouterInput;
 use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::sync::mpsc;
@@ -113,32 +116,19 @@ fn start(
     mpsc::UnboundedSender<SessionCommand>,
     mpsc::UnboundedReceiver<RouterInput>,
 ) {
-    let (router, inputs) = router::channel();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let handle = SessionHandle {
-        peer,
-        conn_id: 1,
-        initiator: peer,
-        session_id: [0; 32],
-        commands: tx.clone(),
-        remote: None,
-        started_ms: 0,
-        activity: Default::default(),
-    };
     let timers = SessionTimers {
         linger: Duration::from_millis(50),
         ..SessionTimers::default()
     };
-    tokio::spawn(session::run(
-        stream,
-        keys,
-        handle,
-        rx,
-        router,
-        timers,
-        shutdown.clone(),
-    ));
-    (tx, inputs)
+    let raw = raw_peer::run(stream, keys, peer, peer, timers);
+    // Ends with the test's own shutdown too.
+    let own = raw.shutdown.clone();
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        own.cancel();
+    });
+    (raw.commands, raw.inputs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

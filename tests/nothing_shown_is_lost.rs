@@ -12,19 +12,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{IrcClient, WAIT, memory_gateway, memory_gateway_with};
+use common::{IrcClient, WAIT, memory_gateway, memory_gateway_with, raw_peer};
 use disims::daemon::Options;
 use disims::directory::memory::SharedRecords;
 use disims::identity::PeerId;
 use disims::irc::conn::IrcLimits;
 use disims::message::{ChatMessage, MessageId, MessageKind};
-use disims::peer::session::{self, SessionCommand, SessionHandle, SessionTimers};
+use disims::peer::session::{SessionCommand, SessionTimers};
 use disims::router::{self, RouterInput};
 use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// A stranger: a fresh key with a real session to the gateway; counts the messages the
 /// gateway acknowledged.
@@ -39,36 +38,23 @@ async fn stranger(seed: u8, addr: SocketAddr, gateway: PeerId) -> Stranger {
     let keys = disims::peer::transport::initiate(&mut stream, &key, gateway)
         .await
         .expect("handshake");
-    let (commands, rx) = mpsc::unbounded_channel();
-    let (router, mut inputs) = router::channel();
+    let mut peer = raw_peer::run(
+        stream,
+        keys,
+        gateway,
+        PeerId::of(&key),
+        SessionTimers::default(),
+    );
     let acked = Arc::new(AtomicU64::new(0));
     let count = acked.clone();
     tokio::spawn(async move {
-        while let Some(input) = inputs.recv().await {
+        while let Some(input) = peer.inputs.recv().await {
             if let RouterInput::Acknowledged { ids, .. } = input {
                 count.fetch_add(ids.len() as u64, Ordering::SeqCst);
             }
         }
     });
-    let handle = SessionHandle {
-        peer: gateway,
-        conn_id: u64::from(seed),
-        initiator: PeerId::of(&key),
-        session_id: keys.transcript_hash,
-        commands: commands.clone(),
-        remote: None,
-        started_ms: 0,
-        activity: Default::default(),
-    };
-    tokio::spawn(session::run(
-        stream,
-        keys,
-        handle,
-        rx,
-        router,
-        SessionTimers::default(),
-        CancellationToken::new(),
-    ));
+    let commands = peer.commands;
     Stranger { commands, acked }
 }
 

@@ -27,12 +27,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::netns::{ip, is_root, skip};
 use common::process::{self, GatewayToml, Process};
 use common::{IrcClient, WAIT};
 use disims::identity::PeerId;
@@ -42,47 +42,6 @@ const IRC_PASSWORD: &str = "partition-test-Qv8Lk2";
 /// Messages per burst, bursts per cut.
 const BURST: usize = 10;
 const BURSTS: usize = 5;
-
-/// Runs `ip` with `args`; the error says what failed.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Whether this process runs as root (from /proc: no libc needed).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Skips with a clear message, or fails when CI must run the test.
-fn skip(why: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{TEST} must run in CI (CI=true) but cannot: {why}");
-    }
-    // Straight to stderr: the test harness would hide `eprintln!` of a passing test.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {TEST}: needs root and iproute2 (ip netns): {why}"
-    );
-}
 
 /// The namespaces, links and bridge of one run; deleted on drop.
 struct Network {
@@ -244,15 +203,15 @@ async fn expect_in_order(bob: &mut IrcClient, from: usize, count: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_link_loses_nothing_and_duplicates_nothing() {
     if !is_root() {
-        return skip("not running as root");
+        return skip(TEST, "not running as root");
     }
     if Command::new("ip").arg("-V").output().is_err() {
-        return skip("the `ip` command (iproute2) is not installed");
+        return skip(TEST, "the `ip` command (iproute2) is not installed");
     }
     // Dropped last (declared first): the processes in the namespaces die before it goes.
     let net = match Network::create() {
         Ok(net) => net,
-        Err(e) => return skip(&format!("cannot build the network namespaces: {e}")),
+        Err(e) => return skip(TEST, &format!("cannot build the network namespaces: {e}")),
     };
     let dir = tempfile::tempdir().unwrap();
     let (dht, dht_addr) = Process::start(

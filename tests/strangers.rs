@@ -12,16 +12,16 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use common::{IrcClient, WAIT, memory_gateway_with};
+use common::{IrcClient, WAIT, memory_gateway_with, raw_peer};
 use disims::config::Config;
 use disims::daemon::{Gateway, Options};
 use disims::directory::memory::SharedRecords;
 use disims::identity::PeerId;
 use disims::message::{ChatMessage, MessageId, MessageKind};
-use disims::peer::session::{self, SessionCommand, SessionHandle, SessionTimers};
+use disims::peer::session::{SessionCommand, SessionTimers};
 use disims::policy::inbound::InboundLimits;
 use disims::policy::strangers::{Quota, RateBudget, row_bytes};
-use disims::router::{self, RouterInput};
+use disims::router::RouterInput;
 use ed25519_dalek::SigningKey;
 use tokio::net::TcpSocket;
 use tokio::sync::mpsc;
@@ -91,32 +91,17 @@ impl Raw {
         .await
         .expect("handshake in time")
         .expect("handshake");
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (router, inputs) = router::channel();
-        let handle = SessionHandle {
-            peer: to.peer_id,
-            conn_id: 1,
-            initiator: PeerId::of(key),
-            session_id: keys.transcript_hash,
-            commands: tx.clone(),
-            remote: None,
-            started_ms: 0,
-            activity: Default::default(),
-        };
-        let shutdown = CancellationToken::new();
-        tokio::spawn(session::run(
+        let peer = raw_peer::run(
             stream,
             keys,
-            handle,
-            rx,
-            router,
+            to.peer_id,
+            PeerId::of(key),
             SessionTimers::default(),
-            shutdown.clone(),
-        ));
+        );
         Raw {
-            commands: tx,
-            inputs,
-            shutdown,
+            commands: peer.commands,
+            inputs: peer.inputs,
+            shutdown: peer.shutdown,
         }
     }
 

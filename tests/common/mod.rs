@@ -4,7 +4,11 @@
 
 pub mod clients;
 
+pub mod netns;
+
 pub mod process;
+
+pub mod raw_peer;
 
 use std::net::SocketAddr;
 use std::path::Path;
