@@ -42,19 +42,44 @@ impl Router {
         self.deliver_to(event, Audience::All, None)
     }
 
-    /// Delivers a stored received message (history row `row`) to every attached front end,
-    /// remembering it as in flight to each that took it; gives it back when none did.
+    /// Delivers a stored received message (history row `row`, held as shown by the store or
+    /// not) to every attached front end, remembering it as in flight to each that took it;
+    /// gives it back when none did.
     pub(super) fn deliver_stored(
         &mut self,
         event: FrontendEvent,
         row: StoredRow,
+        stored_shown: bool,
     ) -> Result<(), FrontendEvent> {
-        self.deliver_to(event, Audience::All, Some(row))
+        self.deliver_to(event, Audience::All, Some((row, stored_shown)))
     }
 
     /// Whether `row` is in flight to an attached front end.
     pub(super) fn is_in_flight(&self, row: StoredRow) -> bool {
-        self.in_flight.values().any(|rows| rows.contains(&row))
+        self.in_flight.values().any(|rows| rows.contains_key(&row))
+    }
+
+    /// Forgets what front end `id` had in flight: the live messages among them that no
+    /// other front end has on its way go back to unshown, for the next playback (a played-back
+    /// one is still unshown in the store).
+    pub(super) fn forget_in_flight(&mut self, id: FrontendId) {
+        let Some(rows) = self.in_flight.remove(&id) else {
+            return;
+        };
+        let mut back: Vec<StoredRow> = rows
+            .into_iter()
+            .filter(|&(row, stored_shown)| stored_shown && !self.is_in_flight(row))
+            .map(|(row, _)| row)
+            .collect();
+        if back.is_empty() {
+            return;
+        }
+        back.sort_unstable();
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store.mark_unshown(&back).and_then(|()| store.commit())
+        {
+            tracing::error!(error = %e, rows = back.len(), "cannot give messages a departed client did not show back to playback");
+        }
     }
 
     /// Sends an event to the `audience`; gives it back when none took it. A front end that
@@ -64,7 +89,7 @@ impl Router {
         &mut self,
         event: FrontendEvent,
         audience: Audience,
-        row: Option<StoredRow>,
+        row: Option<(StoredRow, bool)>,
     ) -> Result<(), FrontendEvent> {
         let no_echoes = &self.no_echoes;
         let wanted = |id: &FrontendId| match audience {
@@ -98,8 +123,11 @@ impl Router {
             match tx.try_send(copy) {
                 Ok(()) => {
                     delivered = true;
-                    if let Some(row) = row {
-                        self.in_flight.entry(*id).or_default().insert(row);
+                    if let Some((row, stored_shown)) = row {
+                        self.in_flight
+                            .entry(*id)
+                            .or_default()
+                            .insert(row, stored_shown);
                     }
                 }
                 Err(e) => {
@@ -113,7 +141,7 @@ impl Router {
         }
         for id in dropped {
             self.frontends.remove(&id);
-            self.in_flight.remove(&id);
+            self.forget_in_flight(id);
         }
         match (delivered, event) {
             (false, Some(event)) => Err(event),

@@ -96,9 +96,13 @@ impl Router {
         let Some(store) = self.store.as_mut() else {
             return Receipt::NotStored;
         };
-        // Stored unshown: a front end reports the ones it wrote to its client (`shown`), and
-        // what no front end wrote is played back to the next one that attaches.
-        let (rows, ticket) = match store.receive_open(&peer, &messages, now, false) {
+        // Stored as shown when a front end is attached to show them: the live path costs no
+        // second write. A front end reports what it wrote to its client (`shown`); what it had
+        // not written when it goes away goes back to unshown (`forget_in_flight`), and what
+        // no front end took is unshown at once, in the same open write: the next front end
+        // that attaches plays it back.
+        let live = !self.frontends.is_empty();
+        let (rows, ticket) = match store.receive_open(&peer, &messages, now, live) {
             Ok(written) => written,
             Err(e) => {
                 tracing::error!(peer = %peer.short(), error = %e, "cannot store received messages; not acknowledging them");
@@ -106,6 +110,7 @@ impl Router {
             }
         };
         self.peer(peer);
+        let mut not_taken = Vec::new();
         for (message, row) in messages.into_iter().zip(rows) {
             // A row only for a message not stored before: a resend after a lost ack has none.
             if let Some(row) = row {
@@ -115,8 +120,17 @@ impl Router {
                     played_back: false,
                     stored: Some(row),
                 };
-                let _ = self.deliver_stored(event, row);
+                if self.deliver_stored(event, row, live).is_err() && live {
+                    not_taken.push(row);
+                }
             }
+        }
+        if let (false, Some(store)) = (not_taken.is_empty(), self.store.as_mut())
+            && let Err(e) = store.mark_unshown(&not_taken)
+        {
+            // The whole open write is rolled back: the messages are not acknowledged.
+            tracing::error!(error = %e, "cannot mark messages for playback");
+            return Receipt::NotStored;
         }
         Receipt::Pending(ticket)
     }
@@ -155,7 +169,7 @@ impl Router {
                 played_back: true,
                 stored: Some(stored.row),
             };
-            if self.deliver_stored(event, stored.row).is_err() {
+            if self.deliver_stored(event, stored.row, false).is_err() {
                 break;
             }
         }
@@ -172,11 +186,24 @@ impl Router {
     /// ride along with the next write of the store, or are written within
     /// [`SHOWN_FLUSH_DELAY`]; never a commit per message.
     pub(super) fn shown(&mut self, from: FrontendId, rows: &[StoredRow]) {
-        if let Some(in_flight) = self.in_flight.get_mut(&from) {
-            for row in rows {
-                in_flight.remove(row);
+        // Live messages are stored as shown already: only played-back ones need a mark.
+        let mut marks = Vec::new();
+        match self.in_flight.get_mut(&from) {
+            Some(in_flight) => {
+                for row in rows {
+                    if in_flight.remove(row) == Some(false) {
+                        marks.push(*row);
+                    }
+                }
             }
+            // A front end dropped for falling behind may still write out some of its queue:
+            // what it wrote was given back to playback when it was dropped; take it back.
+            None => marks.extend_from_slice(rows),
         }
+        if marks.is_empty() {
+            return;
+        }
+        let rows = &marks[..];
         let Some(store) = self.store.as_mut() else {
             return;
         };

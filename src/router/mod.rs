@@ -246,9 +246,10 @@ pub struct Router {
     /// Budgets of peers that are not contacts: new senders, the history quota.
     strangers: strangers::Strangers,
     /// Stored received messages each front end has taken but not yet reported written
-    /// ([`FrontendRequest::Shown`]): a playback skips them (they are on their way), and
-    /// they are forgotten with the front end, so the next playback shows them.
-    in_flight: HashMap<FrontendId, HashSet<crate::message::StoredRow>>,
+    /// ([`FrontendRequest::Shown`]), each with whether the store holds it as shown already
+    /// (a live message) or not (a played-back one): a playback skips them (they are on their
+    /// way), and when the front end goes away, its live ones go back to unshown.
+    in_flight: HashMap<FrontendId, HashMap<crate::message::StoredRow, bool>>,
     /// A [`RouterInput::FlushShown`] is on its way.
     shown_flush_due: bool,
 }
@@ -351,7 +352,7 @@ impl Router {
             }
             RouterInput::Detach(id) => {
                 self.frontends.remove(&id);
-                self.in_flight.remove(&id);
+                self.forget_in_flight(id);
                 self.no_echoes.remove(&id);
                 self.unwatch_all(id);
             }

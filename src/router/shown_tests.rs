@@ -158,9 +158,16 @@ async fn playback_skips_what_is_on_its_way_to_an_attached_front_end() {
 async fn marks_ride_along_with_the_next_write_not_a_commit_each() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = open(dir.path());
-    let (a, mut a_rx) = attach(&mut r);
     let pending = |r: &Router| r.store.as_ref().unwrap().has_pending_shown();
+    // A live message is stored as shown: reporting it costs no write at all.
+    let (a, mut a_rx) = attach(&mut r);
+    assert!(r.receive(peer(1), vec![chat(0)]));
+    report(&mut r, a, &received(&drain(&mut a_rx)));
+    assert!(!pending(&r), "a live message needs no mark");
+    r.handle(RouterInput::Detach(a));
+    // Played-back messages are stored unshown: their marks wait for a write.
     assert!(r.receive(peer(1), vec![chat(1)]));
+    let (a, mut a_rx) = attach(&mut r);
     report(&mut r, a, &received(&drain(&mut a_rx)));
     assert!(pending(&r), "not written on its own");
     // The next received message's write takes the mark along.
@@ -171,8 +178,12 @@ async fn marks_ride_along_with_the_next_write_not_a_commit_each() {
     assert!(!pending(&r));
     r.settle();
     report(&mut r, a, &received(&drain(&mut a_rx)));
+    r.handle(RouterInput::Detach(a));
+    // With no write coming, the timer's flush writes a played-back message's mark.
+    assert!(r.receive(peer(1), vec![chat(3)]));
+    let (a, mut a_rx) = attach(&mut r);
+    report(&mut r, a, &received(&drain(&mut a_rx)));
     assert!(pending(&r));
-    // With no write coming, the timer's flush writes it.
     r.handle(RouterInput::FlushShown);
     assert!(!pending(&r));
     r.handle(RouterInput::Detach(a));

@@ -1,8 +1,10 @@
 //! Which received messages have been shown: the rows for playback, and the marks that
 //! front ends earn by writing a message to the user's client.
 //!
-//! A received message is stored unshown (`received.shown = 0`) and becomes shown only once
-//! a front end reports it written to its client's socket ([`Store::note_shown`]). The mark
+//! A received message is stored shown (`received.shown = 1`) when a front end is there to
+//! show it, else unshown (`0`). A front end that goes away before it wrote some of its
+//! messages to its client gives them back ([`Store::mark_unshown`]), and a played-back
+//! message becomes shown once a front end reports it written ([`Store::note_shown`]). The mark
 //! is not a transaction of its own: like an acknowledgement (`write.rs`), it waits in memory
 //! and rides along with the next write, or is committed by [`Store::flush_shown`] shortly
 //! after. Lost in a crash, a mark only makes the message play back again: shown twice,
@@ -97,6 +99,27 @@ impl Store {
         // Any write takes the pending marks along (`mark_pending`).
         self.write_history(|_| Ok(()))?;
         self.commit()
+    }
+}
+
+impl Store {
+    /// Marks these rows as not shown, in the open write (the caller commits): they were
+    /// stored as shown because a front end was there to show them, but it went away before
+    /// writing them to its client (or none took them), so they play back to the next one.
+    /// Held rows are left as they are.
+    pub fn mark_unshown(&mut self, rows: &[i64]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write_history(|db| {
+            let mut update =
+                db.prepare_cached("UPDATE received SET shown = 0 WHERE row = ?1 AND shown = 1")?;
+            for row in rows {
+                update.execute([row])?;
+            }
+            Ok(())
+        })?;
+        Ok(())
     }
 }
 
