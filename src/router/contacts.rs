@@ -213,16 +213,22 @@ impl Router {
             return false;
         };
         // Held messages are bounded, per sender and in all (keys are free): beyond that, they
-        // are acknowledged and dropped, and the user hears so once per sender.
-        let room = match (store.held_count(&peer), store.held_total()) {
-            (Ok(mine), Ok(all)) => MAX_HELD_PER_SENDER
-                .saturating_sub(mine)
-                .min(MAX_HELD.saturating_sub(all)),
+        // are acknowledged and dropped. The user hears so once per sender that fills its own
+        // share (at most MAX_HELD / MAX_HELD_PER_SENDER of them), and once when all are full
+        // (not once per further sender: fresh keys would flood the user with notices).
+        let (mine, all) = match (store.held_count(&peer), store.held_total()) {
+            (Ok(mine), Ok(all)) => (mine, all),
             (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(error = %e, "cannot count held messages; not acknowledging them");
                 return false;
             }
         };
+        let own_room = MAX_HELD_PER_SENDER.saturating_sub(mine);
+        let total_room = MAX_HELD.saturating_sub(all);
+        let room = own_room.min(total_room);
+        if total_room > messages.len() {
+            self.held_total_full = false;
+        }
         let kept = &messages[..messages.len().min(room)];
         let dropped = messages.len() - kept.len();
         if !self.make_room(&peer, kept) {
@@ -244,7 +250,15 @@ impl Router {
             );
             self.broadcast(FrontendEvent::ControlAnnounce { text });
         }
-        if dropped > 0 && self.held_full.len() < MAX_SENDERS && self.held_full.insert(peer) {
+        if dropped > 0 && total_room < own_room {
+            if !self.held_total_full {
+                self.held_total_full = true;
+                let text = format!(
+                    "held messages are full ({MAX_HELD} in all): messages from senders you have not accepted are dropped until you \"accept\" or \"reject\" some (\"held\" lists them)"
+                );
+                self.broadcast(FrontendEvent::ControlAnnounce { text });
+            }
+        } else if dropped > 0 && self.held_full.len() < MAX_SENDERS && self.held_full.insert(peer) {
             let nick = peer.nick();
             let text = format!(
                 "{nick} has too many held messages (at most {MAX_HELD_PER_SENDER} per sender, {MAX_HELD} in all): its later messages are dropped until you \"accept {nick}\" or \"reject {nick}\""

@@ -226,6 +226,8 @@ pub struct Router {
     /// Senders told about once because their held messages hit the bound (at most
     /// `MAX_SENDERS`; cleared by `accept` and `reject`).
     held_full: HashSet<PeerId>,
+    /// The user was told that held messages are full in all (told once until there is room).
+    held_total_full: bool,
     /// The peers each front end watches (beside the contacts, which are always watched).
     watches: HashMap<FrontendId, HashSet<PeerId>>,
     /// The last presence front ends were told, per watched peer.
@@ -282,6 +284,7 @@ impl Router {
             book: Arc::default(),
             senders: HashMap::new(),
             held_full: HashSet::new(),
+            held_total_full: false,
             watches: HashMap::new(),
             presence: HashMap::new(),
             own_away: None,

@@ -160,3 +160,39 @@ async fn strangers_over_the_quota_lose_their_oldest_and_the_user_is_told_once() 
         "a contact's rows stay"
     );
 }
+
+#[tokio::test]
+async fn held_messages_full_in_all_are_told_once_not_once_per_further_sender() {
+    use super::super::contacts::{MAX_HELD, MAX_HELD_PER_SENDER};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut r, _inputs) = hub(dir.path(), StoreConfig::default(), 20);
+    let (id, mut rx) = attach(&mut r);
+    run(&mut r, id, &mut rx, "set unknown ask");
+    let batch = |sender: u32, from: u32, n: u32| -> Vec<ChatMessage> {
+        (from..from + n)
+            .map(|i| {
+                let mut m = chat(0);
+                m.id.0[..4].copy_from_slice(&sender.to_be_bytes());
+                m.id.0[4..8].copy_from_slice(&i.to_be_bytes());
+                m
+            })
+            .collect()
+    };
+    // Enough senders fill their own shares to fill the whole.
+    let fillers = (MAX_HELD / MAX_HELD_PER_SENDER) as u32;
+    for sender in 0..fillers {
+        for from in (0..MAX_HELD_PER_SENDER as u32).step_by(250) {
+            assert!(r.receive(peer(100 + sender as u8), batch(sender, from, 250)));
+        }
+    }
+    drain(&mut rx);
+    // Then fifty fresh keys each send a message: all dropped, and the user told once.
+    for sender in 0..50u32 {
+        let key = SigningKey::from_bytes(&[200u8.wrapping_add(sender as u8); 32]);
+        let fresh = PeerId::of(&key);
+        assert!(r.receive(fresh, batch(1000 + sender, 0, 1)), "acknowledged");
+    }
+    let events = drain(&mut rx);
+    assert_eq!(announces(&events, "held messages are full"), 1);
+    assert_eq!(announces(&events, "too many held"), 0);
+}
