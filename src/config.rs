@@ -7,8 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-
 pub use crate::policy::address::DialScope;
 use crate::policy::strangers::{self, Quota, RateBudget};
 
@@ -213,67 +211,9 @@ pub struct DhtConfig {
     pub request_timeout: Duration,
 }
 
-// --- The file as written: every field optional, unknown keys refused. ---
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    data_dir: Option<PathBuf>,
-    #[serde(default)]
-    irc: RawIrc,
-    #[serde(default)]
-    peer: RawPeer,
-    #[serde(default)]
-    dht: RawDht,
-    #[serde(default)]
-    store: RawStore,
-    #[serde(default)]
-    contacts: RawContacts,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawContacts {
-    unknown: Option<String>,
-    stranger_bytes_per_second: Option<u64>,
-    stranger_burst_bytes: Option<u64>,
-    new_senders_per_minute: Option<u32>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawStore {
-    expire_after_hours: Option<u64>,
-    history_days: Option<u64>,
-    stranger_quota_mib: Option<u64>,
-    stranger_quota_per_sender_mib: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawIrc {
-    listen: Option<String>,
-    password: Option<String>,
-    lines_per_second: Option<u32>,
-    line_burst: Option<u32>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawPeer {
-    listen: Option<String>,
-    advertise: Option<Vec<String>>,
-    dial: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawDht {
-    bootstrap: Option<Vec<String>>,
-    listen: Option<String>,
-    server_mode: Option<String>,
-    request_timeout_ms: Option<u64>,
-}
+#[path = "config_raw.rs"]
+mod raw;
+use raw::{RawConfig, RawContacts, RawStore};
 
 impl Config {
     /// Reads `path`; a missing file means all defaults. A file that holds the IRC password
