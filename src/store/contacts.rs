@@ -8,7 +8,7 @@
 //! next); rejecting them erases their text and marks them shown, so that only the ids stay,
 //! for deduplication, until the history retention forgets them.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Store, StoreError, insert_received, peer_of};
 use crate::contacts::Contact;
@@ -43,7 +43,7 @@ pub(super) const MIGRATION_5: &str = "CREATE TABLE blocked (
 
 /// `received.shown` of a held message. (The queries below spell it `shown = 2`: a literal,
 /// so that SQLite can use the partial index of held rows, `received_held`.)
-const HELD: i64 = 2;
+pub(super) const HELD: i64 = 2;
 
 /// What the gateway remembers of a sender who is not a contact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,19 +255,14 @@ impl Store {
         let fresh = insert_received(&tx, from, messages, now_ms, HELD)?;
         tx.commit()?;
         self.count_received(from, messages, &fresh);
-        Ok(fresh.iter().filter(|row| row.is_some()).count())
+        let n = fresh.iter().filter(|row| row.is_some()).count();
+        self.held.add(from, n);
+        Ok(n)
     }
 
     /// How many messages from `peer` are held.
     pub fn held_count(&self, peer: &PeerId) -> Result<usize, StoreError> {
-        let mut select = self
-            .db
-            .prepare_cached("SELECT COUNT(*) FROM received WHERE peer = ?1 AND shown = 2")?;
-        let n: i64 = select
-            .query_row([&peer.as_bytes()[..]], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
-        Ok(n as usize)
+        Ok(self.held.of(peer))
     }
 
     /// The senders with held messages and how many each, oldest first, at most `limit`.
@@ -288,20 +283,18 @@ impl Store {
 
     /// How many messages are held, from everyone.
     pub fn held_total(&self) -> Result<usize, StoreError> {
-        let mut select = self
-            .db
-            .prepare_cached("SELECT COUNT(*) FROM received WHERE shown = 2")?;
-        let n: i64 = select.query_row([], |r| r.get(0))?;
-        Ok(n as usize)
+        Ok(self.held.total)
     }
 
     /// Releases `peer`'s held messages for playback (they become unshown); returns how many.
     pub fn release_held(&mut self, peer: &PeerId) -> Result<usize, StoreError> {
         self.settle();
-        Ok(self.db.execute(
+        let n = self.db.execute(
             "UPDATE received SET shown = 0 WHERE peer = ?1 AND shown = 2",
             [&peer.as_bytes()[..]],
-        )?)
+        )?;
+        self.held.forget(peer);
+        Ok(n)
     }
 
     /// Erases the text of `peer`'s held messages (their ids stay, for deduplication, until
@@ -322,6 +315,7 @@ impl Store {
         )?;
         tx.commit()?;
         self.ledger.sub(peer, text.max(0) as u64);
+        self.held.forget(peer);
         Ok(n)
     }
 
@@ -347,6 +341,57 @@ impl Store {
             Ok((peer_of(peer)?, n as usize))
         })
         .collect()
+    }
+}
+
+/// Held messages per sender and in all, kept in memory by the store: every write that holds,
+/// releases, rejects or evicts held rows updates it.
+#[derive(Default, Debug)]
+pub(super) struct HeldCounts {
+    by_peer: std::collections::HashMap<PeerId, usize>,
+    pub(super) total: usize,
+}
+
+impl HeldCounts {
+    pub(super) fn load(db: &rusqlite::Connection) -> Result<Self, StoreError> {
+        let mut select =
+            db.prepare("SELECT peer, COUNT(*) FROM received WHERE shown = 2 GROUP BY peer")?;
+        let rows = select.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut counts = Self::default();
+        for row in rows {
+            let (peer, n) = row?;
+            counts.add(&super::peer_of(peer)?, n.max(0) as usize);
+        }
+        Ok(counts)
+    }
+
+    pub(super) fn of(&self, peer: &PeerId) -> usize {
+        self.by_peer.get(peer).copied().unwrap_or(0)
+    }
+
+    pub(super) fn add(&mut self, peer: &PeerId, n: usize) {
+        if n > 0 {
+            *self.by_peer.entry(*peer).or_insert(0) += n;
+            self.total += n;
+        }
+    }
+
+    /// One held row of `peer` is gone (evicted).
+    pub(super) fn sub_one(&mut self, peer: &PeerId) {
+        if let Some(n) = self.by_peer.get_mut(peer) {
+            *n -= 1;
+            self.total -= 1;
+            if *n == 0 {
+                self.by_peer.remove(peer);
+            }
+        }
+    }
+
+    /// `peer` holds nothing any more (released or rejected).
+    pub(super) fn forget(&mut self, peer: &PeerId) {
+        if let Some(n) = self.by_peer.remove(peer) {
+            self.total -= n;
+        }
     }
 }
 

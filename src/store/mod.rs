@@ -72,6 +72,9 @@ pub struct Store {
     write: write::WriteState,
     /// Bytes of history per peer, and who is exempt from the strangers' quota.
     ledger: quota::Ledger,
+    /// Held messages per sender, kept in memory (loaded at open): counting them in SQL for
+    /// every held frame scanned the whole held index, a cost strangers could multiply.
+    held: contacts::HeldCounts,
     /// Declared after `db`, so dropped after it: the last checkpoint sees every commit.
     _checkpointer: checkpoint::Checkpointer,
 }
@@ -229,10 +232,12 @@ impl Store {
             db,
             write: write::WriteState::default(),
             ledger: quota::Ledger::default(),
+            held: contacts::HeldCounts::default(),
             _checkpointer,
         };
         store.migrate()?;
         store.ledger = quota::Ledger::load(&store.db)?;
+        store.held = contacts::HeldCounts::load(&store.db)?;
         Ok(store)
     }
 

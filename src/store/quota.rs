@@ -139,23 +139,23 @@ impl Store {
             return Ok(Evicted::default());
         }
         let (mut evicted, _) = self.write_history(|db| evict_sender(db, from, from_sender))?;
-        for (peer, bytes) in &evicted {
-            self.ledger.sub(peer, *bytes);
-        }
         if from_all > 0 {
             let ledger = std::mem::take(&mut self.ledger);
             let done = self.write_history(|db| evict_oldest(db, &ledger, from_all));
             self.ledger = ledger;
             let (more, _) = done?;
             self.ledger.cursor = more.1;
-            for (peer, bytes) in &more.0 {
-                self.ledger.sub(peer, *bytes);
-            }
             evicted.extend(more.0);
+        }
+        for gone in &evicted {
+            self.ledger.sub(&gone.peer, gone.bytes);
+            if gone.held {
+                self.held.sub_one(&gone.peer);
+            }
         }
         Ok(Evicted {
             rows: evicted.len() as u64,
-            bytes: evicted.iter().map(|(_, b)| b).sum(),
+            bytes: evicted.iter().map(|g| g.bytes).sum(),
         })
     }
 
@@ -215,18 +215,21 @@ impl Store {
     }
 }
 
-/// Deletes `from`'s oldest rows until `bytes` are freed.
-fn evict_sender(
-    db: &Connection,
-    from: &PeerId,
+/// A row eviction deleted: whose, its bytes as the ledger counts them, whether it was held.
+struct Gone {
+    peer: PeerId,
     bytes: u64,
-) -> Result<Vec<(PeerId, u64)>, StoreError> {
+    held: bool,
+}
+
+/// Deletes `from`'s oldest rows until `bytes` are freed.
+fn evict_sender(db: &Connection, from: &PeerId, bytes: u64) -> Result<Vec<Gone>, StoreError> {
     let mut gone = Vec::new();
     if bytes == 0 {
         return Ok(gone);
     }
     let mut select = db.prepare_cached(
-        "SELECT row, length(CAST(text AS BLOB)) FROM received WHERE peer = ?1 AND row > ?2
+        "SELECT row, length(CAST(text AS BLOB)), shown FROM received WHERE peer = ?1 AND row > ?2
          ORDER BY row LIMIT ?3",
     )?;
     let mut delete = db.prepare_cached("DELETE FROM received WHERE row = ?1")?;
@@ -234,20 +237,28 @@ fn evict_sender(
     while freed < bytes {
         let rows = select
             .query_map(params![&from.as_bytes()[..], after, EVICT_BATCH], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         if rows.is_empty() {
             break;
         }
-        for (row, text) in rows {
+        for (row, text, shown) in rows {
             if freed >= bytes {
                 break;
             }
             delete.execute([row])?;
             let size = row_bytes(text.max(0) as usize);
             freed += size;
-            gone.push((*from, size));
+            gone.push(Gone {
+                peer: *from,
+                bytes: size,
+                held: shown == super::contacts::HELD,
+            });
             after = row;
         }
     }
@@ -260,9 +271,9 @@ fn evict_oldest(
     db: &Connection,
     ledger: &Ledger,
     bytes: u64,
-) -> Result<(Vec<(PeerId, u64)>, i64), StoreError> {
+) -> Result<(Vec<Gone>, i64), StoreError> {
     let mut select = db.prepare_cached(
-        "SELECT row, peer, length(CAST(text AS BLOB)) FROM received WHERE row > ?1
+        "SELECT row, peer, length(CAST(text AS BLOB)), shown FROM received WHERE row > ?1
          ORDER BY row LIMIT ?2",
     )?;
     let mut delete = db.prepare_cached("DELETE FROM received WHERE row = ?1")?;
@@ -274,13 +285,14 @@ fn evict_oldest(
                     r.get::<_, i64>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
                     r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         if rows.is_empty() {
             break;
         }
-        for (row, peer, text) in rows {
+        for (row, peer, text, shown) in rows {
             if freed >= bytes {
                 break 'scan;
             }
@@ -289,7 +301,11 @@ fn evict_oldest(
                 delete.execute([row])?;
                 let size = row_bytes(text.max(0) as usize);
                 freed += size;
-                gone.push((peer, size));
+                gone.push(Gone {
+                    peer,
+                    bytes: size,
+                    held: shown == super::contacts::HELD,
+                });
             }
             cursor = row;
         }

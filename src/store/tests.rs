@@ -473,3 +473,48 @@ fn showing_a_message_per_frame_costs_no_commit_of_its_own() {
     assert_eq!(commits.load(std::sync::atomic::Ordering::SeqCst), 101);
     assert!(store.unshown(1000).unwrap().is_empty());
 }
+
+#[test]
+fn held_counts_kept_in_memory_match_the_table_through_hold_evict_release_and_reopen() {
+    use crate::policy::strangers::{Quota, row_bytes};
+    let dir = tempfile::tempdir().unwrap();
+    let counted = |s: &Store| -> (usize, usize) {
+        let sql: i64 =
+            s.db.query_row("SELECT COUNT(*) FROM received WHERE shown = 2", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        (s.held_total().unwrap(), sql as usize)
+    };
+    let (a, b) = (peer(1), peer(2));
+    {
+        let mut s = Store::open(dir.path()).unwrap();
+        let batch = |from: u64| (from..from + 10).map(|n| chat(n, n)).collect::<Vec<_>>();
+        assert_eq!(s.hold(&a, &batch(0), 1).unwrap(), 10);
+        assert_eq!(s.hold(&b, &batch(100), 2).unwrap(), 10);
+        // A resend is not held twice.
+        assert_eq!(s.hold(&a, &batch(0), 3).unwrap(), 0);
+        assert_eq!(counted(&s), (20, 20));
+        assert_eq!(s.held_count(&a).unwrap(), 10);
+        // The quota evicts the oldest strangers' rows, held ones too.
+        let one = row_bytes(chat(0, 0).text.len());
+        let quota = Quota {
+            per_sender: 1 << 20,
+            total: 15 * one,
+        };
+        let evicted = s.make_room(&b, one, &quota).unwrap();
+        s.commit().unwrap();
+        assert!(evicted.rows > 0);
+        let (mine, all) = counted(&s);
+        assert_eq!(mine, all, "the counts follow the eviction");
+        assert_eq!(s.held_count(&a).unwrap() + s.held_count(&b).unwrap(), all);
+    }
+    let mut s = Store::open(dir.path()).unwrap();
+    let (mine, all) = counted(&s);
+    assert_eq!(mine, all, "loaded at open");
+    s.release_held(&b).unwrap();
+    assert_eq!(s.held_count(&b).unwrap(), 0);
+    assert_eq!(counted(&s).0, counted(&s).1);
+    s.reject_held(&a).unwrap();
+    assert_eq!(counted(&s), (0, 0));
+}
