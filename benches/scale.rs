@@ -16,8 +16,10 @@
 //! strangers' sessions per prefix), at a pace under the gateway's msg1 budget under load
 //! ([`SETUP_RATE`]), retrying with a backoff a handshake it closes unanswered. The probe
 //! peer is made a contact first (`add` on the IRC client): strangers beyond the new-sender
-//! budget (20 a minute) are held, not shown. "Stored" counts the messages the gateway
-//! acknowledged (in its history, shown or held); "shown" the ones its IRC client got. The file-descriptor limit is raised to the hard limit first (the
+//! budget (20 a minute) are held, not shown. "Acknowledged" counts the messages the gateway
+//! acknowledged (stored, shown or held; held ones beyond its cap on held messages are
+//! acknowledged and dropped); "shown" the peers' messages its IRC client got; "own lines"
+//! the gateway's announcements and notices to it during the load. The file-descriptor limit is raised to the hard limit first (the
 //! gateway inherits it); with too few descriptors the gateway's accept loop logs the error
 //! and retries every 100 ms while existing sessions go on.
 
@@ -215,13 +217,23 @@ fn chat(n: u64, text: &str) -> ChatMessage {
     }
 }
 
+/// What the IRC client saw: peers' messages (`shown`), and the gateway's own lines (`said`,
+/// from `disims`: announcements and notices), of which `held_full` say a sender has too many
+/// held messages.
+#[derive(Clone, Default)]
+struct Seen {
+    shown: Arc<AtomicU64>,
+    said: Arc<AtomicU64>,
+    held_full: Arc<AtomicU64>,
+}
+
 /// An IRC client on the gateway that counts messages and reports the marked ones. It first
 /// adds `contact` (the probe peer) as a contact: a stranger's messages beyond the gateway's
 /// new-sender budget (20 a minute) are held, not shown, and people chat with contacts.
 async fn irc_observer(
     addr: SocketAddr,
     contact: PeerId,
-) -> (mpsc::UnboundedReceiver<String>, Arc<AtomicU64>) {
+) -> (mpsc::UnboundedReceiver<String>, Seen) {
     let stream = TcpStream::connect(addr).await.expect("irc");
     let (r, mut w) = stream.into_split();
     w.write_all(b"NICK observer\r\nUSER o 0 * :o\r\n")
@@ -229,8 +241,8 @@ async fn irc_observer(
         .expect("register");
     let (tx, rx) = mpsc::unbounded_channel();
     let (gateway_tx, mut gateway_lines) = mpsc::unbounded_channel();
-    let count = Arc::new(AtomicU64::new(0));
-    let counter = count.clone();
+    let seen = Seen::default();
+    let counter = seen.shown.clone();
     tokio::spawn(async move {
         let mut lines = BufReader::new(r).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -252,12 +264,18 @@ async fn irc_observer(
         l.starts_with(":disims!") && l.contains("Added")
     })
     .await;
-    // Keep the writer open (a closed client would be detached) and drain the gateway's lines.
+    // Keep the writer open (a closed client would be detached) and count the gateway's lines.
+    let said = seen.clone();
     tokio::spawn(async move {
         let _keep_writer = w;
-        while gateway_lines.recv().await.is_some() {}
+        while let Some(line) = gateway_lines.recv().await {
+            said.said.fetch_add(1, Ordering::Relaxed);
+            if line.contains("too many held messages") {
+                said.held_full.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     });
-    (rx, count)
+    (rx, seen)
 }
 
 /// Waits (10 s at most) for a line from the gateway that `pred` accepts.
@@ -311,7 +329,8 @@ fn main() {
             let gateway = GatewayProcess::start(SocketAddr::V4(dht_addr));
             let first_seed = 1 + n as u64 * 1000;
             let probe_id = PeerId::of(&peer_key(first_seed, 0));
-            let (mut probes, irc_count) = irc_observer(gateway.irc, probe_id).await;
+            let (mut probes, seen) = irc_observer(gateway.irc, probe_id).await;
+            let irc_count = seen.shown.clone();
             tokio::time::sleep(Duration::from_millis(500)).await;
             let base_rss = gateway.rss_kib();
             let shutdown = CancellationToken::new();
@@ -322,14 +341,19 @@ fn main() {
             // Let allocations settle, then measure idle memory and CPU.
             tokio::time::sleep(Duration::from_secs(2)).await;
             let idle_rss = gateway.rss_kib();
+            eprintln!("{n} sessions up in {:.1} s; idle for {idle_secs} s...", setup.as_secs_f64());
             let cpu0 = gateway.cpu_ticks();
             tokio::time::sleep(Duration::from_secs(idle_secs)).await;
             let idle_cpu = (gateway.cpu_ticks() - cpu0) as f64 / ticks_per_sec / idle_secs as f64 * 100.0;
 
             // Load: every session sends one message per second; a probe peer measures latency.
+            eprintln!("load for {load_secs} s...");
             let load_cpu0 = gateway.cpu_ticks();
+            let load_started = Instant::now();
             let before = irc_count.load(Ordering::Relaxed);
             let acked_before = counts.acked.load(Ordering::Relaxed);
+            let said_before = seen.said.load(Ordering::Relaxed);
+            let held_full_before = seen.held_full.load(Ordering::Relaxed);
             let mut latencies = Vec::new();
             let probe = &peers[0];
             let mut seq = 0u64;
@@ -357,9 +381,11 @@ fn main() {
                     tokio::time::sleep_until(next.into()).await;
                 }
             }
-            let load_cpu = (gateway.cpu_ticks() - load_cpu0) as f64 / ticks_per_sec / load_secs as f64 * 100.0;
+            // Over the time the load took: slow probes stretch it beyond `load_secs`.
+            let load_took = load_started.elapsed().as_secs_f64();
+            let load_cpu = (gateway.cpu_ticks() - load_cpu0) as f64 / ticks_per_sec / load_took * 100.0;
             let expected = (n as u64 - 1) * load_secs;
-            // Every message is acknowledged (stored in the gateway's history); the probe's
+            // Every message is acknowledged (stored in the gateway's history, or held); the probe's
             // (a contact's) and the first strangers' (within the new-sender budget) are
             // shown, the other strangers' are held.
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -376,10 +402,12 @@ fn main() {
                 }
                 shown = now_shown;
             }
+            let said = seen.said.load(Ordering::Relaxed) - said_before;
+            let held_full = seen.held_full.load(Ordering::Relaxed) - held_full_before;
             latencies.sort();
             let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
             rows.push(format!(
-                "| {n} | {:.1} s ({retried} retried) | {:.1} KiB | {:.2}% | {:.1}% | {:.2} ms | {:.2} ms | {acked}/{} | {shown} |",
+                "| {n} | {:.1} s ({retried} retried) | {:.1} KiB | {:.2}% | {:.1}% over {load_took:.1} s | {:.2} ms | {:.2} ms | {acked}/{} | {shown} | {said} ({held_full}) |",
                 setup.as_secs_f64(),
                 (idle_rss.saturating_sub(base_rss)) as f64 / n as f64,
                 idle_cpu,
@@ -396,9 +424,9 @@ fn main() {
     });
     println!("\n## Scale (one gateway process; descriptor limit {nofile})\n");
     println!(
-        "| sessions | set-up time | memory per idle session | CPU idle (one core) | CPU under load | latency p50 under load | latency p99 | messages stored (acked) | messages shown |"
+        "| sessions | set-up time | memory per idle session | CPU idle (one core) | CPU under load | latency p50 under load | latency p99 | messages acknowledged | messages shown | gateway's own lines (of which \"too many held\") |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for row in rows {
         println!("{row}");
     }
