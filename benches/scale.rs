@@ -7,7 +7,8 @@
 //!
 //! Run: `cargo bench --bench scale`. Options (environment): `SCALE_SIZES` (default
 //! "1000,10000"), `SCALE_IDLE_SECS` (default 35: longer than the 30 s keepalive, so the idle
-//! window includes every session's pings), `SCALE_LOAD_SECS` (default 10).
+//! window includes every session's pings), `SCALE_LOAD_SECS` (default 10),
+//! `SCALE_SETUP_RATE` (handshakes a second while setting up; default [`SETUP_RATE`]).
 //!
 //! The peers live in this process, each a real session (`disims::peer::session::run`) over
 //! its own TCP connection. They are strangers to the gateway and meet its budgets against
@@ -132,7 +133,12 @@ async fn connect_peers(
 ) -> (Vec<Peer>, u64) {
     let limit = Arc::new(Semaphore::new(8));
     let retries = Arc::new(AtomicU64::new(0));
-    let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / SETUP_RATE));
+    let rate = std::env::var("SCALE_SETUP_RATE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|r| *r > 0.0)
+        .unwrap_or(SETUP_RATE);
+    let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n as u64 {
