@@ -192,6 +192,8 @@ impl PeerContext {
         tracker: TaskTracker,
     ) -> Self {
         let own = PeerId::of(&identity);
+        // One set with the sessions' rate gate: the hub updates it once for both.
+        let contacts = router.gate().contacts().clone();
         Self {
             identity,
             own,
@@ -201,7 +203,7 @@ impl PeerContext {
             shutdown,
             tracker,
             blocked: Blocklist::default(),
-            contacts: ContactSet::default(),
+            contacts,
             max_sessions: default_max_sessions(),
             dial_rules: DialRules::default(),
             inbound: InboundLimits::default(),

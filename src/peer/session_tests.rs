@@ -48,7 +48,7 @@ fn start_budgeted(
 ) -> Running {
     let (router, inputs) = router::channel();
     router.gate().set_budget(budget);
-    router.gate().set_contacts(
+    router.gate().contacts().set(
         contacts
             .iter()
             .map(|s| PeerId::of(&SigningKey::from_bytes(&[*s; 32]))),

@@ -11,7 +11,7 @@
 //! - [`NewSenders`]: how many new senders a minute are shown, and how their announcements are
 //!   coalesced into one line; beyond the budget, new senders are held as with `ask`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -114,22 +114,22 @@ impl Quota {
     }
 }
 
-/// The session's view of who is budgeted: the hub's contacts (never budgeted), the budget,
-/// and one bucket per stranger, kept across sessions so that reconnecting does not refill
-/// it. Shared between the hub (which updates it) and every session (which asks it).
+/// The session's view of who is budgeted: the hub's contacts (never budgeted; the same set
+/// the peer layer counts sessions by, `PeerContext::contacts`), the budget, and one bucket
+/// per stranger, kept across sessions so that reconnecting does not refill it. Shared between
+/// the hub (which updates it) and every session (which asks it).
 #[derive(Debug, Default)]
 pub struct StrangerGate {
-    contacts: RwLock<HashSet<PeerId>>,
+    contacts: crate::peer::ContactSet,
     /// `None`: nobody is budgeted (no hub, or tests and benchmarks of raw sessions).
     budget: RwLock<Option<RateBudget>>,
     buckets: Mutex<HashMap<PeerId, TokenBucket>>,
 }
 
 impl StrangerGate {
-    /// Replaces the contacts.
-    pub fn set_contacts(&self, peers: impl IntoIterator<Item = PeerId>) {
-        let mut guard = self.contacts.write().unwrap_or_else(|p| p.into_inner());
-        *guard = peers.into_iter().collect();
+    /// The contacts, never budgeted (the hub keeps the set up to date).
+    pub fn contacts(&self) -> &crate::peer::ContactSet {
+        &self.contacts
     }
 
     /// Sets the budget (`None`: nobody is budgeted); the buckets start over only when it
@@ -151,11 +151,7 @@ impl StrangerGate {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .is_some()
-            && !self
-                .contacts
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(peer)
+            && !self.contacts.contains(peer)
     }
 
     /// Takes `bytes` from `peer`'s bucket; false when it is over its budget (the chat must
@@ -164,12 +160,7 @@ impl StrangerGate {
         let Some(budget) = *self.budget.read().unwrap_or_else(|p| p.into_inner()) else {
             return true;
         };
-        if self
-            .contacts
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(peer)
-        {
+        if self.contacts.contains(peer) {
             return true;
         }
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
@@ -363,7 +354,7 @@ mod tests {
             bytes_per_second: 1000,
             burst_bytes: 2000,
         }));
-        gate.set_contacts([peer(2)]);
+        gate.contacts().set([peer(2)]);
         assert!(gate.budgeted(&peer(1)) && !gate.budgeted(&peer(2)));
         assert!(gate.admit(&peer(1), 1500, t0));
         assert!(!gate.admit(&peer(1), 1000, t0), "over the burst");

@@ -51,8 +51,9 @@ impl Router {
         *peer != self.ctx.own && self.book.get(peer).is_none()
     }
 
-    /// Tells the store and the sessions' gate who is exempt (after the book changed) and
-    /// the budgets (at start).
+    /// Tells the store who is exempt from the quota (after the book changed) and the
+    /// sessions' gate the budget. (The gate's contacts are `ctx.contacts`, which
+    /// `contacts_changed` updates.)
     pub(super) fn sync_strangers(&mut self) {
         let exempt: Vec<PeerId> = self
             .book
@@ -61,9 +62,10 @@ impl Router {
             .map(|c| c.peer)
             .chain([self.ctx.own])
             .collect();
-        let gate = self.ctx.router.gate();
-        gate.set_contacts(exempt.iter().copied());
-        gate.set_budget(self.settings.strangers.rate);
+        self.ctx
+            .router
+            .gate()
+            .set_budget(self.settings.strangers.rate);
         if let Some(store) = self.store.as_mut() {
             store.set_exempt(exempt);
         }
