@@ -3,65 +3,43 @@
 //! there and reads no more from the socket while lines wait, so a flooding client is read
 //! more slowly (TCP pushes back on it) and nobody else notices. Pure: `now` is passed in.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// A token bucket. `lines_per_second == 0` means no limit.
+/// A token bucket of lines (`policy::TokenBucket`, one token a line); `lines_per_second == 0`
+/// means no limit.
 #[derive(Clone, Debug)]
-pub struct TokenBucket {
-    rate: u32,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-}
+pub struct TokenBucket(Option<crate::policy::TokenBucket>);
 
 impl TokenBucket {
     /// A full bucket at `now`.
     pub fn new(lines_per_second: u32, burst: u32, now: Instant) -> Self {
-        let burst = f64::from(burst.max(1));
-        Self {
-            rate: lines_per_second,
-            burst,
-            tokens: burst,
-            last: now,
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * f64::from(self.rate)).min(self.burst);
-        self.last = now;
+        Self((lines_per_second > 0).then(|| {
+            crate::policy::TokenBucket::new(
+                f64::from(lines_per_second),
+                f64::from(burst.max(1)),
+                now,
+            )
+        }))
     }
 
     /// Takes a token if there is one.
     pub fn try_take(&mut self, now: Instant) -> bool {
-        if self.rate == 0 {
-            return true;
-        }
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.0.as_mut().is_none_or(|b| b.try_take(1.0, now))
     }
 
     /// When the next token will be there (now if there is one, or without a limit).
     pub fn ready_at(&mut self, now: Instant) -> Instant {
-        if self.rate == 0 {
-            return now;
+        match &mut self.0 {
+            Some(b) => now + b.wait_for(1.0, now),
+            None => now,
         }
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            return now;
-        }
-        let missing = 1.0 - self.tokens;
-        now + Duration::from_secs_f64(missing / f64::from(self.rate))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

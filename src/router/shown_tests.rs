@@ -6,17 +6,10 @@
 use super::control_tests::{attach, drain, peer, run};
 use super::tests::stored_router as open;
 use super::*;
-use crate::message::{MessageKind, StoredRow};
+use crate::message::StoredRow;
 
 fn chat(n: u32) -> ChatMessage {
-    let mut id = [0u8; 16];
-    id[..4].copy_from_slice(&n.to_be_bytes());
-    ChatMessage {
-        id: MessageId(id),
-        kind: MessageKind::Text,
-        text: format!("m{n}"),
-        sent_at_ms: 1_000 + u64::from(n),
-    }
+    super::tests::chat(n, 1_000 + u64::from(n))
 }
 
 /// The received messages among `events`: (text, stored row).

@@ -1,18 +1,12 @@
 //! Tests of the hub's budgets for strangers: the history pruned a batch per turn, new
 //! senders beyond the per-minute budget held until accepted, the quota told once.
 
-use std::sync::Arc;
-
 use ed25519_dalek::SigningKey;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::super::control_tests::{attach, chat, drain, peer, run, texts};
 use super::super::*;
 use crate::config::StoreConfig;
-use crate::directory::memory::{MemoryDirectory, SharedRecords};
-use crate::peer::SessionTimers;
 use crate::policy::strangers::{Quota, row_bytes};
 
 /// A hub on a store in `dir` whose own inputs (scheduled batches, announcements) come out
@@ -22,17 +16,7 @@ fn hub(
     store: StoreConfig,
     per_minute: u32,
 ) -> (Router, mpsc::UnboundedReceiver<RouterInput>) {
-    let key = Arc::new(SigningKey::from_bytes(&[1; 32]));
-    let directory = Arc::new(MemoryDirectory::new(&key, SharedRecords::default()));
-    let (handle, inputs) = channel();
-    let ctx = PeerContext::new(
-        key,
-        directory,
-        handle,
-        SessionTimers::default(),
-        CancellationToken::new(),
-        TaskTracker::new(),
-    );
+    let (ctx, inputs) = super::super::tests::context_with_inputs();
     let mut settings = Settings::new(UnknownSenders::Accept, &store);
     settings.strangers.new_senders_per_minute = per_minute;
     (

@@ -18,17 +18,23 @@ pub(super) fn stored_router(dir: &std::path::Path) -> Router {
 }
 
 pub(super) fn context() -> PeerContext {
+    context_with_inputs().0
+}
+
+/// A context whose hub inputs (timers the hub schedules for itself) come out of the channel.
+pub(super) fn context_with_inputs() -> (PeerContext, mpsc::UnboundedReceiver<RouterInput>) {
     let key = Arc::new(SigningKey::from_bytes(&[1; 32]));
     let directory = Arc::new(MemoryDirectory::new(&key, SharedRecords::default()));
-    let (handle, _inputs) = channel();
-    PeerContext::new(
+    let (handle, inputs) = channel();
+    let ctx = PeerContext::new(
         key,
         directory,
         handle,
         SessionTimers::default(),
         CancellationToken::new(),
         TaskTracker::new(),
-    )
+    );
+    (ctx, inputs)
 }
 
 fn peer(n: u32) -> PeerId {
@@ -37,7 +43,7 @@ fn peer(n: u32) -> PeerId {
     PeerId::of(&SigningKey::from_bytes(&seed))
 }
 
-fn chat(n: u32, sent_at_ms: u64) -> ChatMessage {
+pub(super) fn chat(n: u32, sent_at_ms: u64) -> ChatMessage {
     let mut id = [0u8; 16];
     id[..4].copy_from_slice(&n.to_be_bytes());
     ChatMessage {
