@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::{PeerContext, PeerError, transport};
-use crate::crypto::{self, MAX_HANDSHAKE_RECORD, Responder, SessionKeys};
-use crate::identity::{PeerId, random_bytes};
+use crate::crypto::{MAX_HANDSHAKE_RECORD, SessionKeys};
+use crate::identity::PeerId;
 use crate::policy::inbound::{HandshakeBudget, PendingId, PendingTable};
 
 type Pending = Arc<Mutex<PendingTable<CancellationToken>>>;
@@ -118,14 +118,7 @@ impl PeerContext {
         if !lock(budget).answer(from.ip(), Instant::now()) {
             return Err(PeerError::OverBudget);
         }
-        let responder = Responder::new(&self.identity, random_bytes()?);
-        let (awaiting, msg2) = responder.read_msg1(&buf)?;
-        let mut out = Vec::with_capacity(crypto::RECORD_HEADER_LEN + msg2.len());
-        crypto::encode_record(&msg2, &mut out);
-        stream.write_all(&out).await?;
-        stream.flush().await?;
-        transport::read_record(stream, MAX_HANDSHAKE_RECORD, &mut buf).await?;
-        Ok(awaiting.read_msg3(&buf)?)
+        transport::respond_to_msg1(stream, &self.identity, buf).await
     }
 }
 

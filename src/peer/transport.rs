@@ -55,11 +55,23 @@ pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     identity: &SigningKey,
 ) -> Result<SessionKeys, PeerError> {
+    let mut msg1 = Vec::new();
+    read_record(stream, MAX_HANDSHAKE_RECORD, &mut msg1).await?;
+    respond_to_msg1(stream, identity, msg1).await
+}
+
+/// The responder side once msg1 (the record's body) has been read: the gateway's accept
+/// loop reads msg1 itself, to bound the wait for it and to check its handshake budget
+/// before any X25519 or signature.
+pub async fn respond_to_msg1<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    identity: &SigningKey,
+    mut msg1: Vec<u8>,
+) -> Result<SessionKeys, PeerError> {
     let responder = Responder::new(identity, random_bytes()?);
-    let mut buf = Vec::new();
-    read_record(stream, MAX_HANDSHAKE_RECORD, &mut buf).await?;
-    let (awaiting, msg2) = responder.read_msg1(&buf)?;
+    let (awaiting, msg2) = responder.read_msg1(&msg1)?;
     write_record(stream, &msg2).await?;
-    read_record(stream, MAX_HANDSHAKE_RECORD, &mut buf).await?;
-    Ok(awaiting.read_msg3(&buf)?)
+    let msg3 = &mut msg1;
+    read_record(stream, MAX_HANDSHAKE_RECORD, msg3).await?;
+    Ok(awaiting.read_msg3(msg3)?)
 }
