@@ -53,8 +53,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "disims=info,mainline=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                format!(
+                    "disims=info,{}",
+                    disims::directory::mainline::LOG_DIRECTIVES
+                )
+                .into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

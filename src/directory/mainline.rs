@@ -27,6 +27,13 @@ pub const CACHE_TTL: Duration = Duration::from_secs(10 * 60);
 /// Upper bound on one lookup (the DHT's own query may take longer to finish).
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Log directives for the `mainline` crate: its warnings, but not the ERROR "Could not
+/// bootstrap the routing table" it logs (target `mainline::rpc`) after every failed bootstrap
+/// query, every request timeout (2 s) for as long as no bootstrap node answers; the gateway
+/// says once what is wrong instead ([`HealingNode::problem`]). mainline 8 logs nothing else
+/// above debug under `mainline::rpc` except the socket's IO warnings, kept.
+pub const LOG_DIRECTIVES: &str = "mainline=warn,mainline::rpc=off,mainline::rpc::socket=warn";
+
 /// The mainline DHT directory.
 pub struct MainlineDirectory {
     node: Arc<HealingNode>,

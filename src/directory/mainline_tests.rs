@@ -7,6 +7,7 @@ use crate::directory::node::{HealTimers, HealingNode, Health};
 use crate::directory::nodes_file;
 use ::mainline::Testnet;
 use std::net::SocketAddrV4;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
 
@@ -295,4 +296,48 @@ async fn port_zero_picks_a_free_port_not_6881() {
     assert_ne!(port, 6881);
     let plain = build_dht(&config(Vec::new(), 100)).unwrap().as_async();
     assert_ne!(plain.info().await.local_addr().port(), 6881);
+}
+
+/// A `MakeWriter` into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logged_under(filter: &str) -> String {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        // What mainline 8.0.1 logs (rpc.rs, socket.rs), with its targets and levels.
+        tracing::error!(target: "mainline::rpc", "Could not bootstrap the routing table");
+        tracing::warn!(target: "mainline::rpc::socket", "IO error socket gone");
+        tracing::error!(target: "disims::directory::node", "our own error");
+        tracing::warn!(target: "disims::daemon", "DHT unreachable: no bootstrap node answered");
+    });
+    let bytes = captured.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn the_log_filter_silences_only_mainlines_bootstrap_error() {
+    let before = logged_under("disims=info,mainline=warn");
+    assert!(before.contains("Could not bootstrap"), "{before}");
+    let after = logged_under(&format!("disims=info,{LOG_DIRECTIVES}"));
+    assert!(!after.contains("Could not bootstrap"), "{after}");
+    for kept in ["IO error socket gone", "our own error", "DHT unreachable"] {
+        assert!(after.contains(kept), "{kept} missing from {after}");
+    }
 }
