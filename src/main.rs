@@ -2,13 +2,15 @@
 //! start the demo. Nothing else lives here.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use disims::config::{self, Config};
+use disims::cli;
+use disims::config::Config;
 use disims::daemon::{Gateway, Options};
 use disims::demo::{ALICE_IRC, BOB_IRC, Demo};
 use disims::identity::{self, PeerId};
@@ -25,15 +27,20 @@ struct Cli {
 enum Command {
     /// Run the gateway: IRC for your client on one side, peers over the DHT on the other.
     Run {
-        /// Config file [default: $XDG_CONFIG_HOME/disims/gateway.toml; missing = defaults]
+        /// Config file, which must exist [default: $XDG_CONFIG_HOME/disims/gateway.toml,
+        /// where a missing file means all defaults]
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Print your nick (first line), creating your identity if there is none yet.
+    /// Print your nick (first line of stdout) and, on stderr, the data dir it was read from.
+    /// Creates nothing unless given --create.
     Id {
-        /// Config file (for `data_dir`)
+        /// Config file (for `data_dir`) [default: as `run`]; must exist when given
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Create an identity in the data dir when there is none
+        #[arg(long)]
+        create: bool,
     },
     /// Run a standalone mainline DHT node (server mode) for private networks and tests.
     DhtNode {
@@ -51,7 +58,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Colours only for a terminal: the journal and log files would show escape codes.
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "disims=info,mainline=warn".into()),
@@ -68,21 +77,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cli::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-fn load_config(path: Option<PathBuf>) -> Result<Config> {
-    let path = match path {
-        Some(path) => path,
-        None => match config::default_config_path() {
-            Some(path) => path,
-            None => return Ok(Config::from_toml("")?),
-        },
-    };
-    Config::load(&path).map_err(Into::into)
 }
 
 async fn run(command: Command) -> Result<()> {
@@ -90,26 +88,44 @@ async fn run(command: Command) -> Result<()> {
         Command::Run { config } => {
             // First, before the key or any message is in memory.
             core_dumps_off()?;
-            let config = load_config(config)?;
+            let (config, source) = Config::load_chosen(config.as_deref())?;
+            tracing::info!("{source}");
             raise_file_limit();
+            let data_dir = config.data_dir.clone();
             let gateway = Gateway::start(config, Options::default()).await?;
             if gateway.created_identity {
-                eprintln!("Created a new identity.");
+                eprintln!("Created a new identity in {}", data_dir.display());
             }
             println!("{}", gateway.peer_id);
             eprintln!(
-                "DiSIMS gateway running. Your nick: {}\nConnect your IRC client to {} and /msg a friend's nick.",
-                gateway.peer_id, gateway.irc_addr
+                "DiSIMS gateway running (data dir {}). Your nick: {}\nConnect your IRC client to {} and /msg a friend's nick.",
+                data_dir.display(),
+                gateway.peer_id,
+                cli::connect_hint(gateway.irc_addr)
             );
             wait_for_signal().await?;
             gateway.shutdown().await;
         }
-        Command::Id { config } => {
-            let config = load_config(config)?;
-            let (key, created) = identity::load_or_create(&config.data_dir)?;
+        Command::Id { config, create } => {
+            let (config, source) = Config::load_chosen(config.as_deref())?;
+            let dir = &config.data_dir;
+            let (key, created) = match identity::load(dir)? {
+                Some(key) => (key, false),
+                None if create => identity::load_or_create(dir)?,
+                None => bail!("{}", cli::no_identity(dir, &source.to_string())),
+            };
             println!("{}", PeerId::of(&key));
-            if created {
-                eprintln!("Created a new identity in {}", config.data_dir.display());
+            let what = if created {
+                "created now in"
+            } else {
+                "read from"
+            };
+            eprintln!(
+                "The nick of the identity {what} data dir {} ({source}).",
+                dir.display()
+            );
+            if let Some(note) = cli::other_identity_note(dir, Path::new(cli::UNIT_DATA_DIR)) {
+                eprintln!("{note}");
             }
         }
         Command::DhtNode { listen, bootstrap } => {
