@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use disims::cli;
 use disims::config::Config;
 use disims::daemon::{Gateway, Options};
-use disims::demo::{ALICE_IRC, BOB_IRC, Demo};
+use disims::demo::{ALICE_IRC, BOB_IRC, Demo, DemoCommand, parse_command};
 use disims::identity::{self, PeerId};
 
 /// DiSIMS: serverless, end-to-end encrypted messaging, with your IRC client as the interface.
@@ -52,7 +52,8 @@ enum Command {
         bootstrap: Vec<String>,
     },
     /// Start a private DHT and two gateways (alice on 127.0.0.1:6667, bob on :6668) in one
-    /// process, with no internet, and print what to type in two IRC clients.
+    /// process, with no internet, and print what to type in two IRC clients. Reads `stop
+    /// bob` / `start bob` (or alice) on stdin, to try offline delivery.
     Demo,
 }
 
@@ -143,13 +144,47 @@ async fn run(command: Command) -> Result<()> {
         Command::Demo => {
             core_dumps_off()?;
             let dir = tempfile_dir()?;
-            let demo = Demo::start(dir.path(), ALICE_IRC.parse()?, BOB_IRC.parse()?).await?;
+            let mut demo = Demo::start(dir.path(), ALICE_IRC.parse()?, BOB_IRC.parse()?).await?;
             println!("{}", demo.instructions());
-            wait_for_signal().await?;
+            demo_console(&mut demo).await?;
             demo.shutdown().await;
         }
     }
     Ok(())
+}
+
+/// Reads the demo's commands (`stop bob`, `start bob`...) from stdin until `quit`, Ctrl-C
+/// or SIGTERM. Without a stdin (EOF) the demo runs until a signal.
+async fn demo_console(demo: &mut Demo) -> Result<()> {
+    // A thread, not tokio's stdin: a blocked read there would hold up the runtime's exit.
+    let (tx, mut lines) = tokio::sync::mpsc::channel::<String>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            stopped = &mut signal => return stopped,
+            Some(line) = lines.recv() => match parse_command(&line) {
+                Ok(None) => {}
+                Ok(Some(DemoCommand::Quit)) => {
+                    eprintln!("Stopping...");
+                    return Ok(());
+                }
+                Ok(Some(command)) => match demo.execute(command).await {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => println!("error: {}", cli::error_chain(&e)),
+                },
+                Err(why) => println!("{why}"),
+            },
+        }
+    }
 }
 
 fn tempfile_dir() -> Result<tempfile::TempDir> {
