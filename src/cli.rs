@@ -9,6 +9,10 @@ use std::path::Path;
 /// `StateDirectory=disims`).
 pub const UNIT_DATA_DIR: &str = "/var/lib/disims";
 
+/// How to read the systemd unit's nick from a root shell.
+pub const UNIT_ID_COMMAND: &str =
+    "sudo env XDG_DATA_HOME=/var/lib disims id --config /etc/disims/gateway.toml";
+
 /// An error and its causes on one line, `a: b: c`, leaving out a cause whose text is
 /// already there (an error that prints its source, as `"{path}: {source}"` does, would
 /// otherwise show it twice).
@@ -49,7 +53,7 @@ pub fn no_identity(data_dir: &Path, config: &str) -> String {
         "no identity in data dir {dir} ({config}): there is no {dir}/identity.key.\n\
          - If your gateway runs with another data dir, read that one: `disims id --config \
          <its config>`, or for the systemd unit (data dir {UNIT_DATA_DIR}): \
-         `sudo env XDG_DATA_HOME=/var/lib disims id`.\n\
+         `{UNIT_ID_COMMAND}`.\n\
          - To make a new identity here: `disims id --create` (or start `disims run`).",
         dir = data_dir.display(),
     )
@@ -67,8 +71,8 @@ pub fn other_identity_note(read: &Path, unit_dir: &Path) -> Option<String> {
     }
     Some(format!(
         "note: {unit} holds another identity (the systemd unit's gateway); if that is the \
-         gateway your friends should reach, its nick is what `sudo env XDG_DATA_HOME=/var/lib \
-         disims id` prints, not the one above",
+         gateway your friends should reach, its nick is what `{UNIT_ID_COMMAND}` prints, \
+         not the one above",
         unit = unit_dir.display()
     ))
 }
