@@ -37,7 +37,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Errors starting a gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("{0}")]
+    #[error(transparent)]
+    Lock(#[from] crate::datadir_lock::LockError),
+    #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error("cannot listen for IRC clients on {addr}: {error}")]
     IrcListen {
@@ -98,11 +100,15 @@ pub struct Gateway {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     router: RouterHandle,
+    /// Held until the gateway is stopped (dropped at the end of [`Gateway::shutdown`]).
+    _data_lock: crate::datadir_lock::DataDirLock,
 }
 
 impl Gateway {
     /// Starts every task of a gateway and returns once it listens.
     pub async fn start(config: Config, options: Options) -> Result<Gateway, DaemonError> {
+        // First: a second gateway on this data dir would share the identity and the store.
+        let data_lock = crate::datadir_lock::DataDirLock::acquire(&config.data_dir)?;
         let (signing_key, created_identity) = identity::load_or_create(&config.data_dir)?;
         let identity = Arc::new(signing_key);
         let store = Store::open(&config.data_dir)?;
@@ -207,6 +213,7 @@ impl Gateway {
             shutdown,
             tracker,
             router: router_handle,
+            _data_lock: data_lock,
         })
     }
 
