@@ -252,6 +252,12 @@ impl Client {
         self.phase == Phase::Registered
     }
 
+    /// Whether the hub's first contact book has arrived (and with it the `&disims` JOIN
+    /// burst, unless the client left the channel first).
+    pub fn knows_contacts(&self) -> bool {
+        self.channel.contacts_known
+    }
+
     /// For the conn task's timeout: a client that has not registered in time is closed.
     pub fn registration_timeout(&mut self) -> Vec<Action> {
         if self.phase != Phase::Registering {
