@@ -528,6 +528,16 @@ impl Client {
     }
 }
 
+impl Client {
+    /// 401 for a target that names nobody, and a NOTICE with the same reason beside it:
+    /// irssi and others show only their own "No such nick/channel" for a 401, and the
+    /// reason ("'l' is not a z-base-32 character") is what the user needs to see.
+    pub(super) fn no_such_nick(&self, target: &str, reason: &str, out: &mut Vec<Action>) {
+        self.numeric(out, ERR_NOSUCHNICK, &[target], reason);
+        self.server_notice(out, &format!("No such nick {target}: {reason}"));
+    }
+}
+
 /// The text of a 401 for something that is not a key nick.
 pub(super) fn not_a_nick(error: &IdentityError) -> String {
     match error {
