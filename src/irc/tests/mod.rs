@@ -9,6 +9,7 @@ mod echo;
 mod long_lines;
 mod monitor;
 mod never_panics;
+mod queries;
 mod rendering;
 mod whois;
 
