@@ -79,7 +79,7 @@ pub enum RouterInput {
     },
     DialFailed {
         peer: PeerId,
-        error: String,
+        error: notices::Unreached,
     },
     /// A line about the gateway's own state (DHT reachability...), shown to front ends.
     Status(String),
@@ -140,8 +140,9 @@ struct PeerState {
     dialing: bool,
     /// Next retry delay after a failed dial.
     retry_delay: std::time::Duration,
-    /// Messages queued when the user was told this peer is offline (0: not told).
-    queued_while_offline: usize,
+    /// What the user was told about messages waiting for this peer (`None`: nothing, or
+    /// they were delivered since).
+    offline: Option<notices::Offline>,
     /// Next presence probe delay after a failed dial (watched peers).
     probe_delay: Duration,
     /// A presence probe is scheduled.
@@ -167,7 +168,7 @@ impl PeerState {
             pending: VecDeque::new(),
             dialing: false,
             retry_delay: Duration::ZERO,
-            queued_while_offline: 0,
+            offline: None,
             probe_delay: Duration::ZERO,
             probe_scheduled: false,
             traffic: redial::Traffic::default(),
@@ -442,6 +443,12 @@ impl Router {
             return;
         }
         state.pending.push_back(message);
+        if state.active.is_none()
+            && let Some(offline) = state.offline.as_mut()
+        {
+            // The user knows it is offline: the figure the back notice gives grows.
+            offline.queued += 1;
+        }
         self.flush(to);
     }
 
@@ -485,7 +492,7 @@ impl Router {
             if let Err(e) = result {
                 ctx.router.dispatch(RouterInput::DialFailed {
                     peer,
-                    error: e.to_string(),
+                    error: notices::Unreached::of(&e),
                 });
             }
         });
@@ -548,6 +555,7 @@ mod deliver;
 mod handle;
 mod inbox;
 pub use handle::{RouterHandle, channel};
+mod notices;
 mod outbox;
 mod presence;
 mod redial;
@@ -559,6 +567,8 @@ pub use presence::{MAX_WATCHES, PROBE_MAX};
 mod block_tests;
 #[cfg(test)]
 mod control_tests;
+#[cfg(test)]
+mod notice_tests;
 #[cfg(test)]
 mod shown_tests;
 #[cfg(test)]
