@@ -70,6 +70,7 @@ impl Router {
             let text = format!("not sent: you blocked {nick}; \"unblock {nick}\" first");
             self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
         } else {
+            self.wrote_to(to);
             return Some(message);
         }
         None
@@ -331,6 +332,7 @@ impl Router {
             }
         };
         for (peer, messages) in waiting {
+            self.wrote_to(peer);
             tracing::info!(peer = %peer.short(), count = messages.len(), "delivering messages queued before the restart");
             self.peer(peer).pending.extend(messages);
             self.flush(peer);
