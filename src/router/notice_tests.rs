@@ -142,3 +142,35 @@ async fn the_offline_notice_says_when_our_side_cannot_look_the_peer_up() {
         [format!("{nick} is back: 1 queued message was delivered")]
     );
 }
+
+#[tokio::test]
+async fn a_real_dial_of_a_peer_without_a_record_blames_the_peer_not_us() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, mut inputs) = super::tests::context_with_inputs();
+    let limits = crate::config::StoreConfig::default();
+    let mut r = Router::with_store(ctx, Store::open(dir.path()).unwrap(), limits);
+    let (id, mut rx) = attach(&mut r);
+    let dora = peer(6);
+    send(&mut r, id, dora, "anyone?");
+    // The dial runs in a task (the memory directory has no record for dora) and reports
+    // through the hub's inputs.
+    let failed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match inputs.recv().await {
+                Some(failed @ RouterInput::DialFailed { .. }) => return failed,
+                Some(_) => {}
+                None => panic!("the inputs closed"),
+            }
+        }
+    })
+    .await
+    .expect("the dial fails");
+    r.handle(failed);
+    let nick = dora.nick();
+    assert_eq!(
+        notices(&drain(&mut rx), dora),
+        [format!(
+            "{nick} is offline (no address in the DHT); 1 message queued, will deliver when {nick} is back"
+        )]
+    );
+}
