@@ -106,14 +106,14 @@ async fn the_offline_notice_says_when_our_side_cannot_look_the_peer_up() {
     r.handle(RouterInput::DialFailed {
         peer: carol,
         error: Unreached::of(&crate::peer::DialError::Directory(
-            crate::directory::DirectoryError::Unreachable.to_string(),
+            "DHT unreachable: no bootstrap node answered".into(),
         )),
     });
     let nick = carol.nick();
     assert_eq!(
         notices(&drain(&mut rx), carol),
         [format!(
-            "cannot look {nick} up: the DHT is not reachable (no bootstrap node answered); 1 message queued, will try again and deliver when {nick} can be reached"
+            "cannot look {nick} up: our DHT connection is down (DHT unreachable: no bootstrap node answered); 1 message queued, will deliver once it is back and {nick} can be reached"
         )]
     );
     // Our DHT is back, and the peer has no record: now it is the peer's side.

@@ -10,8 +10,9 @@ use crate::peer::DialError;
 /// Why a peer could not be reached, as far as the notices care.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Unreached {
-    /// We could not look the peer up (our DHT connection is down, or the lookup failed):
-    /// this says nothing about the peer.
+    /// We could not look the peer up: our DHT connection is down ([`DialError::Directory`]);
+    /// this says nothing about the peer. Holds the directory's own words, shown in
+    /// parentheses as they are (the notice does not depend on them).
     Lookup(String),
     /// The peer has no address record in the DHT (its gateway is not running, or has not
     /// published yet).
@@ -38,7 +39,7 @@ impl Unreached {
     /// The reason in words, for a notice that does not name the peer.
     fn detail(&self) -> String {
         match self {
-            Self::Lookup(e) => format!("cannot look the peer up: {e}"),
+            Self::Lookup(e) => format!("our DHT connection is down ({e})"),
             Self::NoRecord => "no address in the DHT".into(),
             Self::Other(e) => e.clone(),
         }
@@ -79,7 +80,7 @@ pub(super) fn offline(
         }
         _ => Some(match why {
             Unreached::Lookup(e) => format!(
-                "cannot look {name} up: {e}; {waiting}, will try again and deliver when {name} can be reached"
+                "cannot look {name} up: our DHT connection is down ({e}); {waiting}, will deliver once it is back and {name} can be reached"
             ),
             Unreached::NoRecord => format!(
                 "{name} is offline (no address in the DHT); {waiting}, will deliver when {name} is back"
@@ -153,13 +154,12 @@ mod tests {
                 "bob is offline (no address in the DHT); 2 messages queued, will deliver when bob is back"
             )
         );
-        let down =
-            Unreached::Lookup("the DHT is not reachable (no bootstrap node answered)".into());
+        let down = Unreached::Lookup("DHT unreachable: no bootstrap node answered".into());
         assert!(down.ours() && !Unreached::NoRecord.ours());
         assert_eq!(
             offline("bob", &down, 1, None).as_deref(),
             Some(
-                "cannot look bob up: the DHT is not reachable (no bootstrap node answered); 1 message queued, will try again and deliver when bob can be reached"
+                "cannot look bob up: our DHT connection is down (DHT unreachable: no bootstrap node answered); 1 message queued, will deliver once it is back and bob can be reached"
             )
         );
         let other = Unreached::Other("unreachable at 127.0.0.1:9: refused".into());
@@ -213,7 +213,7 @@ mod tests {
         );
         assert_eq!(
             dropped(2, &Unreached::Lookup("down".into())),
-            "2 messages not delivered: cannot look the peer up: down"
+            "2 messages not delivered: our DHT connection is down (down)"
         );
     }
 
