@@ -385,7 +385,7 @@ async fn inbound_sessions_beyond_the_cap_are_refused_until_one_ends() {
     let notice = c2
         .expect(|l| l.contains(" NOTICE ") && l.contains("offline"))
         .await;
-    assert!(notice.contains("1 message(s) queued"), "{notice}");
+    assert!(notice.contains("; 1 message queued"), "{notice}");
     // The first peer leaves; the second gets in on its next retry.
     first.shutdown().await;
     let line = t.expect(common::chat).await;

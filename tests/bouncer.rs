@@ -123,7 +123,7 @@ async fn playback_comes_in_a_batch_with_original_times() {
     loop {
         bob.send("PRIVMSG disims :status").await;
         let line = bob.expect(|l| l.contains(" :Outbox: ")).await;
-        if line.ends_with(" :Outbox: 0 message(s) waiting") {
+        if line.ends_with(" :Outbox: 0 messages waiting") {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{line}");

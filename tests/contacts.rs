@@ -243,7 +243,7 @@ async fn unknown_senders_are_held_until_accepted_and_blocked_peers_are_refused()
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let reply = b1.control("status").await;
-        if reply.iter().any(|l| l == "Outbox: 0 message(s) waiting") {
+        if reply.iter().any(|l| l == "Outbox: 0 messages waiting") {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{reply:?}");
@@ -273,7 +273,7 @@ async fn unknown_senders_are_held_until_accepted_and_blocked_peers_are_refused()
     // It keeps failing (with backoff) while a stays up; a never shows the message.
     let reply = b1.control("status").await;
     assert!(
-        reply.iter().any(|l| l == "Outbox: 1 message(s) waiting"),
+        reply.iter().any(|l| l == "Outbox: 1 message waiting"),
         "{reply:?}"
     );
     while let Ok(event) = a1.events.try_recv() {

@@ -215,11 +215,11 @@ async fn an_undeliverable_message_expires_with_a_notice() {
         .await;
     alice.expect(|l| l.contains("is offline")).await;
     let notice = alice
-        .expect(|l| l.contains("were not delivered within"))
+        .expect(|l| l.contains("was not delivered within"))
         .await;
     assert!(notice.starts_with(&format!(":{nobody}!")), "{notice}");
     assert!(
-        notice.contains("1 message(s)") && notice.contains("into the void"),
+        notice.contains("1 message to") && notice.contains("into the void"),
         "{notice}"
     );
     assert!(

@@ -123,7 +123,10 @@ async fn message_to_an_offline_key_is_queued_with_a_notice() {
     let line = alice
         .expect(|l| l.contains(" NOTICE ") && l.starts_with(&format!(":{nobody}!")))
         .await;
-    assert!(line.contains("is offline; 1 message(s) queued"), "{line}");
+    assert!(
+        line.contains("is offline (no address in the DHT); 1 message queued"),
+        "{line}"
+    );
     // Not a key at all: 401 at once.
     alice.send("PRIVMSG bob :hi").await;
     alice.expect(|l| l.contains(" 401 ")).await;

@@ -242,25 +242,34 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// How long ago `then_ms` was, roughly: "just now", "5 min ago", "3 h ago", "2 days ago".
+/// `n` and the noun, singular or plural: "1 message", "2 messages", "0 messages".
+pub fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
+/// How long ago `then_ms` was, roughly: "just now", "5 min ago", "3 h ago", "1 day ago",
+/// "2 days ago".
 pub fn ago(now_ms: u64, then_ms: u64) -> String {
     let secs = now_ms.saturating_sub(then_ms) / 1000;
     match secs {
         0..60 => "just now".into(),
         60..3600 => format!("{} min ago", secs / 60),
         3600..86_400 => format!("{} h ago", secs / 3600),
-        _ => format!("{} days ago", secs / 86_400),
+        _ => format!("{} ago", count((secs / 86_400) as usize, "day")),
     }
 }
 
-/// A duration in words, coarse: "42s", "5 min", "3 h", "2 days".
+/// A duration in words, coarse: "42s", "5 min", "3 h", "1 day", "2 days".
 pub fn duration(ms: u64) -> String {
     let secs = ms / 1000;
     match secs {
         0..60 => format!("{secs}s"),
         60..3600 => format!("{} min", secs / 60),
         3600..86_400 => format!("{} h", secs / 3600),
-        _ => format!("{} days", secs / 86_400),
+        _ => count((secs / 86_400) as usize, "day"),
     }
 }
 
@@ -386,5 +395,15 @@ mod tests {
         assert_eq!(ago(2 * 86_400_000, 0), "2 days ago");
         assert_eq!(ago(0, 5), "just now");
         assert_eq!(duration(42_000), "42s");
+    }
+
+    #[test]
+    fn counts_and_days_have_proper_plurals() {
+        assert_eq!(count(1, "message"), "1 message");
+        assert_eq!(count(2, "message"), "2 messages");
+        assert_eq!(count(0, "message"), "0 messages");
+        assert_eq!(ago(86_400_000 + 5, 0), "1 day ago");
+        assert_eq!(duration(86_400_000), "1 day");
+        assert_eq!(duration(3 * 86_400_000), "3 days");
     }
 }

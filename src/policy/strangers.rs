@@ -299,7 +299,8 @@ impl NewSenders {
             let shown = self.shown.len() + self.shown_more;
             if shown > 0 {
                 lines.push(format!(
-                    "{shown} new sender(s) wrote to you: {}. To keep one as a contact: add <nick> [petname]",
+                    "{} wrote to you: {}. To keep one as a contact: add <nick> [petname]",
+                    crate::control::count(shown, "new sender"),
                     list(&self.shown, self.shown_more)
                 ));
             }
@@ -325,7 +326,8 @@ impl NewSenders {
             ),
         };
         lines.push(format!(
-            "{held} new sender(s) wrote to you{why}; their messages are held (\"held\" lists them; \"accept <nick>\" shows them, \"reject <nick>\" deletes them): {}",
+            "{} wrote to you{why}; their messages are held (\"held\" lists them; \"accept <nick>\" shows them, \"reject <nick>\" deletes them): {}",
+            crate::control::count(held, "new sender"),
             list(&self.held, self.held_more)
         ));
         self.held.clear();
@@ -418,9 +420,9 @@ mod tests {
         let (lines, next) = s.due(at);
         assert_eq!(next, None);
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[0].starts_with("2 new sender(s) wrote to you: b, c."));
+        assert!(lines[0].starts_with("2 new senders wrote to you: b, c."));
         assert!(
-            lines[1].starts_with("20 new sender(s) wrote to you (20 of them beyond 5 new senders a minute); their messages are held"),
+            lines[1].starts_with("20 new senders wrote to you (20 of them beyond 5 new senders a minute); their messages are held"),
             "{lines:?}"
         );
         assert!(lines[1].ends_with("h7 and 12 more"), "{lines:?}");
@@ -459,7 +461,7 @@ mod tests {
         let (lines, _) = s.due(at + WINDOW);
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
-            lines[0].starts_with("3 new sender(s) wrote to you (2 of them beyond"),
+            lines[0].starts_with("3 new senders wrote to you (2 of them beyond"),
             "{lines:?}"
         );
         assert!(lines[0].ends_with("x, y, z3"), "{lines:?}");

@@ -137,7 +137,8 @@ impl Router {
         if self.book.get(&peer).is_some() {
             return Screen::Show;
         }
-        if peer == self.ctx.own {
+        if peer == self.ctx.own || self.wrote_to.contains(&peer) {
+            // A peer the user wrote to first answers: not a new sender.
             return Screen::Show;
         }
         let known = self.senders.get(&peer).copied();
@@ -163,6 +164,31 @@ impl Router {
                 announce: state != SenderState::Asked,
             },
             (UnknownSenders::Drop, _) => Screen::Drop,
+        }
+    }
+
+    /// The user writes to `peer`: unless it is a contact (or blocked), what it sends back
+    /// is a reply, shown without announcing it as a new sender, whatever `unknown` says
+    /// (and what it sent before, held as asking to talk, is shown now). Remembered as
+    /// announced too, so that after a restart `unknown = "accept"` does not announce it
+    /// either.
+    pub(super) fn wrote_to(&mut self, peer: PeerId) {
+        if self.book.get(&peer).is_some() || self.book.is_blocked(&peer) || peer == self.ctx.own {
+            return;
+        }
+        if self.wrote_to.len() < MAX_SENDERS {
+            self.wrote_to.insert(peer);
+        }
+        match self.senders.get(&peer) {
+            Some(SenderState::Announced) => {}
+            None => self.remember_sender(peer, SenderState::Announced),
+            // It asked to talk and the user answers: what it sent is shown first, in order.
+            Some(SenderState::Asked) => {
+                if let Err(e) = self.release_held(&peer) {
+                    tracing::warn!(peer = %peer.short(), error = %e, "cannot show held messages");
+                }
+                self.remember_sender(peer, SenderState::Announced);
+            }
         }
     }
 

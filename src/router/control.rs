@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{FrontendId, Router, RouterInput, now_ms};
 use crate::contacts::Contact;
-use crate::control::{self, Command, ago, hex};
+use crate::control::{self, Command, ago, count, hex};
 use crate::crypto::{fingerprint, safety_number};
 use crate::identity::PeerId;
 use crate::message::{ControlTarget, FrontendEvent};
@@ -94,43 +94,61 @@ impl Router {
                 .check_petname(&peer, name, &own.nick())
                 .map_err(|e| e.to_string())?;
         }
-        let existing = self.book.get(&peer).cloned();
-        let added = existing.is_none();
+        if let Some(existing) = self.book.get(&peer).cloned() {
+            return self.add_existing(existing, petname);
+        }
         // A blocked stranger becomes a contact, unblocked: the user wants to hear from it.
-        let was_blocked = added && self.book.is_blocked(&peer);
-        let contact = match existing {
-            Some(mut c) => {
-                if petname.is_some() {
-                    c.petname = petname;
-                }
-                c
-            }
-            None => Contact {
-                peer,
-                petname,
-                blocked: false,
-                added_ms: now_ms(),
-                last_seen_ms: None,
-            },
+        let was_blocked = self.book.is_blocked(&peer);
+        let line = match &petname {
+            Some(name) => format!("Added {} as {name}", peer.nick()),
+            None => format!("Added {}", peer.nick()),
         };
-        let name = contact.petname.clone();
-        self.save(contact)?;
-        let mut lines = vec![match (added, name) {
-            (true, Some(name)) => format!("Added {} as {name}", peer.nick()),
-            (true, None) => format!("Added {}", peer.nick()),
-            (false, Some(name)) => format!("{} is now {name}", peer.nick()),
-            (false, None) => format!("{} is already a contact", peer.nick()),
-        }];
+        self.save(Contact {
+            peer,
+            petname,
+            blocked: false,
+            added_ms: now_ms(),
+            last_seen_ms: None,
+        })?;
+        let mut lines = vec![line];
         if was_blocked {
             lines.push("It was blocked: it is not any more".into());
         }
         // Adding someone who asked to talk accepts them.
         let held = self.release_held(&peer).map_err(|e| e.to_string())?;
-        if held > 0 {
-            lines.push(format!("{held} held message(s) from it are shown"));
+        match held {
+            0 => {}
+            1 => lines.push("Its held message is shown".into()),
+            n => lines.push(format!("Its {n} held messages are shown")),
         }
         self.start_watching(peer);
         Ok(lines)
+    }
+
+    /// `add` of a contact already in the book: one answer, and a change only when a new
+    /// petname was given (as `rename`).
+    fn add_existing(
+        &mut self,
+        contact: Contact,
+        petname: Option<String>,
+    ) -> Result<Vec<String>, String> {
+        let shown = self.book.display_nick(&contact.peer);
+        let line = match petname {
+            Some(name) if contact.petname.as_deref() != Some(name.as_str()) => {
+                self.save(Contact {
+                    petname: Some(name.clone()),
+                    ..contact
+                })?;
+                format!("{shown} is already a contact; now named {name}")
+            }
+            _ if contact.blocked => {
+                format!(
+                    "{shown} is already a contact, blocked: \"unblock {shown}\" to hear from it"
+                )
+            }
+            _ => format!("{shown} is already a contact"),
+        };
+        Ok(vec![line])
     }
 
     fn cmd_rename(&mut self, who: &str, petname: &str) -> Result<Vec<String>, String> {
@@ -152,13 +170,15 @@ impl Router {
         if !self.is_watched(&contact.peer) {
             self.presence.remove(&contact.peer);
         }
-        let mut lines = vec![format!(
-            "Removed {}; it appears as {} again",
-            self.book.display_nick(&contact.peer),
-            contact.peer.nick()
-        )];
+        let mut lines = vec![match &contact.petname {
+            Some(name) => format!(
+                "Removed {name}; they appear as {} again",
+                contact.peer.nick()
+            ),
+            None => format!("Removed {} from your contacts", contact.peer.nick()),
+        }];
         if contact.blocked {
-            lines.push("It was blocked: it is not any more".into());
+            lines.push("They were blocked: they are not any more".into());
         }
         Ok(lines)
     }
@@ -231,7 +251,7 @@ impl Router {
             .map(|counts| counts.into_iter().collect())
             .unwrap_or_default();
         let now = now_ms();
-        let mut lines = vec![format!("{} contact(s):", self.book.len())];
+        let mut lines = vec![format!("{}:", count(self.book.len(), "contact"))];
         for c in self.book.iter_sorted() {
             let online = self.peers.get(&c.peer).is_some_and(|s| s.active.is_some());
             let mut line = match &c.petname {
@@ -252,7 +272,7 @@ impl Router {
                 line.push_str(&format!(", away: {reason}"));
             }
             if let Some(n) = queued.get(&c.peer) {
-                line.push_str(&format!(", {n} message(s) queued"));
+                line.push_str(&format!(", {} queued", count(*n, "message")));
             }
             lines.push(line);
         }
@@ -295,7 +315,7 @@ impl Router {
         match self.store.as_mut().map(|s| s.outbox_counts()) {
             Some(Ok(counts)) => {
                 let total: usize = counts.iter().map(|(_, n)| n).sum();
-                lines.push(format!("Outbox: {total} message(s) waiting"));
+                lines.push(format!("Outbox: {} waiting", count(total, "message")));
                 for (peer, n) in counts {
                     lines.push(format!("  {n} for {}", self.book.display_nick(&peer)));
                 }
@@ -308,13 +328,15 @@ impl Router {
             self.settings.unknown.as_str(),
             self.own_away.as_deref().unwrap_or("no")
         ));
+        // Replies to later commands wait for this one (`replies.rs`).
+        let slot = self.reserve_reply(from);
         let (directory, router) = (self.ctx.directory.clone(), self.ctx.router.clone());
         self.ctx.tracker.spawn(async move {
             let mut reply = match tokio::time::timeout(INFO_TIMEOUT, directory.info()).await {
                 Ok(info) => {
                     let mut dht = match info.nodes {
                         Some(0) => "DHT: not bootstrapped (no node known yet)".to_string(),
-                        Some(n) => format!("DHT: bootstrapped, {n} node(s) known"),
+                        Some(n) => format!("DHT: bootstrapped, {} known", count(n, "node")),
                         None => "DHT: no DHT node (a fixed directory)".to_string(),
                     };
                     match info.public_addr {
@@ -331,6 +353,7 @@ impl Router {
             reply.extend(lines);
             router.dispatch(RouterInput::Reply {
                 to: from,
+                slot,
                 event: FrontendEvent::ControlReply {
                     lines: reply,
                     target,
@@ -400,8 +423,12 @@ impl Router {
         })?;
         let shown = self.release_held(&peer).map_err(|e| e.to_string())?;
         self.start_watching(peer);
+        let held = match shown {
+            1 => "its held message was shown".to_string(),
+            n => format!("its {n} held messages were shown"),
+        };
         Ok(vec![format!(
-            "Accepted {}: it is a contact now; its {shown} held message(s) were shown",
+            "Accepted {}: it is a contact now; {held}",
             peer.nick()
         )])
     }
@@ -411,7 +438,8 @@ impl Router {
         match self.reject_held(&peer) {
             Ok(0) => Err(format!("nothing from {who} is held")),
             Ok(n) => Ok(vec![format!(
-                "Deleted {n} held message(s) from {}; \"block {}\" refuses it for good",
+                "Deleted {} from {}; \"block {}\" refuses it for good",
+                count(n, "held message"),
                 peer.nick(),
                 peer.nick()
             )]),

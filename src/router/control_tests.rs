@@ -102,7 +102,7 @@ async fn contacts_are_added_renamed_removed_and_persist() {
         let reply = run(&mut r, id, &mut rx, "rename BOB robert");
         assert_eq!(reply, [format!("{} is now robert", bob.nick())]);
         let reply = run(&mut r, id, &mut rx, "contacts");
-        assert_eq!(reply[0], "2 contact(s):");
+        assert_eq!(reply[0], "2 contacts:");
         assert!(reply[1].starts_with("carol ("), "{reply:?}");
         assert!(reply[2].starts_with("robert (") && reply[2].contains("offline"));
         let reply = run(&mut r, id, &mut rx, "remove carol");

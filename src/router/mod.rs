@@ -79,7 +79,7 @@ pub enum RouterInput {
     },
     DialFailed {
         peer: PeerId,
-        error: String,
+        error: notices::Unreached,
     },
     /// A line about the gateway's own state (DHT reachability...), shown to front ends.
     Status(String),
@@ -114,10 +114,11 @@ pub enum RouterInput {
     Probe(PeerId),
     /// The publisher put our address record in the directory.
     Published(Vec<SocketAddr>),
-    /// An event for one front end, prepared by a task the hub spawned (e.g. `status`,
-    /// which asks the directory).
+    /// A reply for one front end, prepared by a task the hub spawned (`status`, which asks
+    /// the directory), for the place `slot` it reserved in the front end's line of replies.
     Reply {
         to: FrontendId,
+        slot: u64,
         event: FrontendEvent,
     },
 }
@@ -140,8 +141,9 @@ struct PeerState {
     dialing: bool,
     /// Next retry delay after a failed dial.
     retry_delay: std::time::Duration,
-    /// Messages queued when the user was told this peer is offline (0: not told).
-    queued_while_offline: usize,
+    /// What the user was told about messages waiting for this peer (`None`: nothing, or
+    /// they were delivered since).
+    offline: Option<notices::Offline>,
     /// Next presence probe delay after a failed dial (watched peers).
     probe_delay: Duration,
     /// A presence probe is scheduled.
@@ -167,7 +169,7 @@ impl PeerState {
             pending: VecDeque::new(),
             dialing: false,
             retry_delay: Duration::ZERO,
-            queued_while_offline: 0,
+            offline: None,
             probe_delay: Duration::ZERO,
             probe_scheduled: false,
             traffic: redial::Traffic::default(),
@@ -223,6 +225,9 @@ pub struct Router {
     book: Arc<ContactBook>,
     /// Senders who are not contacts and were announced already.
     senders: HashMap<PeerId, SenderState>,
+    /// Peers who are not contacts that the user wrote to (this run, or with messages still
+    /// in the outbox): their messages are shown as replies, never announced nor held.
+    wrote_to: HashSet<PeerId>,
     /// Senders told about once because their held messages hit the bound (at most
     /// `MAX_SENDERS`; cleared by `accept` and `reject`).
     held_full: HashSet<PeerId>,
@@ -254,6 +259,10 @@ pub struct Router {
     in_flight: HashMap<FrontendId, HashMap<crate::message::StoredRow, bool>>,
     /// A [`RouterInput::FlushShown`] is on its way.
     shown_flush_due: bool,
+    /// Replies waiting behind one still being prepared, per front end (`replies.rs`).
+    waiting: replies::Waiting,
+    /// The last place reserved in a line of replies.
+    next_slot: u64,
 }
 
 impl Router {
@@ -274,6 +283,8 @@ impl Router {
             ),
             in_flight: HashMap::new(),
             shown_flush_due: false,
+            waiting: replies::Waiting::new(),
+            next_slot: 0,
             // Should the OS have no randomness, the clock still makes runs distinct.
             id_prefix: random_bytes().unwrap_or_else(|_| now_ms().to_be_bytes()),
             id_counter: 0,
@@ -283,6 +294,7 @@ impl Router {
             settings: Settings::new(UnknownSenders::default(), &StoreConfig::default()),
             book: Arc::default(),
             senders: HashMap::new(),
+            wrote_to: HashSet::new(),
             held_full: HashSet::new(),
             held_total_full: false,
             watches: HashMap::new(),
@@ -338,10 +350,10 @@ impl Router {
                     });
                 }
                 if self.backlog_dropped > 0 {
-                    let text = format!(
-                        "{} older event(s) were dropped while no client was attached",
-                        self.backlog_dropped
-                    );
+                    let text = match self.backlog_dropped {
+                        1 => "1 older event was dropped while no client was attached".into(),
+                        n => format!("{n} older events were dropped while no client was attached"),
+                    };
                     let _ = events.try_send(FrontendEvent::ServerNotice { text });
                     self.backlog_dropped = 0;
                 }
@@ -355,6 +367,7 @@ impl Router {
             }
             RouterInput::Detach(id) => {
                 self.frontends.remove(&id);
+                self.waiting.remove(&id);
                 self.forget_in_flight(id);
                 self.no_echoes.remove(&id);
                 self.unwatch_all(id);
@@ -383,7 +396,7 @@ impl Router {
             RouterInput::PeerAway { peer, reason } => self.peer_away(peer, reason),
             RouterInput::Probe(peer) => self.probe_due(peer),
             RouterInput::Published(addrs) => self.published = Some((addrs, now_ms())),
-            RouterInput::Reply { to, event } => self.reply_to(to, event),
+            RouterInput::Reply { to, slot, event } => self.fill_reply(to, slot, event),
             RouterInput::Acknowledged { peer, ids } => self.acknowledged(peer, &ids),
             RouterInput::FlushAcks => self.flush_acks(),
             RouterInput::FlushShown => self.flush_shown(),
@@ -442,6 +455,12 @@ impl Router {
             return;
         }
         state.pending.push_back(message);
+        if state.active.is_none()
+            && let Some(offline) = state.offline.as_mut()
+        {
+            // The user knows it is offline: the figure the back notice gives grows.
+            offline.queued += 1;
+        }
         self.flush(to);
     }
 
@@ -485,7 +504,7 @@ impl Router {
             if let Err(e) = result {
                 ctx.router.dispatch(RouterInput::DialFailed {
                     peer,
-                    error: e.to_string(),
+                    error: notices::Unreached::of(&e),
                 });
             }
         });
@@ -548,9 +567,11 @@ mod deliver;
 mod handle;
 mod inbox;
 pub use handle::{RouterHandle, channel};
+mod notices;
 mod outbox;
 mod presence;
 mod redial;
+mod replies;
 mod strangers;
 pub use inbox::Receipt;
 pub use outbox::{RETRY_MAX, RETRY_MIN};
@@ -559,6 +580,10 @@ pub use presence::{MAX_WATCHES, PROBE_MAX};
 mod block_tests;
 #[cfg(test)]
 mod control_tests;
+#[cfg(test)]
+mod notice_tests;
+#[cfg(test)]
+mod reply_tests;
 #[cfg(test)]
 mod shown_tests;
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::notices::{self, Offline, Unreached};
 use super::redial::{self, Outcome};
 use super::{Router, RouterInput, now_ms};
 use crate::identity::PeerId;
@@ -69,6 +70,7 @@ impl Router {
             let text = format!("not sent: you blocked {nick}; \"unblock {nick}\" first");
             self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
         } else {
+            self.wrote_to(to);
             return Some(message);
         }
         None
@@ -134,23 +136,22 @@ impl Router {
             return;
         }
         let mut echoes = Vec::new();
-        let mut lost: Vec<PeerId> = Vec::new();
+        let mut lost: Vec<(PeerId, usize)> = Vec::new();
         for (ticket, to, echo) in std::mem::take(&mut self.unsettled) {
             match store.durability(ticket) {
                 Durability::Durable => echoes.extend(echo),
-                Durability::Lost if !lost.contains(&to) => lost.push(to),
-                Durability::Lost => {}
+                Durability::Lost => match lost.iter_mut().find(|(p, _)| *p == to) {
+                    Some((_, n)) => *n += 1,
+                    None => lost.push((to, 1)),
+                },
                 Durability::Open => self.unsettled.push((ticket, to, echo)),
             }
         }
         for echo in echoes {
             self.deliver_echo(echo);
         }
-        for peer in lost {
-            let text = format!(
-                "could not store your message(s) to {}: they are being sent, but are lost if the gateway stops before the peer has them",
-                peer.nick()
-            );
+        for (peer, n) in lost {
+            let text = notices::not_stored(&self.book.display_nick(&peer), n);
             self.broadcast(FrontendEvent::PeerNotice { peer, text });
         }
     }
@@ -180,10 +181,14 @@ impl Router {
                 }
             });
         }
-        let queued = self.peers.get(&peer).map_or(0, |s| s.queued_while_offline);
-        if queued == 0 {
+        let Some(queued) = self
+            .peers
+            .get(&peer)
+            .and_then(|s| s.offline)
+            .map(|o| o.queued)
+        else {
             return;
-        }
+        };
         let drained = self.peers.get(&peer).is_some_and(|s| s.pending.is_empty())
             && self
                 .store
@@ -191,11 +196,8 @@ impl Router {
                 .and_then(|s| s.has_outbox(&peer).ok())
                 .is_some_and(|waiting| !waiting);
         if drained {
-            self.peer(peer).queued_while_offline = 0;
-            let text = format!(
-                "{} is back: the {queued} queued message(s) were delivered",
-                peer.nick()
-            );
+            self.peer(peer).offline = None;
+            let text = notices::back(&self.book.display_nick(&peer), queued);
             self.broadcast(FrontendEvent::PeerNotice { peer, text });
         }
     }
@@ -257,7 +259,7 @@ impl Router {
                 _ => "the session ended",
             };
             self.presence_dial_failed(peer);
-            self.dial_failed(peer, error.to_string());
+            self.dial_failed(peer, Unreached::Other(error.to_string()));
         } else {
             self.flush(peer);
             if self.peers.get(&peer).is_some_and(|s| s.active.is_none()) {
@@ -266,12 +268,14 @@ impl Router {
         }
     }
 
-    /// A dial failed. With a store, the messages stay queued: the user is told once, and the
+    /// A dial failed. With a store, the messages stay queued: the user is told (once, and
+    /// again when more are queued or the side at fault changed: `notices.rs`), and the
     /// gateway tries again later (looking the peer up again). Without one, they are dropped
     /// with a notice.
-    pub(super) fn dial_failed(&mut self, peer: PeerId, error: String) {
+    pub(super) fn dial_failed(&mut self, peer: PeerId, error: Unreached) {
         let durable = self.store.is_some();
         let first_retry = self.ctx.timers.retry;
+        let name = self.book.display_nick(&peer);
         let state = self.peer(peer);
         state.dialing = false;
         if state.pending.is_empty() {
@@ -279,7 +283,7 @@ impl Router {
         }
         if !durable {
             let failed = std::mem::take(&mut state.pending);
-            let text = format!("{} message(s) not delivered: {error}", failed.len());
+            let text = notices::dropped(failed.len(), &error);
             self.broadcast(FrontendEvent::PeerNotice { peer, text });
             return;
         }
@@ -290,14 +294,14 @@ impl Router {
             redial::random_jitter(),
         );
         state.retry_delay = next;
-        let newly_offline = state.queued_while_offline == 0;
-        state.queued_while_offline = state.pending.len();
-        if newly_offline {
-            let text = format!(
-                "{} is offline; {} message(s) queued, will deliver when it is back ({error})",
-                peer.nick(),
-                state.pending.len()
-            );
+        let queued = state.pending.len();
+        let notice = notices::offline(&name, &error, queued, state.offline.as_ref());
+        state.offline = Some(Offline {
+            told: queued,
+            ours: error.ours(),
+            queued,
+        });
+        if let Some(text) = notice {
             self.broadcast(FrontendEvent::PeerNotice { peer, text });
         }
         let (router, shutdown) = (self.ctx.router.clone(), self.ctx.shutdown.clone());
@@ -328,6 +332,7 @@ impl Router {
             }
         };
         for (peer, messages) in waiting {
+            self.wrote_to(peer);
             tracing::info!(peer = %peer.short(), count = messages.len(), "delivering messages queued before the restart");
             self.peer(peer).pending.extend(messages);
             self.flush(peer);
@@ -367,18 +372,20 @@ impl Router {
                 // Some may be in flight: should the session hand them back, they stay dropped.
                 state.expired.extend(messages.iter().map(|m| m.id));
             }
-            state.queued_while_offline = state.queued_while_offline.saturating_sub(messages.len());
-            let first: String = messages[0].text.chars().take(60).collect();
-            let more = if messages[0].text.chars().count() > 60 {
-                "..."
-            } else {
-                ""
-            };
-            let text = format!(
-                "{} message(s) to {} were not delivered within {} and were dropped, the first: \"{first}{more}\"",
+            if let Some(offline) = state.offline.as_mut() {
+                offline.told = offline.told.saturating_sub(messages.len());
+                offline.queued = offline.queued.saturating_sub(messages.len());
+                if offline.queued == 0 {
+                    // Nothing left to be delivered: the next offline notice is a whole one.
+                    state.offline = None;
+                }
+            }
+            let name = self.book.display_nick(&peer);
+            let text = notices::expired(
+                &name,
                 messages.len(),
-                peer.nick(),
-                describe(expire_after),
+                &messages[0].text,
+                &describe(expire_after),
             );
             self.broadcast(FrontendEvent::PeerNotice { peer, text });
         }

@@ -68,17 +68,6 @@ impl Router {
         }
     }
 
-    /// Sends an event to one front end (dropped, like in `deliver`, if it cannot keep up).
-    pub(super) fn reply_to(&mut self, to: FrontendId, event: FrontendEvent) {
-        if let Some(tx) = self.frontends.get(&to)
-            && let Err(e) = tx.try_send(event)
-        {
-            tracing::warn!(frontend = to, error = %e, "dropping a front end that does not keep up");
-            self.frontends.remove(&to);
-            self.unwatch_all(to);
-        }
-    }
-
     /// What a front end gets first when it attaches: the contacts, the presence of every
     /// watched peer, the user's away state and the peers known to be away.
     pub(super) fn greet(&mut self, events: &mpsc::Sender<FrontendEvent>) {

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::{Router, RouterInput, now_ms};
-use crate::control::hex;
+use crate::control::{count, hex};
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, FrontendEvent};
 use crate::policy::strangers::{NewSender, NewSenders, row_bytes};
@@ -216,7 +216,7 @@ impl Router {
         lines.extend(
             held.iter()
                 .take(HELD_LISTED)
-                .map(|(peer, n)| format!("  {}: {n} message(s)", peer.nick())),
+                .map(|(peer, n)| format!("  {}: {}", peer.nick(), count(*n, "message"))),
         );
         if held.len() > HELD_LISTED {
             lines.push(format!(

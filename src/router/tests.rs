@@ -229,7 +229,7 @@ async fn messages_shown_live_are_not_played_back() {
 }
 
 /// A session for `peer` whose commands the test reads.
-fn fake_session(
+pub(super) fn fake_session(
     peer: PeerId,
     conn_id: u64,
     initiator: PeerId,
@@ -440,9 +440,9 @@ async fn a_message_that_expires_in_flight_is_not_sent_again() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         r.handle(RouterInput::Maintain);
-        let told = std::iter::from_fn(|| rx.try_recv().ok()).any(|e| {
-            matches!(e, FrontendEvent::PeerNotice { ref text, .. } if text.contains("were dropped"))
-        });
+        let told = std::iter::from_fn(|| rx.try_recv().ok()).any(
+            |e| matches!(e, FrontendEvent::PeerNotice { ref text, .. } if text.contains("dropped")),
+        );
         if told {
             break;
         }
