@@ -79,7 +79,7 @@ fn bad_values_name_the_key_and_reason() {
             "[store]\nexpire_after_hours = 0",
             "store.expire_after_hours",
         ),
-        ("[store]\nhistory_days = 0", "store.history_days"),
+        ("[store]\nhistory_days = 36501", "store.history_days"),
         (
             "[store]\nexpire_after_hours = 720\nhistory_days = 7",
             "store.history_days",
@@ -214,4 +214,13 @@ fn stranger_budgets_default_to_laptop_sizes_and_can_be_set() {
     assert_eq!(c.store.stranger_quota.per_sender, 2 << 20);
     assert_eq!(c.contacts.strangers.rate.unwrap().bytes_per_second, 2048);
     assert_eq!(c.contacts.strangers.new_senders_per_minute, 5);
+}
+
+#[test]
+fn history_days_zero_keeps_nothing_once_shown_whatever_the_expiry() {
+    let c = Config::from_toml("").unwrap();
+    assert_eq!(c.store.history, Duration::from_secs(365 * 86_400));
+    let c = Config::from_toml("[store]\nhistory_days = 0\nexpire_after_hours = 720").unwrap();
+    assert_eq!(c.store.history, Duration::ZERO);
+    assert_eq!(c.store.expire_after, Duration::from_secs(720 * 3600));
 }
