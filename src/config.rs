@@ -134,7 +134,9 @@ impl Default for StrangerLimits {
 pub struct StoreConfig {
     /// A message not delivered within this time is dropped from the outbox, with a notice.
     pub expire_after: Duration,
-    /// Received messages (already shown) are kept this long as history.
+    /// Received messages (already shown) are kept this long as history. Zero: a message's
+    /// text is deleted as soon as a front end has written it to its client (its sender, id
+    /// and times stay for `expire_after`, to recognise a resend).
     pub history: Duration,
     /// Bytes of history strangers' messages may hold, per sender and in all.
     pub stranger_quota: Quota,
@@ -433,11 +435,15 @@ impl Config {
                 "must be between 1 and 8760 (a year)",
             ));
         }
+        // 0: nothing is kept once shown (see `StoreConfig::history`).
         let history_days = raw.store.history_days.unwrap_or(DEFAULT_HISTORY_DAYS);
-        if !(1..=36_500).contains(&history_days) {
-            return Err(invalid("store.history_days", "must be between 1 and 36500"));
+        if history_days > 36_500 {
+            return Err(invalid(
+                "store.history_days",
+                "must be between 0 (keep nothing once shown) and 36500",
+            ));
         }
-        if history_days * 24 < expire_hours {
+        if history_days != 0 && history_days * 24 < expire_hours {
             return Err(invalid(
                 "store.history_days",
                 "must cover store.expire_after_hours: a resend older than the history would show twice",

@@ -79,7 +79,7 @@ fn bad_values_name_the_key_and_reason() {
             "[store]\nexpire_after_hours = 0",
             "store.expire_after_hours",
         ),
-        ("[store]\nhistory_days = 0", "store.history_days"),
+        ("[store]\nhistory_days = 36501", "store.history_days"),
         (
             "[store]\nexpire_after_hours = 720\nhistory_days = 7",
             "store.history_days",
@@ -314,4 +314,13 @@ fn listen_addresses_may_be_host_names_and_the_rules_apply_to_the_address() {
     // The real resolver: localhost is loopback (from /etc/hosts, no network).
     let c = Config::from_toml("data_dir = \"/d\"\n[irc]\nlisten = \"localhost:0\"").unwrap();
     assert!(c.irc.listen.ip().is_loopback());
+}
+
+#[test]
+fn history_days_zero_keeps_nothing_once_shown_whatever_the_expiry() {
+    let c = Config::from_toml("").unwrap();
+    assert_eq!(c.store.history, Duration::from_secs(365 * 86_400));
+    let c = Config::from_toml("[store]\nhistory_days = 0\nexpire_after_hours = 720").unwrap();
+    assert_eq!(c.store.history, Duration::ZERO);
+    assert_eq!(c.store.expire_after, Duration::from_secs(720 * 3600));
 }

@@ -8,6 +8,8 @@ pub use dial::DialRules;
 pub mod session;
 pub mod transport;
 pub mod wire;
+#[cfg(test)]
+mod wire_vectors;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
