@@ -279,7 +279,8 @@ impl HealingNode {
     }
 
     /// Saves the routing table's nodes to the data dir (when there is one and the table is
-    /// not empty).
+    /// not empty), and keeps them as this run's saved nodes: a node whose table empties later
+    /// is replaced by one that bootstraps from them.
     pub async fn save_nodes(&self) {
         let (Some(dir), Some(dht)) = (self.settings.data_dir.clone(), self.handle()) else {
             return;
@@ -293,6 +294,12 @@ impl HealingNode {
         if nodes.is_empty() {
             return;
         }
+        // Also what this run bootstraps from if its table empties later (a long outage).
+        self.state().saved = nodes
+            .iter()
+            .copied()
+            .take(nodes_file::MAX_SAVED_NODES)
+            .collect();
         let result = tokio::task::spawn_blocking(move || nodes_file::save(&dir, &nodes)).await;
         match result {
             Ok(Ok(())) => {}
