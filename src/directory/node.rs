@@ -3,8 +3,9 @@
 //! built-in list ([`super::bootstrap`]); while its routing table stays empty it resolves the
 //! names again and, when they now give other addresses, starts a fresh node on the same port
 //! with them (mainline 8 fixes a node's bootstrap list when it is built). It keeps one
-//! sentence about what is wrong ([`HealingNode::problem`]) for the log and `&disims`, and
-//! saves the routing table to the data dir periodically and at shutdown.
+//! sentence about what is wrong ([`HealingNode::problem`]), which the daemon's publisher
+//! logs and shows in `&disims` once (here it is logged at debug level only, so that the log
+//! says it once), and saves the routing table to the data dir periodically and at shutdown.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
@@ -152,7 +153,7 @@ impl HealingNode {
         let problem = (candidates.is_empty() && !settings.names.is_empty())
             .then(|| bootstrap::problem(&resolved, 0));
         if let Some(problem) = &problem {
-            tracing::warn!("{problem}");
+            tracing::debug!("{problem}");
         }
         Ok(Self {
             settings,
@@ -195,7 +196,7 @@ impl HealingNode {
             let nodes = dht.to_bootstrap().await;
             if !nodes.is_empty() {
                 if self.state().problem.take().is_some() {
-                    tracing::info!(nodes = nodes.len(), "DHT reachable again");
+                    tracing::debug!(nodes = nodes.len(), "DHT reachable again");
                 }
                 return Health::Joined(nodes.len());
             }
@@ -222,7 +223,7 @@ impl HealingNode {
                 // The node had its chance with these addresses: say what is wrong, once.
                 let problem = bootstrap::problem(&resolved, candidates.len());
                 if state.problem.as_ref() != Some(&problem) {
-                    tracing::warn!("{problem}");
+                    tracing::debug!("{problem}");
                     state.problem = Some(problem);
                 }
             }
