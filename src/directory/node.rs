@@ -146,7 +146,8 @@ impl HealingNode {
             .as_deref()
             .map(nodes_file::load)
             .unwrap_or_default();
-        let resolved = bootstrap::resolve_names(&settings.names, resolver.as_ref());
+        let resolved =
+            bootstrap::resolve_names(&settings.names, &resolver, bootstrap::RESOLVE_WITHIN);
         let candidates = bootstrap::candidates(&resolved, &saved, settings.builtin);
         let dht = build(&settings, &candidates).map_err(DirectoryError::Start)?;
         // With nothing to try, the cause is known at once; otherwise the node gets its grace.
@@ -211,7 +212,7 @@ impl HealingNode {
         let resolver = self.resolver.clone();
         let names = self.settings.names.clone();
         let resolved = tokio::task::spawn_blocking(move || {
-            bootstrap::resolve_names(&names, resolver.as_ref())
+            bootstrap::resolve_names(&names, &resolver, bootstrap::RESOLVE_WITHIN)
         })
         .await
         .unwrap_or_default();
