@@ -66,12 +66,30 @@ async fn closing_peer(key: SigningKey, hold: Duration) -> (SocketAddr, Arc<Atomi
     (addr, handshakes)
 }
 
+/// Stores a record listing `addrs` as written: an IPv6 address stays family 6 even in the
+/// IPv4-mapped form (which this gateway's encoder writes as family 4, and another writer may
+/// not).
 fn plant(records: &SharedRecords, peer: PeerId, addrs: Vec<SocketAddr>) {
     let record = AddressRecord {
         protocol_version: 1,
-        addrs,
+        addrs: addrs.clone(),
     };
-    MemoryDirectory::insert_raw(records, peer, record.encode().unwrap());
+    let mut bytes = vec![1, 0, 1, addrs.len() as u8];
+    for addr in &addrs {
+        match addr.ip() {
+            IpAddr::V4(ip) => {
+                bytes.push(4);
+                bytes.extend_from_slice(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                bytes.push(6);
+                bytes.extend_from_slice(&ip.octets());
+            }
+        }
+        bytes.extend_from_slice(&addr.port().to_be_bytes());
+    }
+    assert_eq!(AddressRecord::decode(&bytes).unwrap(), record);
+    MemoryDirectory::insert_raw(records, peer, bytes);
 }
 
 fn key(seed: u8) -> SigningKey {

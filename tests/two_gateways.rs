@@ -171,7 +171,17 @@ async fn without_a_reachable_dht_irc_keeps_working_and_says_so() {
         "127.0.0.1:9".parse().unwrap(),
     );
     config.dht.request_timeout = std::time::Duration::from_millis(100);
-    let a = disims::daemon::Gateway::start(config, Default::default())
+    let options = disims::daemon::Options {
+        dht: disims::daemon::DhtOptions {
+            heal: disims::directory::node::HealTimers {
+                grace: std::time::Duration::from_secs(1),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let a = disims::daemon::Gateway::start(config, options)
         .await
         .unwrap();
     let mut alice = IrcClient::register(a.irc_addr, "alice").await;

@@ -7,6 +7,8 @@
 //! short list of node addresses that needs no DNS at all. Pure, except [`SystemResolver`].
 
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 /// Known addresses of long-running public mainline DHT nodes, used (beside the names and the
 /// saved nodes) only when `[dht] bootstrap` is the default public list, so that a poisoned or
@@ -59,13 +61,45 @@ pub struct Resolved {
     pub failures: Vec<(String, String)>,
 }
 
-/// Resolves every name; a failure of one does not stop the others.
-pub fn resolve_names(names: &[String], resolver: &dyn Resolve) -> Resolved {
+/// How long one round of name resolution may take: a resolver that does not answer (a
+/// censored or absent DNS server) must not hold the gateway's start or its healing.
+pub const RESOLVE_WITHIN: Duration = Duration::from_secs(5);
+
+/// Resolves every name, each on its own thread, waiting at most `within` for all of them; a
+/// failure of one does not stop the others, and a name with no answer in time counts as
+/// failed (its thread finishes on its own, and the next round asks again).
+pub fn resolve_names(names: &[String], resolver: &Arc<dyn Resolve>, within: Duration) -> Resolved {
+    let (tx, rx) = mpsc::channel();
+    let mut answers: Vec<Option<std::io::Result<Vec<SocketAddrV4>>>> =
+        names.iter().map(|_| None).collect();
+    for (i, name) in names.iter().enumerate() {
+        let (tx, resolver, name) = (tx.clone(), resolver.clone(), name.clone());
+        let spawned = std::thread::Builder::new()
+            .name("disims-resolve".into())
+            .spawn(move || {
+                let _ = tx.send((i, resolver.resolve(&name)));
+            });
+        if let Err(e) = spawned {
+            answers[i] = Some(Err(e));
+        }
+    }
+    drop(tx);
+    let deadline = Instant::now() + within;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok((i, answer)) => answers[i] = Some(answer),
+            Err(_) => break,
+        }
+    }
     let mut resolved = Resolved::default();
-    for name in names {
-        match resolver.resolve(name) {
-            Ok(addrs) => resolved.addrs.extend(addrs),
-            Err(e) => resolved.failures.push((name.clone(), e.to_string())),
+    for (name, answer) in names.iter().zip(answers) {
+        match answer {
+            Some(Ok(addrs)) => resolved.addrs.extend(addrs),
+            Some(Err(e)) => resolved.failures.push((name.clone(), e.to_string())),
+            None => resolved.failures.push((
+                name.clone(),
+                format!("no answer within {} s", within.as_secs_f32()),
+            )),
         }
     }
     resolved
@@ -158,16 +192,46 @@ mod tests {
 
     #[test]
     fn one_failing_name_does_not_stop_the_others() {
-        let resolver = Table(Mutex::new(vec![
+        let resolver: Arc<dyn Resolve> = Arc::new(Table(Mutex::new(vec![
             ("a:1", Err("timed out")),
             ("b:2", Ok("192.0.2.2:2")),
-        ]));
-        let resolved = resolve_names(&names(&["a:1", "b:2"]), &resolver);
+        ])));
+        let resolved = resolve_names(&names(&["a:1", "b:2"]), &resolver, RESOLVE_WITHIN);
         assert_eq!(resolved.addrs, vec!["192.0.2.2:2".parse().unwrap()]);
         assert_eq!(
             resolved.failures,
             vec![("a:1".to_string(), "timed out".to_string())]
         );
+    }
+
+    /// Blocks on "slow:1" until the test lets it go; answers other names at once.
+    struct Stuck(Mutex<mpsc::Receiver<()>>);
+
+    impl Resolve for Stuck {
+        fn resolve(&self, host_port: &str) -> std::io::Result<Vec<SocketAddrV4>> {
+            if host_port == "slow:1" {
+                let _ = self.0.lock().unwrap().recv();
+                return Err(std::io::Error::other("released"));
+            }
+            Ok(vec!["192.0.2.9:9".parse().unwrap()])
+        }
+    }
+
+    #[test]
+    fn a_resolver_that_does_not_answer_does_not_hold_the_others() {
+        let (release, stuck) = mpsc::channel();
+        let resolver: Arc<dyn Resolve> = Arc::new(Stuck(Mutex::new(stuck)));
+        let resolved = resolve_names(
+            &names(&["slow:1", "fast:2"]),
+            &resolver,
+            Duration::from_millis(300),
+        );
+        assert_eq!(resolved.addrs, vec!["192.0.2.9:9".parse().unwrap()]);
+        assert_eq!(
+            resolved.failures,
+            vec![("slow:1".to_string(), "no answer within 0.3 s".to_string())]
+        );
+        release.send(()).unwrap();
     }
 
     #[test]

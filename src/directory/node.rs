@@ -3,8 +3,9 @@
 //! built-in list ([`super::bootstrap`]); while its routing table stays empty it resolves the
 //! names again and, when they now give other addresses, starts a fresh node on the same port
 //! with them (mainline 8 fixes a node's bootstrap list when it is built). It keeps one
-//! sentence about what is wrong ([`HealingNode::problem`]) for the log and `&disims`, and
-//! saves the routing table to the data dir periodically and at shutdown.
+//! sentence about what is wrong ([`HealingNode::problem`]), which the daemon's publisher
+//! logs and shows in `&disims` once (here it is logged at debug level only, so that the log
+//! says it once), and saves the routing table to the data dir periodically and at shutdown.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
@@ -145,14 +146,15 @@ impl HealingNode {
             .as_deref()
             .map(nodes_file::load)
             .unwrap_or_default();
-        let resolved = bootstrap::resolve_names(&settings.names, resolver.as_ref());
+        let resolved =
+            bootstrap::resolve_names(&settings.names, &resolver, bootstrap::RESOLVE_WITHIN);
         let candidates = bootstrap::candidates(&resolved, &saved, settings.builtin);
         let dht = build(&settings, &candidates).map_err(DirectoryError::Start)?;
         // With nothing to try, the cause is known at once; otherwise the node gets its grace.
         let problem = (candidates.is_empty() && !settings.names.is_empty())
             .then(|| bootstrap::problem(&resolved, 0));
         if let Some(problem) = &problem {
-            tracing::warn!("{problem}");
+            tracing::debug!("{problem}");
         }
         Ok(Self {
             settings,
@@ -195,7 +197,7 @@ impl HealingNode {
             let nodes = dht.to_bootstrap().await;
             if !nodes.is_empty() {
                 if self.state().problem.take().is_some() {
-                    tracing::info!(nodes = nodes.len(), "DHT reachable again");
+                    tracing::debug!(nodes = nodes.len(), "DHT reachable again");
                 }
                 return Health::Joined(nodes.len());
             }
@@ -210,7 +212,7 @@ impl HealingNode {
         let resolver = self.resolver.clone();
         let names = self.settings.names.clone();
         let resolved = tokio::task::spawn_blocking(move || {
-            bootstrap::resolve_names(&names, resolver.as_ref())
+            bootstrap::resolve_names(&names, &resolver, bootstrap::RESOLVE_WITHIN)
         })
         .await
         .unwrap_or_default();
@@ -222,7 +224,7 @@ impl HealingNode {
                 // The node had its chance with these addresses: say what is wrong, once.
                 let problem = bootstrap::problem(&resolved, candidates.len());
                 if state.problem.as_ref() != Some(&problem) {
-                    tracing::warn!("{problem}");
+                    tracing::debug!("{problem}");
                     state.problem = Some(problem);
                 }
             }
@@ -279,7 +281,8 @@ impl HealingNode {
     }
 
     /// Saves the routing table's nodes to the data dir (when there is one and the table is
-    /// not empty).
+    /// not empty), and keeps them as this run's saved nodes: a node whose table empties later
+    /// is replaced by one that bootstraps from them.
     pub async fn save_nodes(&self) {
         let (Some(dir), Some(dht)) = (self.settings.data_dir.clone(), self.handle()) else {
             return;
@@ -293,6 +296,12 @@ impl HealingNode {
         if nodes.is_empty() {
             return;
         }
+        // Also what this run bootstraps from if its table empties later (a long outage).
+        self.state().saved = nodes
+            .iter()
+            .copied()
+            .take(nodes_file::MAX_SAVED_NODES)
+            .collect();
         let result = tokio::task::spawn_blocking(move || nodes_file::save(&dir, &nodes)).await;
         match result {
             Ok(Ok(())) => {}

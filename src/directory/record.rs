@@ -11,8 +11,8 @@
 //! 4      ...   N addresses: family (1 byte: 4 or 6), IP (4 or 16 bytes), port (2 bytes)
 //! ```
 //! Nothing may follow the last address. IPv4 addresses are written as family 4, also when
-//! given in IPv4-mapped form (`::ffff:a.b.c.d`); a reader takes a mapped address in family 6
-//! as the IPv4 address it maps. One address that cannot stand in a record refuses the whole
+//! given in IPv4-mapped form (`::ffff:a.b.c.d`); a reader accepts a mapped address in family
+//! 6, which every rule reads as the IPv4 address it maps. One address that cannot stand in a record refuses the whole
 //! record (docs/protocol.md, "DHT address record").
 //!
 //! What a dialler does with the addresses is not decided here: see [`crate::policy::address`].
@@ -122,7 +122,9 @@ impl AddressRecord {
                 6 => IpAddr::V6(Ipv6Addr::from(reader.take::<16>()?)),
                 other => return Err(RecordError::UnknownFamily(other)),
             };
-            let addr = SocketAddr::new(canonical_ip(ip), u16::from_be_bytes(reader.take()?));
+            // A mapped `::ffff:a.b.c.d` is kept as written (the user's notices show it so);
+            // every rule reads it as `a.b.c.d` (`crate::policy::canonical_ip`).
+            let addr = SocketAddr::new(ip, u16::from_be_bytes(reader.take()?));
             if !is_dialable(&addr) {
                 return Err(RecordError::Unusable(addr));
             }
@@ -247,14 +249,17 @@ mod tests {
         let mapped = record(&["[::ffff:203.0.113.7]:7667"]);
         let bytes = mapped.encode().unwrap();
         assert_eq!(bytes, [1, 0, 1, 1, 4, 203, 0, 113, 7, 0x1d, 0xf3]);
-        // Another writer's family-6 mapped form reads as the IPv4 address.
+        // Another writer's family-6 mapped form is accepted, and is the IPv4 address for
+        // every rule (the dialler's included).
         let mut v6 = vec![1, 0, 1, 1, 6];
         v6.extend_from_slice(&"::ffff:203.0.113.7".parse::<Ipv6Addr>().unwrap().octets());
         v6.extend_from_slice(&7667u16.to_be_bytes());
+        let read = AddressRecord::decode(&v6).unwrap();
         assert_eq!(
-            AddressRecord::decode(&v6).unwrap(),
-            record(&["203.0.113.7:7667"])
+            canonical_ip(read.addrs[0].ip()),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
         );
+        assert_eq!(read.encode().unwrap(), bytes);
     }
 
     #[test]
