@@ -464,6 +464,16 @@ mod tests {
     }
 
     #[test]
+    fn load_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        assert!(load(&data).unwrap().is_none());
+        assert!(!data.exists(), "load made the data dir");
+        let (key, _) = load_or_create(&data).unwrap();
+        assert_eq!(load(&data).unwrap().unwrap().to_bytes(), key.to_bytes());
+    }
+
+    #[test]
     fn key_file_readable_by_others_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         load_or_create(dir.path()).unwrap();
