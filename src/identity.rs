@@ -318,7 +318,7 @@ fn create(data_dir: &Path) -> Result<SigningKey, IdentityError> {
 /// Refuses a data dir that group or others can write to (as ssh's StrictModes does): they
 /// could replace the identity key or the store. Files inside are 0600, so a readable dir
 /// reveals only their names. A missing dir is fine (it is created 0700).
-fn check_private_dir(dir: &Path) -> Result<(), IdentityError> {
+pub fn check_private_dir(dir: &Path) -> Result<(), IdentityError> {
     match fs::metadata(dir) {
         Ok(meta) if meta.permissions().mode() & 0o022 != 0 => {
             Err(IdentityError::DataDirPermissions {
