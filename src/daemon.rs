@@ -107,7 +107,9 @@ pub struct Gateway {
 impl Gateway {
     /// Starts every task of a gateway and returns once it listens.
     pub async fn start(config: Config, options: Options) -> Result<Gateway, DaemonError> {
-        // First: a second gateway on this data dir would share the identity and the store.
+        // First: a second gateway on this data dir would share the identity and the store
+        // (after the dir's permissions check, so nothing is written into an open dir).
+        identity::check_private_dir(&config.data_dir)?;
         let data_lock = crate::datadir_lock::DataDirLock::acquire(&config.data_dir)?;
         let (signing_key, created_identity) = identity::load_or_create(&config.data_dir)?;
         let identity = Arc::new(signing_key);

@@ -318,7 +318,7 @@ fn create(data_dir: &Path) -> Result<SigningKey, IdentityError> {
 /// Refuses a data dir that group or others can write to (as ssh's StrictModes does): they
 /// could replace the identity key or the store. Files inside are 0600, so a readable dir
 /// reveals only their names. A missing dir is fine (it is created 0700).
-fn check_private_dir(dir: &Path) -> Result<(), IdentityError> {
+pub fn check_private_dir(dir: &Path) -> Result<(), IdentityError> {
     match fs::metadata(dir) {
         Ok(meta) if meta.permissions().mode() & 0o022 != 0 => {
             Err(IdentityError::DataDirPermissions {
@@ -461,6 +461,16 @@ mod tests {
         let (k2, created) = load_or_create(&data).unwrap();
         assert!(!created);
         assert_eq!(k1.to_bytes(), k2.to_bytes());
+    }
+
+    #[test]
+    fn load_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        assert!(load(&data).unwrap().is_none());
+        assert!(!data.exists(), "load made the data dir");
+        let (key, _) = load_or_create(&data).unwrap();
+        assert_eq!(load(&data).unwrap().unwrap().to_bytes(), key.to_bytes());
     }
 
     #[test]

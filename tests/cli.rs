@@ -154,6 +154,10 @@ fn toml_errors_keep_their_lines_and_identity_errors_print_once() {
         1,
         "{err}"
     );
+    assert!(
+        std::fs::read_dir(&data).unwrap().next().is_none(),
+        "nothing is written into a data dir others can write to"
+    );
 }
 
 /// Starts `disims run` with stderr into a pipe; returns once it logged "gateway started",
