@@ -19,6 +19,9 @@ pub const SUPPORTED_CAPS: &[&str] = &[
     "cap-notify",
     "echo-message",
     "message-tags",
+    // NAMES and WHO show every prefix a member has: in `&disims` nobody has more than
+    // one (the service is @, contacts online are +), so there is nothing more to do.
+    "multi-prefix",
     "server-time",
     "znc.in/self-message",
 ];
@@ -34,6 +37,7 @@ pub struct Caps {
     pub cap_notify: bool,
     pub echo_message: bool,
     pub message_tags: bool,
+    pub multi_prefix: bool,
     pub server_time: bool,
     pub self_message: bool,
     /// The client sent `CAP LS 302` (or higher): multi-line replies are allowed.
@@ -48,6 +52,7 @@ impl Caps {
             "cap-notify" => &mut self.cap_notify,
             "echo-message" => &mut self.echo_message,
             "message-tags" => &mut self.message_tags,
+            "multi-prefix" => &mut self.multi_prefix,
             "server-time" => &mut self.server_time,
             "znc.in/self-message" => &mut self.self_message,
             _ => return None,

@@ -292,14 +292,31 @@ async fn serve(
                 None => break Ok(()), // the hub is gone: shutting down
             }
         }
-        if !requests.is_empty() {
-            let requests = std::mem::take(&mut requests);
+        // Rendering the hub's answers can make requests in turn (MONITOR watches a contact
+        // that got a monitored petname): they go in a second round.
+        for _round in 0..2 {
+            if requests.is_empty() {
+                break;
+            }
+            let batch = std::mem::take(&mut requests);
             let from = frontend_id(&attached);
-            router.dispatch(RouterInput::Requests { from, requests });
+            router.dispatch(RouterInput::Requests {
+                from,
+                requests: batch,
+            });
             // The hub left the sent messages in the store's open write: let the sessions
             // it woke send them first, then commit (which echoes them).
             tokio::task::yield_now().await;
             router.commit();
+            // The hub answers most requests as it handles them (306 for AWAY, the
+            // service's reply, WHOIS, echoes): render what it queued now, so that those
+            // answers come before the replies to the client's next lines.
+            if let Some((_, events)) = attached.as_mut() {
+                while !close && out.len() < WRITE_BATCH {
+                    let Ok(event) = events.try_recv() else { break };
+                    close = render(&mut client, &event, &mut out, &mut requests, &mut rendered);
+                }
+            }
         }
         if !out.is_empty() || !rendered.is_empty() {
             // A client that stops reading (a frozen SSH tunnel) must not pin this task.
@@ -352,6 +369,7 @@ fn take_lines(
             break;
         };
         let registered = client.is_registered();
+        let before = requests.len();
         if perform(client.handle_line(line, now_ms()), out, requests) {
             return true;
         }
@@ -360,8 +378,26 @@ fn take_lines(
             // attached to the hub, so that the hub knows whom to answer.
             break;
         }
+        if requests[before..].iter().any(answered_by_hub) {
+            // The hub's answer must come before the replies to the next lines: they wait
+            // until this line's requests are handed over (messages to peers do not, so a
+            // pasted burst still goes to the outbox in one transaction).
+            break;
+        }
     }
     false
+}
+
+/// Whether the hub answers this request with lines for the client (the service's reply,
+/// 305/306, WHOIS, MONITOR's first presence).
+fn answered_by_hub(request: &FrontendRequest) -> bool {
+    matches!(
+        request,
+        FrontendRequest::Control { .. }
+            | FrontendRequest::PeerInfo { .. }
+            | FrontendRequest::SetAway { .. }
+            | FrontendRequest::Watch { .. }
+    )
 }
 
 /// This connection's id at the hub (0 until attached; the lines after registration wait

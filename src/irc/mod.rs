@@ -21,7 +21,10 @@
 //!   draining after each read is what keeps its memory bounded);
 //! - take a line only when the client's [`flood::TokenBucket`] has a token, and read no
 //!   more while lines wait (a flooding client slows itself, nobody else);
-//! - once attached to the hub, tell the client its id ([`Client::set_frontend_id`]);
+//! - once attached to the hub, tell the client its id ([`Client::set_frontend_id`]), render
+//!   the events the hub queued with the attach (its first contact book: the `&disims` JOIN
+//!   burst), and hold the client's next lines until [`Client::knows_contacts`] (a short,
+//!   bounded wait), so that the burst comes before any later reply;
 //! - give each line to [`Client::handle_line`] and each hub event to [`Client::handle_event`],
 //!   and perform the returned [`Action`]s in order (`Send` appends CR LF; `Close` comes after
 //!   the lines before it are flushed);

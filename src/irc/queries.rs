@@ -159,3 +159,37 @@ pub(super) fn mask_matches(mask: &str, name: &str) -> bool {
     }
     mask[m..].iter().all(|&c| c == b'*')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::mask_matches;
+
+    #[test]
+    fn masks_match_as_irc_masks_do() {
+        for (mask, name) in [
+            ("*", ""),
+            ("*", "&disims"),
+            ("&disims", "&DiSIMS"),
+            ("&d?sims", "&disims"),
+            ("&*s", "&disims"),
+            ("*i*i*", "&disims"),
+            ("**", "x"),
+            ("a*b*c", "aXbYbZc"),
+        ] {
+            assert!(mask_matches(mask, name), "{mask} {name}");
+        }
+        for (mask, name) in [
+            ("", "x"),
+            ("?", ""),
+            ("&disims", "&disims2"),
+            ("#*", "&disims"),
+            ("a*b", "aXbY"),
+            ("x?", "x"),
+        ] {
+            assert!(!mask_matches(mask, name), "{mask} {name}");
+        }
+        // No blow-up on many stars against a long name that does not match.
+        let long = "a".repeat(4000);
+        assert!(!mask_matches(&format!("{}b", "*a".repeat(100)), &long));
+    }
+}

@@ -47,11 +47,15 @@ impl Client {
         self.try_complete_registration(out);
     }
 
-    pub(super) fn on_user(&mut self, _: &[String], out: &mut Vec<Action>) {
+    pub(super) fn on_user(&mut self, params: &[String], out: &mut Vec<Action>) {
         if self.phase == Phase::Registered {
             return self.numeric(out, ERR_ALREADYREGISTERED, &[], "You may not reregister");
         }
-        // User name and real name mean nothing here: the key is the identity.
+        // User name and real name mean nothing here (the key is the identity), but they
+        // must be there (modern IRC: an empty one gets 461).
+        if params[0].is_empty() || params[3].is_empty() {
+            return self.numeric(out, ERR_NEEDMOREPARAMS, &["USER"], "Not enough parameters");
+        }
         self.reg.user = true;
         self.try_complete_registration(out);
     }

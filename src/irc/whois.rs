@@ -64,8 +64,10 @@ impl Client {
                     self.numeric(out, ERR_NOSUCHNICK, &[nick], "No such nick");
                     self.end_of_whois(nick, out);
                 }
+                // The reason is in the 401's text; no notice here, so that WHOIS keeps its
+                // exact reply (401 then 318), which clients and irctest count on.
                 Err(text) => {
-                    self.no_such_nick(nick, &text, out);
+                    self.numeric(out, ERR_NOSUCHNICK, &[nick], &text);
                     self.end_of_whois(nick, out);
                 }
             }

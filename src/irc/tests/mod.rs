@@ -154,7 +154,7 @@ fn irssi_registration_gets_cap_replies_then_a_welcome_to_the_key_nick() {
     assert_eq!(
         out,
         vec![
-            ":disims CAP * LS :away-notify batch cap-notify echo-message message-tags server-time znc.in/self-message"
+            ":disims CAP * LS :away-notify batch cap-notify echo-message message-tags multi-prefix server-time znc.in/self-message"
         ]
     );
     assert!(
@@ -187,6 +187,22 @@ fn irssi_registration_gets_cap_replies_then_a_welcome_to_the_key_nick() {
     let motd = out.join("\n");
     assert!(motd.contains(&own) && motd.contains("/msg <friend's nick> hello"));
     assert!(motd.contains("is their key"));
+}
+
+/// An empty user name or real name gets 461 and does not count (irctest's testEmptyRealname).
+#[test]
+fn user_with_an_empty_user_name_or_real_name_gets_461() {
+    let mut client = Client::new(settings(None));
+    for line in ["USER a 0 * :", "USER :"] {
+        let out = sent(&mut client, &[line]);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(code(&out[0]), "461", "{line}");
+    }
+    assert!(
+        sent(&mut client, &["NICK x"]).is_empty(),
+        "not registered yet"
+    );
+    assert_eq!(code(&sent(&mut client, &["USER a 0 * :A"])[0]), "001");
 }
 
 #[test]
@@ -398,12 +414,11 @@ fn a_mistyped_nick_gets_the_reason_in_a_notice_beside_the_401() {
             format!(":disims NOTICE {own} :No such nick {typo}: {reason}"),
         ]
     );
-    // WHOIS says it the same way; a NOTICE to it gets nothing (never a reply to a NOTICE).
+    // WHOIS keeps its exact reply (401 with the reason, then 318); a NOTICE to it gets
+    // nothing (never a reply to a NOTICE).
     let out = sent(&mut client, &[&format!("WHOIS {typo}")]);
-    assert_eq!(
-        out[1],
-        format!(":disims NOTICE {own} :No such nick {typo}: {reason}")
-    );
+    assert_eq!(out[0], format!(":disims 401 {own} {typo} :{reason}"));
+    assert_eq!(code(&out[1]), "318");
     assert!(sent(&mut client, &[&format!("NOTICE {typo} :hi")]).is_empty());
 }
 
@@ -548,7 +563,7 @@ fn mode_whois_join_ping_quit_and_unknown() {
     let out = sent(&mut client, &["WHOIS nobody"]);
     assert_eq!(
         out.iter().map(|l| code(l)).collect::<Vec<_>>(),
-        ["401", "NOTICE", "318"]
+        ["401", "318"]
     );
     assert_eq!(code(&sent(&mut client, &["WHOIS"])[0]), "461");
     assert_eq!(
