@@ -31,6 +31,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("config file {path} does not exist (given with --config)")]
+    Missing { path: PathBuf },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config key `{key}`: {reason}")]
@@ -132,7 +134,9 @@ impl Default for StrangerLimits {
 pub struct StoreConfig {
     /// A message not delivered within this time is dropped from the outbox, with a notice.
     pub expire_after: Duration,
-    /// Received messages (already shown) are kept this long as history.
+    /// Received messages (already shown) are kept this long as history. Zero: a message's
+    /// text is deleted as soon as a front end has written it to its client (its sender, id
+    /// and times stay for `expire_after`, to recognise a resend).
     pub history: Duration,
     /// Bytes of history strangers' messages may hold, per sender and in all.
     pub stranger_quota: Quota,
@@ -211,57 +215,109 @@ pub struct DhtConfig {
     pub request_timeout: Duration,
 }
 
+#[path = "config_paths.rs"]
+mod paths;
+pub use paths::{ConfigSource, default_config_path, default_data_dir};
+use paths::{
+    Resolver, check_private_file, is_host_name, listen_addr, resolve_path, system_resolver,
+};
 #[path = "config_raw.rs"]
 mod raw;
 use raw::{RawConfig, RawContacts, RawStore};
 
 impl Config {
-    /// Reads `path`; a missing file means all defaults. A file that holds the IRC password
-    /// must be private to its owner, as the identity key is.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let config = Self::from_toml(&text).map_err(|e| match e {
-                    ConfigError::Parse { message, .. } => ConfigError::Parse {
-                        path: path.to_path_buf(),
-                        message,
-                    },
-                    other => other,
-                })?;
-                if config.irc.password.is_some() {
-                    check_private_file(path)?;
-                }
-                Ok(config)
+    /// The configuration `disims run` and `disims id` use: `explicit` (`--config PATH`),
+    /// which must exist; else the default path, where a missing file means all defaults.
+    pub fn load_chosen(explicit: Option<&Path>) -> Result<(Config, ConfigSource), ConfigError> {
+        if let Some(path) = explicit {
+            return Ok((Self::load(path)?, ConfigSource::File(path.to_path_buf())));
+        }
+        let Some(path) = default_config_path() else {
+            return Ok((Self::from_toml("")?, ConfigSource::Defaults(None)));
+        };
+        match Self::load(&path) {
+            Ok(config) => Ok((config, ConfigSource::File(path))),
+            Err(ConfigError::Missing { .. }) => {
+                Ok((Self::from_toml("")?, ConfigSource::Defaults(Some(path))))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::from_toml(""),
-            Err(source) => Err(ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
+            Err(e) => Err(e),
         }
     }
 
-    /// Parses and validates TOML text (used by [`Config::load`] and tests).
-    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("<config>"),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
-        Self::validate(raw)
+    /// Reads `path`, which must exist. Relative paths in it (`data_dir`) are relative to
+    /// the file's directory. A file that holds the IRC password must be private to its
+    /// owner, as the identity key is.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Missing {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let base = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let config =
+            Self::parse(&text, base.as_deref(), &system_resolver).map_err(|e| match e {
+                ConfigError::Parse { message, .. } => ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message,
+                },
+                other => other,
+            })?;
+        if config.irc.password.is_some() {
+            check_private_file(path)?;
+        }
+        Ok(config)
     }
 
-    fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    /// Parses and validates TOML text (used by [`Config::load`] and tests); a relative
+    /// `data_dir` stays relative (to the working directory).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Self::parse(text, None, &system_resolver)
+    }
+
+    /// Parses and validates: relative paths are joined to `base` (the config file's
+    /// directory), listen host names are resolved with `resolve`.
+    fn parse(text: &str, base: Option<&Path>, resolve: Resolver) -> Result<Config, ConfigError> {
+        // The toml crate's message shows the line with a caret under the fault: keep its
+        // line breaks.
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<config>"),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        Self::validate(raw, base, resolve)
+    }
+
+    fn validate(
+        raw: RawConfig,
+        base: Option<&Path>,
+        resolve: Resolver,
+    ) -> Result<Config, ConfigError> {
         let data_dir = match raw.data_dir {
             Some(dir) if dir.as_os_str().is_empty() => {
                 return Err(invalid("data_dir", "must not be empty"));
             }
-            Some(dir) => dir,
+            Some(dir) => {
+                let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+                resolve_path(&dir, base, home.as_deref().map(Path::new))
+                    .map_err(|why| invalid("data_dir", why))?
+            }
             None => default_data_dir().ok_or(ConfigError::NoDataDir)?,
         };
 
-        let irc_listen = socket_addr(
+        let irc_listen = listen_addr(
             "irc.listen",
             raw.irc.listen.as_deref().unwrap_or(DEFAULT_IRC_LISTEN),
+            resolve,
         )?;
         let password = raw.irc.password;
         if password.as_deref() == Some("") {
@@ -301,9 +357,10 @@ impl Config {
             }
         }
 
-        let peer_listen = socket_addr(
+        let peer_listen = listen_addr(
             "peer.listen",
             raw.peer.listen.as_deref().unwrap_or(DEFAULT_PEER_LISTEN),
+            resolve,
         )?;
         let advertise = raw
             .peer
@@ -378,11 +435,15 @@ impl Config {
                 "must be between 1 and 8760 (a year)",
             ));
         }
+        // 0: nothing is kept once shown (see `StoreConfig::history`).
         let history_days = raw.store.history_days.unwrap_or(DEFAULT_HISTORY_DAYS);
-        if !(1..=36_500).contains(&history_days) {
-            return Err(invalid("store.history_days", "must be between 1 and 36500"));
+        if history_days > 36_500 {
+            return Err(invalid(
+                "store.history_days",
+                "must be between 0 (keep nothing once shown) and 36500",
+            ));
         }
-        if history_days * 24 < expire_hours {
+        if history_days != 0 && history_days * 24 < expire_hours {
             return Err(invalid(
                 "store.history_days",
                 "must cover store.expire_after_hours: a resend older than the history would show twice",
@@ -442,26 +503,6 @@ impl Config {
                 strangers: stranger_limits(&raw.contacts)?,
             },
         })
-    }
-}
-
-/// `$XDG_CONFIG_HOME/disims/gateway.toml` (or `~/.config/...`).
-pub fn default_config_path() -> Option<PathBuf> {
-    xdg_dir("XDG_CONFIG_HOME", ".config").map(|d| d.join("disims").join("gateway.toml"))
-}
-
-/// `$XDG_DATA_HOME/disims` (or `~/.local/share/disims`).
-pub fn default_data_dir() -> Option<PathBuf> {
-    xdg_dir("XDG_DATA_HOME", ".local/share").map(|d| d.join("disims"))
-}
-
-fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        // The XDG spec says relative paths are invalid and must be ignored.
-        Some(dir) if Path::new(&dir).is_absolute() => Some(PathBuf::from(dir)),
-        _ => std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(|h| PathBuf::from(h).join(fallback)),
     }
 }
 
@@ -530,24 +571,6 @@ fn stranger_limits(raw: &RawContacts) -> Result<StrangerLimits, ConfigError> {
     })
 }
 
-/// Refuses a file that group or others can read or write (mode & 0o077), as ssh refuses
-/// such private keys.
-fn check_private_file(path: &Path) -> Result<(), ConfigError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(ConfigError::Permissions {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
@@ -573,11 +596,7 @@ fn validate_host_port(key: &'static str, text: &str) -> Result<(), ConfigError> 
     }
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
     let port_ok = port.parse::<u16>().is_ok_and(|p| p != 0);
-    let host_ok = !host.is_empty()
-        && host.parse::<IpAddr>().is_err()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    let host_ok = is_host_name(host);
     if port_ok && (host_ok || host.parse::<IpAddr>().is_ok()) {
         Ok(())
     } else {

@@ -79,7 +79,7 @@ fn bad_values_name_the_key_and_reason() {
             "[store]\nexpire_after_hours = 0",
             "store.expire_after_hours",
         ),
-        ("[store]\nhistory_days = 0", "store.history_days"),
+        ("[store]\nhistory_days = 36501", "store.history_days"),
         (
             "[store]\nexpire_after_hours = 720\nhistory_days = 7",
             "store.history_days",
@@ -214,4 +214,113 @@ fn stranger_budgets_default_to_laptop_sizes_and_can_be_set() {
     assert_eq!(c.store.stranger_quota.per_sender, 2 << 20);
     assert_eq!(c.contacts.strangers.rate.unwrap().bytes_per_second, 2048);
     assert_eq!(c.contacts.strangers.new_senders_per_minute, 5);
+}
+
+#[test]
+fn data_dir_tilde_and_relative_paths() {
+    use super::paths::resolve_path;
+    let home = Some(Path::new("/home/ann"));
+    let base = Some(Path::new("/etc/disims"));
+    let cases = [
+        ("~", "/home/ann"),
+        ("~/x", "/home/ann/x"),
+        ("x", "/etc/disims/x"),
+        ("./x/y", "/etc/disims/./x/y"),
+        ("/var/x", "/var/x"),
+    ];
+    for (given, want) in cases {
+        assert_eq!(
+            resolve_path(Path::new(given), base, home).unwrap(),
+            PathBuf::from(want),
+            "{given}"
+        );
+    }
+    assert_eq!(
+        resolve_path(Path::new("x"), None, home).unwrap(),
+        PathBuf::from("x")
+    );
+    assert!(resolve_path(Path::new("~bob/x"), base, home).is_err());
+    assert!(resolve_path(Path::new("~/x"), base, None).is_err());
+}
+
+#[test]
+fn a_config_file_resolves_data_dir_against_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, "data_dir = \"state\"\n").unwrap();
+    assert_eq!(
+        Config::load(&path).unwrap().data_dir,
+        dir.path().join("state")
+    );
+    let missing = dir.path().join("missing.toml");
+    assert!(matches!(
+        Config::load(&missing),
+        Err(ConfigError::Missing { path }) if path == missing
+    ));
+}
+
+#[test]
+fn toml_errors_keep_the_snippet_lines() {
+    let text = error_of("[irc]\nlisten = 3\n");
+    assert!(text.contains("line 2"), "{text}");
+    assert!(text.contains("\n2 | listen = 3\n"), "{text}");
+}
+
+#[test]
+fn listen_addresses_may_be_host_names_and_the_rules_apply_to_the_address() {
+    let resolver = |addrs: Vec<&'static str>| {
+        move |_: &str| Ok(addrs.iter().map(|a| a.parse().unwrap()).collect())
+    };
+    let parse = |text: &str, addrs: Vec<&'static str>| Config::parse(text, None, &resolver(addrs));
+    // localhost: loopback, so no password needed; IPv4 preferred.
+    let c = parse(
+        "data_dir = \"/d\"\n[irc]\nlisten = \"localhost:6667\"\n[peer]\nlisten = \"localhost:7667\"",
+        vec!["[::1]:6667", "127.0.0.1:6667"],
+    )
+    .unwrap();
+    assert_eq!(c.irc.listen, "127.0.0.1:6667".parse().unwrap());
+    assert_eq!(c.peer.listen, "127.0.0.1:6667".parse().unwrap());
+    // A name for a public address is refused without a password, as the address is.
+    let err = parse(
+        "data_dir = \"/d\"\n[irc]\nlisten = \"box.example:6667\"",
+        vec!["192.0.2.7:6667"],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("irc.listen") && err.contains("192.0.2.7:6667 is not a loopback"),
+        "{err}"
+    );
+    // A name that resolves to nothing, or fails, names the key.
+    let err = parse("data_dir = \"/d\"\n[peer]\nlisten = \"nowhere:1\"", vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("peer.listen") && err.contains("no address"),
+        "{err}"
+    );
+    let failing = |_: &str| Err(std::io::Error::other("lookup failed"));
+    let err = Config::parse(
+        "data_dir = \"/d\"\n[irc]\nlisten = \"x.example:1\"",
+        None,
+        &failing,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("irc.listen") && err.contains("lookup failed"),
+        "{err}"
+    );
+    // The real resolver: localhost is loopback (from /etc/hosts, no network).
+    let c = Config::from_toml("data_dir = \"/d\"\n[irc]\nlisten = \"localhost:0\"").unwrap();
+    assert!(c.irc.listen.ip().is_loopback());
+}
+
+#[test]
+fn history_days_zero_keeps_nothing_once_shown_whatever_the_expiry() {
+    let c = Config::from_toml("").unwrap();
+    assert_eq!(c.store.history, Duration::from_secs(365 * 86_400));
+    let c = Config::from_toml("[store]\nhistory_days = 0\nexpire_after_hours = 720").unwrap();
+    assert_eq!(c.store.history, Duration::ZERO);
+    assert_eq!(c.store.expire_after, Duration::from_secs(720 * 3600));
 }

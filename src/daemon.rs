@@ -13,8 +13,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::control::Settings;
 use crate::crypto::PROTOCOL_VERSION;
-use crate::directory::mainline::{MainlineDirectory, build_dht};
-use crate::directory::{AddressRecord, Directory, DirectoryError};
+use crate::directory::bootstrap::{Resolve, SystemResolver};
+use crate::directory::mainline::MainlineDirectory;
+use crate::directory::node::HealTimers;
+use crate::directory::{AddressRecord, Directory, DirectoryError, DirectoryInfo};
 use crate::identity::{self, IdentityError, PeerId};
 use crate::irc::{self, ClientSettings};
 use crate::peer::{DialRules, PeerContext, SessionTimers};
@@ -35,7 +37,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Errors starting a gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("{0}")]
+    #[error(transparent)]
+    Lock(#[from] crate::datadir_lock::LockError),
+    #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error("cannot listen for IRC clients on {addr}: {error}")]
     IrcListen {
@@ -65,6 +69,25 @@ pub struct Options {
     pub max_sessions: Option<usize>,
     /// Budgets of the peer port (handshakes in progress, msg1s answered, session shares).
     pub inbound: crate::policy::inbound::InboundLimits,
+    /// How the gateway's own DHT node resolves names and heals (unused with `directory`).
+    pub dht: DhtOptions,
+}
+
+/// How the gateway's own DHT node resolves bootstrap names and heals; tests fake the
+/// resolver and shorten the timers.
+#[derive(Clone)]
+pub struct DhtOptions {
+    pub resolver: Arc<dyn Resolve>,
+    pub heal: HealTimers,
+}
+
+impl Default for DhtOptions {
+    fn default() -> Self {
+        Self {
+            resolver: Arc::new(SystemResolver),
+            heal: HealTimers::default(),
+        }
+    }
 }
 
 /// A running gateway.
@@ -77,11 +100,15 @@ pub struct Gateway {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     router: RouterHandle,
+    /// Held until the gateway is stopped (dropped at the end of [`Gateway::shutdown`]).
+    _data_lock: crate::datadir_lock::DataDirLock,
 }
 
 impl Gateway {
     /// Starts every task of a gateway and returns once it listens.
     pub async fn start(config: Config, options: Options) -> Result<Gateway, DaemonError> {
+        // First: a second gateway on this data dir would share the identity and the store.
+        let data_lock = crate::datadir_lock::DataDirLock::acquire(&config.data_dir)?;
         let (signing_key, created_identity) = identity::load_or_create(&config.data_dir)?;
         let identity = Arc::new(signing_key);
         let store = Store::open(&config.data_dir)?;
@@ -102,20 +129,26 @@ impl Gateway {
                     error,
                 })?;
 
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
         let directory: Arc<dyn Directory> = match options.directory {
             Some(directory) => directory,
             None => {
                 let dht_config = config.dht.clone();
-                // Building resolves the bootstrap host names: blocking work.
-                let dht = tokio::task::spawn_blocking(move || build_dht(&dht_config))
-                    .await
-                    .map_err(|e| DirectoryError::Start(std::io::Error::other(e)))??;
-                Arc::new(MainlineDirectory::new(dht, (*identity).clone()))
+                let data_dir = config.data_dir.clone();
+                let DhtOptions { resolver, heal } = options.dht;
+                let signer = (*identity).clone();
+                // Starting resolves the bootstrap host names: blocking work.
+                let directory = tokio::task::spawn_blocking(move || {
+                    MainlineDirectory::start(&dht_config, Some(data_dir), resolver, heal, signer)
+                })
+                .await
+                .map_err(|e| DirectoryError::Start(std::io::Error::other(e)))??;
+                tracker.spawn(directory.node().run(shutdown.clone()));
+                Arc::new(directory)
             }
         };
 
-        let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
         let router_handle = RouterHandle::hub();
         let mut ctx = PeerContext::new(
             identity.clone(),
@@ -180,6 +213,7 @@ impl Gateway {
             shutdown,
             tracker,
             router: router_handle,
+            _data_lock: data_lock,
         })
     }
 
@@ -235,8 +269,8 @@ async fn maintenance_loop(
 
 /// The addresses to publish: configured ones; else the listen IP when it is specific;
 /// else the public IPv4 address the DHT sees, with our peer port.
-async fn advertised(
-    directory: &dyn Directory,
+fn advertised(
+    info: &DirectoryInfo,
     configured: &[SocketAddr],
     bound: SocketAddr,
 ) -> Vec<SocketAddr> {
@@ -246,14 +280,30 @@ async fn advertised(
     if !bound.ip().is_unspecified() {
         return vec![bound];
     }
-    match directory.info().await.public_addr {
+    match info.public_addr {
         Some(public) => vec![SocketAddr::new(IpAddr::V4(*public.ip()), bound.port())],
         None => Vec::new(),
     }
 }
 
+/// Tells the log and the front ends a new DHT status; a status equal to the last one is
+/// not repeated.
+fn announce(router: &RouterHandle, last: &mut String, status: String, problem: bool) {
+    if status == *last {
+        return;
+    }
+    if problem {
+        tracing::warn!("{status}");
+    } else {
+        tracing::info!("{status}");
+    }
+    router.dispatch(RouterInput::Status(status.clone()));
+    *last = status;
+}
+
 /// Publishes our record at start, whenever the address changes, and every 30-60 minutes;
-/// retries with backoff while the DHT is unreachable, and tells the front ends its state.
+/// retries with backoff while the DHT is unreachable, and tells the front ends its state:
+/// what is wrong once, and once when it recovers.
 async fn publish_loop(
     directory: Arc<dyn Directory>,
     dial_rules: DialRules,
@@ -265,6 +315,7 @@ async fn publish_loop(
     let mut published: Option<(Vec<SocketAddr>, tokio::time::Instant)> = None;
     let mut backoff = PUBLISH_BACKOFF_MIN;
     let mut last_status = String::new();
+    let mut down = false;
     let republish = REPUBLISH_MIN
         + Duration::from_secs(
             u64::from(
@@ -274,55 +325,82 @@ async fn publish_loop(
             ) % (30 * 60),
         );
     loop {
-        let addrs = advertised(directory.as_ref(), &configured, bound).await;
-        if !addrs.is_empty() {
-            // Ours, published or about to be: the dialler must recognise them.
-            dial_rules.set_published(&addrs);
-        }
+        let info = directory.info().await;
         let mut wait = ADDRESS_CHECK;
-        let status = if addrs.is_empty() {
+        if let Some(problem) = info.problem {
+            // Our node is off the DHT and knows why: say it (once), publish nothing.
+            announce(&router, &mut last_status, problem, true);
+            down = true;
             wait = PUBLISH_BACKOFF_MIN;
-            Some("DHT: waiting to learn our public address before publishing it".to_string())
-        } else if published
-            .as_ref()
-            .is_none_or(|(a, at)| *a != addrs || at.elapsed() >= republish)
-        {
-            let record = AddressRecord {
-                protocol_version: PROTOCOL_VERSION,
-                addrs: addrs.clone(),
-            };
-            match directory.publish(&record).await {
-                Ok(()) => {
-                    backoff = PUBLISH_BACKOFF_MIN;
-                    let list = addrs
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    router.dispatch(RouterInput::Published(addrs.clone()));
-                    published = Some((addrs, tokio::time::Instant::now()));
-                    Some(format!(
-                        "DHT: published our address ({list}); peers can reach us"
-                    ))
-                }
-                Err(e) => {
-                    wait = backoff;
-                    backoff = (backoff * 2).min(PUBLISH_BACKOFF_MAX);
-                    Some(format!(
-                        "DHT: cannot publish our address: {e}; retrying in {}s",
-                        wait.as_secs()
-                    ))
+        } else {
+            if std::mem::take(&mut down) {
+                let nodes = info.nodes.unwrap_or(0);
+                announce(
+                    &router,
+                    &mut last_status,
+                    format!("DHT: reachable again ({nodes} nodes answer)"),
+                    false,
+                );
+            }
+            let addrs = advertised(&info, &configured, bound);
+            if !addrs.is_empty() {
+                // Ours, published or about to be: the dialler must recognise them.
+                dial_rules.set_published(&addrs);
+            }
+            if info.nodes == Some(0) {
+                // A fresh node, still asking its bootstrap nodes: too early to blame anyone.
+                wait = Duration::from_secs(1);
+                announce(
+                    &router,
+                    &mut last_status,
+                    "DHT: joining the network".to_string(),
+                    false,
+                );
+            } else if addrs.is_empty() {
+                wait = PUBLISH_BACKOFF_MIN;
+                announce(
+                    &router,
+                    &mut last_status,
+                    "DHT: waiting to learn our public address before publishing it".to_string(),
+                    false,
+                );
+            } else if published
+                .as_ref()
+                .is_none_or(|(a, at)| *a != addrs || at.elapsed() >= republish)
+            {
+                let record = AddressRecord {
+                    protocol_version: PROTOCOL_VERSION,
+                    addrs: addrs.clone(),
+                };
+                match directory.publish(&record).await {
+                    Ok(()) => {
+                        backoff = PUBLISH_BACKOFF_MIN;
+                        let list = addrs
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        router.dispatch(RouterInput::Published(addrs.clone()));
+                        published = Some((addrs, tokio::time::Instant::now()));
+                        announce(
+                            &router,
+                            &mut last_status,
+                            format!("DHT: published our address ({list}); peers can reach us"),
+                            false,
+                        );
+                    }
+                    Err(e) => {
+                        wait = backoff;
+                        backoff = (backoff * 2).min(PUBLISH_BACKOFF_MAX);
+                        announce(
+                            &router,
+                            &mut last_status,
+                            format!("DHT: cannot publish our address: {e}; retrying"),
+                            true,
+                        );
+                    }
                 }
             }
-        } else {
-            None
-        };
-        if let Some(status) = status
-            && status != last_status
-        {
-            tracing::info!("{status}");
-            router.dispatch(RouterInput::Status(status.clone()));
-            last_status = status;
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -253,6 +253,14 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], IdentityError> {
 /// Returns the key and whether it was created now. A key file that group or others can
 /// read is refused, as ssh refuses such private keys.
 pub fn load_or_create(data_dir: &Path) -> Result<(SigningKey, bool), IdentityError> {
+    match load(data_dir)? {
+        Some(key) => Ok((key, false)),
+        None => Ok((create(data_dir)?, true)),
+    }
+}
+
+/// Loads the identity key from `data_dir`; `None` when there is none (nothing is created).
+pub fn load(data_dir: &Path) -> Result<Option<SigningKey>, IdentityError> {
     let path = data_dir.join(KEY_FILE);
     let io_err = |source| IdentityError::Io {
         path: path.clone(),
@@ -276,26 +284,35 @@ pub fn load_or_create(data_dir: &Path) -> Result<(SigningKey, bool), IdentityErr
                     });
                 }
             };
-            Ok((SigningKey::from_bytes(&secret), false))
+            Ok(Some(SigningKey::from_bytes(&secret)))
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            create_private_dir(data_dir).map_err(|source| IdentityError::Io {
-                path: data_dir.to_path_buf(),
-                source,
-            })?;
-            let secret = Zeroizing::new(random_bytes::<32>()?);
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(io_err)?;
-            file.write_all(secret.as_slice()).map_err(io_err)?;
-            file.sync_all().map_err(io_err)?;
-            Ok((SigningKey::from_bytes(&secret), true))
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(e)),
     }
+}
+
+/// Creates a new identity key in `data_dir` (mode 0600; the dir 0700 where missing); fails
+/// if one exists.
+fn create(data_dir: &Path) -> Result<SigningKey, IdentityError> {
+    let path = data_dir.join(KEY_FILE);
+    let io_err = |source| IdentityError::Io {
+        path: path.clone(),
+        source,
+    };
+    create_private_dir(data_dir).map_err(|source| IdentityError::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let secret = Zeroizing::new(random_bytes::<32>()?);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_err)?;
+    file.write_all(secret.as_slice()).map_err(io_err)?;
+    file.sync_all().map_err(io_err)?;
+    Ok(SigningKey::from_bytes(&secret))
 }
 
 /// Refuses a data dir that group or others can write to (as ssh's StrictModes does): they

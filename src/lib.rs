@@ -1,6 +1,7 @@
 //! DiSIMS: a serverless, end-to-end encrypted messenger with an IRC front end.
 //!
 //! Module map (see docs/architecture.md for how a message travels through them):
+//! - [`cli`]: what the command line says (pure): error chains, connect hints, `disims id`.
 //! - [`config`]: TOML configuration, validated, defaults in one place.
 //! - [`contacts`]: the user's contacts and petnames (pure; the hub persists them).
 //! - [`control`]: the service commands (`help`, `add`, `block`, `set`...): parsing and help (pure).
@@ -15,14 +16,17 @@
 //! - [`daemon`]: wires the tasks together; graceful shutdown.
 //! - [`store`]: the durable store (SQLite): received messages (dedup, playback) and the outbox.
 //! - [`hardening`]: core dumps off before any secret is loaded.
+//! - [`datadir_lock`]: one gateway per data dir (a lock file holding the gateway's pid).
 //! - [`demo`]: a private DHT and two gateways in one process, for a first look.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod contacts;
 pub mod control;
 pub mod crypto;
 pub mod daemon;
+pub mod datadir_lock;
 pub mod demo;
 pub mod directory;
 pub mod hardening;

@@ -2,15 +2,17 @@
 //! start the demo. Nothing else lives here.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use disims::config::{self, Config};
+use disims::cli;
+use disims::config::Config;
 use disims::daemon::{Gateway, Options};
-use disims::demo::{ALICE_IRC, BOB_IRC, Demo};
+use disims::demo::{ALICE_IRC, BOB_IRC, Demo, DemoCommand, parse_command};
 use disims::identity::{self, PeerId};
 
 /// DiSIMS: serverless, end-to-end encrypted messaging, with your IRC client as the interface.
@@ -25,15 +27,20 @@ struct Cli {
 enum Command {
     /// Run the gateway: IRC for your client on one side, peers over the DHT on the other.
     Run {
-        /// Config file [default: $XDG_CONFIG_HOME/disims/gateway.toml; missing = defaults]
+        /// Config file, which must exist [default: $XDG_CONFIG_HOME/disims/gateway.toml,
+        /// where a missing file means all defaults]
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Print your nick (first line), creating your identity if there is none yet.
+    /// Print your nick (first line of stdout) and, on stderr, the data dir it was read from.
+    /// Creates nothing unless given --create.
     Id {
-        /// Config file (for `data_dir`)
+        /// Config file (for `data_dir`) [default: as `run`]; must exist when given
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Create an identity in the data dir when there is none
+        #[arg(long)]
+        create: bool,
     },
     /// Run a standalone mainline DHT node (server mode) for private networks and tests.
     DhtNode {
@@ -45,16 +52,24 @@ enum Command {
         bootstrap: Vec<String>,
     },
     /// Start a private DHT and two gateways (alice on 127.0.0.1:6667, bob on :6668) in one
-    /// process, with no internet, and print what to type in two IRC clients.
+    /// process, with no internet, and print what to type in two IRC clients. Reads `stop
+    /// bob` / `start bob` (or alice) on stdin, to try offline delivery.
     Demo,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Colours only for a terminal: the journal and log files would show escape codes.
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "disims=info,mainline=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                format!(
+                    "disims=info,{}",
+                    disims::directory::mainline::LOG_DIRECTIVES
+                )
+                .into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -68,21 +83,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cli::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-fn load_config(path: Option<PathBuf>) -> Result<Config> {
-    let path = match path {
-        Some(path) => path,
-        None => match config::default_config_path() {
-            Some(path) => path,
-            None => return Ok(Config::from_toml("")?),
-        },
-    };
-    Config::load(&path).map_err(Into::into)
 }
 
 async fn run(command: Command) -> Result<()> {
@@ -90,26 +94,44 @@ async fn run(command: Command) -> Result<()> {
         Command::Run { config } => {
             // First, before the key or any message is in memory.
             core_dumps_off()?;
-            let config = load_config(config)?;
+            let (config, source) = Config::load_chosen(config.as_deref())?;
+            tracing::info!("{source}");
             raise_file_limit();
+            let data_dir = config.data_dir.clone();
             let gateway = Gateway::start(config, Options::default()).await?;
             if gateway.created_identity {
-                eprintln!("Created a new identity.");
+                eprintln!("Created a new identity in {}", data_dir.display());
             }
             println!("{}", gateway.peer_id);
             eprintln!(
-                "DiSIMS gateway running. Your nick: {}\nConnect your IRC client to {} and /msg a friend's nick.",
-                gateway.peer_id, gateway.irc_addr
+                "DiSIMS gateway running (data dir {}). Your nick: {}\nConnect your IRC client to {} and /msg a friend's nick.",
+                data_dir.display(),
+                gateway.peer_id,
+                cli::connect_hint(gateway.irc_addr)
             );
             wait_for_signal().await?;
             gateway.shutdown().await;
         }
-        Command::Id { config } => {
-            let config = load_config(config)?;
-            let (key, created) = identity::load_or_create(&config.data_dir)?;
+        Command::Id { config, create } => {
+            let (config, source) = Config::load_chosen(config.as_deref())?;
+            let dir = &config.data_dir;
+            let (key, created) = match identity::load(dir)? {
+                Some(key) => (key, false),
+                None if create => identity::load_or_create(dir)?,
+                None => bail!("{}", cli::no_identity(dir, &source.to_string())),
+            };
             println!("{}", PeerId::of(&key));
-            if created {
-                eprintln!("Created a new identity in {}", config.data_dir.display());
+            let what = if created {
+                "created now in"
+            } else {
+                "read from"
+            };
+            eprintln!(
+                "The nick of the identity {what} data dir {} ({source}).",
+                dir.display()
+            );
+            if let Some(note) = cli::other_identity_note(dir, Path::new(cli::UNIT_DATA_DIR)) {
+                eprintln!("{note}");
             }
         }
         Command::DhtNode { listen, bootstrap } => {
@@ -127,13 +149,47 @@ async fn run(command: Command) -> Result<()> {
         Command::Demo => {
             core_dumps_off()?;
             let dir = tempfile_dir()?;
-            let demo = Demo::start(dir.path(), ALICE_IRC.parse()?, BOB_IRC.parse()?).await?;
+            let mut demo = Demo::start(dir.path(), ALICE_IRC.parse()?, BOB_IRC.parse()?).await?;
             println!("{}", demo.instructions());
-            wait_for_signal().await?;
+            demo_console(&mut demo).await?;
             demo.shutdown().await;
         }
     }
     Ok(())
+}
+
+/// Reads the demo's commands (`stop bob`, `start bob`...) from stdin until `quit`, Ctrl-C
+/// or SIGTERM. Without a stdin (EOF) the demo runs until a signal.
+async fn demo_console(demo: &mut Demo) -> Result<()> {
+    // A thread, not tokio's stdin: a blocked read there would hold up the runtime's exit.
+    let (tx, mut lines) = tokio::sync::mpsc::channel::<String>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            stopped = &mut signal => return stopped,
+            Some(line) = lines.recv() => match parse_command(&line) {
+                Ok(None) => {}
+                Ok(Some(DemoCommand::Quit)) => {
+                    eprintln!("Stopping...");
+                    return Ok(());
+                }
+                Ok(Some(command)) => match demo.execute(command).await {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => println!("error: {}", cli::error_chain(&e)),
+                },
+                Err(why) => println!("{why}"),
+            },
+        }
+    }
 }
 
 fn tempfile_dir() -> Result<tempfile::TempDir> {

@@ -374,3 +374,91 @@ async fn weechat_query_me_whois_and_contacts() {
         .await
         .expect("gateways stop in time");
 }
+
+/// Waits until bob's outbox is empty: what he sent is stored at the other gateway.
+async fn delivered(bob: &mut IrcClient) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        bob.send("PRIVMSG disims :status").await;
+        let line = bob.expect(|l| l.contains(" :Outbox: ")).await;
+        if line.ends_with(" :Outbox: 0 message(s) waiting") {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{line}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The WeeChat 3.8 set-up of docs/clients.md (Debian 12's WeeChat, the one installed here):
+/// capabilities left at `*`, which 3.8 narrows to what it supports (no echo-message, no
+/// batch). Its own messages show once, a played-back message shows in the query without
+/// `BATCH` errors, and (the documented limit) a message sent from another client of the same
+/// gateway is not shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weechat_3_8_settings_show_own_messages_once_and_playback_cleanly() {
+    if !clients_available(
+        "weechat_3_8_settings_show_own_messages_once_and_playback_cleanly",
+        &["weechat-headless"],
+    ) {
+        return;
+    }
+    let (_net, _dir, a, b) = two_gateways().await;
+    let (a_nick, b_nick) = (a.peer_id.nick(), b.peer_id.nick());
+    common::wait_published_then_detach(a.irc_addr).await;
+    let mut bob = scripted_peer(&b).await;
+    // Sent while no client is attached to alice's gateway: played back to WeeChat.
+    bob.send(&format!("PRIVMSG {a_nick} :while you were away"))
+        .await;
+    delivered(&mut bob).await;
+
+    // docs/clients.md, WeeChat 3.8: the capabilities stay at their default, `*`.
+    let alice = Weechat::start_with(a.irc_addr, &["/set irc.server.s.capabilities \"*\""]);
+    let server = "irc.server.s";
+    alice
+        .wait_for_log(
+            "weechat to register",
+            server,
+            &format!("Welcome to DiSIMS, {a_nick}"),
+        )
+        .await;
+    let query = format!("irc.s.{b_nick}");
+    alice
+        .wait_for_log(
+            "the played-back message in the query",
+            &query,
+            &format!("\t{b_nick}\twhile you were away"),
+        )
+        .await;
+
+    // Own message: shown once (WeeChat shows it itself; no echo comes back).
+    alice.fifo(&format!("{query} *shown once"));
+    let line = bob.expect(common::chat).await;
+    assert!(line.ends_with(" :shown once"), "{line}");
+    // A message from another client of alice's gateway (a phone through a tunnel).
+    let mut phone = IrcClient::register(a.irc_addr, "phone").await;
+    phone
+        .send(&format!("PRIVMSG {b_nick} :from the phone"))
+        .await;
+    let line = bob.expect(common::chat).await;
+    assert!(line.ends_with(" :from the phone"), "{line}");
+    // bob's reply comes after any echo of those would have: once it is in the log, the log
+    // is complete.
+    bob.send(&format!("PRIVMSG {a_nick} :got both")).await;
+    let log = alice
+        .wait_for_log("bob's reply", &query, &format!("\t{b_nick}\tgot both"))
+        .await;
+    let own = format!("\t{a_nick}\tshown once");
+    assert_eq!(log.matches(&own).count(), 1, "{log}");
+    assert!(!log.contains("from the phone"), "{log}");
+    let everything: String = std::fs::read_dir(alice.log(server).parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(!everything.contains("BATCH"), "{everything}");
+    eprintln!("--- weechat 3.8: query with bob ---\n{}", log.trim_end());
+
+    tokio::time::timeout(WAIT, async { tokio::join!(a.shutdown(), b.shutdown()) })
+        .await
+        .expect("gateways stop in time");
+}

@@ -74,44 +74,43 @@ impl Settings {
     /// canonical name of the key changed.
     pub fn set(&mut self, key: &str, value: &str) -> Result<&'static str, SettingError> {
         let mut next = self.clone();
-        let key = match key {
-            "unknown" => {
-                next.unknown = UnknownSenders::parse(value).ok_or(SettingError::Invalid {
-                    key: "unknown",
-                    expected: "accept, ask or drop",
-                    value: value.to_string(),
-                })?;
-                "unknown"
-            }
-            "expire_after_hours" => {
-                let hours: u64 = value
-                    .parse()
-                    .ok()
-                    .filter(|h| (1..=24 * 365).contains(h))
-                    .ok_or(SettingError::Invalid {
-                        key: "expire_after_hours",
-                        expected: "between 1 and 8760 (a year)",
+        let key =
+            match key {
+                "unknown" => {
+                    next.unknown = UnknownSenders::parse(value).ok_or(SettingError::Invalid {
+                        key: "unknown",
+                        expected: "accept, ask or drop",
                         value: value.to_string(),
                     })?;
-                next.store.expire_after = Duration::from_secs(hours * 3600);
-                "expire_after_hours"
-            }
-            "history_days" => {
-                let days: u64 = value
-                    .parse()
-                    .ok()
-                    .filter(|d| (1..=36_500).contains(d))
-                    .ok_or(SettingError::Invalid {
-                        key: "history_days",
-                        expected: "between 1 and 36500",
-                        value: value.to_string(),
-                    })?;
-                next.store.history = Duration::from_secs(days * 86_400);
-                "history_days"
-            }
-            other => return Err(SettingError::Unknown(other.to_string())),
-        };
-        if next.store.history < next.store.expire_after {
+                    "unknown"
+                }
+                "expire_after_hours" => {
+                    let hours: u64 = value
+                        .parse()
+                        .ok()
+                        .filter(|h| (1..=24 * 365).contains(h))
+                        .ok_or(SettingError::Invalid {
+                            key: "expire_after_hours",
+                            expected: "between 1 and 8760 (a year)",
+                            value: value.to_string(),
+                        })?;
+                    next.store.expire_after = Duration::from_secs(hours * 3600);
+                    "expire_after_hours"
+                }
+                "history_days" => {
+                    let days: u64 = value.parse().ok().filter(|d| *d <= 36_500).ok_or(
+                        SettingError::Invalid {
+                            key: "history_days",
+                            expected: "between 0 (keep nothing once shown) and 36500",
+                            value: value.to_string(),
+                        },
+                    )?;
+                    next.store.history = Duration::from_secs(days * 86_400);
+                    "history_days"
+                }
+                other => return Err(SettingError::Unknown(other.to_string())),
+            };
+        if !next.store.history.is_zero() && next.store.history < next.store.expire_after {
             return Err(SettingError::Invalid {
                 key,
                 expected: "such that history_days covers expire_after_hours (a resend older than the history would show twice)",
@@ -149,6 +148,21 @@ mod tests {
             "365",
             "a refused value changes nothing"
         );
+        assert_eq!(s.set("history_days", "2"), Ok("history_days"));
+        // 0 keeps nothing once shown: it needs to cover no expiry.
+        assert_eq!(s.set("history_days", "0"), Ok("history_days"));
+        assert_eq!(s.store().history, Duration::ZERO);
+        assert_eq!(s.set("expire_after_hours", "720"), Ok("expire_after_hours"));
+        assert!(s.set("history_days", "36501").is_err());
+        assert_eq!(
+            s.set("history_days", "2"),
+            Err(SettingError::Invalid {
+                key: "history_days",
+                expected: "such that history_days covers expire_after_hours (a resend older than the history would show twice)",
+                value: "2".into(),
+            })
+        );
+        assert_eq!(s.set("expire_after_hours", "48"), Ok("expire_after_hours"));
         assert_eq!(s.set("history_days", "2"), Ok("history_days"));
         assert!(matches!(
             s.set("color", "red"),

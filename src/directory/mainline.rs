@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::mainline::async_dht::AsyncDht;
@@ -13,6 +14,8 @@ use ::mainline::{Dht, MutableItem};
 use ed25519_dalek::SigningKey;
 use futures_util::StreamExt;
 
+use super::bootstrap::Resolve;
+use super::node::{HealTimers, HealingNode, pick_port};
 use super::{
     ADDRESS_SALT, AddressRecord, BoxFuture, Directory, DirectoryError, DirectoryInfo, Found,
 };
@@ -24,15 +27,24 @@ pub const CACHE_TTL: Duration = Duration::from_secs(10 * 60);
 /// Upper bound on one lookup (the DHT's own query may take longer to finish).
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Log directives for the `mainline` crate: its warnings, but not the ERROR "Could not
+/// bootstrap the routing table" it logs (target `mainline::rpc`) after every failed bootstrap
+/// query, every request timeout (2 s) for as long as no bootstrap node answers; the gateway
+/// says once what is wrong instead ([`HealingNode::problem`]). mainline 8 logs nothing else
+/// above debug under `mainline::rpc` except the socket's IO warnings, kept.
+pub const LOG_DIRECTIVES: &str = "mainline=warn,mainline::rpc=off,mainline::rpc::socket=warn";
+
 /// The mainline DHT directory.
 pub struct MainlineDirectory {
-    dht: AsyncDht,
+    node: Arc<HealingNode>,
     signer: SigningKey,
     cache: Mutex<HashMap<PeerId, (AddressRecord, Instant)>>,
 }
 
-/// Builds a mainline DHT node from the config. Blocking: it resolves the bootstrap host
-/// names, so call it from `spawn_blocking` in async code.
+/// Builds a plain mainline DHT node from the config (no healing: benches and probes).
+/// Blocking: it resolves the bootstrap host names, so call it from `spawn_blocking` in async
+/// code. Port 0 in `listen` means a free port, as in the config (mainline alone would take
+/// 6881 when it is free).
 pub fn build_dht(config: &DhtConfig) -> Result<Dht, DirectoryError> {
     let mut builder = Dht::builder();
     let SocketAddr::V4(listen) = config.listen else {
@@ -43,10 +55,8 @@ pub fn build_dht(config: &DhtConfig) -> Result<Dht, DirectoryError> {
     builder
         .bootstrap(&config.bootstrap)
         .request_timeout(config.request_timeout)
-        .bind_address(*listen.ip());
-    if listen.port() != 0 {
-        builder.port(listen.port());
-    }
+        .bind_address(*listen.ip())
+        .port(pick_port(listen).map_err(DirectoryError::Start)?);
     if config.server_mode == DhtServerMode::Server {
         builder.server_mode();
     }
@@ -56,41 +66,84 @@ pub fn build_dht(config: &DhtConfig) -> Result<Dht, DirectoryError> {
     builder.build().map_err(DirectoryError::Start)
 }
 
+/// The ways a query ended without a valid record.
+enum Query {
+    Found(AddressRecord),
+    /// The query ran; `responded` nodes answered it.
+    NotFound {
+        responded: u32,
+    },
+    TimedOut,
+}
+
 impl MainlineDirectory {
-    /// Wraps a running DHT node; records are signed with `signer`.
-    pub fn new(dht: Dht, signer: SigningKey) -> Self {
-        Self {
-            dht: dht.as_async(),
+    /// Starts a self-healing DHT node for `config` (see [`HealingNode::start`]: blocking,
+    /// call it from `spawn_blocking`); records are signed with `signer`. The routing table is
+    /// saved in `data_dir` when there is one; names are resolved through `resolver`.
+    pub fn start(
+        config: &DhtConfig,
+        data_dir: Option<PathBuf>,
+        resolver: Arc<dyn Resolve>,
+        timers: HealTimers,
+        signer: SigningKey,
+    ) -> Result<Self, DirectoryError> {
+        let node = HealingNode::start(config, data_dir, resolver, timers)?;
+        Ok(Self {
+            node: Arc::new(node),
             signer,
             cache: Mutex::new(HashMap::new()),
-        }
+        })
+    }
+
+    /// The node behind the directory (the daemon runs its [`HealingNode::run`]).
+    pub fn node(&self) -> Arc<HealingNode> {
+        self.node.clone()
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, (AddressRecord, Instant)>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn query(&self, peer: PeerId) -> Option<AddressRecord> {
-        let mut items = self
-            .dht
-            .get_mutable(peer.as_bytes(), Some(ADDRESS_SALT), None);
+    /// The node, or the error that says our side of the DHT is down.
+    fn dht(&self) -> Result<AsyncDht, DirectoryError> {
+        self.node.handle().ok_or_else(|| self.offline())
+    }
+
+    fn offline(&self) -> DirectoryError {
+        DirectoryError::Offline(
+            self.node
+                .problem()
+                .unwrap_or_else(|| "DHT unreachable: our node has not joined it yet".into()),
+        )
+    }
+
+    async fn query(&self, dht: &AsyncDht, peer: PeerId) -> Query {
+        let detailed = dht.get_mutable_detailed(peer.as_bytes(), Some(ADDRESS_SALT), None);
+        let mut items = detailed.items;
+        let outcome = detailed.outcome;
         let first_valid = async {
             while let Some(item) = items.next().await {
                 // mainline has checked the signature against the key and salt we asked for.
                 match AddressRecord::decode(item.value()) {
-                    Ok(record) => return Some(record),
+                    Ok(record) => return Query::Found(record),
                     Err(e) => tracing::warn!(
                         peer = %peer.short(), seq = item.seq(), error = %e,
                         "ignoring an invalid address record from the DHT"
                     ),
                 }
             }
-            None
+            // The query is done: how many nodes answered it? (mainline's receiver panics
+            // if its query is dropped: kept in a task of its own.)
+            match tokio::spawn(outcome.recv()).await {
+                Ok(outcome) => Query::NotFound {
+                    responded: outcome.responded(),
+                },
+                Err(_) => Query::TimedOut,
+            }
         };
         tokio::time::timeout(LOOKUP_TIMEOUT, first_valid)
             .await
-            .ok()
-            .flatten()
+            .unwrap_or(Query::TimedOut)
     }
 }
 
@@ -113,11 +166,9 @@ impl Directory for MainlineDirectory {
                 seq_now(),
                 Some(ADDRESS_SALT),
             );
-            match self.dht.put_mutable(item, None).await {
+            match self.dht()?.put_mutable(item, None).await {
                 Ok(_) => Ok(()),
-                Err(PutMutableError::Query(PutQueryError::NoClosestNodes)) => {
-                    Err(DirectoryError::Unreachable)
-                }
+                Err(PutMutableError::Query(PutQueryError::NoClosestNodes)) => Err(self.offline()),
                 Err(e) => Err(DirectoryError::PutFailed(e.to_string())),
             }
         })
@@ -133,22 +184,39 @@ impl Directory for MainlineDirectory {
                     from_cache: true,
                 }));
             }
-            match self.query(peer).await {
-                Some(record) => {
+            let dht = self.dht();
+            let outcome = match &dht {
+                Ok(dht) => self.query(dht, peer).await,
+                Err(_) => Query::NotFound { responded: 0 },
+            };
+            let our_side_down = match outcome {
+                Query::Found(record) => {
                     self.cache().insert(peer, (record.clone(), Instant::now()));
-                    Ok(Some(Found {
+                    return Ok(Some(Found {
                         record,
                         from_cache: false,
-                    }))
+                    }));
                 }
-                // Nothing from the DHT (unreachable, or the record expired): an old address
-                // is still worth a try. Not marked `from_cache`: the network was just asked,
-                // so asking it again would not help.
-                None => Ok(self.cache().get(&peer).map(|(record, _)| Found {
+                Query::NotFound { responded } => responded == 0,
+                Query::TimedOut => match &dht {
+                    Ok(dht) => dht.to_bootstrap().await.is_empty(),
+                    Err(_) => true,
+                },
+            };
+            // Nothing from the DHT (unreachable, or the record expired): an old address
+            // is still worth a try. Not marked `from_cache`: the network was just asked,
+            // so asking it again would not help.
+            if let Some((record, _)) = self.cache().get(&peer) {
+                return Ok(Some(Found {
                     record: record.clone(),
                     from_cache: false,
-                })),
+                }));
             }
+            if our_side_down {
+                // No DHT node answered us: that says nothing about the peer.
+                return Err(self.offline());
+            }
+            Ok(None)
         })
     }
 
@@ -158,12 +226,21 @@ impl Directory for MainlineDirectory {
 
     fn info(&self) -> BoxFuture<'_, DirectoryInfo> {
         Box::pin(async move {
-            let info = self.dht.info().await;
-            let nodes = self.dht.to_bootstrap().await.len();
+            let problem = self.node.problem();
+            let Ok(dht) = self.dht() else {
+                return DirectoryInfo {
+                    nodes: Some(0),
+                    problem,
+                    ..DirectoryInfo::default()
+                };
+            };
+            let info = dht.info().await;
+            let nodes = dht.to_bootstrap().await.len();
             DirectoryInfo {
                 public_addr: info.public_address(),
                 local_addr: Some(info.local_addr()),
                 nodes: Some(nodes),
+                problem: if nodes == 0 { problem } else { None },
             }
         })
     }
@@ -176,10 +253,10 @@ pub async fn standalone_node(
     bootstrap: &[String],
 ) -> Result<(AsyncDht, std::net::SocketAddrV4), DirectoryError> {
     let mut builder = Dht::builder();
-    builder.server_mode().bind_address(*listen.ip());
-    if listen.port() != 0 {
-        builder.port(listen.port());
-    }
+    builder
+        .server_mode()
+        .bind_address(*listen.ip())
+        .port(pick_port(listen).map_err(DirectoryError::Start)?);
     if bootstrap.is_empty() {
         builder.no_bootstrap();
     } else {
@@ -194,101 +271,5 @@ pub async fn standalone_node(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ::mainline::Testnet;
-
-    fn client(testnet: &Testnet, seed: u8) -> MainlineDirectory {
-        let config = DhtConfig {
-            bootstrap: testnet.bootstrap.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            server_mode: DhtServerMode::Server,
-            request_timeout: Duration::from_millis(500),
-        };
-        MainlineDirectory::new(
-            build_dht(&config).unwrap(),
-            SigningKey::from_bytes(&[seed; 32]),
-        )
-    }
-
-    fn record(port: u16) -> AddressRecord {
-        AddressRecord {
-            protocol_version: 1,
-            addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn publish_then_lookup_on_a_testnet() {
-        let testnet = tokio::task::spawn_blocking(|| Testnet::builder(10).build().unwrap())
-            .await
-            .unwrap();
-        let alice = client(&testnet, 1);
-        let bob = client(&testnet, 2);
-        alice.publish(&record(4000)).await.unwrap();
-        let started = Instant::now();
-        let found = bob
-            .lookup(PeerId::of(&SigningKey::from_bytes(&[1; 32])))
-            .await
-            .unwrap();
-        let found = found.expect("record found");
-        assert_eq!(found.record, record(4000));
-        assert!(!found.from_cache);
-        tracing::info!(elapsed = ?started.elapsed(), "lookup");
-        // The second lookup is served from the cache; forget() makes it ask again.
-        let peer = PeerId::of(&SigningKey::from_bytes(&[1; 32]));
-        assert!(bob.lookup(peer).await.unwrap().unwrap().from_cache);
-        alice.publish(&record(4001)).await.unwrap();
-        bob.forget(&peer);
-        assert_eq!(
-            bob.lookup(peer).await.unwrap().unwrap().record,
-            record(4001)
-        );
-        // Nobody published for key 3.
-        assert_eq!(
-            bob.lookup(PeerId::of(&SigningKey::from_bytes(&[3; 32])))
-                .await
-                .unwrap(),
-            None
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn invalid_records_read_as_not_found() {
-        let testnet = tokio::task::spawn_blocking(|| Testnet::builder(5).build().unwrap())
-            .await
-            .unwrap();
-        let reader = client(&testnet, 2);
-        let writer = client(&testnet, 9);
-        let signer = SigningKey::from_bytes(&[9; 32]);
-        // Unknown version: a valid BEP 44 item whose value we cannot read.
-        let item = MutableItem::new(signer, &[7, 0, 1], seq_now(), Some(ADDRESS_SALT));
-        writer.dht.put_mutable(item, None).await.unwrap();
-        assert_eq!(
-            reader
-                .lookup(PeerId::of(&SigningKey::from_bytes(&[9; 32])))
-                .await
-                .unwrap(),
-            None
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn no_bootstrap_reachable_is_reported_as_unreachable() {
-        let config = DhtConfig {
-            // A port on loopback where nothing listens: requests go unanswered.
-            bootstrap: vec!["127.0.0.1:9".to_string()],
-            listen: "127.0.0.1:0".parse().unwrap(),
-            server_mode: DhtServerMode::Server,
-            request_timeout: Duration::from_millis(100),
-        };
-        let dir = MainlineDirectory::new(
-            build_dht(&config).unwrap(),
-            SigningKey::from_bytes(&[4; 32]),
-        );
-        assert!(matches!(
-            dir.publish(&record(1)).await,
-            Err(DirectoryError::Unreachable)
-        ));
-    }
-}
+#[path = "mainline_tests.rs"]
+mod tests;

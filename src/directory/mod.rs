@@ -2,8 +2,11 @@
 //! looks up a peer's; [`mainline::MainlineDirectory`] does it in the BitTorrent mainline DHT
 //! and [`memory::MemoryDirectory`] in a shared map (tests, and fakes that fail or hang).
 
+pub mod bootstrap;
 pub mod mainline;
 pub mod memory;
+pub mod node;
+pub mod nodes_file;
 pub mod record;
 
 use std::future::Future;
@@ -22,8 +25,11 @@ pub const ADDRESS_SALT: &[u8] = b"disims-addr";
 /// Errors of the directory layer.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
-    #[error("the DHT is not reachable (no bootstrap node answered)")]
-    Unreachable,
+    /// Our own DHT node has no other node to ask: the problem is on this side, and says
+    /// nothing about the peer looked up.
+    /// The text is the node's own sentence, "DHT unreachable: ...".
+    #[error("{0}")]
+    Offline(String),
     #[error("the DHT refused the record: {0}")]
     PutFailed(String),
     #[error("invalid record: {0}")]
@@ -51,6 +57,9 @@ pub struct DirectoryInfo {
     /// DHT nodes in our routing table; `None` without a DHT node (a fixed directory).
     /// Zero means not bootstrapped (yet).
     pub nodes: Option<usize>,
+    /// What keeps the node off the DHT, in one sentence ("DHT unreachable: ..."), while its
+    /// routing table is empty and the cause is known.
+    pub problem: Option<String>,
 }
 
 /// Publishing and finding address records.

@@ -10,11 +10,16 @@
 //! 3      1     address count N (1..=MAX_ADDRS)
 //! 4      ...   N addresses: family (1 byte: 4 or 6), IP (4 or 16 bytes), port (2 bytes)
 //! ```
-//! Nothing may follow the last address.
+//! Nothing may follow the last address. IPv4 addresses are written as family 4, also when
+//! given in IPv4-mapped form (`::ffff:a.b.c.d`); a reader takes a mapped address in family 6
+//! as the IPv4 address it maps. One address that cannot stand in a record refuses the whole
+//! record (docs/protocol.md, "DHT address record").
 //!
 //! What a dialler does with the addresses is not decided here: see [`crate::policy::address`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::policy::canonical_ip;
 
 /// Version of this record layout.
 pub const RECORD_VERSION: u8 = 1;
@@ -75,7 +80,7 @@ impl AddressRecord {
         out.extend_from_slice(&self.protocol_version.to_be_bytes());
         out.push(self.addrs.len() as u8);
         for addr in &self.addrs {
-            match addr.ip() {
+            match canonical_ip(addr.ip()) {
                 IpAddr::V4(ip) => {
                     out.push(4);
                     out.extend_from_slice(&ip.octets());
@@ -117,7 +122,7 @@ impl AddressRecord {
                 6 => IpAddr::V6(Ipv6Addr::from(reader.take::<16>()?)),
                 other => return Err(RecordError::UnknownFamily(other)),
             };
-            let addr = SocketAddr::new(ip, u16::from_be_bytes(reader.take()?));
+            let addr = SocketAddr::new(canonical_ip(ip), u16::from_be_bytes(reader.take()?));
             if !is_dialable(&addr) {
                 return Err(RecordError::Unusable(addr));
             }
@@ -238,6 +243,35 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_mapped_addresses_are_written_and_read_as_ipv4() {
+        let mapped = record(&["[::ffff:203.0.113.7]:7667"]);
+        let bytes = mapped.encode().unwrap();
+        assert_eq!(bytes, [1, 0, 1, 1, 4, 203, 0, 113, 7, 0x1d, 0xf3]);
+        // Another writer's family-6 mapped form reads as the IPv4 address.
+        let mut v6 = vec![1, 0, 1, 1, 6];
+        v6.extend_from_slice(&"::ffff:203.0.113.7".parse::<Ipv6Addr>().unwrap().octets());
+        v6.extend_from_slice(&7667u16.to_be_bytes());
+        assert_eq!(
+            AddressRecord::decode(&v6).unwrap(),
+            record(&["203.0.113.7:7667"])
+        );
+    }
+
+    #[test]
+    fn one_bad_address_refuses_the_whole_record() {
+        let mut bytes = record(&["203.0.113.7:7667", "203.0.113.8:7667"])
+            .encode()
+            .unwrap();
+        // The second address's port becomes 0.
+        let len = bytes.len();
+        bytes[len - 2..].copy_from_slice(&[0, 0]);
+        assert_eq!(
+            AddressRecord::decode(&bytes),
+            Err(RecordError::Unusable("203.0.113.8:0".parse().unwrap()))
+        );
+    }
+
+    #[test]
     fn address_count_is_bounded_and_max_fits() {
         let many: Vec<String> = (0..=MAX_ADDRS)
             .map(|i| format!("[2001:db8::{i:x}]:7667"))
@@ -265,6 +299,7 @@ mod tests {
         ) {
             let addrs: Vec<SocketAddr> = v4.iter().map(|(ip, p)| SocketAddr::from((*ip, *p)))
                 .chain(v6.iter().map(|(ip, p)| SocketAddr::from((*ip, *p))))
+                .map(|a| SocketAddr::new(canonical_ip(a.ip()), a.port()))
                 .filter(is_dialable)
                 .collect();
             let r = AddressRecord { protocol_version, addrs };

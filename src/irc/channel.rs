@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::client::{Action, Client, Target, is_channel};
 use super::numerics::*;
+use super::queries::mask_matches;
 use super::render::{self, CONTROL_CHANNEL, OWN_USER_HOST, PEER_USER_HOST, SERVICE_PREFIX};
 use crate::contacts::{ContactBook, SERVICE_NICK};
 use crate::identity::PeerId;
@@ -168,6 +169,11 @@ impl Client {
         members
     }
 
+    /// How many users this client can see: the service, the user and the contacts.
+    pub(super) fn member_count(&self) -> usize {
+        2 + self.book.len()
+    }
+
     pub(super) fn on_names(&mut self, params: &[String], out: &mut Vec<Action>) {
         let channels = params.first().map_or(CONTROL_CHANNEL, String::as_str);
         for channel in channels.split(',').filter(|c| !c.is_empty()) {
@@ -192,18 +198,39 @@ impl Client {
         }
     }
 
-    /// LIST: `&disims` is the one channel there is.
-    pub(super) fn on_list(&mut self, _: &[String], out: &mut Vec<Action>) {
-        let users = self.members().len().to_string();
-        self.numeric(out, RPL_LIST, &[CONTROL_CHANNEL, &users], TOPIC);
+    /// LIST [masks]: `&disims` is the one channel there is, listed when no mask is given or
+    /// one of the comma-separated masks (`*`, `?`) matches it.
+    pub(super) fn on_list(&mut self, params: &[String], out: &mut Vec<Action>) {
+        let listed = match params.first().filter(|p| !p.is_empty()) {
+            None => true,
+            Some(masks) => masks.split(',').any(|m| mask_matches(m, CONTROL_CHANNEL)),
+        };
+        if listed {
+            let users = self.member_count().to_string();
+            self.numeric(out, RPL_LIST, &[CONTROL_CHANNEL, &users], TOPIC);
+        }
         self.numeric(out, RPL_LISTEND, &[], "End of /LIST");
     }
 
+    /// WHO: `&disims` lists its members; a nick mask (`*`, `0` or one with `*`/`?`) lists
+    /// the users it matches among them (everyone this client can see); a nick, that user.
     pub(super) fn on_who(&mut self, params: &[String], out: &mut Vec<Action>) {
         let mask = params.first().map_or("*", String::as_str);
+        let mask = if mask.is_empty() { "*" } else { mask };
         if mask.eq_ignore_ascii_case(CONTROL_CHANNEL) {
             for member in self.members() {
                 self.who_reply(CONTROL_CHANNEL, &member, out);
+            }
+        } else if mask == "0" || mask.contains(['*', '?']) {
+            let channel = if self.channel.joined {
+                CONTROL_CHANNEL
+            } else {
+                "*"
+            };
+            for member in self.members() {
+                if mask == "0" || mask_matches(mask, &member.nick) {
+                    self.who_reply(channel, &member, out);
+                }
             }
         } else if !is_channel(mask) {
             let member = if self.is_own(mask) {

@@ -27,6 +27,10 @@ use crate::message::{FrontendEvent, FrontendId, FrontendRequest, Presence};
 /// Comma-separated targets handled per PRIVMSG/NOTICE/WHOIS (advertised as TARGMAX).
 pub const MAX_TARGETS: usize = 4;
 
+/// Most bytes of tag data a client may send (IRCv3 message-tags), without the `@` and the
+/// space after it.
+pub const MAX_CLIENT_TAG_DATA: usize = 4094;
+
 /// Longest away reason kept (advertised as AWAYLEN); longer ones are cut.
 pub const AWAYLEN: usize = 200;
 
@@ -173,7 +177,8 @@ const COMMANDS: &[CommandSpec] = &[
     spec("QUIT", 0, true, Client::on_quit),
     spec("PRIVMSG", 0, false, Client::on_privmsg),
     spec("NOTICE", 0, false, Client::on_notice),
-    // Client-only tags (typing notifications...) are not carried to peers.
+    // Client-only tags (typing notifications, replies...) are not carried to peers, and we
+    // say so with CLIENTTAGDENY=* (005): a TAGMSG has nothing left to deliver or echo.
     spec("TAGMSG", 1, false, |_, _, _| {}),
     spec("JOIN", 1, false, Client::on_join),
     spec("PART", 1, false, Client::on_part),
@@ -190,7 +195,19 @@ const COMMANDS: &[CommandSpec] = &[
     spec("AWAY", 0, false, Client::on_away),
     spec("TIME", 0, false, Client::on_time),
     spec("MOTD", 0, false, |client, _, out| client.send_motd(out)),
+    spec("LUSERS", 0, false, Client::on_lusers),
+    spec("VERSION", 0, false, Client::on_version),
+    spec("INFO", 0, false, Client::on_info),
+    spec("ADMIN", 0, false, Client::on_admin),
+    spec("HELP", 0, false, Client::on_help),
+    spec("OPER", 2, false, Client::on_oper),
+    spec("KICK", 2, false, Client::on_kick),
 ];
+
+/// Whether `verb` (upper case) is one we answer.
+pub(super) fn is_command(verb: &str) -> bool {
+    COMMANDS.iter().any(|s| s.verb == verb)
+}
 
 impl Client {
     pub fn new(settings: Arc<ClientSettings>) -> Self {
@@ -252,6 +269,12 @@ impl Client {
         self.phase == Phase::Registered
     }
 
+    /// Whether the hub's first contact book has arrived (and with it the `&disims` JOIN
+    /// burst, unless the client left the channel first).
+    pub fn knows_contacts(&self) -> bool {
+        self.channel.contacts_known
+    }
+
     /// For the conn task's timeout: a client that has not registered in time is closed.
     pub fn registration_timeout(&mut self) -> Vec<Action> {
         if self.phase != Phase::Registering {
@@ -296,7 +319,10 @@ impl Client {
                 out.push(Action::Send(line));
             }
             FrontendEvent::ServerNotice { text } => self.server_notice(out, text),
-            FrontendEvent::Contacts(book) => self.on_contacts(book.clone(), out),
+            FrontendEvent::Contacts(book) => {
+                self.on_contacts(book.clone(), out);
+                self.monitor_rebind(out);
+            }
             FrontendEvent::Presence { peer, presence } => self.on_presence(*peer, *presence, out),
             FrontendEvent::PeerAway { peer, reason } => self.on_peer_away(*peer, reason, out),
             FrontendEvent::OwnAway { reason } => self.on_own_away(reason, out),
@@ -309,6 +335,16 @@ impl Client {
     }
 
     fn handle_text(&mut self, text: &str, out: &mut Vec<Action>) {
+        // IRCv3 message-tags: a client's tag data (between `@` and the space) is at most
+        // 4094 bytes; a longer one is refused whole (the framer allows the 8191 of a
+        // server's tags section).
+        if let Some(tags) = text.strip_prefix('@') {
+            let data = tags.split_once(' ').map_or(tags, |(data, _)| data);
+            if data.len() > MAX_CLIENT_TAG_DATA {
+                let text = "Input line was too long: tag data over 4094 bytes";
+                return self.numeric(out, ERR_INPUTTOOLONG, &[], text);
+            }
+        }
         let (verb, params) = split_line(text);
         if verb.is_empty() {
             return;
@@ -519,6 +555,16 @@ impl Client {
                 "Can't change mode for other users",
             );
         }
+    }
+}
+
+impl Client {
+    /// 401 for a target that names nobody, and a NOTICE with the same reason beside it:
+    /// irssi and others show only their own "No such nick/channel" for a 401, and the
+    /// reason ("'l' is not a z-base-32 character") is what the user needs to see.
+    pub(super) fn no_such_nick(&self, target: &str, reason: &str, out: &mut Vec<Action>) {
+        self.numeric(out, ERR_NOSUCHNICK, &[target], reason);
+        self.server_notice(out, &format!("No such nick {target}: {reason}"));
     }
 }
 

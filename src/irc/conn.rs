@@ -29,6 +29,10 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// dead client (a laptop asleep behind an SSH tunnel) must not count as attached for long:
 /// messages shown to it are not played back to the next one.
 pub const PING_INTERVAL: Duration = Duration::from_secs(90);
+/// After registration, the client's next lines wait this long at most for the hub's first
+/// contact book, so that the `&disims` JOIN burst comes before any later reply (the hub
+/// sends the book as it attaches the connection, so the wait is normally nil).
+pub const FIRST_BOOK_WAIT: Duration = Duration::from_secs(2);
 
 /// Limits of the IRC listener; tests shorten them.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +51,8 @@ pub struct IrcLimits {
     pub ping_interval: Duration,
     /// See [`WRITE_TIMEOUT`].
     pub write_timeout: Duration,
+    /// See [`FIRST_BOOK_WAIT`].
+    pub first_book_wait: Duration,
 }
 
 impl Default for IrcLimits {
@@ -59,6 +65,7 @@ impl Default for IrcLimits {
             line_burst: DEFAULT_LINE_BURST,
             ping_interval: PING_INTERVAL,
             write_timeout: WRITE_TIMEOUT,
+            first_book_wait: FIRST_BOOK_WAIT,
         }
     }
 }
@@ -166,6 +173,9 @@ async fn serve(
     let check = (limits.ping_interval / 4).max(Duration::from_millis(10));
     let mut liveness = tokio::time::interval_at(heard + check, check);
     liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Set once attached, until the first contact book is rendered: the client's lines wait
+    // (see FIRST_BOOK_WAIT).
+    let mut book_wait: Option<tokio::time::Instant> = None;
 
     let result = loop {
         let mut close: bool;
@@ -178,6 +188,10 @@ async fn serve(
         let registered = client.is_registered();
         let gate = if registered { None } else { guard.gate() };
         let held = gate.is_some();
+        if client.knows_contacts() {
+            book_wait = None;
+        }
+        let holding = book_wait.is_some();
         tokio::select! {
             _ = shutdown.cancelled() => {
                 out.extend_from_slice(b"ERROR :The DiSIMS gateway is shutting down\r\n");
@@ -193,7 +207,12 @@ async fn serve(
             _ = tokio::time::sleep_until(gate.unwrap_or(next_token)), if held => {
                 close = false;
             }
-            _ = tokio::time::sleep_until(next_token), if waiting && !held => {
+            _ = tokio::time::sleep_until(book_wait.unwrap_or(next_token)), if holding => {
+                // No contact book in time: the client's lines go on without it.
+                book_wait = None;
+                close = false;
+            }
+            _ = tokio::time::sleep_until(next_token), if waiting && !held && !holding => {
                 close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &mut requests);
             }
             _ = liveness.tick(), if client.is_registered() => {
@@ -216,7 +235,8 @@ async fn serve(
                 };
                 (heard, pinged) = (tokio::time::Instant::now(), false);
                 framer.push(&buf[..n]);
-                close = take_lines(&mut framer, &mut bucket, &mut client, &mut out, &mut requests);
+                close = !holding
+                    && take_lines(&mut framer, &mut bucket, &mut client, &mut out, &mut requests);
             }
             event = recv_event(&mut attached) => match event {
                 Some(event) => {
@@ -255,8 +275,18 @@ async fn serve(
         // from this front end's id.
         if attached.is_none() && client.is_registered() && !close {
             match router.attach().await {
-                Some(pair) => {
+                Some(mut pair) => {
                     client.set_frontend_id(pair.0);
+                    // The hub greets a new front end with its contact book as it attaches
+                    // it: render what is queued now, so that the `&disims` JOIN burst goes
+                    // out with the welcome, before any reply to the client's next lines.
+                    while !close && out.len() < WRITE_BATCH {
+                        let Ok(event) = pair.1.try_recv() else { break };
+                        close = render(&mut client, &event, &mut out, &mut requests, &mut rendered);
+                    }
+                    if !client.knows_contacts() {
+                        book_wait = Some(tokio::time::Instant::now() + limits.first_book_wait);
+                    }
                     attached = Some(pair);
                 }
                 None => break Ok(()), // the hub is gone: shutting down

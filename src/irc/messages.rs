@@ -121,7 +121,8 @@ impl Client {
                     let text = "No such channel: DiSIMS has only &disims";
                     error(self, out, ERR_NOSUCHCHANNEL, &[target], text);
                 }
-                Err(text) => error(self, out, ERR_NOSUCHNICK, &[target], &text),
+                Err(text) if !notice => self.no_such_nick(target, &text, out),
+                Err(_) => {}
             }
         }
     }

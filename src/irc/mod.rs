@@ -5,7 +5,8 @@
 //! - [`client`]: one connection's state machine (a line in, actions out), with the command
 //!   table; its handlers are split by subject: `registration.rs`, [`caps`], `messages.rs`
 //!   (PRIVMSG/NOTICE, echo, playback batches), `channel.rs` (the `&disims` control
-//!   channel), [`monitor`] (MONITOR, ISON, USERHOST), [`whois`], `away.rs`.
+//!   channel), [`monitor`] (MONITOR, ISON, USERHOST), [`whois`], `away.rs`, `queries.rs` (LUSERS,
+//!   VERSION, INFO, ADMIN, HELP, OPER, KICK).
 //! - [`parse`]: a line's verb and parameters.
 //! - [`flood`]: the token bucket the conn task reads each client's lines through.
 //! - [`listener`]: the listener's slots and wrong-password waits, shared by the connections
@@ -39,6 +40,7 @@ mod messages;
 pub mod monitor;
 pub mod numerics;
 pub mod parse;
+mod queries;
 mod registration;
 pub mod render;
 pub mod whois;

@@ -6,6 +6,10 @@
 //! since we last told it. Replies name a peer as the client monitored it (the key nick or
 //! a petname, as long as that still names the same peer), so that clients' notify lists
 //! match; otherwise under its display nick.
+//!
+//! A target that names nobody yet (a petname no contact has) is remembered by name, as
+//! servers remember nicks nobody uses: MONITOR L lists it, and once a contact gets that
+//! petname the peer is watched and its presence reported (`monitor_rebind`).
 
 use super::channel::chunks;
 use super::client::{Action, Client, Target};
@@ -24,16 +28,29 @@ const LIST_BYTES: usize = 400;
 /// Most nicks answered per USERHOST (as RFC 2812 says).
 const USERHOST_MAX: usize = 5;
 
-/// The monitored peers, in the order they were added: the name the client used, and what
-/// the client was last told.
+/// The monitored targets, in the order they were added: the peer (none while the name
+/// names nobody), the name the client used, and what the client was last told.
 #[derive(Default)]
 pub(super) struct Monitor {
-    entries: Vec<(PeerId, String, Option<Presence>)>,
+    entries: Vec<(Option<PeerId>, String, Option<Presence>)>,
 }
 
 impl Monitor {
     fn position(&self, peer: &PeerId) -> Option<usize> {
-        self.entries.iter().position(|(p, _, _)| p == peer)
+        self.entries
+            .iter()
+            .position(|(p, _, _)| p.as_ref() == Some(peer))
+    }
+
+    /// The entry of a name that names nobody yet.
+    fn unbound(&self, name: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|(p, n, _)| p.is_none() && n.eq_ignore_ascii_case(name))
+    }
+
+    fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.entries.iter().filter_map(|(p, _, _)| *p)
     }
 }
 
@@ -60,7 +77,9 @@ impl Client {
             "-" => {
                 let mut removed = Vec::new();
                 for target in &targets {
-                    if let Ok(Target::Peer(peer)) = self.resolve(target)
+                    if let Some(i) = self.monitor.unbound(target) {
+                        self.monitor.entries.remove(i);
+                    } else if let Ok(Target::Peer(peer)) = self.resolve(target)
                         && let Some(i) = self.monitor.position(&peer)
                     {
                         self.monitor.entries.remove(i);
@@ -72,8 +91,8 @@ impl Client {
                 }
             }
             "C" => {
-                let peers: Vec<PeerId> =
-                    self.monitor.entries.drain(..).map(|(p, _, _)| p).collect();
+                let peers: Vec<PeerId> = self.monitor.peers().collect();
+                self.monitor.entries.clear();
                 if !peers.is_empty() {
                     out.push(Action::Request(FrontendRequest::Unwatch { peers }));
                 }
@@ -83,7 +102,10 @@ impl Client {
                     .monitor
                     .entries
                     .iter()
-                    .map(|(peer, _, _)| self.monitored_name(peer))
+                    .map(|(peer, name, _)| match peer {
+                        Some(peer) => self.monitored_name(peer),
+                        None => name.clone(),
+                    })
                     .collect();
                 if !nicks.is_empty() {
                     for chunk in chunks(&nicks, ',', LIST_BYTES) {
@@ -95,8 +117,13 @@ impl Client {
             "S" => {
                 let mut online = Vec::new();
                 let mut offline = Vec::new();
-                let entries: Vec<PeerId> =
-                    self.monitor.entries.iter().map(|(p, _, _)| *p).collect();
+                for (peer, name, told) in &mut self.monitor.entries {
+                    if peer.is_none() {
+                        offline.push(name.clone());
+                        *told = Some(Presence::Offline);
+                    }
+                }
+                let entries: Vec<PeerId> = self.monitor.peers().collect();
                 for peer in entries {
                     let state = self.presence.get(&peer).copied();
                     self.sort_target(&peer, state, &mut online, &mut offline);
@@ -128,25 +155,34 @@ impl Client {
                     online.push(render::SERVICE_PREFIX.to_string());
                     continue;
                 }
-                // Not a nick anybody could have: offline, as servers say of unknown nicks.
-                _ => {
+                // A name nobody has (yet): offline, as servers say of unused nicks, and
+                // remembered in case a contact gets it as its petname.
+                Err(_) => {
+                    offline.push(target.clone());
+                    if self.monitor.unbound(target).is_none() {
+                        if self.monitor.entries.len() >= MONITOR_LIMIT {
+                            self.monitor_full(&targets[i..], out);
+                            break;
+                        }
+                        let told = Some(Presence::Offline);
+                        self.monitor.entries.push((None, target.clone(), told));
+                    }
+                    continue;
+                }
+                // A channel is not a nick: offline, and not kept.
+                Ok(Target::Control | Target::OtherChannel) => {
                     offline.push(target.clone());
                     continue;
                 }
             };
             if self.monitor.position(&peer).is_none() {
                 if self.monitor.entries.len() >= MONITOR_LIMIT {
-                    let rest = targets[i..].join(",");
-                    let limit = MONITOR_LIMIT.to_string();
-                    self.numeric(
-                        out,
-                        ERR_MONLISTFULL,
-                        &[&limit, &rest],
-                        "Monitor list is full.",
-                    );
+                    self.monitor_full(&targets[i..], out);
                     break;
                 }
-                self.monitor.entries.push((peer, target.clone(), None));
+                self.monitor
+                    .entries
+                    .push((Some(peer), target.clone(), None));
                 watch.push(peer);
             }
             // Known now (a contact, or watched before): say so at once; otherwise the hub's
@@ -156,6 +192,43 @@ impl Client {
                 if let Some(i) = self.monitor.position(&peer) {
                     self.monitor.entries[i].2 = Some(state);
                 }
+            }
+        }
+        self.report_presence(&online, &offline, out);
+        if !watch.is_empty() {
+            out.push(Action::Request(FrontendRequest::Watch { peers: watch }));
+        }
+    }
+
+    fn monitor_full(&self, rest: &[String], out: &mut Vec<Action>) {
+        let rest = rest.join(",");
+        let limit = MONITOR_LIMIT.to_string();
+        let text = "Monitor list is full.";
+        self.numeric(out, ERR_MONLISTFULL, &[&limit, &rest], text);
+    }
+
+    /// A new contact book: monitored names that name nobody yet are looked up again; one
+    /// that is now a contact's petname is watched, and its presence reported once known.
+    pub(super) fn monitor_rebind(&mut self, out: &mut Vec<Action>) {
+        let mut watch = Vec::new();
+        let (mut online, mut offline) = (Vec::new(), Vec::new());
+        for i in 0..self.monitor.entries.len() {
+            let (None, name, _) = &self.monitor.entries[i] else {
+                continue;
+            };
+            let Some(peer) = self.book.by_petname(name) else {
+                continue;
+            };
+            if self.monitor.position(&peer).is_some() {
+                // Monitored already under its key nick: that entry reports it.
+                continue;
+            }
+            self.monitor.entries[i].0 = Some(peer);
+            watch.push(peer);
+            let state = self.presence.get(&peer).copied();
+            if state.is_some() && state != self.monitor.entries[i].2 {
+                self.monitor.entries[i].2 = state;
+                self.sort_target(&peer, state, &mut online, &mut offline);
             }
         }
         self.report_presence(&online, &offline, out);

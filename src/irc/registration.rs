@@ -108,6 +108,11 @@ impl Client {
             &myinfo,
             None,
         )));
+        self.send_isupport(out);
+    }
+
+    /// The 005 lines (after 004, and after 351 for VERSION).
+    pub(super) fn send_isupport(&self, out: &mut Vec<Action>) {
         let targmax =
             format!("TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},WHOIS:{MAX_TARGETS}");
         let nicklen = format!("NICKLEN={NICK_LEN}");
@@ -127,8 +132,11 @@ impl Client {
             &monitor,
         ];
         self.numeric(out, RPL_ISUPPORT, &first, "are supported by this server");
+        // Peers carry no client-only tags (`+typing`, `+draft/reply`...): clients are told
+        // they are all refused, so that none shows a reply or typing the peer never sees.
         let second = [
             "CHANLIMIT=&:1",
+            "CLIENTTAGDENY=*",
             "CHANMODES=,,,nt",
             "CHANNELLEN=32",
             "PREFIX=(ov)@+",

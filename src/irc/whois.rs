@@ -65,7 +65,7 @@ impl Client {
                     self.end_of_whois(nick, out);
                 }
                 Err(text) => {
-                    self.numeric(out, ERR_NOSUCHNICK, &[nick], &text);
+                    self.no_such_nick(nick, &text, out);
                     self.end_of_whois(nick, out);
                 }
             }

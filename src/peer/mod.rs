@@ -8,6 +8,8 @@ pub use dial::DialRules;
 pub mod session;
 pub mod transport;
 pub mod wire;
+#[cfg(test)]
+mod wire_vectors;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -71,7 +73,9 @@ pub enum PeerError {
 pub enum DialError {
     #[error("no address published for this nick in the DHT (is the peer's gateway running?)")]
     NotFound,
-    #[error("DHT lookup failed: {0}")]
+    /// The lookup failed on our side (our DHT node is offline, see
+    /// [`crate::directory::DirectoryError::Offline`]): it says nothing about the peer.
+    #[error("not looked up, our side is offline: {0}")]
     Directory(String),
     #[error(
         "SECURITY: the gateway at {addr} proved key {found}, not the key of the nick you wrote; \

@@ -142,6 +142,9 @@ const ACK_DELAY: Duration = Duration::from_millis(2);
 /// Acks alone go out at once when this many bytes of them wait.
 const ACK_BATCH: usize = 8 * 1024;
 
+/// How long a Close(idle) may take to go out before the session ends anyway.
+const IDLE_LINGER: Duration = Duration::from_secs(1);
+
 /// Stop taking new chat messages from the router while this much sealed output waits.
 const OUT_HIGH_WATER: usize = 256 * 1024;
 /// A peer that lets this much output pile up (it sends to us but does not read what we
@@ -167,6 +170,11 @@ struct Session {
     urgent: bool,
     /// `plain` holds only acks, to be sealed by then at the latest ([`ACK_DELAY`]).
     acks_due: Option<Instant>,
+    /// The messages of the frame being read, decoded in full before any is acted on
+    /// (kept to reuse its allocation).
+    inbox: Vec<WireMessage>,
+    /// The peer sent Close: nothing it sends after that is read.
+    peer_closed: bool,
     /// Sealed records waiting to be written; `out[..written]` is already written.
     out: Vec<u8>,
     written: usize,
@@ -196,6 +204,8 @@ impl Session {
             keys,
             unacked: VecDeque::new(),
             received: Vec::new(),
+            inbox: Vec::new(),
+            peer_closed: false,
             acked: Vec::new(),
             unconfirmed: Vec::new(),
             out: Vec::new(),
@@ -252,6 +262,15 @@ impl Session {
         let mut last_write_progress = Instant::now();
         let mut linger_until: Option<Instant> = None;
         let mut ping_nonce: u64 = 0;
+        // We closed the session for idleness: it ends with that error, however it ends.
+        let mut idle = false;
+        let ending = |idle: bool| {
+            if idle {
+                Err(PeerError::IdleTimeout)
+            } else {
+                Ok(())
+            }
+        };
         let tick = (timers.keepalive / 2).min(timers.idle_timeout / 4);
         let mut ticker = tokio::time::interval(tick.max(Duration::from_millis(10)));
         loop {
@@ -271,32 +290,47 @@ impl Session {
                     linger_until = Some(Instant::now() + timers.linger.min(Duration::from_secs(1)));
                 }
                 frame = reader.next() => {
-                    let Some(frame) = frame else { return Ok(()) };
+                    let Some(frame) = frame else { return ending(idle) };
                     let mut frame = frame?;
                     last_rx = Instant::now();
+                    if self.peer_closed {
+                        // The peer said Close: whatever it still sends is not read.
+                        continue;
+                    }
                     let plaintext = self.keys.opener.open(&mut frame)?;
+                    // A frame is all or nothing: one malformed message refuses the whole
+                    // frame before any of it is acted on (no chat shown, none acknowledged).
+                    let mut inbox = std::mem::take(&mut self.inbox);
                     for message in wire::messages(plaintext) {
                         match message {
-                            // Chats are collected and stored together, then acknowledged;
-                            // a stranger's only within its budget (`policy::strangers`).
-                            Ok(WireMessage::Chat(chat)) => {
-                                if self.admit(&chat) {
-                                    self.received.push(chat);
-                                }
-                            }
-                            Ok(message) => {
-                                self.take_received()?;
-                                self.confirm_received()?;
-                                if self.handle(message)? {
-                                    linger_until.get_or_insert(Instant::now() + timers.linger);
-                                }
-                            }
+                            Ok(message) => inbox.push(message),
                             Err(WireError::UnknownType(t)) => {
                                 tracing::debug!(peer = %self.peer.short(), t, "skipping unknown message type");
                             }
                             Err(e) => return Err(PeerError::Wire(e)),
                         }
                     }
+                    for message in inbox.drain(..) {
+                        match message {
+                            // Chats are collected and stored together, then acknowledged;
+                            // a stranger's only within its budget (`policy::strangers`).
+                            WireMessage::Chat(chat) => {
+                                if self.admit(&chat) {
+                                    self.received.push(chat);
+                                }
+                            }
+                            message => {
+                                self.take_received()?;
+                                self.confirm_received()?;
+                                if self.handle(message)? {
+                                    linger_until.get_or_insert(Instant::now() + timers.linger);
+                                    // Nothing after the peer's Close counts.
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    self.inbox = inbox;
                     if !self.acked.is_empty() {
                         let ids = std::mem::take(&mut self.acked);
                         self.router.dispatch(RouterInput::Acknowledged { peer: self.peer, ids });
@@ -360,10 +394,17 @@ impl Session {
                 _ = ticker.tick() => {
                     let now = Instant::now();
                     if linger_until.is_some_and(|t| now >= t) {
-                        return Ok(());
+                        return ending(idle);
                     }
                     if now - last_rx >= timers.idle_timeout {
-                        return Err(PeerError::IdleTimeout);
+                        if self.closing {
+                            return Err(PeerError::IdleTimeout);
+                        }
+                        // Tell the peer why (Close(idle)); it is probably gone, so the
+                        // Close gets a moment to go out, not the whole linger.
+                        self.start_close(CloseReason::Idle)?;
+                        idle = true;
+                        linger_until = Some(now + timers.linger.min(IDLE_LINGER));
                     }
                     if pending == 0 {
                         last_write_progress = now;
@@ -450,6 +491,7 @@ impl Session {
             }
             WireMessage::Close(reason) => {
                 tracing::debug!(peer = %self.peer.short(), ?reason, "peer closes the session");
+                self.peer_closed = true;
                 if !self.closing {
                     self.start_close(reason)?;
                 }

@@ -1,9 +1,10 @@
 //! The messages inside an established session: typed, versioned by the handshake, pure
 //! encode/decode.
 //!
-//! A frame's plaintext carries one or more messages, each preceded by its length (u16), so
+//! A frame's plaintext carries zero or more messages, each preceded by its length (u16), so
 //! that everything queued at once is sealed once (a burst of chats, the acks for a burst).
-//! Every message starts with a one-byte type; integers are big-endian.
+//! Every message starts with a one-byte type; integers are big-endian. A frame is all or
+//! nothing: a receiver decodes every message of it before acting on any (`session.rs`).
 //!
 //! ```text
 //! 1 Chat   id (16) | sent_at_ms (8) | kind (1: 0 text, 1 notice, 2 action) | len (2) | UTF-8 text (len)
@@ -12,6 +13,7 @@
 //! 4 Pong   nonce (8)
 //! 5 Close  reason (1: 0 shutdown, 1 duplicate session, 2 idle)   the sender sends nothing more
 //! 6 Away   len (2) | UTF-8 reason (len <= 300)   the sender's user is away; empty: back
+//!          (this gateway sends at most 200 bytes: its IRC side's AWAYLEN)
 //! ```
 //! A message of an unknown type is skipped (newer peers may add types); a known type with a
 //! malformed body is a protocol error that closes the connection.

@@ -67,6 +67,7 @@ impl Router {
             Err(e) => tracing::error!(error = %e, "cannot read the remembered senders"),
         }
         self.limits = settings.store();
+        self.apply_retention();
         self.strangers =
             super::strangers::Strangers::new(settings.strangers.new_senders_per_minute);
         self.settings = settings;

@@ -394,6 +394,7 @@ impl Router {
                     Err(e) => return vec![e.to_string()],
                 };
                 self.limits = self.settings.store();
+                self.apply_retention();
                 let value = self.settings.get(key).unwrap_or_default();
                 let saved = match self.store.as_mut().map(|s| s.set_setting(key, &value)) {
                     Some(Err(e)) => format!(" (in effect, but not saved: {e})"),

@@ -186,13 +186,17 @@ impl Router {
     /// ride along with the next write of the store, or are written within
     /// [`SHOWN_FLUSH_DELAY`]; never a commit per message.
     pub(super) fn shown(&mut self, from: FrontendId, rows: &[StoredRow]) {
-        // Live messages are stored as shown already: only played-back ones need a mark.
+        // Live messages are stored as shown already: only played-back ones need a mark,
+        // unless the history is not kept (`history_days = 0`): the mark deletes the text.
+        let forget = self.limits.history.is_zero();
         let mut marks = Vec::new();
         match self.in_flight.get_mut(&from) {
             Some(in_flight) => {
                 for row in rows {
-                    if in_flight.remove(row) == Some(false) {
-                        marks.push(*row);
+                    match in_flight.remove(row) {
+                        Some(false) => marks.push(*row),
+                        Some(true) if forget => marks.push(*row),
+                        _ => {}
                     }
                 }
             }

@@ -183,3 +183,65 @@ async fn marks_ride_along_with_the_next_write_not_a_commit_each() {
     let (_, mut b_rx) = attach(&mut r);
     assert!(received(&drain(&mut b_rx)).is_empty());
 }
+
+/// The texts of the history rows, by row, read from the database file.
+fn stored_texts(dir: &std::path::Path) -> Vec<(StoredRow, String)> {
+    let db = rusqlite::Connection::open(dir.join(crate::store::DB_FILE)).unwrap();
+    let mut select = db
+        .prepare("SELECT row, text FROM received ORDER BY row")
+        .unwrap();
+    select
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// `history_days = 0`: a message's text goes once a client has written it, live or played
+/// back; one never written keeps it and is played back; turning it on forgets what was
+/// shown before.
+#[tokio::test]
+async fn without_history_a_message_loses_its_text_once_written_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let (a, mut a_rx) = attach(&mut r);
+    assert!(r.receive(peer(1), vec![chat(1)]));
+    let before = received(&drain(&mut a_rx));
+    report(&mut r, a, &before);
+    r.handle(RouterInput::FlushShown);
+    let reply = run(&mut r, a, &mut a_rx, "set history_days 0");
+    assert!(
+        reply.iter().any(|l| l.contains("history_days = 0")),
+        "{reply:?}"
+    );
+    assert_eq!(
+        stored_texts(dir.path())[0].1,
+        "",
+        "shown before: forgotten now"
+    );
+    assert!(r.receive(peer(1), vec![chat(2), chat(3)]));
+    let taken = received(&drain(&mut a_rx));
+    assert_eq!(texts(&taken), ["m2", "m3"]);
+    // The client wrote m2; it went away before writing m3.
+    report(&mut r, a, &taken[..1]);
+    r.handle(RouterInput::FlushShown);
+    let rows = stored_texts(dir.path());
+    assert_eq!(rows[1], (taken[0].1, String::new()));
+    assert_eq!(rows[2], (taken[1].1, "m3".to_string()));
+    r.handle(RouterInput::Detach(a));
+    let (b, mut b_rx) = attach(&mut r);
+    let played = received(&drain(&mut b_rx));
+    assert_eq!(texts(&played), ["m3"]);
+    report(&mut r, b, &played);
+    r.handle(RouterInput::FlushShown);
+    assert!(stored_texts(dir.path()).iter().all(|(_, t)| t.is_empty()));
+    // The rows stay for the expiry, retention passing or not: a resend is not shown again.
+    let received_at = now_ms();
+    while now_ms() <= received_at {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    r.handle(RouterInput::Maintain);
+    assert_eq!(stored_texts(dir.path()).len(), 3);
+    assert!(r.receive(peer(1), vec![chat(2), chat(3)]));
+    assert!(received(&drain(&mut b_rx)).is_empty());
+}

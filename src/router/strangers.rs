@@ -226,9 +226,28 @@ impl Router {
         Ok(lines)
     }
 
-    /// The history's retention cut-off now.
+    /// The history's retention cut-off now. With `history_days = 0` the rows (their text
+    /// deleted once shown) are kept for the outbox expiry, so that a resend is recognised.
     pub(super) fn history_cutoff(&self) -> u64 {
-        now_ms().saturating_sub(self.limits.history.as_millis() as u64)
+        let keep = self.limits.history.max(self.limits.expire_after);
+        now_ms().saturating_sub(keep.as_millis() as u64)
+    }
+
+    /// Tells the store whether shown messages keep their text (`history_days` above 0);
+    /// when not, the rows shown so far lose it now, except those still in flight to a
+    /// front end (their text goes once it reports them written: [`Router::shown`]).
+    pub(super) fn apply_retention(&mut self) {
+        let keep = !self.limits.history.is_zero();
+        let in_flight: Vec<_> = self
+            .in_flight
+            .values()
+            .flat_map(|rows| rows.keys().copied())
+            .collect();
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store.keep_shown(keep, &in_flight)
+        {
+            tracing::error!(error = %e, "cannot delete the text of shown messages");
+        }
     }
 }
 

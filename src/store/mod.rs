@@ -1,7 +1,8 @@
 //! The durable store in the data dir (SQLite, WAL mode, file mode 0600): the outbox of
 //! accepted messages not yet acknowledged by their peer, and the history of received
 //! messages, which also remembers which ones a front end has shown (playback) and which ids
-//! were seen (deduplication across restarts).
+//! were seen (deduplication across restarts). The history is plaintext, kept for
+//! `[store] history_days`; with 0 a message's text is deleted once shown (`shown.rs`).
 //!
 //! Every write that belongs together is one transaction (group commit): a burst of messages
 //! costs one fsync, not one each. Rows are ordered by an autoincrement sequence, so per peer
@@ -533,5 +534,7 @@ pub use contacts::SenderState;
 pub use quota::{Evicted, PruneStep};
 pub use write::{Durability, Ticket};
 
+#[cfg(test)]
+mod forget_tests;
 #[cfg(test)]
 mod tests;

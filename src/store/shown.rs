@@ -9,6 +9,10 @@
 //! and rides along with the next write, or is committed by [`Store::flush_shown`] shortly
 //! after. Lost in a crash, a mark only makes the message play back again: shown twice,
 //! never lost.
+//!
+//! With `[store] history_days = 0` ([`Store::keep_shown`]) the mark also deletes the text:
+//! every row a front end reports written is marked (live ones too), and the row keeps only
+//! its sender, id and times, to recognise a resend until retention deletes it.
 
 use rusqlite::Connection;
 
@@ -111,25 +115,70 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
+        let forget = self.write.forget_shown;
         self.write_history(|db| {
-            let mut update =
-                db.prepare_cached("UPDATE received SET shown = 0 WHERE row = ?1 AND shown = 1")?;
+            // A row whose text was deleted was shown by another front end: not played back.
+            let mut update = db.prepare_cached(
+                "UPDATE received SET shown = 0 WHERE row = ?1 AND shown = 1
+                 AND (?2 = 0 OR text <> '')",
+            )?;
             for row in rows {
-                update.execute([row])?;
+                update.execute(rusqlite::params![row, forget])?;
             }
             Ok(())
         })?;
         Ok(())
     }
+
+    /// Whether the text of received messages is kept once shown (`[store] history_days`
+    /// above 0) or deleted as soon as a front end has written it to its client (0). When it
+    /// is not kept, the rows already shown lose their text now, except `in_flight` ones (a
+    /// front end has them on its way, and may give them back unwritten); and SQLite
+    /// overwrites deleted content with zeros (`secure_delete`) instead of leaving it in free
+    /// pages. A row keeps its sender, id and times either way, so that a resend is still
+    /// recognised; retention deletes it later (see `quota.rs`). Returns how many rows lost
+    /// their text.
+    pub fn keep_shown(&mut self, keep: bool, in_flight: &[i64]) -> Result<usize, StoreError> {
+        self.db
+            .pragma_update(None, "secure_delete", if keep { "OFF" } else { "ON" })?;
+        self.write.forget_shown = !keep;
+        if keep {
+            return Ok(0);
+        }
+        let skip: std::collections::HashSet<i64> = in_flight.iter().copied().collect();
+        let (forgotten, _) = self.write_history(|db| {
+            let mut select =
+                db.prepare_cached("SELECT row FROM received WHERE shown = 1 AND text <> ''")?;
+            let rows = select
+                .query_map([], |r| r.get::<_, i64>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut update = db.prepare_cached(FORGET_SHOWN_ROW)?;
+            let mut n = 0;
+            for row in rows.into_iter().filter(|row| !skip.contains(row)) {
+                n += update.execute([row])?;
+            }
+            Ok(n)
+        })?;
+        self.commit()?;
+        Ok(forgotten)
+    }
 }
 
-/// Marks, inside the open write, the rows noted shown that it has not marked yet.
+/// Marks one row shown and deletes its text (`[store] history_days = 0`).
+const FORGET_SHOWN_ROW: &str =
+    "UPDATE received SET shown = 1, text = '' WHERE row = ?1 AND shown IN (0, 1)";
+
+/// Marks, inside the open write, the rows noted shown that it has not marked yet; when the
+/// history is not kept, their text is deleted with the mark (held rows are left as they are).
 pub(super) fn mark_pending(db: &Connection, state: &mut WriteState) -> Result<(), StoreError> {
     if state.shown_in_open == state.shown.len() {
         return Ok(());
     }
-    let mut update =
-        db.prepare_cached("UPDATE received SET shown = 1 WHERE row = ?1 AND shown = 0")?;
+    let mut update = db.prepare_cached(if state.forget_shown {
+        FORGET_SHOWN_ROW
+    } else {
+        "UPDATE received SET shown = 1 WHERE row = ?1 AND shown = 0"
+    })?;
     for row in &state.shown[state.shown_in_open..] {
         update.execute([row])?;
     }

@@ -70,6 +70,9 @@ pub(super) struct WriteState {
     pub(super) shown: Vec<i64>,
     /// Of `shown`, how many the open write has marked.
     pub(super) shown_in_open: usize,
+    /// `[store] history_days = 0`: a row marked shown loses its text in the same update
+    /// (`shown.rs`).
+    pub(super) forget_shown: bool,
 }
 
 /// Hashes message ids for `outbox_rows`. Only our own ids go in (a random per-run prefix

@@ -192,10 +192,17 @@ pub struct Weechat {
 
 impl Weechat {
     pub fn start(irc: SocketAddr) -> Weechat {
+        Weechat::start_with(irc, &[])
+    }
+
+    /// Starts WeeChat with `setup` (commands such as `/set irc.server.s...`) run after the
+    /// server is added and before it connects.
+    pub fn start_with(irc: SocketAddr, setup: &[&str]) -> Weechat {
         let dir = tempfile::tempdir().expect("weechat dir");
         let stdout = fs::File::create(dir.path().join("stdout.log")).expect("weechat stdout");
+        let setup: String = setup.iter().map(|c| format!("{c};")).collect();
         let commands = format!(
-            "/set logger.file.flush_delay 0;/server add s {}/{} -notls -nicks=tester;/connect s",
+            "/set logger.file.flush_delay 0;/server add s {}/{} -notls -nicks=tester;{setup}/connect s",
             irc.ip(),
             irc.port()
         );

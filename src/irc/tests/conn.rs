@@ -58,3 +58,155 @@ async fn the_requests_of_the_registering_read_come_from_the_attached_front_end()
     assert!(first.contains(" 001 "), "{first}");
     shutdown.cancel();
 }
+
+/// Starts a listener on a hub that is a channel; returns the address and the hub's inputs.
+async fn listen(
+    limits: IrcLimits,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<RouterInput>,
+    CancellationToken,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (hub, inputs) = router::channel();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(accept_loop(
+        listener,
+        settings(None),
+        hub,
+        shutdown.clone(),
+        TaskTracker::new(),
+        limits,
+    ));
+    (addr, inputs, shutdown)
+}
+
+async fn next_input(inputs: &mut tokio::sync::mpsc::UnboundedReceiver<RouterInput>) -> RouterInput {
+    tokio::time::timeout(Duration::from_secs(10), inputs.recv())
+        .await
+        .expect("in time")
+        .expect("an input")
+}
+
+async fn next_line(lines: &mut tokio::io::Lines<BufReader<TcpStream>>) -> String {
+    tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("in time")
+        .unwrap()
+        .expect("a line")
+}
+
+/// Reads up to the reply to `PING :after-registration` and returns the lines before it.
+async fn lines_before_pong(lines: &mut tokio::io::Lines<BufReader<TcpStream>>) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let line = next_line(lines).await;
+        if line.contains("PONG") {
+            return seen;
+        }
+        seen.push(line);
+    }
+}
+
+fn has_join_burst(lines: &[String]) -> bool {
+    let join = lines.iter().position(|l| l.contains(" JOIN &disims"));
+    let names_end = lines.iter().position(|l| l.contains(" 366 "));
+    matches!((join, names_end), (Some(j), Some(n)) if j < n)
+}
+
+/// As a real hub does, the contact book is queued by the time the attach is answered: the
+/// JOIN burst goes out with the welcome, before the reply to a command sent right after
+/// registration (it used to race it).
+#[tokio::test]
+async fn the_join_burst_comes_with_registration_before_a_later_reply() {
+    let (addr, mut inputs, shutdown) = listen(IrcLimits::default()).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // All in one write, as a scripted client sends them.
+    stream
+        .write_all(b"NICK a\r\nUSER a 0 * :a\r\nPING :after-registration\r\n")
+        .await
+        .unwrap();
+    let _events = match next_input(&mut inputs).await {
+        RouterInput::Attach { events, reply } => {
+            events
+                .try_send(FrontendEvent::Contacts(Arc::default()))
+                .unwrap();
+            reply.send(7).unwrap();
+            events
+        }
+        other => panic!("expected the attach first, got {other:?}"),
+    };
+    let mut lines = BufReader::new(stream).lines();
+    let seen = lines_before_pong(&mut lines).await;
+    assert!(has_join_burst(&seen), "no burst before the PONG: {seen:?}");
+    shutdown.cancel();
+}
+
+/// When the first contact book comes after the attach, the client's next lines wait for it.
+#[tokio::test]
+async fn a_command_after_registration_waits_for_a_late_first_contact_book() {
+    let limits = IrcLimits {
+        // Longer than any test machine's stall: the book, not the wait's end, releases it.
+        first_book_wait: Duration::from_secs(600),
+        ..IrcLimits::default()
+    };
+    let (addr, mut inputs, shutdown) = listen(limits).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"NICK a\r\nUSER a 0 * :a\r\nPING :after-registration\r\n")
+        .await
+        .unwrap();
+    let events = match next_input(&mut inputs).await {
+        RouterInput::Attach { events, reply } => {
+            reply.send(7).unwrap();
+            events
+        }
+        other => panic!("expected the attach first, got {other:?}"),
+    };
+    let mut lines = BufReader::new(stream).lines();
+    // The welcome is out before the book is sent; the PING's reply is not.
+    loop {
+        let line = next_line(&mut lines).await;
+        assert!(!line.contains("PONG"), "answered before the book: {line}");
+        if line.contains(" 376 ") {
+            break;
+        }
+    }
+    // A late book: without the wait, the PING would be answered meanwhile (this pause only
+    // makes that visible; with the wait, the outcome does not depend on it).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    events
+        .send(FrontendEvent::Contacts(Arc::default()))
+        .await
+        .unwrap();
+    let seen = lines_before_pong(&mut lines).await;
+    assert!(has_join_burst(&seen), "no burst before the PONG: {seen:?}");
+    shutdown.cancel();
+}
+
+/// Without any contact book, the wait ends and the client is answered all the same.
+#[tokio::test]
+async fn without_a_contact_book_the_client_is_answered_once_the_wait_ends() {
+    let limits = IrcLimits {
+        first_book_wait: Duration::from_millis(50),
+        ..IrcLimits::default()
+    };
+    let (addr, mut inputs, shutdown) = listen(limits).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"NICK a\r\nUSER a 0 * :a\r\nPING :after-registration\r\n")
+        .await
+        .unwrap();
+    let _events = match next_input(&mut inputs).await {
+        RouterInput::Attach { events, reply } => {
+            reply.send(7).unwrap();
+            events
+        }
+        other => panic!("expected the attach first, got {other:?}"),
+    };
+    let mut lines = BufReader::new(stream).lines();
+    let seen = lines_before_pong(&mut lines).await;
+    assert!(!has_join_burst(&seen), "{seen:?}");
+    shutdown.cancel();
+}

@@ -9,6 +9,7 @@ mod echo;
 mod long_lines;
 mod monitor;
 mod never_panics;
+mod queries;
 mod rendering;
 mod whois;
 
@@ -371,8 +372,39 @@ fn privmsg_to_a_key_nick_requests_a_send_with_the_exact_text() {
             Action::Send(format!(
                 ":disims 401 {own} nobody :no contact has this petname, and it is not a DiSIMS nick: expected 52 z-base-32 characters, got 6"
             )),
+            Action::Send(format!(
+                ":disims NOTICE {own} :No such nick nobody: no contact has this petname, and it is not a DiSIMS nick: expected 52 z-base-32 characters, got 6"
+            )),
         ]
     );
+}
+
+/// irssi shows only "No such nick/channel" for a 401: the reason comes in a NOTICE too.
+#[test]
+fn a_mistyped_nick_gets_the_reason_in_a_notice_beside_the_401() {
+    let mut client = registered();
+    let own = own();
+    // A key nick with an `l` typed for a `1` (z-base-32 has no `l`).
+    let typo: String = peer(2)
+        .nick()
+        .replacen(|c: char| c.is_ascii_lowercase(), "l", 1);
+    let out = sent(&mut client, &[&format!("PRIVMSG {typo} :hi")]);
+    let reason = "not a DiSIMS nick: 'l' is not a z-base-32 character \
+                  (a DiSIMS nick is 52 z-base-32 characters: the peer's key)";
+    assert_eq!(
+        out,
+        vec![
+            format!(":disims 401 {own} {typo} :{reason}"),
+            format!(":disims NOTICE {own} :No such nick {typo}: {reason}"),
+        ]
+    );
+    // WHOIS says it the same way; a NOTICE to it gets nothing (never a reply to a NOTICE).
+    let out = sent(&mut client, &[&format!("WHOIS {typo}")]);
+    assert_eq!(
+        out[1],
+        format!(":disims NOTICE {own} :No such nick {typo}: {reason}")
+    );
+    assert!(sent(&mut client, &[&format!("NOTICE {typo} :hi")]).is_empty());
 }
 
 #[test]
@@ -516,7 +548,7 @@ fn mode_whois_join_ping_quit_and_unknown() {
     let out = sent(&mut client, &["WHOIS nobody"]);
     assert_eq!(
         out.iter().map(|l| code(l)).collect::<Vec<_>>(),
-        ["401", "318"]
+        ["401", "NOTICE", "318"]
     );
     assert_eq!(code(&sent(&mut client, &["WHOIS"])[0]), "461");
     assert_eq!(

@@ -55,15 +55,16 @@ fn monitor_watches_reports_changes_and_forgets() {
     assert_eq!(
         sent(&mut client, &["MONITOR L"]),
         vec![
-            format!(":disims 732 {own} :alice,{k3}"),
+            format!(":disims 732 {own} :alice,{k3},nobody"),
             format!(":disims 733 {own} :End of MONITOR list"),
         ]
     );
     assert_eq!(
         sent(&mut client, &["MONITOR S"]),
-        vec![format!(
-            ":disims 730 {own} :alice!peer@disims,{k3}!peer@disims"
-        )]
+        vec![
+            format!(":disims 730 {own} :alice!peer@disims,{k3}!peer@disims"),
+            format!(":disims 731 {own} :nobody"),
+        ]
     );
     // Adding again does not watch again.
     let out = feed(&mut client, &["MONITOR + ALICE"]);
@@ -185,5 +186,59 @@ fn presence_is_reported_under_the_name_the_client_monitors() {
     assert!(
         listed[0].ends_with(&format!(":{}", bob.nick())),
         "{listed:?}"
+    );
+}
+
+/// A name that names nobody yet is remembered: MONITOR L lists it, and once a contact gets
+/// it as its petname, the peer is watched and its presence reported.
+#[test]
+fn a_monitored_name_nobody_has_yet_fires_once_a_contact_gets_it() {
+    let own = own();
+    let mut client = registered();
+    shown(&mut client, FrontendEvent::Contacts(book(&[(2, None)])));
+    assert_eq!(
+        feed(&mut client, &["MONITOR + bob,&disims"]),
+        vec![Action::Send(format!(":disims 731 {own} :bob,&disims"))]
+    );
+    assert_eq!(
+        sent(&mut client, &["MONITOR L"]),
+        vec![
+            format!(":disims 732 {own} :bob"),
+            format!(":disims 733 {own} :End of MONITOR list"),
+        ]
+    );
+    // Peer 2 is online, then gets the petname bob: 730 at once, and the hub is asked to
+    // watch it.
+    presence(&mut client, 2, Presence::Online);
+    let out = client.handle_event(&FrontendEvent::Contacts(book(&[(2, Some("bob"))])));
+    let lines = texts(out.clone());
+    assert!(
+        lines.contains(&format!(":disims 730 {own} :bob!peer@disims")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        requests(&out),
+        vec![FrontendRequest::Watch {
+            peers: vec![peer(2)]
+        }]
+    );
+    // From now on its changes are reported, and MONITOR - bob forgets it.
+    let lines = presence(&mut client, 2, Presence::Offline);
+    assert_eq!(
+        lines.last(),
+        Some(&format!(":disims 731 {own} :bob")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        feed(&mut client, &["MONITOR - bob"]),
+        vec![Action::Request(FrontendRequest::Unwatch {
+            peers: vec![peer(2)]
+        })]
+    );
+    // A name removed before anyone had it is simply forgotten.
+    feed(&mut client, &["MONITOR + carol", "MONITOR - CAROL"]);
+    assert_eq!(
+        sent(&mut client, &["MONITOR L"]),
+        vec![format!(":disims 733 {own} :End of MONITOR list")]
     );
 }

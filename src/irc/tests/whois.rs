@@ -106,9 +106,9 @@ fn whois_of_the_user_the_service_and_nobody_is_answered_at_once() {
     );
     let out = sent(&mut client, &["WHOIS nobody,&disims"]);
     let codes: Vec<&str> = out.iter().map(|l| code(l)).collect();
-    assert_eq!(codes, ["401", "318", "401", "318"]);
+    assert_eq!(codes, ["401", "NOTICE", "318", "401", "318"]);
     assert_eq!(
-        out[1],
+        out[2],
         format!(":disims 318 {own} nobody :End of /WHOIS list")
     );
     // `WHOIS server nick`: the nick is the last parameter.

@@ -1,0 +1,346 @@
+//! `disims dht-node` as a standard BEP 5 / BEP 44 client sees it: a raw UDP KRPC client with
+//! its bencode written by hand, as docs/protocol.md tells an implementer to write it. It
+//! checks what the node answers, the two limits of mainline 8 the spec documents (a
+//! transaction id that is not 4 bytes, and a `put` without the `target` argument, are
+//! dropped without an answer), and that a gateway's address record is a BEP 44 value whose
+//! `v` is a bencoded byte string, signed as BEP 44 says. Loopback only.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::process::{self, Process};
+use disims::directory::bootstrap::SystemResolver;
+use disims::directory::mainline::MainlineDirectory;
+use disims::directory::node::HealTimers;
+use disims::directory::{ADDRESS_SALT, AddressRecord, Directory};
+use ed25519_dalek::{Signer, SigningKey, Verifier};
+
+/// A bencoded value, as far as KRPC needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Bencode {
+    Int(i64),
+    Bytes(Vec<u8>),
+    List(Vec<Bencode>),
+    Dict(BTreeMap<Vec<u8>, Bencode>),
+}
+
+impl Bencode {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Bencode::Int(i) => out.extend(format!("i{i}e").into_bytes()),
+            Bencode::Bytes(b) => {
+                out.extend(format!("{}:", b.len()).into_bytes());
+                out.extend(b);
+            }
+            Bencode::List(items) => {
+                out.push(b'l');
+                items.iter().for_each(|i| i.encode(out));
+                out.push(b'e');
+            }
+            // BTreeMap iterates in key order: bencode's sorted keys.
+            Bencode::Dict(map) => {
+                out.push(b'd');
+                for (k, v) in map {
+                    Bencode::Bytes(k.clone()).encode(out);
+                    v.encode(out);
+                }
+                out.push(b'e');
+            }
+        }
+    }
+
+    /// Decodes one value from the front of `input`; returns it and the rest.
+    fn decode(input: &[u8]) -> Option<(Bencode, &[u8])> {
+        match *input.first()? {
+            b'i' => {
+                let end = input.iter().position(|&c| c == b'e')?;
+                let n = std::str::from_utf8(&input[1..end]).ok()?.parse().ok()?;
+                Some((Bencode::Int(n), &input[end + 1..]))
+            }
+            b'l' => {
+                let mut rest = &input[1..];
+                let mut items = Vec::new();
+                while *rest.first()? != b'e' {
+                    let (item, r) = Bencode::decode(rest)?;
+                    items.push(item);
+                    rest = r;
+                }
+                Some((Bencode::List(items), &rest[1..]))
+            }
+            b'd' => {
+                let mut rest = &input[1..];
+                let mut map = BTreeMap::new();
+                while *rest.first()? != b'e' {
+                    let (Bencode::Bytes(k), r) = Bencode::decode(rest)? else {
+                        return None;
+                    };
+                    let (v, r) = Bencode::decode(r)?;
+                    map.insert(k, v);
+                    rest = r;
+                }
+                Some((Bencode::Dict(map), &rest[1..]))
+            }
+            b'0'..=b'9' => {
+                let colon = input.iter().position(|&c| c == b':')?;
+                let len: usize = std::str::from_utf8(&input[..colon]).ok()?.parse().ok()?;
+                let body = input.get(colon + 1..colon + 1 + len)?;
+                Some((Bencode::Bytes(body.to_vec()), &input[colon + 1 + len..]))
+            }
+            _ => None,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Bencode> {
+        match self {
+            Bencode::Dict(map) => map.get(key.as_bytes()),
+            _ => None,
+        }
+    }
+
+    fn bytes(&self, key: &str) -> Option<&[u8]> {
+        match self.get(key)? {
+            Bencode::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+fn bytes(b: impl AsRef<[u8]>) -> Bencode {
+    Bencode::Bytes(b.as_ref().to_vec())
+}
+
+fn dict(pairs: Vec<(&str, Bencode)>) -> Bencode {
+    Bencode::Dict(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v))
+            .collect(),
+    )
+}
+
+/// Our client's node id (any 20 bytes will do for a client).
+const ID: [u8; 20] = [0x42; 20];
+
+/// A KRPC query: `t`, `y = q`, `q`, and the arguments `a` (with our `id`).
+fn query(t: &[u8], q: &str, mut args: Vec<(&str, Bencode)>) -> Vec<u8> {
+    args.push(("id", bytes(ID)));
+    let mut out = Vec::new();
+    dict(vec![
+        ("a", dict(args)),
+        ("q", bytes(q)),
+        ("t", bytes(t)),
+        ("y", bytes("q")),
+    ])
+    .encode(&mut out);
+    out
+}
+
+struct Client {
+    socket: UdpSocket,
+    node: SocketAddr,
+}
+
+impl Client {
+    fn new(node: SocketAddr) -> Client {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // A bound on a lost answer, not a timing assertion.
+        socket.set_read_timeout(Some(common::WAIT)).unwrap();
+        Client { socket, node }
+    }
+
+    fn send(&self, message: &[u8]) {
+        self.socket.send_to(message, self.node).unwrap();
+    }
+
+    /// The next datagram from the node, decoded.
+    fn receive(&self) -> Bencode {
+        let mut buf = [0u8; 2048];
+        loop {
+            let (n, from) = self.socket.recv_from(&mut buf).expect("an answer in time");
+            if from == self.node {
+                let (value, rest) = Bencode::decode(&buf[..n]).expect("bencode");
+                assert!(rest.is_empty(), "trailing bytes");
+                return value;
+            }
+        }
+    }
+
+    /// Sends a query and returns its answer (which must be a response, `y = r`).
+    fn ask(&self, message: &[u8], t: &[u8]) -> Bencode {
+        self.send(message);
+        let answer = self.receive();
+        assert_eq!(answer.bytes("t"), Some(t), "{answer:?}");
+        assert_eq!(answer.bytes("y"), Some(&b"r"[..]), "{answer:?}");
+        answer.get("r").expect("r").clone()
+    }
+
+    /// Sends `ignored`, then a ping: the node handles datagrams in order on one socket, so
+    /// when the first answer is the ping's, `ignored` got none.
+    fn assert_ignored(&self, ignored: &[u8]) {
+        self.send(ignored);
+        let answer = self.ask(&query(b"png!", "ping", vec![]), b"png!");
+        assert_eq!(answer.bytes("id").map(<[u8]>::len), Some(20));
+    }
+}
+
+fn dht_node(dir: &std::path::Path) -> (Process, SocketAddr) {
+    let (node, addr) = Process::start(
+        {
+            let mut c = Command::new(process::disims());
+            c.args(["dht-node", "--listen", "127.0.0.1:0"]);
+            c
+        },
+        &dir.join("dht.stderr"),
+    );
+    (node, addr.parse().expect("the node prints its address"))
+}
+
+/// BEP 44's signed bytes: `4:salt<len>:<salt>3:seqi<seq>e1:v<bencoded v>`.
+fn signable(salt: &[u8], seq: i64, v: &[u8]) -> Vec<u8> {
+    let mut out = format!("4:salt{}:", salt.len()).into_bytes();
+    out.extend(salt);
+    out.extend(format!("3:seqi{seq}e1:v").into_bytes());
+    bytes(v).encode(&mut out);
+    out
+}
+
+fn target(key: &[u8; 32]) -> [u8; 20] {
+    *mainline::MutableItem::target_from_key(key, Some(ADDRESS_SALT)).as_bytes()
+}
+
+#[test]
+fn a_standard_krpc_client_is_answered_within_mainlines_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_node, addr) = dht_node(dir.path());
+    let client = Client::new(addr);
+
+    // BEP 5 ping and find_node, with a 4-byte transaction id: answered.
+    let pong = client.ask(&query(b"aaaa", "ping", vec![]), b"aaaa");
+    assert_eq!(pong.bytes("id").map(<[u8]>::len), Some(20));
+    let found = client.ask(
+        &query(b"bbbb", "find_node", vec![("target", bytes([7u8; 20]))]),
+        b"bbbb",
+    );
+    assert_eq!(found.bytes("id").map(<[u8]>::len), Some(20));
+    // A 2-byte transaction id (libtorrent's): mainline 8 drops it unanswered.
+    client.assert_ignored(&query(b"cc", "ping", vec![]));
+
+    // BEP 44: get for a token, put a signed record, read it back.
+    let signer = SigningKey::from_bytes(&[11; 32]);
+    let k = signer.verifying_key().to_bytes();
+    let record = AddressRecord {
+        protocol_version: 1,
+        addrs: vec!["203.0.113.7:7667".parse().unwrap()],
+    }
+    .encode()
+    .unwrap();
+    let got = client.ask(
+        &query(b"dddd", "get", vec![("target", bytes(target(&k)))]),
+        b"dddd",
+    );
+    let token = got.bytes("token").expect("a token").to_vec();
+    assert_eq!(got.get("v"), None, "nothing stored yet");
+    let seq = 1_700_000_000_000_000i64;
+    let sig = signer.sign(&signable(ADDRESS_SALT, seq, &record));
+    let put_args = |with_target: bool| {
+        let mut args = vec![
+            ("k", bytes(k)),
+            ("salt", bytes(ADDRESS_SALT)),
+            ("seq", Bencode::Int(seq)),
+            ("sig", bytes(sig.to_bytes())),
+            ("token", bytes(&token)),
+            ("v", bytes(&record)),
+        ];
+        if with_target {
+            args.push(("target", bytes(target(&k))));
+        }
+        args
+    };
+    // A BEP 44 put as the BEP writes it, without `target`: mainline 8 drops it unanswered.
+    client.assert_ignored(&query(b"eeee", "put", put_args(false)));
+    // With mainline's extra `target` argument (sha1(k + salt)), it is stored.
+    client.ask(&query(b"ffff", "put", put_args(true)), b"ffff");
+    let got = client.ask(
+        &query(b"gggg", "get", vec![("target", bytes(target(&k)))]),
+        b"gggg",
+    );
+    assert_eq!(got.get("v"), Some(&bytes(&record)), "v is a byte string");
+    assert_eq!(got.get("seq"), Some(&Bencode::Int(seq)));
+    assert_eq!(got.bytes("k"), Some(&k[..]));
+    let decoded = AddressRecord::decode(got.bytes("v").unwrap()).unwrap();
+    assert_eq!(decoded.addrs, vec!["203.0.113.7:7667".parse().unwrap()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateways_record_is_a_signed_bencoded_byte_string() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_node, addr) = dht_node(dir.path());
+    let signer = SigningKey::from_bytes(&[12; 32]);
+    let config = disims::config::DhtConfig {
+        bootstrap: vec![addr.to_string()],
+        listen: "127.0.0.1:0".parse().unwrap(),
+        server_mode: disims::config::DhtServerMode::Server,
+        request_timeout: Duration::from_millis(500),
+    };
+    let directory = {
+        let signer = signer.clone();
+        tokio::task::spawn_blocking(move || {
+            MainlineDirectory::start(
+                &config,
+                None,
+                Arc::new(SystemResolver),
+                HealTimers::default(),
+                signer,
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    let record = AddressRecord {
+        protocol_version: 1,
+        addrs: vec![
+            "198.51.100.4:7667".parse().unwrap(),
+            "[2001:db8::4]:7667".parse().unwrap(),
+        ],
+    };
+    let mut published = directory.publish(&record).await;
+    for _ in 0..100 {
+        if published.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        published = directory.publish(&record).await;
+    }
+    published.expect("published");
+    let k = signer.verifying_key().to_bytes();
+    let got = tokio::task::spawn_blocking(move || {
+        let client = Client::new(addr);
+        client.ask(
+            &query(b"hhhh", "get", vec![("target", bytes(target(&k)))]),
+            b"hhhh",
+        )
+    })
+    .await
+    .unwrap();
+    // `v` is a bencoded byte string holding the binary record, nothing else.
+    let Some(Bencode::Bytes(v)) = got.get("v") else {
+        panic!("v is not a byte string: {got:?}");
+    };
+    assert_eq!(AddressRecord::decode(v).unwrap(), record);
+    assert_eq!(v, &record.encode().unwrap());
+    let Some(Bencode::Int(seq)) = got.get("seq") else {
+        panic!("no seq: {got:?}");
+    };
+    // The signature is BEP 44's, over salt, seq and v, by the identity key.
+    let sig = ed25519_dalek::Signature::from_slice(got.bytes("sig").unwrap()).unwrap();
+    signer
+        .verifying_key()
+        .verify(&signable(ADDRESS_SALT, *seq, v), &sig)
+        .expect("BEP 44 signature");
+}
