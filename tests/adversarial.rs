@@ -103,7 +103,10 @@ async fn malformed_records_read_as_not_found() {
         let notice = alice
             .expect(|l| l.contains(" NOTICE ") && l.starts_with(&format!(":{peer}!")))
             .await;
-        assert!(notice.contains("no address published"), "{notice}");
+        assert!(
+            notice.contains("is offline (no address in the DHT)"),
+            "{notice}"
+        );
     }
     a.shutdown().await;
 }

@@ -194,7 +194,10 @@ async fn a_hostile_record_reaches_no_listener_and_the_user_is_told_why() {
 
     alice.send(&format!("PRIVMSG {zero} :hello")).await;
     let notice = alice.expect(notice_from(zero)).await;
-    assert!(notice.contains("no address published"), "{notice}");
+    assert!(
+        notice.contains("is offline (no address in the DHT)"),
+        "{notice}"
+    );
     // Both dials are over (each ended in its notice): nothing reached the test's listeners.
     assert_eq!(accepts.load(Ordering::SeqCst), 0);
     assert!(!alice.seen.iter().any(|l| l.contains("SECURITY")));

@@ -381,7 +381,7 @@ async fn delivered(bob: &mut IrcClient) {
     loop {
         bob.send("PRIVMSG disims :status").await;
         let line = bob.expect(|l| l.contains(" :Outbox: ")).await;
-        if line.ends_with(" :Outbox: 0 message(s) waiting") {
+        if line.ends_with(" :Outbox: 0 messages waiting") {
             return;
         }
         assert!(tokio::time::Instant::now() < deadline, "{line}");

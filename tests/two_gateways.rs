@@ -196,6 +196,18 @@ async fn without_a_reachable_dht_irc_keeps_working_and_says_so() {
     alice
         .expect(|l| l.contains("PONG") && l.contains("still-here"))
         .await;
+    // A message waits, and the notice says the problem is ours, not the peer's.
+    let bob = PeerId::of(&ed25519_dalek::SigningKey::from_bytes(&[43; 32])).nick();
+    alice.send(&format!("PRIVMSG {bob} :are you there?")).await;
+    let notice = alice
+        .expect(|l| l.contains(" NOTICE ") && l.starts_with(&format!(":{bob}!")))
+        .await;
+    assert!(
+        notice.contains(&format!(
+            ":cannot look {bob} up: our DHT connection is down (DHT unreachable: "
+        )) && notice.contains("; 1 message queued, will deliver once it is back"),
+        "{notice}"
+    );
     a.shutdown().await;
 }
 
