@@ -558,3 +558,28 @@ async fn an_idle_session_is_closed_with_close_idle() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A stream that ends inside a record's 4-byte length prefix ends the session with an
+/// error; the complete frames before it count.
+#[tokio::test(start_paused = true)]
+async fn a_stream_cut_inside_a_length_prefix_ends_the_session() {
+    let (ka, mut kb) = keys();
+    let (sa, mut raw) = tokio::io::duplex(1 << 16);
+    let mut a = start(sa, ka, 2, SessionTimers::default());
+    let mut plain = Vec::new();
+    wire::push(&mut plain, &WireMessage::Chat(chat(8))).unwrap();
+    let mut bytes = seal(&mut kb, &plain);
+    bytes.extend_from_slice(&[0, 0]);
+    raw.write_all(&bytes).await.unwrap();
+    raw.shutdown().await.unwrap();
+    match next(&mut a.inputs).await {
+        RouterInput::Received { messages, .. } => assert_eq!(messages, vec![chat(8)]),
+        other => panic!("{other:?}"),
+    }
+    match next(&mut a.inputs).await {
+        RouterInput::SessionEnded { error, .. } => {
+            assert!(error.unwrap().starts_with("connection:"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
