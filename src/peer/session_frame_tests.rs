@@ -222,3 +222,31 @@ async fn a_retired_session_takes_what_it_reads_but_answers_nothing() {
         other => panic!("{other:?}"),
     }
 }
+
+/// After the peer's Close, a peer that never closes its side is given the linger (10 s),
+/// not the linger rounded up to the next check of the timers (every 15 s).
+#[tokio::test(start_paused = true)]
+async fn the_linger_after_a_close_ends_on_time() {
+    let timers = SessionTimers::default();
+    let (ka, mut kb) = keys();
+    let (sa, raw) = tokio::io::duplex(1 << 16);
+    let mut a = start(sa, ka, 2, timers);
+    let (mut raw_read, mut raw_write) = tokio::io::split(raw);
+    // Let the timers' first check pass, so that the next one is 15 s away.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut close = Vec::new();
+    wire::push(&mut close, &WireMessage::Close(CloseReason::Shutdown)).unwrap();
+    raw_write.write_all(&seal(&mut kb, &close)).await.unwrap();
+    let sent = tokio::time::Instant::now();
+    assert_eq!(
+        read_frame(&mut raw_read, &mut kb).await,
+        vec![WireMessage::Close(CloseReason::Shutdown)]
+    );
+    // (A wait longer than `next`'s, which would end with the linger.)
+    match tokio::time::timeout(Duration::from_secs(60), a.inputs.recv()).await {
+        Ok(Some(RouterInput::SessionEnded { error, .. })) => assert_eq!(error, None),
+        other => panic!("{other:?}"),
+    }
+    // Paused time: the clock moved only as far as the session's own timers asked.
+    assert_eq!(sent.elapsed(), timers.linger);
+}
