@@ -391,6 +391,10 @@ impl Session {
                     last_write_progress = Instant::now();
                 }
                 _ = tokio::time::sleep_until(self.acks_due.unwrap_or(last_rx)), if self.acks_due.is_some() && !self.urgent => {}
+                // The linger ends on time, not at the next tick of the timers.
+                _ = tokio::time::sleep_until(linger_until.unwrap_or(last_rx)), if linger_until.is_some() => {
+                    return ending(idle);
+                }
                 _ = ticker.tick() => {
                     let now = Instant::now();
                     if linger_until.is_some_and(|t| now >= t) {
