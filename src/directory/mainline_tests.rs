@@ -351,11 +351,13 @@ struct Rotating {
 impl Resolve for Rotating {
     fn resolve(&self, _host_port: &str) -> std::io::Result<Vec<SocketAddrV4>> {
         let [a, b] = self.addrs;
-        Ok(if self.calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
-            vec![a, b]
-        } else {
-            vec![b, a]
-        })
+        Ok(
+            if self.calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                vec![a, b]
+            } else {
+                vec![b, a]
+            },
+        )
     }
 }
 
