@@ -3,7 +3,7 @@
 //! time in microseconds (so no read-before-write is needed).
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,7 +15,7 @@ use ed25519_dalek::SigningKey;
 use futures_util::StreamExt;
 
 use super::bootstrap::Resolve;
-use super::node::{HealTimers, HealingNode, pick_port};
+use super::node::{HealTimers, HealingNode, build_checked, pick_port};
 use super::{
     ADDRESS_SALT, AddressRecord, BoxFuture, Directory, DirectoryError, DirectoryInfo, Found,
 };
@@ -52,18 +52,19 @@ pub fn build_dht(config: &DhtConfig) -> Result<Dht, DirectoryError> {
             "the DHT is IPv4 only",
         )));
     };
+    let port = pick_port(listen).map_err(DirectoryError::Start)?;
     builder
         .bootstrap(&config.bootstrap)
         .request_timeout(config.request_timeout)
         .bind_address(*listen.ip())
-        .port(pick_port(listen).map_err(DirectoryError::Start)?);
+        .port(port);
     if config.server_mode == DhtServerMode::Server {
         builder.server_mode();
     }
     if config.bootstrap.is_empty() {
         builder.no_bootstrap();
     }
-    builder.build().map_err(DirectoryError::Start)
+    build_checked(&builder, SocketAddrV4::new(*listen.ip(), port)).map_err(DirectoryError::Start)
 }
 
 /// The ways a query ended without a valid record.
@@ -253,16 +254,16 @@ pub async fn standalone_node(
     bootstrap: &[String],
 ) -> Result<(AsyncDht, std::net::SocketAddrV4), DirectoryError> {
     let mut builder = Dht::builder();
-    builder
-        .server_mode()
-        .bind_address(*listen.ip())
-        .port(pick_port(listen).map_err(DirectoryError::Start)?);
+    let port = pick_port(listen).map_err(DirectoryError::Start)?;
+    builder.server_mode().bind_address(*listen.ip()).port(port);
     if bootstrap.is_empty() {
         builder.no_bootstrap();
     } else {
         builder.bootstrap(bootstrap);
     }
-    let dht = builder.build().map_err(DirectoryError::Start)?.as_async();
+    let dht = build_checked(&builder, SocketAddrV4::new(*listen.ip(), port))
+        .map_err(DirectoryError::Start)?
+        .as_async();
     let mut addr = dht.info().await.local_addr();
     if addr.ip().is_unspecified() {
         addr.set_ip(Ipv4Addr::LOCALHOST);

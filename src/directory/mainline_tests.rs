@@ -341,3 +341,85 @@ fn the_log_filter_silences_only_mainlines_bootstrap_error() {
         assert!(after.contains(kept), "{kept} missing from {after}");
     }
 }
+
+/// Answers its name with two addresses, in the other order each time (round-robin DNS).
+struct Rotating {
+    addrs: [SocketAddrV4; 2],
+    calls: AtomicUsize,
+}
+
+impl Resolve for Rotating {
+    fn resolve(&self, _host_port: &str) -> std::io::Result<Vec<SocketAddrV4>> {
+        let [a, b] = self.addrs;
+        Ok(
+            if self.calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                vec![a, b]
+            } else {
+                vec![b, a]
+            },
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotating_dns_answer_does_not_restart_the_node_forever() {
+    // Two UDP sockets that never answer: bootstrap nodes that are down.
+    let silent: Vec<std::net::UdpSocket> = (0..2)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let addr = |s: &std::net::UdpSocket| match s.local_addr().unwrap() {
+        SocketAddr::V4(v4) => v4,
+        SocketAddr::V6(_) => unreachable!("bound on 127.0.0.1"),
+    };
+    let resolver = Arc::new(Rotating {
+        addrs: [addr(&silent[0]), addr(&silent[1])],
+        calls: AtomicUsize::new(0),
+    });
+    let timers = HealTimers {
+        grace: Duration::from_millis(300),
+        ..quick()
+    };
+    let node = HealingNode::start(
+        &config(vec!["pool.test.invalid:6881".to_string()], 100),
+        None,
+        resolver.clone(),
+        timers,
+    )
+    .unwrap();
+    let mut problem = None;
+    for _ in 0..200 {
+        if let Health::Unreachable(_) = node.check().await
+            && let Some(p) = node.problem()
+        {
+            problem = Some(p);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        problem.as_deref(),
+        Some("DHT unreachable: no bootstrap node answered (tried 2 addresses)"),
+        "after {} resolutions",
+        resolver.calls.load(Ordering::SeqCst)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_in_use_is_a_plain_error() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = config(Vec::new(), 100);
+    config.listen = taken.local_addr().unwrap();
+    for _ in 0..20 {
+        let started = MainlineDirectory::start(
+            &config,
+            None,
+            Arc::new(SystemResolver),
+            quick(),
+            SigningKey::from_bytes(&[13; 32]),
+        );
+        let Err(DirectoryError::Start(e)) = started else {
+            panic!("started on a port in use");
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+    }
+}

@@ -7,19 +7,24 @@
 //! logs and shows in `&disims` once (here it is logged at debug level only, so that the log
 //! says it once), and saves the routing table to the data dir periodically and at shutdown.
 
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ::mainline::Dht;
 use ::mainline::async_dht::AsyncDht;
+use ::mainline::{Dht, DhtBuilder};
 use tokio_util::sync::CancellationToken;
 
 use super::DirectoryError;
 use super::bootstrap::{self, Resolve, Resolved};
 use super::nodes_file;
 use crate::config::{DEFAULT_BOOTSTRAP, DhtConfig, DhtServerMode};
+
+/// Tried addresses remembered at most (then forgotten, so that all count as new again).
+const MAX_TRIED: usize = 4096;
 
 /// How often the node is checked and healed.
 #[derive(Clone, Copy, Debug)]
@@ -60,6 +65,9 @@ struct State {
     dht: Option<AsyncDht>,
     /// The addresses the current node was given.
     bootstrap: Vec<SocketAddrV4>,
+    /// Every address a node of this run was given: a node is replaced only for addresses
+    /// not tried yet (DNS answers in a rotating order, or a subset of a larger pool).
+    tried: HashSet<SocketAddrV4>,
     built_at: Instant,
     resolved: Resolved,
     saved: Vec<SocketAddrV4>,
@@ -109,7 +117,20 @@ fn build(settings: &Settings, bootstrap: &[SocketAddrV4]) -> std::io::Result<Dht
     if settings.server_mode {
         builder.server_mode();
     }
-    builder.build()
+    build_checked(&builder, SocketAddrV4::new(settings.bind, settings.port))
+}
+
+/// Builds a node that binds `addr`, which must be free. mainline 8's `Dht::new` panics
+/// ("actor thread unexpectedly shutdown") instead of returning the error when its actor
+/// thread fails to bind before the start message is sent; so the port is tried here first
+/// (an in-use port is a plain error), and a panic left in that short race is caught.
+pub fn build_checked(builder: &DhtBuilder, addr: SocketAddrV4) -> std::io::Result<Dht> {
+    drop(UdpSocket::bind(SocketAddr::V4(addr))?);
+    std::panic::catch_unwind(AssertUnwindSafe(|| builder.build())).unwrap_or_else(|_| {
+        Err(std::io::Error::other(format!(
+            "the DHT node could not start on {addr} (its UDP port may be in use)"
+        )))
+    })
 }
 
 impl HealingNode {
@@ -162,6 +183,7 @@ impl HealingNode {
             timers,
             state: Mutex::new(State {
                 dht: Some(dht.as_async()),
+                tried: candidates.iter().copied().collect(),
                 bootstrap: candidates,
                 built_at: Instant::now(),
                 resolved,
@@ -191,7 +213,9 @@ impl HealingNode {
     }
 
     /// One check: reads the routing table; when it is empty past the grace period, resolves
-    /// the names again and replaces the node if that gives other addresses.
+    /// the names again and replaces the node if that gives addresses no node of this run was
+    /// given yet; otherwise the node keeps asking its own (mainline retries them) and the
+    /// problem is set.
     pub async fn check(&self) -> Health {
         if let Some(dht) = self.handle() {
             let nodes = dht.to_bootstrap().await;
@@ -219,7 +243,8 @@ impl HealingNode {
         let (candidates, replace) = {
             let mut state = self.state();
             let candidates = bootstrap::candidates(&resolved, &state.saved, self.settings.builtin);
-            let replace = state.dht.is_none() || candidates != state.bootstrap;
+            let replace =
+                state.dht.is_none() || candidates.iter().any(|c| !state.tried.contains(c));
             if !replace {
                 // The node had its chance with these addresses: say what is wrong, once.
                 let problem = bootstrap::problem(&resolved, candidates.len());
@@ -271,6 +296,10 @@ impl HealingNode {
         match built {
             Ok(dht) => {
                 state.dht = Some(dht.as_async());
+                if state.tried.len() > MAX_TRIED {
+                    state.tried.clear();
+                }
+                state.tried.extend(candidates.iter().copied());
                 state.bootstrap = candidates;
                 state.built_at = Instant::now();
             }
