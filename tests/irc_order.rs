@@ -1,6 +1,6 @@
 //! The order of replies on a real gateway: the `&disims` JOIN burst comes with registration,
-//! and what the hub answers (306 for AWAY, the service's reply, WHOIS) comes before the
-//! replies to the lines the client sent after it, even when they all come in one write.
+//! and what the hub answers (306 for AWAY, the service's replies, `status` too) comes before
+//! the replies to the lines the client sent after it, even when they all come in one write.
 
 mod common;
 
@@ -36,6 +36,9 @@ async fn hub_answers_come_before_the_replies_to_later_lines() {
         "PING :help",
         "AWAY",
         "PING :back",
+        // `status` asks the DHT before it answers (in a task of its own).
+        "PRIVMSG disims :status",
+        "PING :status",
     ];
     c.send(&script.join("\r\n")).await;
 
@@ -65,6 +68,12 @@ async fn hub_answers_come_before_the_replies_to_later_lines() {
     assert!(
         before.iter().any(|l| l.contains(" 305 ")),
         "305 before the next PONG: {before:#?}"
+    );
+
+    let before = until_pong(&mut c, "status").await;
+    assert!(
+        before.iter().any(|l| l.contains(" :Outbox: ")),
+        "the status reply before the next PONG: {before:#?}"
     );
     g.shutdown().await;
 }

@@ -33,6 +33,10 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(90);
 /// contact book, so that the `&disims` JOIN burst comes before any later reply (the hub
 /// sends the book as it attaches the connection, so the wait is normally nil).
 pub const FIRST_BOOK_WAIT: Duration = Duration::from_secs(2);
+/// After a command to the service, the client's next lines wait this long at most for its
+/// reply, so that replies come in the order of the commands (`status` asks the DHT, for at
+/// most 2 s, before it answers).
+pub const CONTROL_REPLY_WAIT: Duration = Duration::from_secs(3);
 
 /// Limits of the IRC listener; tests shorten them.
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +57,8 @@ pub struct IrcLimits {
     pub write_timeout: Duration,
     /// See [`FIRST_BOOK_WAIT`].
     pub first_book_wait: Duration,
+    /// See [`CONTROL_REPLY_WAIT`].
+    pub control_reply_wait: Duration,
 }
 
 impl Default for IrcLimits {
@@ -66,6 +72,7 @@ impl Default for IrcLimits {
             ping_interval: PING_INTERVAL,
             write_timeout: WRITE_TIMEOUT,
             first_book_wait: FIRST_BOOK_WAIT,
+            control_reply_wait: CONTROL_REPLY_WAIT,
         }
     }
 }
@@ -173,9 +180,12 @@ async fn serve(
     let check = (limits.ping_interval / 4).max(Duration::from_millis(10));
     let mut liveness = tokio::time::interval_at(heard + check, check);
     liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Set once attached, until the first contact book is rendered: the client's lines wait
-    // (see FIRST_BOOK_WAIT).
-    let mut book_wait: Option<tokio::time::Instant> = None;
+    // The client's lines wait (until `hold`, at most) while the first contact book has not
+    // come yet (see FIRST_BOOK_WAIT) or commands to the service are not answered yet (see
+    // CONTROL_REPLY_WAIT), so that replies keep the order of the commands.
+    let mut hold: Option<tokio::time::Instant> = None;
+    let mut awaiting_book = false;
+    let mut awaiting_replies = 0usize;
 
     let result = loop {
         let mut close: bool;
@@ -189,9 +199,12 @@ async fn serve(
         let gate = if registered { None } else { guard.gate() };
         let held = gate.is_some();
         if client.knows_contacts() {
-            book_wait = None;
+            awaiting_book = false;
         }
-        let holding = book_wait.is_some();
+        if !awaiting_book && awaiting_replies == 0 {
+            hold = None;
+        }
+        let holding = hold.is_some();
         tokio::select! {
             _ = shutdown.cancelled() => {
                 out.extend_from_slice(b"ERROR :The DiSIMS gateway is shutting down\r\n");
@@ -207,9 +220,9 @@ async fn serve(
             _ = tokio::time::sleep_until(gate.unwrap_or(next_token)), if held => {
                 close = false;
             }
-            _ = tokio::time::sleep_until(book_wait.unwrap_or(next_token)), if holding => {
-                // No contact book in time: the client's lines go on without it.
-                book_wait = None;
+            _ = tokio::time::sleep_until(hold.unwrap_or(next_token)), if holding => {
+                // No contact book or reply in time: the client's lines go on without it.
+                (hold, awaiting_book, awaiting_replies) = (None, false, 0);
                 close = false;
             }
             _ = tokio::time::sleep_until(next_token), if waiting && !held && !holding => {
@@ -240,12 +253,12 @@ async fn serve(
             }
             event = recv_event(&mut attached) => match event {
                 Some(event) => {
-                    close = render(&mut client, &event, &mut out, &mut requests, &mut rendered);
+                    close = render(&mut client, &event, &mut out, &mut requests, &mut rendered, &mut awaiting_replies);
                     // Render whatever else is waiting too, so that a burst goes out in few writes.
                     if let Some((_, events)) = attached.as_mut() {
                         while !close && out.len() < WRITE_BATCH {
                             let Ok(event) = events.try_recv() else { break };
-                            close = render(&mut client, &event, &mut out, &mut requests, &mut rendered);
+                            close = render(&mut client, &event, &mut out, &mut requests, &mut rendered, &mut awaiting_replies);
                         }
                     }
                 }
@@ -282,10 +295,18 @@ async fn serve(
                     // out with the welcome, before any reply to the client's next lines.
                     while !close && out.len() < WRITE_BATCH {
                         let Ok(event) = pair.1.try_recv() else { break };
-                        close = render(&mut client, &event, &mut out, &mut requests, &mut rendered);
+                        close = render(
+                            &mut client,
+                            &event,
+                            &mut out,
+                            &mut requests,
+                            &mut rendered,
+                            &mut awaiting_replies,
+                        );
                     }
                     if !client.knows_contacts() {
-                        book_wait = Some(tokio::time::Instant::now() + limits.first_book_wait);
+                        awaiting_book = true;
+                        hold = Some(tokio::time::Instant::now() + limits.first_book_wait);
                     }
                     attached = Some(pair);
                 }
@@ -299,6 +320,14 @@ async fn serve(
                 break;
             }
             let batch = std::mem::take(&mut requests);
+            let asked = batch
+                .iter()
+                .filter(|r| matches!(r, FrontendRequest::Control { .. }))
+                .count();
+            if asked > 0 {
+                awaiting_replies += asked;
+                hold = Some(tokio::time::Instant::now() + limits.control_reply_wait);
+            }
             let from = frontend_id(&attached);
             router.dispatch(RouterInput::Requests {
                 from,
@@ -314,7 +343,14 @@ async fn serve(
             if let Some((_, events)) = attached.as_mut() {
                 while !close && out.len() < WRITE_BATCH {
                     let Ok(event) = events.try_recv() else { break };
-                    close = render(&mut client, &event, &mut out, &mut requests, &mut rendered);
+                    close = render(
+                        &mut client,
+                        &event,
+                        &mut out,
+                        &mut requests,
+                        &mut rendered,
+                        &mut awaiting_replies,
+                    );
                 }
             }
         }
@@ -424,14 +460,19 @@ async fn recv_event(
 }
 
 /// Renders one event from the hub into `out`, noting the stored message it carries, if
-/// any, in `rendered` with where its lines end; returns true when the connection must close.
+/// any, in `rendered` with where its lines end, and counting a service reply off
+/// `awaiting_replies`; returns true when the connection must close.
 fn render(
     client: &mut Client,
     event: &FrontendEvent,
     out: &mut Vec<u8>,
     requests: &mut Vec<FrontendRequest>,
     rendered: &mut Vec<(StoredRow, usize)>,
+    awaiting_replies: &mut usize,
 ) -> bool {
+    if let FrontendEvent::ControlReply { .. } = event {
+        *awaiting_replies = awaiting_replies.saturating_sub(1);
+    }
     let close = perform(client.handle_event(event), out, requests);
     if let FrontendEvent::Received {
         stored: Some(row), ..

@@ -210,3 +210,64 @@ async fn without_a_contact_book_the_client_is_answered_once_the_wait_ends() {
     assert!(!has_join_burst(&seen), "{seen:?}");
     shutdown.cancel();
 }
+
+/// A command to the service answered late (`status` asks the DHT first): the client's next
+/// line waits for the reply, so that replies keep the order of the commands.
+#[tokio::test]
+async fn a_line_after_a_service_command_waits_for_its_late_reply() {
+    let limits = IrcLimits {
+        // Longer than any test machine's stall: the reply, not the wait's end, releases it.
+        control_reply_wait: Duration::from_secs(600),
+        ..IrcLimits::default()
+    };
+    let (addr, mut inputs, shutdown) = listen(limits).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"NICK a\r\nUSER a 0 * :a\r\nPRIVMSG disims :status\r\nPING :after-registration\r\n",
+        )
+        .await
+        .unwrap();
+    let events = match next_input(&mut inputs).await {
+        RouterInput::Attach { events, reply } => {
+            events
+                .try_send(FrontendEvent::Contacts(Arc::default()))
+                .unwrap();
+            reply.send(7).unwrap();
+            events
+        }
+        other => panic!("expected the attach first, got {other:?}"),
+    };
+    // The registration's request, then the command.
+    loop {
+        match next_input(&mut inputs).await {
+            RouterInput::Requests { requests, .. }
+                if requests
+                    .iter()
+                    .any(|r| matches!(r, FrontendRequest::Control { .. })) =>
+            {
+                break;
+            }
+            RouterInput::Requests { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // A late reply: without the wait, the PING would be answered meanwhile (this pause only
+    // makes that visible; with the wait, the outcome does not depend on it).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    events
+        .send(FrontendEvent::ControlReply {
+            lines: vec!["Outbox: 0 message(s) waiting".into()],
+            target: crate::message::ControlTarget::Query,
+        })
+        .await
+        .unwrap();
+    let mut lines = BufReader::new(stream).lines();
+    let seen = lines_before_pong(&mut lines).await;
+    assert!(
+        seen.iter()
+            .any(|l| l.ends_with(":Outbox: 0 message(s) waiting")),
+        "the reply before the PONG: {seen:?}"
+    );
+    shutdown.cancel();
+}
