@@ -146,8 +146,10 @@ async fn a_dial_while_our_dht_is_down_blames_our_side() {
         .expect(|l| l.contains("NOTICE") && l.contains("queued"))
         .await;
     assert!(
-        notice.contains("not looked up, our side is offline: DHT unreachable")
-            && notice.contains("DHT unreachable: no bootstrap node answered")
+        notice.contains(&format!(
+            "cannot look {} up: our DHT connection is down (DHT unreachable",
+            peer.nick()
+        )) && notice.contains("DHT unreachable: no bootstrap node answered")
             && !notice.contains("is the peer's gateway running"),
         "{notice}"
     );
