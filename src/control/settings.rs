@@ -74,42 +74,43 @@ impl Settings {
     /// canonical name of the key changed.
     pub fn set(&mut self, key: &str, value: &str) -> Result<&'static str, SettingError> {
         let mut next = self.clone();
-        let key =
-            match key {
-                "unknown" => {
-                    next.unknown = UnknownSenders::parse(value).ok_or(SettingError::Invalid {
-                        key: "unknown",
-                        expected: "accept, ask or drop",
+        let key = match key {
+            "unknown" => {
+                next.unknown = UnknownSenders::parse(value).ok_or(SettingError::Invalid {
+                    key: "unknown",
+                    expected: "accept, ask or drop",
+                    value: value.to_string(),
+                })?;
+                "unknown"
+            }
+            "expire_after_hours" => {
+                let hours: u64 = value
+                    .parse()
+                    .ok()
+                    .filter(|h| (1..=24 * 365).contains(h))
+                    .ok_or(SettingError::Invalid {
+                        key: "expire_after_hours",
+                        expected: "between 1 and 8760 (a year)",
                         value: value.to_string(),
                     })?;
-                    "unknown"
-                }
-                "expire_after_hours" => {
-                    let hours: u64 = value
-                        .parse()
-                        .ok()
-                        .filter(|h| (1..=24 * 365).contains(h))
-                        .ok_or(SettingError::Invalid {
-                            key: "expire_after_hours",
-                            expected: "between 1 and 8760 (a year)",
-                            value: value.to_string(),
-                        })?;
-                    next.store.expire_after = Duration::from_secs(hours * 3600);
-                    "expire_after_hours"
-                }
-                "history_days" => {
-                    let days: u64 = value.parse().ok().filter(|d| *d <= 36_500).ok_or(
-                        SettingError::Invalid {
-                            key: "history_days",
-                            expected: "between 0 (keep nothing once shown) and 36500",
-                            value: value.to_string(),
-                        },
-                    )?;
-                    next.store.history = Duration::from_secs(days * 86_400);
-                    "history_days"
-                }
-                other => return Err(SettingError::Unknown(other.to_string())),
-            };
+                next.store.expire_after = Duration::from_secs(hours * 3600);
+                "expire_after_hours"
+            }
+            "history_days" => {
+                let days: u64 = value
+                    .parse()
+                    .ok()
+                    .filter(|d| (0..=36_500).contains(d))
+                    .ok_or(SettingError::Invalid {
+                        key: "history_days",
+                        expected: "between 0 (keep nothing once shown) and 36500",
+                        value: value.to_string(),
+                    })?;
+                next.store.history = Duration::from_secs(days * 86_400);
+                "history_days"
+            }
+            other => return Err(SettingError::Unknown(other.to_string())),
+        };
         if !next.store.history.is_zero() && next.store.history < next.store.expire_after {
             return Err(SettingError::Invalid {
                 key,
