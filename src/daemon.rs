@@ -336,11 +336,11 @@ async fn publish_loop(
             wait = PUBLISH_BACKOFF_MIN;
         } else {
             if std::mem::take(&mut down) {
-                let nodes = info.nodes.unwrap_or(0);
+                let nodes = crate::control::count(info.nodes.unwrap_or(0), "node");
                 announce(
                     &router,
                     &mut last_status,
-                    format!("DHT: reachable again ({nodes} nodes answer)"),
+                    format!("DHT: reachable again ({nodes} known)"),
                     false,
                 );
             }
