@@ -23,6 +23,8 @@ pub const SUPPORTED_CAPS: &[&str] = &[
     // one (the service is @, contacts online are +), so there is nothing more to do.
     "multi-prefix",
     "server-time",
+    // NAMES gives each member as nick!user@host.
+    "userhost-in-names",
     "znc.in/self-message",
 ];
 
@@ -39,6 +41,7 @@ pub struct Caps {
     pub message_tags: bool,
     pub multi_prefix: bool,
     pub server_time: bool,
+    pub userhost_in_names: bool,
     pub self_message: bool,
     /// The client sent `CAP LS 302` (or higher): multi-line replies are allowed.
     pub version_302: bool,
@@ -54,6 +57,7 @@ impl Caps {
             "message-tags" => &mut self.message_tags,
             "multi-prefix" => &mut self.multi_prefix,
             "server-time" => &mut self.server_time,
+            "userhost-in-names" => &mut self.userhost_in_names,
             "znc.in/self-message" => &mut self.self_message,
             _ => return None,
         })

@@ -122,7 +122,13 @@ impl Client {
         let names: Vec<String> = self
             .members()
             .iter()
-            .map(|m| format!("{}{}", m.status, m.nick))
+            .map(|m| {
+                if self.caps.userhost_in_names {
+                    format!("{}{}!{}", m.status, m.nick, m.user_host)
+                } else {
+                    format!("{}{}", m.status, m.nick)
+                }
+            })
             .collect();
         for chunk in chunks(&names, ' ', NAMES_BYTES) {
             self.numeric(out, RPL_NAMREPLY, &["=", CONTROL_CHANNEL], &chunk);

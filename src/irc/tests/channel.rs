@@ -438,3 +438,23 @@ fn a_contact_added_while_away_is_announced_away_after_its_join() {
     let join = out.iter().position(|l| l.contains(" JOIN ")).expect("join");
     assert_eq!(out[join + 1], ":bob!peer@disims AWAY :lunch", "{out:?}");
 }
+
+/// With userhost-in-names, NAMES gives each member as nick!user@host (prefix first).
+#[test]
+fn userhost_in_names_gives_full_prefixes_in_names() {
+    let own = own();
+    let mut client = with_caps(&["userhost-in-names", "multi-prefix"]);
+    shown(
+        &mut client,
+        FrontendEvent::Contacts(book(&[(2, Some("alice"))])),
+    );
+    assert_eq!(
+        sent(&mut client, &["NAMES &disims"]),
+        vec![
+            format!(
+                ":disims 353 {own} = &disims :@disims!service@disims {own}!me@disims alice!peer@disims"
+            ),
+            format!(":disims 366 {own} &disims :End of /NAMES list"),
+        ]
+    );
+}

@@ -154,7 +154,7 @@ fn irssi_registration_gets_cap_replies_then_a_welcome_to_the_key_nick() {
     assert_eq!(
         out,
         vec![
-            ":disims CAP * LS :away-notify batch cap-notify echo-message message-tags multi-prefix server-time znc.in/self-message"
+            ":disims CAP * LS :away-notify batch cap-notify echo-message message-tags multi-prefix server-time userhost-in-names znc.in/self-message"
         ]
     );
     assert!(
