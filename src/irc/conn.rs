@@ -255,11 +255,8 @@ async fn serve(
                 Some(event) => {
                     close = render(&mut client, &event, &mut out, &mut requests, &mut rendered, &mut awaiting_replies);
                     // Render whatever else is waiting too, so that a burst goes out in few writes.
-                    if let Some((_, events)) = attached.as_mut() {
-                        while !close && out.len() < WRITE_BATCH {
-                            let Ok(event) = events.try_recv() else { break };
-                            close = render(&mut client, &event, &mut out, &mut requests, &mut rendered, &mut awaiting_replies);
-                        }
+                    if let Some((_, events)) = attached.as_mut() && !close {
+                        close = render_queued(&mut client, events, &mut out, &mut requests, &mut rendered, &mut awaiting_replies);
                     }
                 }
                 None => {
@@ -293,11 +290,10 @@ async fn serve(
                     // The hub greets a new front end with its contact book as it attaches
                     // it: render what is queued now, so that the `&disims` JOIN burst goes
                     // out with the welcome, before any reply to the client's next lines.
-                    while !close && out.len() < WRITE_BATCH {
-                        let Ok(event) = pair.1.try_recv() else { break };
-                        close = render(
+                    if !close {
+                        close = render_queued(
                             &mut client,
-                            &event,
+                            &mut pair.1,
                             &mut out,
                             &mut requests,
                             &mut rendered,
@@ -340,18 +336,17 @@ async fn serve(
             // The hub answers most requests as it handles them (306 for AWAY, the
             // service's reply, WHOIS, echoes): render what it queued now, so that those
             // answers come before the replies to the client's next lines.
-            if let Some((_, events)) = attached.as_mut() {
-                while !close && out.len() < WRITE_BATCH {
-                    let Ok(event) = events.try_recv() else { break };
-                    close = render(
-                        &mut client,
-                        &event,
-                        &mut out,
-                        &mut requests,
-                        &mut rendered,
-                        &mut awaiting_replies,
-                    );
-                }
+            if let Some((_, events)) = attached.as_mut()
+                && !close
+            {
+                close = render_queued(
+                    &mut client,
+                    events,
+                    &mut out,
+                    &mut requests,
+                    &mut rendered,
+                    &mut awaiting_replies,
+                );
             }
         }
         if !out.is_empty() || !rendered.is_empty() {
@@ -481,6 +476,25 @@ fn render(
         rendered.push((*row, out.len()));
     }
     close
+}
+
+/// Renders the events the hub has queued for this connection, up to [`WRITE_BATCH`] bytes
+/// of output, as [`render`] does one; returns true when the connection must close.
+fn render_queued(
+    client: &mut Client,
+    events: &mut tokio::sync::mpsc::Receiver<FrontendEvent>,
+    out: &mut Vec<u8>,
+    requests: &mut Vec<FrontendRequest>,
+    rendered: &mut Vec<(StoredRow, usize)>,
+    awaiting_replies: &mut usize,
+) -> bool {
+    while out.len() < WRITE_BATCH {
+        let Ok(event) = events.try_recv() else { break };
+        if render(client, &event, out, requests, rendered, awaiting_replies) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Writes `out` to the socket within `timeout`; returns how many bytes went, and what

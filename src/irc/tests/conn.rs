@@ -15,37 +15,10 @@ use crate::router::{self, RouterInput};
 /// the front end's own id, not from the id 0 of a connection not yet attached.
 #[tokio::test]
 async fn the_requests_of_the_registering_read_come_from_the_attached_front_end() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (hub, mut inputs) = router::channel();
-    let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
-    tokio::spawn(accept_loop(
-        listener,
-        settings(None),
-        hub,
-        shutdown.clone(),
-        tracker.clone(),
-        IrcLimits::default(),
-    ));
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"NICK a\r\nUSER a 0 * :a\r\n")
-        .await
-        .unwrap();
-    let next = async |inputs: &mut tokio::sync::mpsc::UnboundedReceiver<RouterInput>| {
-        tokio::time::timeout(Duration::from_secs(10), inputs.recv())
-            .await
-            .expect("in time")
-            .expect("an input")
-    };
-    let _events = match next(&mut inputs).await {
-        RouterInput::Attach { events, reply } => {
-            reply.send(7).unwrap();
-            events
-        }
-        other => panic!("expected the attach first, got {other:?}"),
-    };
-    match next(&mut inputs).await {
+    let (addr, mut inputs, shutdown) = listen(IrcLimits::default()).await;
+    let (mut lines, _events) =
+        connect_and_attach(addr, &mut inputs, b"NICK a\r\nUSER a 0 * :a\r\n", false).await;
+    match next_input(&mut inputs).await {
         RouterInput::Requests { from, requests } => {
             assert_eq!(from, 7);
             assert_eq!(requests, [FrontendRequest::Echoes(false)]);
@@ -53,8 +26,7 @@ async fn the_requests_of_the_registering_read_come_from_the_attached_front_end()
         other => panic!("{other:?}"),
     }
     // The welcome went out all the same.
-    let mut lines = BufReader::new(stream).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
+    let first = next_line(&mut lines).await;
     assert!(first.contains(" 001 "), "{first}");
     shutdown.cancel();
 }
@@ -89,6 +61,35 @@ async fn next_input(inputs: &mut tokio::sync::mpsc::UnboundedReceiver<RouterInpu
         .expect("an input")
 }
 
+/// Connects, writes `lines` in one write (a registration and what follows it, as a scripted
+/// client sends them) and answers the hub's attach with front end 7, queueing a first
+/// contact book with it when `book` is set (as the real hub does); returns the client's
+/// reader and the front end's event queue.
+async fn connect_and_attach(
+    addr: std::net::SocketAddr,
+    inputs: &mut tokio::sync::mpsc::UnboundedReceiver<RouterInput>,
+    lines: &[u8],
+    book: bool,
+) -> (
+    tokio::io::Lines<BufReader<TcpStream>>,
+    tokio::sync::mpsc::Sender<FrontendEvent>,
+) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(lines).await.unwrap();
+    match next_input(inputs).await {
+        RouterInput::Attach { events, reply } => {
+            if book {
+                events
+                    .try_send(FrontendEvent::Contacts(Arc::default()))
+                    .unwrap();
+            }
+            reply.send(7).unwrap();
+            (BufReader::new(stream).lines(), events)
+        }
+        other => panic!("expected the attach first, got {other:?}"),
+    }
+}
+
 async fn next_line(lines: &mut tokio::io::Lines<BufReader<TcpStream>>) -> String {
     tokio::time::timeout(Duration::from_secs(10), lines.next_line())
         .await
@@ -121,23 +122,13 @@ fn has_join_burst(lines: &[String]) -> bool {
 #[tokio::test]
 async fn the_join_burst_comes_with_registration_before_a_later_reply() {
     let (addr, mut inputs, shutdown) = listen(IrcLimits::default()).await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    // All in one write, as a scripted client sends them.
-    stream
-        .write_all(b"NICK a\r\nUSER a 0 * :a\r\nPING :after-registration\r\n")
-        .await
-        .unwrap();
-    let _events = match next_input(&mut inputs).await {
-        RouterInput::Attach { events, reply } => {
-            events
-                .try_send(FrontendEvent::Contacts(Arc::default()))
-                .unwrap();
-            reply.send(7).unwrap();
-            events
-        }
-        other => panic!("expected the attach first, got {other:?}"),
-    };
-    let mut lines = BufReader::new(stream).lines();
+    let (mut lines, _events) = connect_and_attach(
+        addr,
+        &mut inputs,
+        b"NICK a\r\nUSER a 0 * :a\r\nPING :after-registration\r\n",
+        true,
+    )
+    .await;
     let seen = lines_before_pong(&mut lines).await;
     assert!(has_join_burst(&seen), "no burst before the PONG: {seen:?}");
     shutdown.cancel();
@@ -152,19 +143,13 @@ async fn a_command_after_registration_waits_for_a_late_first_contact_book() {
         ..IrcLimits::default()
     };
     let (addr, mut inputs, shutdown) = listen(limits).await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"NICK a\r\nUSER a 0 * :a\r\nPING :after-registration\r\n")
-        .await
-        .unwrap();
-    let events = match next_input(&mut inputs).await {
-        RouterInput::Attach { events, reply } => {
-            reply.send(7).unwrap();
-            events
-        }
-        other => panic!("expected the attach first, got {other:?}"),
-    };
-    let mut lines = BufReader::new(stream).lines();
+    let (mut lines, events) = connect_and_attach(
+        addr,
+        &mut inputs,
+        b"NICK a\r\nUSER a 0 * :a\r\nPING :after-registration\r\n",
+        false,
+    )
+    .await;
     // The welcome is out before the book is sent; the PING's reply is not.
     loop {
         let line = next_line(&mut lines).await;
@@ -193,19 +178,13 @@ async fn without_a_contact_book_the_client_is_answered_once_the_wait_ends() {
         ..IrcLimits::default()
     };
     let (addr, mut inputs, shutdown) = listen(limits).await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"NICK a\r\nUSER a 0 * :a\r\nPING :after-registration\r\n")
-        .await
-        .unwrap();
-    let _events = match next_input(&mut inputs).await {
-        RouterInput::Attach { events, reply } => {
-            reply.send(7).unwrap();
-            events
-        }
-        other => panic!("expected the attach first, got {other:?}"),
-    };
-    let mut lines = BufReader::new(stream).lines();
+    let (mut lines, _events) = connect_and_attach(
+        addr,
+        &mut inputs,
+        b"NICK a\r\nUSER a 0 * :a\r\nPING :after-registration\r\n",
+        false,
+    )
+    .await;
     let seen = lines_before_pong(&mut lines).await;
     assert!(!has_join_burst(&seen), "{seen:?}");
     shutdown.cancel();
@@ -221,23 +200,13 @@ async fn a_line_after_a_service_command_waits_for_its_late_reply() {
         ..IrcLimits::default()
     };
     let (addr, mut inputs, shutdown) = listen(limits).await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(
-            b"NICK a\r\nUSER a 0 * :a\r\nPRIVMSG disims :status\r\nPING :after-registration\r\n",
-        )
-        .await
-        .unwrap();
-    let events = match next_input(&mut inputs).await {
-        RouterInput::Attach { events, reply } => {
-            events
-                .try_send(FrontendEvent::Contacts(Arc::default()))
-                .unwrap();
-            reply.send(7).unwrap();
-            events
-        }
-        other => panic!("expected the attach first, got {other:?}"),
-    };
+    let (mut lines, events) = connect_and_attach(
+        addr,
+        &mut inputs,
+        b"NICK a\r\nUSER a 0 * :a\r\nPRIVMSG disims :status\r\nPING :after-registration\r\n",
+        true,
+    )
+    .await;
     // The registration's request, then the command.
     loop {
         match next_input(&mut inputs).await {
@@ -262,7 +231,6 @@ async fn a_line_after_a_service_command_waits_for_its_late_reply() {
         })
         .await
         .unwrap();
-    let mut lines = BufReader::new(stream).lines();
     let seen = lines_before_pong(&mut lines).await;
     assert!(
         seen.iter()
