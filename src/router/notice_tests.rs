@@ -4,7 +4,7 @@
 
 use super::control_tests::{attach, drain, peer, run};
 use super::notices::Unreached;
-use super::tests::{fake_session, stored_router as open};
+use super::tests::{fake_session, next_input, stored_router as open};
 use super::*;
 use crate::message::MessageKind;
 
@@ -154,17 +154,12 @@ async fn a_real_dial_of_a_peer_without_a_record_blames_the_peer_not_us() {
     send(&mut r, id, dora, "anyone?");
     // The dial runs in a task (the memory directory has no record for dora) and reports
     // through the hub's inputs.
-    let failed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            match inputs.recv().await {
-                Some(failed @ RouterInput::DialFailed { .. }) => return failed,
-                Some(_) => {}
-                None => panic!("the inputs closed"),
-            }
-        }
-    })
-    .await
-    .expect("the dial fails");
+    let failed = next_input(
+        &mut inputs,
+        |i| matches!(i, RouterInput::DialFailed { .. }),
+        "the dial fails",
+    )
+    .await;
     r.handle(failed);
     let nick = dora.nick();
     assert_eq!(

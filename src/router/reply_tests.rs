@@ -3,7 +3,7 @@
 //! proper plurals, and a peer the user wrote to first not announced as a new sender.
 
 use super::control_tests::{attach, chat, drain, peer, run, texts};
-use super::tests::context_with_inputs;
+use super::tests::{context_with_inputs, next_input};
 use super::*;
 use crate::message::{ControlTarget, MessageKind};
 
@@ -68,17 +68,12 @@ async fn status_replies_come_before_the_replies_to_later_commands() {
         "the later replies wait for status"
     );
     // The status task answers (the directory's part), through the hub's inputs.
-    let reply = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            match inputs.recv().await {
-                Some(reply @ RouterInput::Reply { .. }) => return reply,
-                Some(_) => {}
-                None => panic!("the inputs closed"),
-            }
-        }
-    })
-    .await
-    .expect("the status task answers");
+    let reply = next_input(
+        &mut inputs,
+        |i| matches!(i, RouterInput::Reply { .. }),
+        "the status task answers",
+    )
+    .await;
     r.handle(reply);
     let got = replies(&drain(&mut rx));
     assert_eq!(got.len(), 3, "{got:?}");

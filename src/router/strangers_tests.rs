@@ -5,6 +5,7 @@ use ed25519_dalek::SigningKey;
 use tokio::sync::mpsc;
 
 use super::super::control_tests::{attach, chat, drain, peer, run, texts};
+use super::super::tests::next_input;
 use super::super::*;
 use crate::config::StoreConfig;
 use crate::policy::strangers::{Quota, row_bytes};
@@ -54,17 +55,12 @@ async fn the_history_is_pruned_one_batch_per_turn_of_the_hub() {
     assert_eq!(left(&r), n as u64 - crate::store::PRUNE_BATCH as u64);
     let mut turns = 1;
     while left(&r) > 0 {
-        let next = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            loop {
-                match inputs.recv().await {
-                    Some(input @ RouterInput::PruneHistory { .. }) => return input,
-                    Some(_) => {}
-                    None => panic!("no next batch"),
-                }
-            }
-        })
-        .await
-        .expect("the next batch is scheduled");
+        let next = next_input(
+            &mut inputs,
+            |i| matches!(i, RouterInput::PruneHistory { .. }),
+            "the next batch is scheduled",
+        )
+        .await;
         let before = left(&r);
         r.handle(next);
         assert!(before - left(&r) <= crate::store::PRUNE_BATCH as u64);

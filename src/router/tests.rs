@@ -43,6 +43,27 @@ fn peer(n: u32) -> PeerId {
     PeerId::of(&SigningKey::from_bytes(&seed))
 }
 
+/// The hub's next input that `wanted` picks, skipping the others; panics after 10 s
+/// (`what` says what was awaited) or when the inputs close.
+pub(super) async fn next_input(
+    inputs: &mut mpsc::UnboundedReceiver<RouterInput>,
+    wanted: impl Fn(&RouterInput) -> bool,
+    what: &str,
+) -> RouterInput {
+    let found = async {
+        loop {
+            match inputs.recv().await {
+                Some(input) if wanted(&input) => return input,
+                Some(_) => {}
+                None => panic!("the inputs closed: {what}"),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), found)
+        .await
+        .unwrap_or_else(|_| panic!("not in time: {what}"))
+}
+
 pub(super) fn chat(n: u32, sent_at_ms: u64) -> ChatMessage {
     let mut id = [0u8; 16];
     id[..4].copy_from_slice(&n.to_be_bytes());
