@@ -50,7 +50,7 @@ async fn reserve(
     client::reserve(TcpStream::connect(addr).await.unwrap(), who, relay).await
 }
 
-fn refused(r: Result<impl Sized, RelayIoError>) -> StatusCode {
+fn refused<T>(r: Result<T, RelayIoError>) -> StatusCode {
     match r {
         Err(RelayIoError::Refused(code, _)) => code,
         Err(e) => panic!("expected a refusal, got {e}"),
@@ -156,5 +156,130 @@ async fn refusals_come_back_as_codes() {
     );
     // The friend is served.
     assert!(reserve(addr, &friend, relay_key).await.is_ok());
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_flood_from_one_prefix_leaves_the_relay_serving_its_contacts() {
+    // Everything here comes from 127.0.0.1: one prefix.
+    let friend = sk(3);
+    let (relay, addr, stop) = start(Serve::Anyone, vec![PeerId::of(&friend)]).await;
+    let relay_key = PeerId::of(&sk(9));
+    let mut held = Vec::new();
+    let mut refusals = Vec::new();
+    for seed in 100..120 {
+        match reserve(addr, &sk(seed), relay_key).await {
+            Ok(r) => held.push(r),
+            Err(e) => refusals.push(refused::<()>(Err(e))),
+        }
+    }
+    assert_eq!(held.len(), disims::policy::relay::RESERVATIONS_PER_PREFIX);
+    assert!(refusals.iter().all(|c| *c == StatusCode::ResourceLimit));
+    // The friend, from the same prefix, is served, and reached through the relay.
+    let mut reservation = reserve(addr, &friend, relay_key).await.unwrap();
+    let friend_key = friend.clone();
+    let responder = tokio::spawn(async move {
+        let (circuit, _) = reservation.next_incoming().await.unwrap();
+        let mut stream = client::accept(addr, circuit).await.unwrap();
+        transport::respond(&mut stream, &friend_key).await.unwrap()
+    });
+    let mut stream = client::connect(addr, PeerId::of(&friend)).await.unwrap();
+    let keys = tokio::time::timeout(
+        LIMIT,
+        transport::initiate(&mut stream, &sk(2), PeerId::of(&friend)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(keys.peer, friend.verifying_key());
+    tokio::time::timeout(LIMIT, responder)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        relay.counts().0,
+        disims::policy::relay::RESERVATIONS_PER_PREFIX + 1
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_renewal_after_a_ping_keeps_the_reservation_until_the_connection_closes() {
+    let (relay, addr, stop) = start(Serve::Anyone, vec![]).await;
+    let target = sk(1);
+    let mut reservation = reserve(addr, &target, PeerId::of(&sk(9))).await.unwrap();
+    reservation.ping(7).await.unwrap();
+    tokio::time::timeout(LIMIT, reservation.renew(&target))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(relay.counts(), (1, 0));
+    // Dropping the control connection ends the reservation.
+    drop(reservation);
+    tokio::time::timeout(LIMIT, async {
+        while relay.counts().0 != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        refused(client::connect(addr, PeerId::of(&target)).await),
+        StatusCode::NoReservation
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_ping_crossing_the_challenge_is_answered_and_a_proof_by_another_key_refused() {
+    use disims::relay::io::{read_message, write_message};
+    use disims::relay::proof::prove;
+    use disims::relay::wire::RelayMessage;
+    let (_relay, addr, stop) = start(Serve::Anyone, vec![]).await;
+    let (target, relay_key) = (sk(1), PeerId::of(&sk(9)));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let me = PeerId::of(&target);
+    write_message(&mut s, &RelayMessage::Reserve { target: me })
+        .await
+        .unwrap();
+    let RelayMessage::Challenge { relay, nonce } = read_message(&mut s).await.unwrap() else {
+        panic!("no challenge");
+    };
+    assert_eq!(relay, relay_key);
+    write_message(&mut s, &RelayMessage::Ping(5)).await.unwrap();
+    assert_eq!(read_message(&mut s).await.unwrap(), RelayMessage::Pong(5));
+    let signature = prove(&target, &relay, &relay, &nonce).unwrap();
+    write_message(&mut s, &RelayMessage::Proof { signature })
+        .await
+        .unwrap();
+    assert!(matches!(
+        read_message(&mut s).await.unwrap(),
+        RelayMessage::Reserved(_)
+    ));
+
+    // A proof by another key for the same challenge shape is refused.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    write_message(
+        &mut s,
+        &RelayMessage::Reserve {
+            target: PeerId::of(&sk(6)),
+        },
+    )
+    .await
+    .unwrap();
+    let RelayMessage::Challenge { relay, nonce } = read_message(&mut s).await.unwrap() else {
+        panic!("no challenge");
+    };
+    let signature = prove(&sk(7), &relay, &relay, &nonce).unwrap();
+    write_message(&mut s, &RelayMessage::Proof { signature })
+        .await
+        .unwrap();
+    assert_eq!(
+        read_message(&mut s).await.unwrap(),
+        RelayMessage::Status {
+            code: StatusCode::BadProof,
+            retry_after_s: 0
+        }
+    );
     stop.cancel();
 }

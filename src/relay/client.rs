@@ -42,7 +42,7 @@ async fn prove_and_reserve(
 ) -> Result<Grant, RelayIoError> {
     let target = PeerId::of(identity);
     write_message(stream, &RelayMessage::Reserve { target }).await?;
-    let (shown, nonce) = match read_message(stream).await? {
+    let (shown, nonce) = match read_control(stream).await? {
         RelayMessage::Challenge { relay, nonce } => (relay, nonce),
         RelayMessage::Status {
             code,
@@ -52,7 +52,7 @@ async fn prove_and_reserve(
     };
     let signature = prove(identity, &relay, &shown, &nonce)?;
     write_message(stream, &RelayMessage::Proof { signature }).await?;
-    match read_message(stream).await? {
+    match read_control(stream).await? {
         RelayMessage::Reserved(grant) => Ok(grant),
         RelayMessage::Status {
             code,
@@ -62,19 +62,25 @@ async fn prove_and_reserve(
     }
 }
 
+/// The next control message other than Ping and Pong (a Ping is answered): a Pong to
+/// our keepalive may arrive before the answer to a renewal.
+async fn read_control(stream: &mut TcpStream) -> Result<RelayMessage, RelayIoError> {
+    loop {
+        match read_message(stream).await? {
+            RelayMessage::Ping(n) => write_message(stream, &RelayMessage::Pong(n)).await?,
+            RelayMessage::Pong(_) => {}
+            other => return Ok(other),
+        }
+    }
+}
+
 impl Reservation {
     /// Waits for the relay to offer a circuit, answering its Pings. The caller bounds it
     /// in time and sends [`Reservation::ping`] every 60 s.
     pub async fn next_incoming(&mut self) -> Result<(CircuitId, SocketAddr), RelayIoError> {
-        loop {
-            match read_message(&mut self.stream).await? {
-                RelayMessage::Incoming { circuit, from } => return Ok((circuit, from)),
-                RelayMessage::Ping(n) => {
-                    write_message(&mut self.stream, &RelayMessage::Pong(n)).await?
-                }
-                RelayMessage::Pong(_) => {}
-                _ => return Err(RelayIoError::Unexpected),
-            }
+        match read_control(&mut self.stream).await? {
+            RelayMessage::Incoming { circuit, from } => Ok((circuit, from)),
+            _ => Err(RelayIoError::Unexpected),
         }
     }
 

@@ -122,9 +122,23 @@ impl RelayServer {
         let challenge = Challenge::new(self.key, target, random_bytes()?, Instant::now());
         let (relay, nonce) = challenge.fields();
         write_message(wr, &RelayMessage::Challenge { relay, nonce }).await?;
-        let signature = match tokio::time::timeout(limits.challenge_wait, rx.recv()).await {
-            Ok(Some(Ok(RelayMessage::Proof { signature }))) => signature,
-            Ok(Some(Err(e))) => return Err(e),
+        // A keepalive may cross the challenge: Pings are answered, Pongs skipped.
+        let proof = async {
+            loop {
+                match rx.recv().await {
+                    Some(Ok(RelayMessage::Ping(n))) => {
+                        write_message(wr, &RelayMessage::Pong(n)).await?;
+                        lock(&self.table).ping(&target, Instant::now());
+                    }
+                    Some(Ok(RelayMessage::Pong(_))) => {}
+                    other => return Ok::<_, RelayIoError>(other),
+                }
+            }
+        };
+        let signature = match tokio::time::timeout(limits.challenge_wait, proof).await {
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(Some(Ok(RelayMessage::Proof { signature })))) => signature,
+            Ok(Ok(Some(Err(e)))) => return Err(e),
             Err(_) => {
                 status(wr, StatusCode::BadProof).await?;
                 return Ok(None);
