@@ -283,3 +283,41 @@ async fn a_ping_crossing_the_challenge_is_answered_and_a_proof_by_another_key_re
     );
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_sweep_ends_idle_circuits_and_expired_reservations() {
+    use tokio::io::AsyncReadExt;
+    let (relay, addr, stop) = start(Serve::Anyone, vec![]).await;
+    let target = sk(1);
+    let mut reservation = reserve(addr, &target, PeerId::of(&sk(9))).await.unwrap();
+    let accepted = tokio::spawn(async move {
+        let (circuit, _) = reservation.next_incoming().await.unwrap();
+        (client::accept(addr, circuit).await.unwrap(), reservation)
+    });
+    let mut dialler = client::connect(addr, PeerId::of(&target)).await.unwrap();
+    let (mut at_target, mut reservation) = tokio::time::timeout(LIMIT, accepted)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(relay.counts(), (1, 1));
+    // Nothing at all for longer than the circuit's idle time (the clock is passed in).
+    let limits = RelayLimits::default();
+    let later = std::time::Instant::now() + limits.circuit_idle + Duration::from_secs(1);
+    relay.sweep(later);
+    let mut byte = [0u8; 1];
+    let eof = tokio::time::timeout(LIMIT, dialler.read(&mut byte))
+        .await
+        .unwrap();
+    assert!(matches!(eof, Ok(0) | Err(_)));
+    let eof = tokio::time::timeout(LIMIT, at_target.read(&mut byte))
+        .await
+        .unwrap();
+    assert!(matches!(eof, Ok(0) | Err(_)));
+    // The reservation went silent too (no Ping for 300 s): it is gone, its connection closed.
+    assert_eq!(relay.counts(), (0, 0));
+    let ended = tokio::time::timeout(LIMIT, reservation.next_incoming())
+        .await
+        .unwrap();
+    assert!(ended.is_err());
+    stop.cancel();
+}

@@ -24,6 +24,9 @@ use crate::policy::inbound::MSG1_WAIT;
 use crate::policy::relay::{MAX_CHUNK, RelayLimits, RelayTable, Serve};
 
 type Offer = (CircuitId, SocketAddr);
+
+/// How often [`RelayServer::serve`] sweeps expired reservations and circuits.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 type Messages = mpsc::Receiver<Result<RelayMessage, RelayIoError>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -38,6 +41,8 @@ pub struct RelayServer {
     is_contact: Box<dyn Fn(&PeerId) -> bool + Send + Sync>,
     targets: Mutex<HashMap<PeerId, (u64, mpsc::Sender<Offer>)>>,
     waiting: Mutex<HashMap<CircuitId, oneshot::Sender<TcpStream>>>,
+    /// Cancels a joined circuit's copying (expired by [`RelayServer::sweep`]).
+    joined: Mutex<HashMap<CircuitId, CancellationToken>>,
     generation: AtomicU64,
 }
 
@@ -54,6 +59,7 @@ impl RelayServer {
             is_contact,
             targets: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
+            joined: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
         })
     }
@@ -63,12 +69,36 @@ impl RelayServer {
         lock(&self.table).counts()
     }
 
+    /// Ends what the table says has expired at `now`: reservations past their time (their
+    /// control connection is closed) and circuits idle too long (both sockets closed).
+    /// Circuits not accepted in time end by their dialler's own wait.
+    pub fn sweep(&self, now: Instant) {
+        let expired = lock(&self.table).expire(now);
+        let mut targets = lock(&self.targets);
+        for key in &expired.reservations {
+            // Dropping the sender ends the reservation's task.
+            targets.remove(key);
+        }
+        drop(targets);
+        let mut joined = lock(&self.joined);
+        for id in &expired.circuits {
+            if let Some(token) = joined.remove(id) {
+                token.cancel();
+            }
+        }
+    }
+
     /// Serves relay connections on `listener` until `shutdown` (anything whose first
-    /// record is not a relay message is closed).
+    /// record is not a relay message is closed), sweeping expired entries every second.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             let (mut stream, from) = tokio::select! {
                 _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    self.sweep(Instant::now());
+                    continue;
+                }
                 accepted = listener.accept() => match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
@@ -279,12 +309,19 @@ impl RelayServer {
         }
     }
 
-    /// Copies bytes both ways, paced by the table, until both sides have closed.
+    /// Copies bytes both ways, paced by the table, until both sides have closed or the
+    /// circuit expires.
     async fn splice(&self, id: CircuitId, a: TcpStream, b: TcpStream) -> Result<(), RelayIoError> {
+        let token = CancellationToken::new();
+        lock(&self.joined).insert(id, token.clone());
         let (ar, aw) = a.into_split();
         let (br, bw) = b.into_split();
-        let (x, y) = tokio::join!(self.copy(id, ar, bw), self.copy(id, br, aw));
-        x.and(y)
+        let result = tokio::select! {
+            (x, y) = async { tokio::join!(self.copy(id, ar, bw), self.copy(id, br, aw)) } => x.and(y),
+            _ = token.cancelled() => Ok(()),
+        };
+        lock(&self.joined).remove(&id);
+        result
     }
 
     async fn copy(
