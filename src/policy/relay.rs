@@ -255,7 +255,11 @@ impl RelayTable {
             return Err(why);
         }
         let expires = now + self.limits.reservation_ttl;
-        let circuits = old.map_or(0, |o| o.circuits);
+        // Circuits outlive a reservation: a new one counts those still joined to its key.
+        let circuits = match old {
+            Some(o) => o.circuits,
+            None => self.circuits.values().filter(|c| c.target == key).count(),
+        };
         self.put_reservation(
             key,
             Reservation {
@@ -466,6 +470,39 @@ impl RelayTable {
         out.reservations.sort();
         out.circuits.sort();
         out
+    }
+}
+
+#[cfg(test)]
+impl RelayTable {
+    /// Recounts everything from the entries and compares with the running counters.
+    fn check_invariants(&self) {
+        let l = &self.limits;
+        assert!(self.reservations.len() <= l.reservations_total);
+        assert!(self.circuits.len() <= l.circuits_total);
+        let mut by_prefix: HashMap<SourcePrefix, usize> = HashMap::new();
+        for r in self.reservations.values().filter(|r| !r.contact) {
+            *by_prefix.entry(r.prefix).or_insert(0) += 1;
+        }
+        assert_eq!(by_prefix, self.reservations_by_prefix);
+        assert_eq!(
+            by_prefix.values().sum::<usize>(),
+            self.stranger_reservations
+        );
+        assert!(by_prefix.values().all(|&n| n <= l.reservations_per_prefix));
+        let mut by_prefix: HashMap<SourcePrefix, usize> = HashMap::new();
+        for c in self.circuits.values() {
+            *by_prefix.entry(c.prefix).or_insert(0) += 1;
+        }
+        assert_eq!(by_prefix, self.circuits_by_prefix);
+        assert!(by_prefix.values().all(|&n| n <= l.circuits_per_prefix));
+        let strangers = self.circuits.values().filter(|c| !c.contact).count();
+        assert_eq!(strangers, self.stranger_circuits);
+        for (key, r) in &self.reservations {
+            let n = self.circuits.values().filter(|c| c.target == *key).count();
+            assert_eq!(r.circuits, n);
+            assert!(n <= l.circuits_per_target);
+        }
     }
 }
 

@@ -274,3 +274,61 @@ fn bytes_are_paced_per_circuit_and_in_total() {
     let later = t0 + Duration::from_millis(200);
     assert_eq!(t.transfer(&cid(2), 300, later), Ok(Duration::ZERO));
 }
+
+#[derive(Clone, Debug)]
+enum Op {
+    Reserve(u16, u8, bool),
+    Unreserve(u16),
+    Ping(u16),
+    Open(u16, u16, u8),
+    Accept(u16),
+    Close(u16),
+    Transfer(u16, u16),
+    Advance(u16),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0u16..16, 0u8..4, any::<bool>()).prop_map(|(k, p, c)| Op::Reserve(k, p, c)),
+        (0u16..16).prop_map(Op::Unreserve),
+        (0u16..16).prop_map(Op::Ping),
+        (0u16..40, 0u16..16, 0u8..4).prop_map(|(c, k, p)| Op::Open(c, k, p)),
+        (0u16..40).prop_map(Op::Accept),
+        (0u16..40).prop_map(Op::Close),
+        (0u16..40, any::<u16>()).prop_map(|(c, n)| Op::Transfer(c, n)),
+        (0u16..400).prop_map(Op::Advance),
+    ]
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_sequence_keeps_the_counts_true_and_bounded(
+        ops in proptest::collection::vec(op(), 1..200),
+        serve in proptest::prop_oneof![
+            proptest::strategy::Just(Serve::Anyone),
+            proptest::strategy::Just(Serve::Contacts)
+        ],
+    ) {
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut t = RelayTable::new(small(), serve, t0);
+        let from = |p: u8| ip(&format!("192.0.{p}.1"));
+        for op in ops {
+            match op {
+                Op::Reserve(k, p, c) => { let _ = t.reserve(key(k), from(p), c, now); }
+                Op::Unreserve(k) => t.unreserve(&key(k)),
+                Op::Ping(k) => t.ping(&key(k), now),
+                Op::Open(c, k, p) => { let _ = t.open_circuit(cid(c), key(k), from(p), now); }
+                Op::Accept(c) => { let _ = t.accept_circuit(cid(c), now); }
+                Op::Close(c) => t.close_circuit(&cid(c)),
+                Op::Transfer(c, n) => { let _ = t.transfer(&cid(c), n.into(), now); }
+                Op::Advance(s) => {
+                    now += Duration::from_secs(s.into());
+                    t.expire(now);
+                }
+            }
+            t.check_invariants();
+        }
+    }
+}
