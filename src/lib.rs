@@ -11,6 +11,7 @@
 //! - [`directory`]: where peers can be reached: the `Directory` trait, mainline DHT, in-memory.
 //! - [`message`]: the shared vocabulary: chat messages, front-end requests and events.
 //! - [`policy`]: budgets for what strangers can make us spend (pure; one place for the numbers).
+//! - [`relay`]: the relay protocol (control codec, reservation proof, record v2); not wired in yet.
 //! - [`router`]: the hub between front ends and peer sessions.
 //! - [`irc`]: the IRC front end: line framing, the client state machine, the connection task.
 //! - [`daemon`]: wires the tasks together; graceful shutdown.
@@ -35,5 +36,6 @@ pub mod irc;
 pub mod message;
 pub mod peer;
 pub mod policy;
+pub mod relay;
 pub mod router;
 pub mod store;

@@ -6,6 +6,7 @@
 //! - [`inbound`]: pending handshakes and sessions per source, per prefix and in total.
 //! - [`strangers`]: rates and disk quotas for peers that are not contacts.
 //! - [`irc`]: limits of the IRC listener (connections and password guesses per address).
+//! - [`relay`]: what a relay gives others (reservations, circuits, bytes a second).
 //!
 //! Shared here: [`canonical_ip`], [`SourcePrefix`] (the unit an attacker gets for free: an
 //! IPv4 /24 or an IPv6 /64) and [`TokenBucket`].
@@ -13,6 +14,7 @@
 pub mod address;
 pub mod inbound;
 pub mod irc;
+pub mod relay;
 pub mod strangers;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

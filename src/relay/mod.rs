@@ -1,0 +1,17 @@
+//! Relays: gateways that join two TCP streams so that a gateway behind a NAT can be
+//! reached (docs/protocol.md, "Relays"). Not wired into the daemon yet.
+//!
+//! - [`wire`]: the control messages (pure codec).
+//! - [`proof`]: the reservation proof, a signature over a relay-chosen challenge (pure).
+//! - [`record`]: the DHT address record version 2, which lists relays (pure).
+//! - [`io`]: control records over a stream; [`server`] and [`client`]: the relay and the
+//!   gateway's side over TCP.
+//!
+//! The relay's budgets are in [`crate::policy::relay`].
+
+pub mod client;
+pub mod io;
+pub mod proof;
+pub mod record;
+pub mod server;
+pub mod wire;

@@ -1,0 +1,367 @@
+//! The relay's side (IO): challenges and reservations on their control connections,
+//! circuits offered to the target and joined to the dialler, bytes paced by the
+//! [`RelayTable`]. Not wired into the gateway yet: [`RelayServer::serve`] runs it on a
+//! listener of its own (tests), and [`RelayServer::handle`] takes a connection whose first
+//! record the accept loop has read.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::io::{RelayIoError, read_message, status, write_message};
+use super::proof::Challenge;
+use super::wire::{CircuitId, Grant, RelayMessage, StatusCode};
+use crate::identity::{PeerId, random_bytes};
+use crate::policy::inbound::MSG1_WAIT;
+use crate::policy::relay::{MAX_CHUNK, RelayLimits, RelayTable, Serve};
+
+type Offer = (CircuitId, SocketAddr);
+
+/// How often [`RelayServer::serve`] sweeps expired reservations and circuits.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+type Messages = mpsc::Receiver<Result<RelayMessage, RelayIoError>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A relay: its key, its table, the targets' control connections and the circuits
+/// waiting for the target's Accept.
+pub struct RelayServer {
+    key: PeerId,
+    table: Mutex<RelayTable>,
+    is_contact: Box<dyn Fn(&PeerId) -> bool + Send + Sync>,
+    targets: Mutex<HashMap<PeerId, (u64, mpsc::Sender<Offer>)>>,
+    waiting: Mutex<HashMap<CircuitId, oneshot::Sender<TcpStream>>>,
+    /// Cancels a joined circuit's copying (expired by [`RelayServer::sweep`]).
+    joined: Mutex<HashMap<CircuitId, CancellationToken>>,
+    generation: AtomicU64,
+}
+
+impl RelayServer {
+    pub fn new(
+        key: PeerId,
+        limits: RelayLimits,
+        serve: Serve,
+        is_contact: Box<dyn Fn(&PeerId) -> bool + Send + Sync>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            key,
+            table: Mutex::new(RelayTable::new(limits, serve, Instant::now())),
+            is_contact,
+            targets: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(HashMap::new()),
+            joined: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// Reservations and circuits held.
+    pub fn counts(&self) -> (usize, usize) {
+        lock(&self.table).counts()
+    }
+
+    /// Ends what the table says has expired at `now`: reservations past their time (their
+    /// control connection is closed) and circuits idle too long (both sockets closed).
+    /// Circuits not accepted in time end by their dialler's own wait.
+    pub fn sweep(&self, now: Instant) {
+        let expired = lock(&self.table).expire(now);
+        let mut targets = lock(&self.targets);
+        for key in &expired.reservations {
+            // Dropping the sender ends the reservation's task.
+            targets.remove(key);
+        }
+        drop(targets);
+        let mut joined = lock(&self.joined);
+        for id in &expired.circuits {
+            if let Some(token) = joined.remove(id) {
+                token.cancel();
+            }
+        }
+    }
+
+    /// Serves relay connections on `listener` until `shutdown` (anything whose first
+    /// record is not a relay message is closed), sweeping expired entries every second.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            let (mut stream, from) = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    self.sweep(Instant::now());
+                    continue;
+                }
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accepting a relay connection failed");
+                        continue;
+                    }
+                },
+            };
+            let relay = self.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let first = tokio::time::timeout(MSG1_WAIT, read_message(&mut stream)).await;
+                if let Ok(Ok(first)) = first {
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = relay.handle(stream, from, first) => {}
+                    }
+                }
+            });
+        }
+    }
+
+    /// Handles a relay connection whose first message is `first`.
+    pub async fn handle(
+        self: Arc<Self>,
+        mut stream: TcpStream,
+        from: SocketAddr,
+        first: RelayMessage,
+    ) {
+        let result = match first {
+            RelayMessage::Reserve { target } => self.reservation(stream, from, target).await,
+            RelayMessage::Connect { target } => self.circuit(stream, from, target).await,
+            RelayMessage::Accept { circuit } => self.accept(stream, circuit).await,
+            _ => status(&mut stream, StatusCode::Unexpected).await,
+        };
+        if let Err(e) = result {
+            tracing::debug!(%from, error = %e, "relay connection ended");
+        }
+    }
+
+    /// Challenge, proof, table: the grant, or the refusal already told.
+    async fn prove(
+        &self,
+        wr: &mut OwnedWriteHalf,
+        rx: &mut Messages,
+        from: SocketAddr,
+        target: PeerId,
+    ) -> Result<Option<Grant>, RelayIoError> {
+        let limits = *lock(&self.table).limits();
+        let challenge = Challenge::new(self.key, target, random_bytes()?, Instant::now());
+        let (relay, nonce) = challenge.fields();
+        write_message(wr, &RelayMessage::Challenge { relay, nonce }).await?;
+        // A keepalive may cross the challenge: Pings are answered, Pongs skipped.
+        let proof = async {
+            loop {
+                match rx.recv().await {
+                    Some(Ok(RelayMessage::Ping(n))) => {
+                        write_message(wr, &RelayMessage::Pong(n)).await?;
+                        lock(&self.table).ping(&target, Instant::now());
+                    }
+                    Some(Ok(RelayMessage::Pong(_))) => {}
+                    other => return Ok::<_, RelayIoError>(other),
+                }
+            }
+        };
+        let signature = match tokio::time::timeout(limits.challenge_wait, proof).await {
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(Some(Ok(RelayMessage::Proof { signature })))) => signature,
+            Ok(Ok(Some(Err(e)))) => return Err(e),
+            Err(_) => {
+                status(wr, StatusCode::BadProof).await?;
+                return Ok(None);
+            }
+            _ => {
+                status(wr, StatusCode::Unexpected).await?;
+                return Ok(None);
+            }
+        };
+        if challenge
+            .verify(&signature, Instant::now(), limits.challenge_wait)
+            .is_err()
+        {
+            status(wr, StatusCode::BadProof).await?;
+            return Ok(None);
+        }
+        let contact = (self.is_contact)(&target);
+        let granted = lock(&self.table).reserve(target, from.ip(), contact, Instant::now());
+        if let Err(refusal) = granted {
+            status(wr, refusal.status()).await?;
+            return Ok(None);
+        }
+        let grant = Grant {
+            ttl_s: limits.reservation_ttl.as_secs() as u32,
+            rate: limits.circuit_rate as u32,
+            idle_s: limits.reservation_idle.as_secs() as u32,
+            observed: from,
+        };
+        write_message(wr, &RelayMessage::Reserved(grant)).await?;
+        Ok(Some(grant))
+    }
+
+    async fn reservation(
+        &self,
+        stream: TcpStream,
+        from: SocketAddr,
+        target: PeerId,
+    ) -> Result<(), RelayIoError> {
+        let (rd, mut wr) = stream.into_split();
+        let mut rx = spawn_reader(rd);
+        if self.prove(&mut wr, &mut rx, from, target).await?.is_none() {
+            return Ok(());
+        }
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut offers) = mpsc::channel::<Offer>(8);
+        // A newer reservation of the same key replaces ours: its sender drops ours.
+        lock(&self.targets).insert(target, (generation, tx));
+        let idle = lock(&self.table).limits().reservation_idle;
+        let result = async {
+            loop {
+                tokio::select! {
+                    offer = offers.recv() => match offer {
+                        Some((circuit, from)) => {
+                            write_message(&mut wr, &RelayMessage::Incoming { circuit, from }).await?
+                        }
+                        None => return Ok(()),
+                    },
+                    message = tokio::time::timeout(idle, rx.recv()) => match message {
+                        Ok(Some(Ok(RelayMessage::Ping(n)))) => {
+                            lock(&self.table).ping(&target, Instant::now());
+                            write_message(&mut wr, &RelayMessage::Pong(n)).await?;
+                        }
+                        Ok(Some(Ok(RelayMessage::Pong(_)))) => {
+                            lock(&self.table).ping(&target, Instant::now())
+                        }
+                        Ok(Some(Ok(RelayMessage::Reserve { target: t }))) if t == target => {
+                            if self.prove(&mut wr, &mut rx, from, target).await?.is_none() {
+                                return Ok(());
+                            }
+                        }
+                        Ok(Some(Ok(_))) => {
+                            status(&mut wr, StatusCode::Unexpected).await?;
+                            return Ok(());
+                        }
+                        Ok(Some(Err(e))) => return Err(e),
+                        Ok(None) | Err(_) => return Ok(()),
+                    },
+                }
+            }
+        }
+        .await;
+        let mut targets = lock(&self.targets);
+        if targets.get(&target).is_some_and(|(g, _)| *g == generation) {
+            targets.remove(&target);
+            lock(&self.table).unreserve(&target);
+        }
+        result
+    }
+
+    async fn circuit(
+        &self,
+        mut stream: TcpStream,
+        from: SocketAddr,
+        target: PeerId,
+    ) -> Result<(), RelayIoError> {
+        let id = CircuitId(random_bytes()?);
+        let opened = lock(&self.table).open_circuit(id, target, from.ip(), Instant::now());
+        if let Err(refusal) = opened {
+            return status(&mut stream, refusal.status()).await;
+        }
+        let sender = lock(&self.targets).get(&target).map(|(_, tx)| tx.clone());
+        let (tx, joined) = oneshot::channel();
+        lock(&self.waiting).insert(id, tx);
+        let offered = sender.is_some_and(|s| s.try_send((id, from)).is_ok());
+        let wait = lock(&self.table).limits().accept_wait;
+        let other = match offered {
+            true => tokio::time::timeout(wait, joined)
+                .await
+                .ok()
+                .and_then(Result::ok),
+            false => None,
+        };
+        let result = match other {
+            Some(other) => match status(&mut stream, StatusCode::Ok).await {
+                Ok(()) => self.splice(id, stream, other).await,
+                Err(e) => Err(e),
+            },
+            None => {
+                lock(&self.waiting).remove(&id);
+                status(&mut stream, StatusCode::ConnectionFailed).await
+            }
+        };
+        lock(&self.table).close_circuit(&id);
+        result
+    }
+
+    async fn accept(&self, mut stream: TcpStream, circuit: CircuitId) -> Result<(), RelayIoError> {
+        let accepted = lock(&self.table).accept_circuit(circuit, Instant::now());
+        let waiting = lock(&self.waiting).remove(&circuit);
+        match (accepted, waiting) {
+            (Ok(_), Some(tx)) => {
+                status(&mut stream, StatusCode::Ok).await?;
+                // The dialler's task joins the streams; if it gave up, this one closes.
+                let _ = tx.send(stream);
+                Ok(())
+            }
+            _ => status(&mut stream, StatusCode::NoCircuit).await,
+        }
+    }
+
+    /// Copies bytes both ways, paced by the table, until both sides have closed or the
+    /// circuit expires.
+    async fn splice(&self, id: CircuitId, a: TcpStream, b: TcpStream) -> Result<(), RelayIoError> {
+        let token = CancellationToken::new();
+        lock(&self.joined).insert(id, token.clone());
+        let (ar, aw) = a.into_split();
+        let (br, bw) = b.into_split();
+        let result = tokio::select! {
+            (x, y) = async { tokio::join!(self.copy(id, ar, bw), self.copy(id, br, aw)) } => x.and(y),
+            _ = token.cancelled() => Ok(()),
+        };
+        lock(&self.joined).remove(&id);
+        result
+    }
+
+    async fn copy(
+        &self,
+        id: CircuitId,
+        mut r: OwnedReadHalf,
+        mut w: OwnedWriteHalf,
+    ) -> Result<(), RelayIoError> {
+        let mut buf = vec![0u8; MAX_CHUNK];
+        loop {
+            let n = r.read(&mut buf).await?;
+            if n == 0 {
+                let _ = w.shutdown().await;
+                return Ok(());
+            }
+            loop {
+                let wait = lock(&self.table).transfer(&id, n, Instant::now());
+                match wait {
+                    Ok(wait) if wait.is_zero() => break,
+                    Ok(wait) => tokio::time::sleep(wait).await,
+                    Err(_) => return Ok(()),
+                }
+            }
+            w.write_all(&buf[..n]).await?;
+        }
+    }
+}
+
+/// Reads control messages on their own task, so that waiting for one can be given up
+/// (a `select!`) without losing half a record.
+fn spawn_reader(mut rd: OwnedReadHalf) -> Messages {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let message = read_message(&mut rd).await;
+            let end = message.is_err();
+            if tx.send(message).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    rx
+}
