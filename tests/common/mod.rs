@@ -4,6 +4,8 @@
 
 pub mod clients;
 
+pub mod nat;
+
 pub mod netns;
 
 pub mod process;

@@ -22,7 +22,17 @@ impl Process {
     /// its first line on stdout (`disims run` prints its nick, `disims dht-node` its
     /// address), with that line. Panics, showing the stderr, if it exits or stays silent
     /// for [`WAIT`]. The rest of its stdout is read and dropped, so it never blocks.
-    pub fn start(mut command: Command, stderr_file: &Path) -> (Process, String) {
+    pub fn start(command: Command, stderr_file: &Path) -> (Process, String) {
+        Self::start_at(command, stderr_file, |_| true)
+    }
+
+    /// [`Process::start`], returning once a line on stdout matches `first` (skipping the
+    /// lines before it, e.g. the test harness's when a test binary runs as a helper).
+    pub fn start_at(
+        mut command: Command,
+        stderr_file: &Path,
+        first: fn(&str) -> bool,
+    ) -> (Process, String) {
         let stderr = std::fs::File::create(stderr_file).expect("stderr file");
         let mut child = command
             .stdout(Stdio::piped())
@@ -33,7 +43,8 @@ impl Process {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = std::io::BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next().and_then(Result::ok));
+            let found = lines.by_ref().map_while(Result::ok).find(|l| first(l));
+            let _ = tx.send(found);
             for _ in lines {}
         });
         let process = Process {
