@@ -89,3 +89,39 @@ fn routers_masquerade_and_filter() {
     assert!(home.ruleset().contains("masquerade"), "{}", home.ruleset());
     assert!(random.ruleset().contains("masquerade random"));
 }
+
+/// miniupnpd on a lab router grants DiSIMS's NAT-PMP client a mapping (after learning a
+/// public-looking address by STUN), and a host on the internet reaches the LAN host's
+/// listener through it.
+#[test]
+fn miniupnpd_maps_a_port_for_the_natpmp_client() {
+    const TEST: &str = "nat_lab::miniupnpd_maps_a_port_for_the_natpmp_client";
+    if let Some(why) = Lab::unavailable() {
+        return skip(TEST, &why);
+    }
+    let lab = Lab::new().expect("lab");
+    let server = lab.public_host("srv").expect("public host");
+    let home = lab.router("home", Nat::PortPreserving).expect("router");
+    let alice = lab.lan_host(&home, "alice").expect("lan host");
+    let dir = tempfile::tempdir().unwrap();
+    let (_stun, _) = start(&server.ns, "stun 0.0.0.0:3478", &dir.path().join("s.err"));
+    let _miniupnpd =
+        home.start_miniupnpd(std::net::SocketAddrV4::new(server.addr, 3478), dir.path());
+    let (_listener, _) = start(&alice.ns, "whoami 0.0.0.0:7002", &dir.path().join("w.err"));
+    let (_mapper, line) = start(&alice.ns, "natpmp 7002", &dir.path().join("m.err"));
+    let external = line
+        .strip_prefix("mapped ")
+        .unwrap_or_else(|| panic!("no mapping: {line}"));
+    let external: std::net::SocketAddrV4 = external.parse().expect("mapped address");
+    assert_eq!(*external.ip(), home.wan, "{line}");
+    assert_eq!(external.port(), 7002, "{line}");
+    let (_ask, answer) = start(
+        &server.ns,
+        &format!("ask {}:7002", home.wan),
+        &dir.path().join("a.err"),
+    );
+    assert!(
+        answer.contains(&format!("seen={}", server.addr)),
+        "{answer}"
+    );
+}

@@ -78,6 +78,42 @@ impl Router {
         c
     }
 
+    /// Starts miniupnpd (UPnP-IGD, NAT-PMP and PCP) on this router, its files in `dir`.
+    /// Our WAN address is in TEST-NET-3, which miniupnpd calls reserved and will not map
+    /// on: it learns a public-looking address by STUN from `stun` instead (a STUN helper
+    /// on a public host); its replies pass the input filter as established traffic.
+    /// Returns once it listens for NAT-PMP; killed on drop.
+    pub fn start_miniupnpd(
+        &self,
+        stun: std::net::SocketAddrV4,
+        dir: &std::path::Path,
+    ) -> super::process::Process {
+        let conf = dir.join(format!("miniupnpd-{}.conf", self.index));
+        let text = format!(
+            "ext_ifname=wan\nlistening_ip=lan\nhttp_port=0\nenable_natpmp=yes\nenable_upnp=yes\n\
+             ext_perform_stun=yes\next_stun_host={ip}\next_stun_port={port}\n\
+             secure_mode=yes\nsystem_uptime=yes\nuuid=3e3b0ae2-6a5c-4c6e-9a4c-00000000000{index}\n\
+             allow 1024-65535 10.0.0.0/8 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n",
+            ip = stun.ip(),
+            port = stun.port(),
+            index = self.index % 10,
+        );
+        std::fs::write(&conf, text).expect("write miniupnpd.conf");
+        let pid = dir.join(format!("miniupnpd-{}.pid", self.index));
+        let mut c = self.command("sh");
+        c.arg("-c").arg(format!(
+            "exec miniupnpd -d -f '{}' -P '{}' 2>&1",
+            conf.display(),
+            pid.display()
+        ));
+        let (process, _) = super::process::Process::start_at(
+            c,
+            &dir.join(format!("miniupnpd-{}.stderr", self.index)),
+            |l| l.contains("Listening for NAT-PMP"),
+        );
+        process
+    }
+
     /// The router's nftables ruleset, as `nft list ruleset` prints it.
     pub fn ruleset(&self) -> String {
         self.command("nft")
@@ -354,7 +390,9 @@ pub const HELPER_ENV: &str = "DISIMS_LAB_HELPER";
 /// must have a test named `lab_helper` that calls [`helper_main`]):
 /// - `whoami ADDR`: a TCP server on ADDR that writes each client's address and closes;
 /// - `ask ADDR`: connects to ADDR, prints `local=L seen=S` and exits;
-/// - `stun ADDR`: a STUN server (RFC 5389 binding responses) on UDP ADDR.
+/// - `stun ADDR`: a STUN server (RFC 5389 binding responses) on UDP ADDR;
+/// - `natpmp PORT`: maps TCP PORT on the default gateway with DiSIMS's NAT-PMP client,
+///   prints `mapped EXTERNAL` (or `failed ERROR`) and stays until killed.
 ///
 /// Each prints its first line (`lab: ready ...`, or the answer) on stdout; [`start`] waits
 /// for it.
@@ -393,7 +431,29 @@ pub fn helper_main() {
         "whoami" => whoami(addr),
         "ask" => ask(addr),
         "stun" => stun(addr),
+        "natpmp" => natpmp(addr),
         other => panic!("unknown lab helper {other:?}"),
+    }
+}
+
+fn natpmp(port: &str) {
+    let port: u16 = port.parse().expect("natpmp: port");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("natpmp: runtime");
+    runtime.block_on(async {
+        let result = match disims::net::portmap::Client::for_default_gateway() {
+            Ok(client) => client.map(port).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(m) => println!("lab: mapped {}", m.external),
+            Err(e) => println!("lab: failed {e}"),
+        }
+    });
+    loop {
+        std::thread::park();
     }
 }
 
