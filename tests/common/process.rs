@@ -110,7 +110,8 @@ pub struct GatewayToml<'a> {
 }
 
 impl GatewayToml<'_> {
-    /// Writes the config to `path` (short DHT timeouts, as on a test network; peers may be
+    /// Writes the config to `path` (short DHT timeouts, as on a test network; no port
+    /// mapping: the host's own router is never asked; peers may be
     /// dialled on loopback and private ranges: `[peer] dial = "loopback"`, as the gateways
     /// of a test run on one machine or in namespaces it made).
     pub fn write(&self, path: &Path) {
@@ -129,6 +130,7 @@ impl GatewayToml<'_> {
             "data_dir = \"{data}\"\n\
              [irc]\nlisten = \"{irc}\"\n{password}\
              [peer]\nlisten = \"{peer}\"\nadvertise = [{advertise}]\ndial = \"loopback\"\n\
+             port_mapping = false\n\
              [dht]\nbootstrap = [{bootstrap}]\nlisten = \"{dht}\"\nrequest_timeout_ms = 500\n",
             data = self.data_dir.display(),
             irc = self.irc_listen,

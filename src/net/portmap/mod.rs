@@ -50,6 +50,42 @@ pub struct Mapping {
     pub lifetime: Duration,
 }
 
+/// Where the port mapping stands, for the publisher and `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum State {
+    /// Not asked for yet (or mapping is off).
+    #[default]
+    Idle,
+    /// The router granted this mapping; it is renewed.
+    Mapped(Mapping),
+    /// No mapping, and why (asked again every [`RETRY`]).
+    Failed(String),
+}
+
+impl State {
+    /// The mapping, while there is one.
+    pub fn mapped(&self) -> Option<&Mapping> {
+        match self {
+            State::Mapped(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            State::Idle => write!(f, "Port mapping: not asked for"),
+            State::Mapped(m) => write!(
+                f,
+                "Port mapping: {} on the router, reachable at {}",
+                m.protocol, m.external
+            ),
+            State::Failed(why) => write!(f, "Port mapping: none ({why})"),
+        }
+    }
+}
+
 /// A NAT-PMP client of one router.
 pub struct Client {
     router: SocketAddrV4,
@@ -146,54 +182,45 @@ pub fn renew_after(lifetime: Duration) -> Duration {
 }
 
 /// Keeps TCP `port` mapped on the default gateway until `shutdown`, then removes the
-/// mapping. `mapping` holds the current one (None while there is none); the log says
-/// what happened, once per change.
-pub async fn run(port: u16, mapping: watch::Sender<Option<Mapping>>, shutdown: CancellationToken) {
-    let mut last_error = String::new();
+/// mapping. `state` says where it stands; the log says what happened, once per change.
+pub async fn run(port: u16, state: watch::Sender<State>, shutdown: CancellationToken) {
     let mut client = None;
     loop {
-        let attempt = match &client {
+        let result = match &client {
             Some(c) => Ok(c),
             None => Client::for_default_gateway().map(|c| &*client.insert(c)),
         };
-        let result = match attempt {
+        let result = match result {
             Ok(c) => c.map(port).await,
             Err(e) => Err(e),
         };
-        let wait = match result {
+        let (next, wait) = match result {
             Ok(m) => {
-                last_error.clear();
                 let wait = renew_after(m.lifetime);
-                if mapping.borrow().as_ref() != Some(&m) {
-                    tracing::info!(protocol = m.protocol, external = %m.external, "port mapped on the router");
-                }
-                mapping.send_replace(Some(m));
-                wait
+                (State::Mapped(m), wait)
             }
             Err(e) => {
-                let text = e.to_string();
-                if text != last_error {
-                    tracing::info!("no port mapping on the router: {text}");
-                    last_error = text;
-                }
-                mapping.send_replace(None);
                 client = None;
-                RETRY
+                (State::Failed(e.to_string()), RETRY)
             }
         };
+        if *state.borrow() != next {
+            tracing::info!("{next}");
+        }
+        state.send_replace(next);
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(wait) => {}
         }
     }
-    if mapping.borrow().is_some() {
+    if state.borrow().mapped().is_some() {
         if let Some(c) = client {
             match c.unmap(port).await {
-                Ok(()) => tracing::info!("port mapping removed from the router"),
-                Err(e) => tracing::warn!("could not remove the port mapping: {e}"),
+                Ok(()) => tracing::info!("Port mapping: removed from the router"),
+                Err(e) => tracing::warn!("Port mapping: could not remove it: {e}"),
             }
         }
-        mapping.send_replace(None);
+        state.send_replace(State::Idle);
     }
 }
 
