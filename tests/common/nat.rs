@@ -392,7 +392,9 @@ pub const HELPER_ENV: &str = "DISIMS_LAB_HELPER";
 /// - `ask ADDR`: connects to ADDR, prints `local=L seen=S` and exits;
 /// - `stun ADDR`: a STUN server (RFC 5389 binding responses) on UDP ADDR;
 /// - `natpmp PORT`: maps TCP PORT on the default gateway with DiSIMS's NAT-PMP client,
-///   prints `mapped EXTERNAL` (or `failed ERROR`) and stays until killed.
+///   prints `mapped EXTERNAL` (or `failed ERROR`) and stays until killed;
+/// - `bridge PATH ADDR`: listens on the Unix socket PATH and joins each connection to a
+///   new TCP connection to ADDR (in the namespace): see [`tcp_into`].
 ///
 /// Each prints its first line (`lab: ready ...`, or the answer) on stdout; [`start`] waits
 /// for it.
@@ -432,6 +434,7 @@ pub fn helper_main() {
         "ask" => ask(addr),
         "stun" => stun(addr),
         "natpmp" => natpmp(addr),
+        "bridge" => bridge(addr, words.next().unwrap_or("")),
         other => panic!("unknown lab helper {other:?}"),
     }
 }
@@ -455,6 +458,61 @@ fn natpmp(port: &str) {
     loop {
         std::thread::park();
     }
+}
+
+fn bridge(path: &str, target: &str) {
+    let listener = std::os::unix::net::UnixListener::bind(path).expect("bridge: bind");
+    println!("lab: ready {path}");
+    for unix in listener.incoming().flatten() {
+        let Ok(tcp) = std::net::TcpStream::connect(target) else {
+            continue;
+        };
+        let (Ok(mut unix_r), Ok(mut tcp_w)) = (unix.try_clone(), tcp.try_clone()) else {
+            continue;
+        };
+        let (mut unix_w, mut tcp_r) = (unix, tcp);
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut unix_r, &mut tcp_w);
+            let _ = tcp_w.shutdown(std::net::Shutdown::Write);
+        });
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut tcp_r, &mut unix_w);
+            let _ = unix_w.shutdown(std::net::Shutdown::Write);
+        });
+    }
+}
+
+/// A TCP address on this (root) namespace's loopback that leads to `target` inside
+/// `host_ns` (e.g. a gateway's IRC listener on the namespace's own 127.0.0.1): through a
+/// Unix socket in `dir` (the file system is shared across network namespaces) and a
+/// [`helper`] `bridge` inside. Keep the returned process (the bridge) alive while needed.
+pub async fn tcp_into(
+    host_ns: &str,
+    target: std::net::SocketAddr,
+    dir: &std::path::Path,
+    name: &str,
+) -> (super::process::Process, std::net::SocketAddr) {
+    let path = dir.join(format!("{name}.sock"));
+    let (process, _) = start(
+        host_ns,
+        &format!("bridge {} {target}", path.display()),
+        &dir.join(format!("{name}.bridge.err")),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bridge listener");
+    let addr = listener.local_addr().expect("bridge address");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let path = path.clone();
+            tokio::spawn(async move {
+                if let Ok(mut unix) = tokio::net::UnixStream::connect(&path).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+                }
+            });
+        }
+    });
+    (process, addr)
 }
 
 fn whoami(addr: &str) {

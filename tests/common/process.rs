@@ -66,6 +66,23 @@ impl Process {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM (a graceful stop), then waits up to [`WAIT`] for the process to exit;
+    /// returns whether it exited with success.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
     /// The operating system's id of the process.
     pub fn pid(&self) -> u32 {
         self.child.id()
