@@ -33,6 +33,11 @@ pub enum PortmapError {
     NoAnswer,
     #[error("the router refused: {0}")]
     Refused(&'static str),
+    #[error(
+        "the router's external address {0} is not public: another NAT is in front of it \
+         (a carrier's, or a second router)"
+    )]
+    NotPublic(Ipv4Addr),
     #[error("malformed answer: {0}")]
     Malformed(&'static str),
     #[error("network: {0}")]
@@ -157,8 +162,13 @@ impl Client {
                 })
             })
             .await?;
-        if ip.is_unspecified() || external == 0 {
-            return Err(PortmapError::Refused("no external address or port"));
+        if external == 0 {
+            return Err(PortmapError::Refused("no external port"));
+        }
+        if !is_publishable(ip) {
+            // Not worth keeping: nobody on the internet reaches it.
+            let _ = self.unmap(port).await;
+            return Err(PortmapError::NotPublic(ip));
         }
         Ok(Mapping {
             protocol: "NAT-PMP",
@@ -173,6 +183,17 @@ impl Client {
             .await
             .map(|_| ())
     }
+}
+
+/// Whether a router's external address is worth publishing: a public one (or a lab's
+/// documentation range); not a private or carrier-grade NAT address, which means another
+/// NAT sits between the router and the internet (double NAT).
+pub fn is_publishable(ip: Ipv4Addr) -> bool {
+    use crate::policy::address::{AddressClass, classify};
+    matches!(
+        classify(std::net::IpAddr::V4(ip)),
+        AddressClass::Global | AddressClass::Lab
+    )
 }
 
 /// When to renew a mapping granted for `lifetime`: at half of it (RFC 6886), at least a
@@ -228,6 +249,20 @@ pub async fn run(port: u16, state: watch::Sender<State>, shutdown: CancellationT
 mod tests {
     use super::*;
     use std::net::SocketAddr;
+
+    #[test]
+    fn only_a_public_external_address_is_published() {
+        assert!(is_publishable(Ipv4Addr::new(198, 51, 100, 7)));
+        assert!(is_publishable(Ipv4Addr::new(8, 8, 4, 4)));
+        for behind_another_nat in [
+            Ipv4Addr::new(100, 64, 3, 4),
+            Ipv4Addr::new(192, 168, 1, 2),
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::UNSPECIFIED,
+        ] {
+            assert!(!is_publishable(behind_another_nat), "{behind_another_nat}");
+        }
+    }
 
     #[test]
     fn mappings_are_renewed_at_half_their_lifetime() {
