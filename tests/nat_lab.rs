@@ -93,12 +93,12 @@ fn routers_masquerade_and_filter() {
     assert!(random.ruleset().contains("masquerade random"));
 }
 
-/// miniupnpd on a lab router grants DiSIMS's NAT-PMP client a mapping (after learning a
-/// public-looking address by STUN), and a host on the internet reaches the LAN host's
-/// listener through it.
+/// miniupnpd on a lab router grants DiSIMS's client a mapping over PCP, and over NAT-PMP
+/// when asked that way (after learning a public-looking address by STUN), and a host on
+/// the internet reaches the LAN host's listener through each.
 #[test]
-fn miniupnpd_maps_a_port_for_the_natpmp_client() {
-    const TEST: &str = "nat_lab::miniupnpd_maps_a_port_for_the_natpmp_client";
+fn miniupnpd_maps_ports_over_pcp_and_natpmp() {
+    const TEST: &str = "nat_lab::miniupnpd_maps_ports_over_pcp_and_natpmp";
     if let Some(why) = Lab::unavailable() {
         return skip(TEST, &why);
     }
@@ -110,23 +110,35 @@ fn miniupnpd_maps_a_port_for_the_natpmp_client() {
     let (_stun, _) = start(&server.ns, "stun 0.0.0.0:3478", &dir.path().join("s.err"));
     let _miniupnpd =
         home.start_miniupnpd(std::net::SocketAddrV4::new(server.addr, 3478), dir.path());
-    let (_listener, _) = start(&alice.ns, "whoami 0.0.0.0:7002", &dir.path().join("w.err"));
-    let (_mapper, line) = start(&alice.ns, "natpmp 7002", &dir.path().join("m.err"));
-    let external = line
-        .strip_prefix("mapped ")
-        .unwrap_or_else(|| panic!("no mapping: {line}"));
-    let external: std::net::SocketAddrV4 = external.parse().expect("mapped address");
-    assert_eq!(*external.ip(), home.wan, "{line}");
-    assert_eq!(external.port(), 7002, "{line}");
-    let (_ask, answer) = start(
-        &server.ns,
-        &format!("ask {}:7002", home.wan),
-        &dir.path().join("a.err"),
-    );
-    assert!(
-        answer.contains(&format!("seen={}", server.addr)),
-        "{answer}"
-    );
+    let mut keep = Vec::new();
+    for (port, ask, protocol) in [(7002, "", "PCP"), (7003, " natpmp", "NAT-PMP")] {
+        let (listener, _) = start(
+            &alice.ns,
+            &format!("whoami 0.0.0.0:{port}"),
+            &dir.path().join(format!("w{port}.err")),
+        );
+        let (mapper, line) = start(
+            &alice.ns,
+            &format!("portmap {port}{ask}"),
+            &dir.path().join(format!("m{port}.err")),
+        );
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&"mapped"), "no mapping: {line}");
+        let external: std::net::SocketAddrV4 = words[1].parse().expect("mapped address");
+        assert_eq!(*external.ip(), home.wan, "{line}");
+        assert_eq!(external.port(), port, "{line}");
+        assert_eq!(words.get(2), Some(&protocol), "{line}");
+        let (_ask, answer) = start(
+            &server.ns,
+            &format!("ask {external}"),
+            &dir.path().join(format!("a{port}.err")),
+        );
+        assert!(
+            answer.contains(&format!("seen={}", server.addr)),
+            "{answer}"
+        );
+        keep.push((listener, mapper));
+    }
 }
 
 /// Starts `disims run` in `host`'s namespace with the defaults a user gets, apart from the
@@ -204,7 +216,7 @@ async fn a_gateway_behind_a_upnp_router_maps_its_port_and_is_reached_directly() 
     alice
         .expect(|l| {
             l.contains(&format!(
-                "Port mapping: NAT-PMP on the router, reachable at {mapped}"
+                "Port mapping: PCP on the router, reachable at {mapped}"
             ))
         })
         .await;

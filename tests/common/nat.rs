@@ -391,8 +391,9 @@ pub const HELPER_ENV: &str = "DISIMS_LAB_HELPER";
 /// - `whoami ADDR`: a TCP server on ADDR that writes each client's address and closes;
 /// - `ask ADDR`: connects to ADDR, prints `local=L seen=S` and exits;
 /// - `stun ADDR`: a STUN server (RFC 5389 binding responses) on UDP ADDR;
-/// - `natpmp PORT`: maps TCP PORT on the default gateway with DiSIMS's NAT-PMP client,
-///   prints `mapped EXTERNAL` (or `failed ERROR`) and stays until killed;
+/// - `portmap PORT [natpmp]`: maps TCP PORT on the default gateway with DiSIMS's client
+///   (PCP, else NAT-PMP; only NAT-PMP if asked), prints `mapped EXTERNAL PROTOCOL` (or
+///   `failed ERROR`) and stays until killed;
 /// - `bridge PATH ADDR`: listens on the Unix socket PATH and joins each connection to a
 ///   new TCP connection to ADDR (in the namespace): see [`tcp_into`].
 ///
@@ -433,25 +434,26 @@ pub fn helper_main() {
         "whoami" => whoami(addr),
         "ask" => ask(addr),
         "stun" => stun(addr),
-        "natpmp" => natpmp(addr),
+        "portmap" => portmap(addr, words.next() == Some("natpmp")),
         "bridge" => bridge(addr, words.next().unwrap_or("")),
         other => panic!("unknown lab helper {other:?}"),
     }
 }
 
-fn natpmp(port: &str) {
-    let port: u16 = port.parse().expect("natpmp: port");
+fn portmap(port: &str, natpmp_only: bool) {
+    let port: u16 = port.parse().expect("portmap: port");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("natpmp: runtime");
+        .expect("portmap: runtime");
     runtime.block_on(async {
         let result = match disims::net::portmap::Client::for_default_gateway() {
-            Ok(client) => client.map(port).await,
+            Ok(client) if natpmp_only => client.natpmp_only().map(port).await,
+            Ok(mut client) => client.map(port).await,
             Err(e) => Err(e),
         };
         match result {
-            Ok(m) => println!("lab: mapped {}", m.external),
+            Ok(m) => println!("lab: mapped {} {}", m.external, m.protocol),
             Err(e) => println!("lab: failed {e}"),
         }
     });

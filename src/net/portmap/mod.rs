@@ -2,11 +2,13 @@
 //! TCP port to our peer port, keep the mapping alive, remove it on shutdown, and tell the
 //! publisher the mapped external address (published only while the mapping exists).
 //!
-//! Protocols: NAT-PMP (RFC 6886, [`natpmp`]) for now; PCP and UPnP-IGD are still to come
-//! (miniupnpd and most home routers speak NAT-PMP or PCP on the same port 5351).
+//! Protocols: PCP (RFC 6887, [`pcp`]) first, then NAT-PMP (RFC 6886, [`natpmp`]), its
+//! predecessor, on the same port 5351 of the default gateway; the one that answered is
+//! kept for renewals and the removal. UPnP-IGD is still to come.
 
 pub mod gateway;
 pub mod natpmp;
+pub mod pcp;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -29,7 +31,7 @@ const TRIES: u32 = 4;
 pub enum PortmapError {
     #[error("no default gateway to ask")]
     NoGateway,
-    #[error("the router did not answer NAT-PMP")]
+    #[error("the router did not answer PCP or NAT-PMP")]
     NoAnswer,
     #[error("the router refused: {0}")]
     Refused(&'static str),
@@ -47,7 +49,7 @@ pub enum PortmapError {
 /// A mapping the router granted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mapping {
-    /// "NAT-PMP" (later "PCP", "UPnP").
+    /// "PCP" or "NAT-PMP" (later "UPnP").
     pub protocol: &'static str,
     /// Where the internet reaches our peer port.
     pub external: SocketAddrV4,
@@ -91,15 +93,46 @@ impl std::fmt::Display for State {
     }
 }
 
-/// A NAT-PMP client of one router.
+/// The protocols, in the order they are tried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Pcp,
+    NatPmp,
+}
+
+/// A PCP / NAT-PMP client of one router.
 pub struct Client {
     router: SocketAddrV4,
+    /// PCP's nonce: renewals and the removal must repeat it.
+    nonce: [u8; 12],
+    /// The protocol that granted our mapping (None: none yet).
+    protocol: Option<Protocol>,
 }
 
 impl Client {
-    /// A client of the router at `router` (its NAT-PMP port).
+    /// A client of the router at `router` (its PCP / NAT-PMP port).
     pub fn new(router: SocketAddrV4) -> Client {
-        Client { router }
+        Client {
+            router,
+            nonce: crate::identity::random_bytes().unwrap_or([0x5a; 12]),
+            protocol: None,
+        }
+    }
+
+    /// Our address as the router sees it (the source of our requests), which PCP carries.
+    async fn local_ip(&self) -> Result<Ipv4Addr, PortmapError> {
+        let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?;
+        socket.connect(self.router).await?;
+        match socket.local_addr()? {
+            std::net::SocketAddr::V4(a) => Ok(*a.ip()),
+            std::net::SocketAddr::V6(_) => Err(PortmapError::NoGateway),
+        }
+    }
+
+    /// This client asks over NAT-PMP only (for tests of that protocol against real routers).
+    pub fn natpmp_only(mut self) -> Client {
+        self.protocol = Some(Protocol::NatPmp);
+        self
     }
 
     /// A client of this host's default gateway.
@@ -118,7 +151,7 @@ impl Client {
         let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?;
         socket.connect(self.router).await?;
         let mut wait = FIRST_WAIT;
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; 1100];
         for _ in 0..TRIES {
             socket.send(request).await?;
             let deadline = tokio::time::Instant::now() + wait;
@@ -142,8 +175,67 @@ impl Client {
     }
 
     /// Maps TCP `port` (ours) to the same external port if the router agrees, else to the
-    /// one it picks.
-    pub async fn map(&self, port: u16) -> Result<Mapping, PortmapError> {
+    /// one it picks: over PCP, else NAT-PMP (or over the one that worked before).
+    pub async fn map(&mut self, port: u16) -> Result<Mapping, PortmapError> {
+        let pcp = match self.protocol {
+            Some(Protocol::NatPmp) => None,
+            _ => Some(self.map_pcp(port).await),
+        };
+        let result = match pcp {
+            Some(Ok(m)) => {
+                self.protocol = Some(Protocol::Pcp);
+                Ok(m)
+            }
+            // Keep PCP's reason when NAT-PMP has none better (no answer at all).
+            Some(Err(pcp_error)) => match self.map_natpmp(port).await {
+                Err(PortmapError::NoAnswer) => Err(pcp_error),
+                other => other,
+            },
+            None => self.map_natpmp(port).await,
+        };
+        match result {
+            Ok(m) => {
+                if m.protocol == "NAT-PMP" {
+                    self.protocol = Some(Protocol::NatPmp);
+                }
+                self.check_public(port, m).await
+            }
+            Err(e) => {
+                self.protocol = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// A mapping to an address nobody on the internet reaches is removed, not published.
+    async fn check_public(&mut self, port: u16, m: Mapping) -> Result<Mapping, PortmapError> {
+        if m.external.port() == 0 {
+            return Err(PortmapError::Refused("no external port"));
+        }
+        if !is_publishable(*m.external.ip()) {
+            let _ = self.unmap(port).await;
+            self.protocol = None;
+            return Err(PortmapError::NotPublic(*m.external.ip()));
+        }
+        Ok(m)
+    }
+
+    async fn map_pcp(&self, port: u16) -> Result<Mapping, PortmapError> {
+        let lifetime = u32::try_from(LIFETIME.as_secs()).unwrap_or(u32::MAX);
+        let request =
+            pcp::map_tcp_request(self.local_ip().await?, self.nonce, port, port, lifetime);
+        let nonce = self.nonce;
+        let (external, granted) = self
+            .ask(&request, |r| pcp::parse_map_tcp(r, nonce, port))
+            .await?;
+        Ok(Mapping {
+            protocol: "PCP",
+            external,
+            lifetime: Duration::from_secs(u64::from(granted)),
+        })
+    }
+
+    async fn map_natpmp(&self, port: u16) -> Result<Mapping, PortmapError> {
         let ip = self
             .ask(&natpmp::external_address_request(), |r| {
                 natpmp::parse_external_address(r)
@@ -162,14 +254,6 @@ impl Client {
                 })
             })
             .await?;
-        if external == 0 {
-            return Err(PortmapError::Refused("no external port"));
-        }
-        if !is_publishable(ip) {
-            // Not worth keeping: nobody on the internet reaches it.
-            let _ = self.unmap(port).await;
-            return Err(PortmapError::NotPublic(ip));
-        }
         Ok(Mapping {
             protocol: "NAT-PMP",
             external: SocketAddrV4::new(ip, external),
@@ -177,11 +261,21 @@ impl Client {
         })
     }
 
-    /// Removes our mapping of TCP `port`.
+    /// Removes our mapping of TCP `port` (over the protocol that made it).
     pub async fn unmap(&self, port: u16) -> Result<(), PortmapError> {
-        self.ask(&natpmp::map_tcp_request(port, 0, 0), natpmp::parse_map_tcp)
-            .await
-            .map(|_| ())
+        match self.protocol {
+            Some(Protocol::Pcp) => {
+                let request = pcp::map_tcp_request(self.local_ip().await?, self.nonce, port, 0, 0);
+                let nonce = self.nonce;
+                self.ask(&request, |r| pcp::parse_map_tcp(r, nonce, port))
+                    .await
+                    .map(|_| ())
+            }
+            _ => self
+                .ask(&natpmp::map_tcp_request(port, 0, 0), natpmp::parse_map_tcp)
+                .await
+                .map(|_| ()),
+        }
     }
 }
 
@@ -207,9 +301,9 @@ pub fn renew_after(lifetime: Duration) -> Duration {
 pub async fn run(port: u16, state: watch::Sender<State>, shutdown: CancellationToken) {
     let mut client = None;
     loop {
-        let result = match &client {
+        let result = match &mut client {
             Some(c) => Ok(c),
-            None => Client::for_default_gateway().map(|c| &*client.insert(c)),
+            None => Client::for_default_gateway().map(|c| client.insert(c)),
         };
         let result = match result {
             Ok(c) => c.map(port).await,
@@ -270,10 +364,11 @@ mod tests {
         assert_eq!(renew_after(Duration::ZERO), Duration::from_secs(1));
     }
 
-    /// A fake router on loopback answers the external-address and mapping requests; the
-    /// client maps, then unmaps.
+    /// A fake NAT-PMP-only router on loopback: PCP gets "unsupported version", then the
+    /// external-address and mapping requests are answered; the client maps over NAT-PMP,
+    /// then unmaps over NAT-PMP.
     #[tokio::test]
-    async fn a_mapping_is_asked_for_and_removed() {
+    async fn a_natpmp_mapping_is_asked_for_and_removed() {
         let router = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let SocketAddr::V4(addr) = router.local_addr().unwrap() else {
             unreachable!()
@@ -281,10 +376,12 @@ mod tests {
         let server = tokio::spawn(async move {
             let mut seen = Vec::new();
             let mut buf = [0u8; 64];
-            for _ in 0..3 {
+            for _ in 0..4 {
                 let (n, from) = router.recv_from(&mut buf).await.unwrap();
                 seen.push(buf[..n].to_vec());
-                let reply: Vec<u8> = if buf[1] == 0 {
+                let reply: Vec<u8> = if buf[0] == 2 {
+                    vec![0, 129, 0, 1, 0, 0, 0, 1]
+                } else if buf[1] == 0 {
                     vec![0, 128, 0, 0, 0, 0, 0, 1, 198, 51, 100, 7]
                 } else {
                     let mut r = vec![0, 130, 0, 0, 0, 0, 0, 1];
@@ -297,12 +394,52 @@ mod tests {
             }
             seen
         });
-        let client = Client::new(addr);
+        let mut client = Client::new(addr);
         let m = client.map(7667).await.unwrap();
+        assert_eq!(m.protocol, "NAT-PMP");
         assert_eq!(m.external, "198.51.100.7:7667".parse().unwrap());
         assert_eq!(m.lifetime, LIFETIME);
         client.unmap(7667).await.unwrap();
         let seen = server.await.unwrap();
-        assert_eq!(seen[2], natpmp::map_tcp_request(7667, 0, 0));
+        assert_eq!(seen[0][0], 2, "PCP first");
+        assert_eq!(seen[3], natpmp::map_tcp_request(7667, 0, 0));
+    }
+
+    /// A fake PCP router grants the mapping (on another port); renewal and removal repeat
+    /// the nonce.
+    #[tokio::test]
+    async fn a_pcp_mapping_is_asked_for_renewed_and_removed() {
+        let router = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let SocketAddr::V4(addr) = router.local_addr().unwrap() else {
+            unreachable!()
+        };
+        let server = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 128];
+            for _ in 0..3 {
+                let (n, from) = router.recv_from(&mut buf).await.unwrap();
+                let mut reply = buf[..n].to_vec();
+                seen.push(reply.clone());
+                reply[1] |= 0x80;
+                reply[42..44].copy_from_slice(&7668u16.to_be_bytes());
+                reply[44..60]
+                    .copy_from_slice(&Ipv4Addr::new(198, 51, 100, 7).to_ipv6_mapped().octets());
+                router.send_to(&reply, from).await.unwrap();
+            }
+            seen
+        });
+        let mut client = Client::new(addr);
+        let m = client.map(7667).await.unwrap();
+        assert_eq!(m.protocol, "PCP");
+        assert_eq!(m.external, "198.51.100.7:7668".parse().unwrap());
+        assert_eq!(client.map(7667).await.unwrap(), m, "renewed");
+        client.unmap(7667).await.unwrap();
+        let seen = server.await.unwrap();
+        assert_eq!(seen[0][24..36], seen[2][24..36], "the same nonce");
+        assert_eq!(seen[2][4..8], [0, 0, 0, 0], "lifetime 0 removes");
+        assert_eq!(
+            seen[0][8..24],
+            Ipv4Addr::LOCALHOST.to_ipv6_mapped().octets()
+        );
     }
 }
