@@ -1,15 +1,18 @@
-//! The NAT lab (issue 13, tests/common/nat.rs): home routers made of network namespaces
-//! and nftables, checked here as the other lab tests rely on them.
+//! The NAT lab (issue 13; tests/common/nat.rs builds it): home routers made of network
+//! namespaces and nftables, checked as the other lab tests rely on them; miniupnpd as a
+//! real PCP / NAT-PMP router; and lab scenario 3, a gateway behind such a router reached
+//! directly through the port it mapped.
 //!
-//! Needs root, iproute2 and nftables (`.ci/run` installs them). Elsewhere each test prints
-//! `SKIPPED: ...` to stderr and passes, except when `CI=true`, where it fails.
+//! Needs root, iproute2, nftables and miniupnpd (`.ci/run` installs them). Elsewhere each
+//! test prints `SKIPPED: ...` to stderr and passes, except when `CI=true`, where it fails.
 //!
 //! Run: `cargo test --test nat_lab` (as root).
 
 mod common;
 
 use common::IrcClient;
-use common::nat::{Lab, Nat, helper, start};
+use common::lab_helper::{helper, start};
+use common::nat::{Lab, Nat};
 use common::netns::skip;
 use common::process::{self, Process};
 use disims::identity::PeerId;
@@ -18,7 +21,7 @@ use disims::identity::PeerId;
 /// this binary is run again inside a namespace; does nothing otherwise.
 #[test]
 fn lab_helper() {
-    common::nat::helper_main();
+    common::lab_helper::helper_main();
 }
 
 /// `local=L seen=S` from the `ask` helper: (L, S).
@@ -99,7 +102,7 @@ fn routers_masquerade_and_filter() {
 #[test]
 fn miniupnpd_maps_ports_over_pcp_and_natpmp() {
     const TEST: &str = "nat_lab::miniupnpd_maps_ports_over_pcp_and_natpmp";
-    if let Some(why) = Lab::unavailable() {
+    if let Some(why) = Lab::unavailable_with_miniupnpd() {
         return skip(TEST, &why);
     }
     let lab = Lab::new().expect("lab");
@@ -165,7 +168,7 @@ async fn user_gateway(
     let (gateway, nick) = Process::start(command, &dir.join(format!("{name}.stderr")));
     let peer = PeerId::from_nick(&nick).expect("the gateway prints its nick");
     let (bridge, irc) =
-        common::nat::tcp_into(&host.ns, "127.0.0.1:6667".parse().unwrap(), dir, name).await;
+        common::lab_helper::tcp_into(&host.ns, "127.0.0.1:6667".parse().unwrap(), dir, name).await;
     (gateway, peer, bridge, irc)
 }
 
@@ -178,7 +181,7 @@ async fn user_gateway(
 async fn a_gateway_behind_a_upnp_router_maps_its_port_and_is_reached_directly() {
     const TEST: &str =
         "nat_lab::a_gateway_behind_a_upnp_router_maps_its_port_and_is_reached_directly";
-    if let Some(why) = Lab::unavailable() {
+    if let Some(why) = Lab::unavailable_with_miniupnpd() {
         return skip(TEST, &why);
     }
     let lab = Lab::new().expect("lab");

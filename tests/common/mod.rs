@@ -4,6 +4,8 @@
 
 pub mod clients;
 
+pub mod lab_helper;
+
 pub mod nat;
 
 pub mod netns;
