@@ -201,10 +201,12 @@ impl Gateway {
         ));
         let (mapping_tx, mapping) = tokio::sync::watch::channel(portmap::State::Idle);
         // A router is asked only where it could help: addresses set by hand are the user's
-        // choice, and a loopback listener is not reachable through any router.
+        // choice, a loopback listener is not reachable through any router, and a host with
+        // a public IPv4 address of its own is not behind one.
         if config.peer.port_mapping
             && config.peer.advertise.is_empty()
             && !peer_addr.ip().is_loopback()
+            && portmap::needed(&portmap::interface_addresses())
         {
             tracker.spawn(portmap::run(peer_addr.port(), mapping_tx, shutdown.clone()));
         }

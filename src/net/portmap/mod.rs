@@ -290,6 +290,22 @@ pub fn is_publishable(ip: Ipv4Addr) -> bool {
     )
 }
 
+/// Whether a host with these interface addresses needs a mapping: not when it has a
+/// public IPv4 address itself (a VPS, a server: nothing to map, no router to bother).
+pub fn needed(interfaces: &[std::net::IpAddr]) -> bool {
+    use crate::policy::address::{AddressClass, classify};
+    !interfaces
+        .iter()
+        .any(|ip| ip.is_ipv4() && classify(*ip) == AddressClass::Global)
+}
+
+/// The host's interface addresses now (none when they cannot be read).
+pub fn interface_addresses() -> Vec<std::net::IpAddr> {
+    if_addrs::get_if_addrs()
+        .map(|all| all.iter().map(|i| i.ip()).collect())
+        .unwrap_or_default()
+}
+
 /// When to renew a mapping granted for `lifetime`: at half of it (RFC 6886), at least a
 /// second from now.
 pub fn renew_after(lifetime: Duration) -> Duration {
@@ -356,6 +372,18 @@ mod tests {
         ] {
             assert!(!is_publishable(behind_another_nat), "{behind_another_nat}");
         }
+    }
+
+    #[test]
+    fn a_host_with_a_public_ipv4_address_maps_nothing() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(needed(&[ip("127.0.0.1"), ip("192.168.1.20")]));
+        assert!(
+            needed(&[ip("10.1.0.10"), ip("2001:4860::1")]),
+            "IPv6 only is public"
+        );
+        assert!(needed(&[]));
+        assert!(!needed(&[ip("127.0.0.1"), ip("8.8.4.4")]));
     }
 
     #[test]
