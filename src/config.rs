@@ -204,6 +204,9 @@ pub struct PeerConfig {
     /// Which addresses of peers' records may be dialled beyond public ones (`[peer] dial`,
     /// see [`crate::policy::address`]).
     pub dial: DialScope,
+    /// Ask the home router to forward a public port to `listen` (PCP / NAT-PMP), keep it, and
+    /// publish the mapped address (`[peer] port_mapping`, default on; see [`crate::net`]).
+    pub port_mapping: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -486,6 +489,7 @@ impl Config {
                 listen: peer_listen,
                 advertise,
                 dial,
+                port_mapping: raw.peer.port_mapping.unwrap_or(true),
             },
             dht: DhtConfig {
                 bootstrap,

@@ -54,6 +54,7 @@ pub(super) struct RawPeer {
     pub(super) listen: Option<String>,
     pub(super) advertise: Option<Vec<String>>,
     pub(super) dial: Option<String>,
+    pub(super) port_mapping: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -62,6 +62,7 @@ fn bad_values_name_the_key_and_reason() {
         ("[peer]\nlisten = \"7667\"", "peer.listen"),
         ("[peer]\ndial = \"everything\"", "peer.dial"),
         ("[peer]\ndial = true", "dial"),
+        ("[peer]\nport_mapping = \"yes\"", "port_mapping"),
         ("[peer]\nadvertise = [\"0.0.0.0:7667\"]", "peer.advertise"),
         ("[peer]\nadvertise = [\"1.2.3.4:0\"]", "peer.advertise"),
         (
@@ -124,6 +125,13 @@ fn dial_scope_defaults_to_public_and_parses() {
         let c = Config::from_toml(&format!("[peer]\ndial = \"{text}\"")).unwrap();
         assert_eq!(c.peer.dial, scope);
     }
+}
+
+#[test]
+fn port_mapping_is_on_by_default_and_can_be_turned_off() {
+    assert!(Config::from_toml("").unwrap().peer.port_mapping);
+    let off = Config::from_toml("[peer]\nport_mapping = false").unwrap();
+    assert!(!off.peer.port_mapping);
 }
 
 #[test]

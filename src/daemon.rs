@@ -19,6 +19,7 @@ use crate::directory::node::HealTimers;
 use crate::directory::{AddressRecord, Directory, DirectoryError, DirectoryInfo};
 use crate::identity::{self, IdentityError, PeerId};
 use crate::irc::{self, ClientSettings};
+use crate::net::portmap;
 use crate::peer::{DialRules, PeerContext, SessionTimers};
 use crate::router::{Router, RouterHandle, RouterInput};
 use crate::store::{Store, StoreError};
@@ -198,11 +199,25 @@ impl Gateway {
             config.store.expire_after,
             shutdown.clone(),
         ));
+        let (mapping_tx, mapping) = tokio::sync::watch::channel(portmap::State::Idle);
+        // A router is asked only where it could help: addresses set by hand are the user's
+        // choice, a loopback listener is not reachable through any router, and a host with
+        // a public IPv4 address of its own is not behind one.
+        if config.peer.port_mapping
+            && config.peer.advertise.is_empty()
+            && !peer_addr.ip().is_loopback()
+            && portmap::needed(&portmap::interface_addresses())
+        {
+            tracker.spawn(portmap::run(peer_addr.port(), mapping_tx, shutdown.clone()));
+        }
         tracker.spawn(publish_loop(
             directory,
             ctx.dial_rules.clone(),
-            config.peer.advertise.clone(),
-            peer_addr,
+            Addresses {
+                configured: config.peer.advertise.clone(),
+                bound: peer_addr,
+                mapping,
+            },
             router_handle.clone(),
             shutdown.clone(),
         ));
@@ -269,15 +284,30 @@ async fn maintenance_loop(
     }
 }
 
-/// The addresses to publish: configured ones; else the listen IP when it is specific;
-/// else the public IPv4 address the DHT sees, with our peer port.
+/// What the publisher derives our addresses from.
+struct Addresses {
+    /// `[peer] advertise`.
+    configured: Vec<SocketAddr>,
+    /// The peer listener's address.
+    bound: SocketAddr,
+    /// The router's port mapping ([`portmap::run`]), if it is asked for one.
+    mapping: tokio::sync::watch::Receiver<portmap::State>,
+}
+
+/// The addresses to publish: configured ones; else the router's mapping while there is
+/// one; else the listen IP when it is specific; else the public IPv4 address the DHT
+/// sees, with our peer port.
 fn advertised(
     info: &DirectoryInfo,
     configured: &[SocketAddr],
+    mapped: Option<SocketAddr>,
     bound: SocketAddr,
 ) -> Vec<SocketAddr> {
     if !configured.is_empty() {
         return configured.to_vec();
+    }
+    if let Some(mapped) = mapped {
+        return vec![mapped];
     }
     if !bound.ip().is_unspecified() {
         return vec![bound];
@@ -309,11 +339,12 @@ fn announce(router: &RouterHandle, last: &mut String, status: String, problem: b
 async fn publish_loop(
     directory: Arc<dyn Directory>,
     dial_rules: DialRules,
-    configured: Vec<SocketAddr>,
-    bound: SocketAddr,
+    mut addresses: Addresses,
     router: RouterHandle,
     shutdown: CancellationToken,
 ) {
+    let (configured, bound) = (addresses.configured.clone(), addresses.bound);
+    let mut mapping_state = portmap::State::Idle;
     let mut published: Option<(Vec<SocketAddr>, tokio::time::Instant)> = None;
     let mut backoff = PUBLISH_BACKOFF_MIN;
     let mut last_status = String::new();
@@ -327,6 +358,12 @@ async fn publish_loop(
             ) % (30 * 60),
         );
     loop {
+        let state = addresses.mapping.borrow_and_update().clone();
+        if state != mapping_state {
+            router.dispatch(RouterInput::PortMapping(state.to_string()));
+            mapping_state = state;
+        }
+        let mapped = mapping_state.mapped().map(|m| SocketAddr::V4(m.external));
         let info = directory.info().await;
         let mut wait = ADDRESS_CHECK;
         if let Some(problem) = info.problem {
@@ -344,7 +381,7 @@ async fn publish_loop(
                     false,
                 );
             }
-            let addrs = advertised(&info, &configured, bound);
+            let addrs = advertised(&info, &configured, mapped, bound);
             if !addrs.is_empty() {
                 // Ours, published or about to be: the dialler must recognise them.
                 dial_rules.set_published(&addrs);
@@ -407,6 +444,33 @@ async fn publish_loop(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
+            // A new mapping (or none any more) is published at once.
+            Ok(()) = addresses.mapping.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_router_mapping_is_published_before_the_address_the_dht_sees() {
+        let info = DirectoryInfo {
+            public_addr: Some("198.51.100.7:40000".parse().unwrap()),
+            ..DirectoryInfo::default()
+        };
+        let any: SocketAddr = "0.0.0.0:7667".parse().unwrap();
+        let mapped: SocketAddr = "198.51.100.7:7668".parse().unwrap();
+        let by_hand: SocketAddr = "192.0.2.1:7667".parse().unwrap();
+        assert_eq!(advertised(&info, &[], Some(mapped), any), vec![mapped]);
+        assert_eq!(
+            advertised(&info, &[], None, any),
+            vec!["198.51.100.7:7667".parse().unwrap()]
+        );
+        assert_eq!(
+            advertised(&info, &[by_hand], Some(mapped), any),
+            vec![by_hand]
+        );
     }
 }

@@ -31,6 +31,8 @@ pub fn private_config(data_dir: &Path, irc: SocketAddr, bootstrap: SocketAddr) -
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: Vec::new(),
             dial: DialScope::Loopback,
+            // On loopback: no router to ask (and tests must not ask the host's).
+            port_mapping: false,
         },
         dht: DhtConfig {
             bootstrap: vec![bootstrap.to_string()],

@@ -10,6 +10,7 @@
 //! - [`peer`]: wire messages inside a session, the encrypted transport, dial/accept, sessions.
 //! - [`directory`]: where peers can be reached: the `Directory` trait, mainline DHT, in-memory.
 //! - [`message`]: the shared vocabulary: chat messages, front-end requests and events.
+//! - [`net`]: what the gateway asks of its network: port mapping on the home router.
 //! - [`policy`]: budgets for what strangers can make us spend (pure; one place for the numbers).
 //! - [`relay`]: the relay protocol (control codec, reservation proof, record v2); not wired in yet.
 //! - [`router`]: the hub between front ends and peer sessions.
@@ -34,6 +35,7 @@ pub mod hardening;
 pub mod identity;
 pub mod irc;
 pub mod message;
+pub mod net;
 pub mod peer;
 pub mod policy;
 pub mod relay;

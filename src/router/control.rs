@@ -303,6 +303,9 @@ impl Router {
         if let Some(status) = &self.status {
             lines.push(format!("Last DHT event: {status}"));
         }
+        if let Some(line) = &self.port_mapping {
+            lines.push(line.clone());
+        }
         let sessions: Vec<String> = self
             .peers
             .iter()

@@ -114,6 +114,8 @@ pub enum RouterInput {
     Probe(PeerId),
     /// The publisher put our address record in the directory.
     Published(Vec<SocketAddr>),
+    /// Where the router's port mapping stands (a line for `status`).
+    PortMapping(String),
     /// A reply for one front end, prepared by a task the hub spawned (`status`, which asks
     /// the directory), for the place `slot` it reserved in the front end's line of replies.
     Reply {
@@ -243,6 +245,8 @@ pub struct Router {
     peer_away: HashMap<PeerId, String>,
     /// Our addresses as last published, and when.
     published: Option<(Vec<SocketAddr>, u64)>,
+    /// The port mapping's line for `status` (None: mapping not tried).
+    port_mapping: Option<String>,
     /// A [`RouterInput::FlushAcks`] is on its way.
     acks_flush_due: bool,
     /// Sent messages in the store's open write (group commit): each is echoed to the
@@ -302,6 +306,7 @@ impl Router {
             own_away: None,
             peer_away: HashMap::new(),
             published: None,
+            port_mapping: None,
         }
     }
 
@@ -396,6 +401,7 @@ impl Router {
             RouterInput::PeerAway { peer, reason } => self.peer_away(peer, reason),
             RouterInput::Probe(peer) => self.probe_due(peer),
             RouterInput::Published(addrs) => self.published = Some((addrs, now_ms())),
+            RouterInput::PortMapping(line) => self.port_mapping = Some(line),
             RouterInput::Reply { to, slot, event } => self.fill_reply(to, slot, event),
             RouterInput::Acknowledged { peer, ids } => self.acknowledged(peer, &ids),
             RouterInput::FlushAcks => self.flush_acks(),

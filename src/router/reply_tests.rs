@@ -204,3 +204,45 @@ async fn a_peer_you_wrote_to_first_is_not_a_new_sender() {
     assert_eq!(texts(&events), ["m5"]);
     assert!(announced(&events).is_empty(), "{events:?}");
 }
+
+/// `status` shows where the router's port mapping stands once the daemon has said it, and
+/// says nothing about it before (mapping off, or not tried yet).
+#[tokio::test]
+async fn status_shows_the_port_mapping() {
+    async fn status(
+        r: &mut Router,
+        id: FrontendId,
+        rx: &mut mpsc::Receiver<FrontendEvent>,
+        inputs: &mut mpsc::UnboundedReceiver<RouterInput>,
+    ) -> Vec<String> {
+        control(r, id, "status");
+        let reply = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match inputs.recv().await {
+                    Some(reply @ RouterInput::Reply { .. }) => return reply,
+                    Some(_) => {}
+                    None => panic!("the inputs closed"),
+                }
+            }
+        })
+        .await
+        .expect("the status task answers");
+        r.handle(reply);
+        replies(&drain(rx)).concat()
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, mut inputs) = context_with_inputs();
+    let limits = crate::config::StoreConfig::default();
+    let mut r = Router::with_store(ctx, Store::open(dir.path()).unwrap(), limits);
+    let (id, mut rx) = attach(&mut r);
+    drain(&mut rx);
+    let before = status(&mut r, id, &mut rx, &mut inputs).await;
+    assert!(
+        !before.iter().any(|l| l.contains("Port mapping")),
+        "{before:?}"
+    );
+    let line = "Port mapping: NAT-PMP on the router, reachable at 198.51.100.7:7667";
+    r.handle(RouterInput::PortMapping(line.into()));
+    let after = status(&mut r, id, &mut rx, &mut inputs).await;
+    assert!(after.iter().any(|l| l == line), "{after:?}");
+}

@@ -4,6 +4,10 @@
 
 pub mod clients;
 
+pub mod lab_helper;
+
+pub mod nat;
+
 pub mod netns;
 
 pub mod process;

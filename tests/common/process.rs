@@ -22,7 +22,17 @@ impl Process {
     /// its first line on stdout (`disims run` prints its nick, `disims dht-node` its
     /// address), with that line. Panics, showing the stderr, if it exits or stays silent
     /// for [`WAIT`]. The rest of its stdout is read and dropped, so it never blocks.
-    pub fn start(mut command: Command, stderr_file: &Path) -> (Process, String) {
+    pub fn start(command: Command, stderr_file: &Path) -> (Process, String) {
+        Self::start_at(command, stderr_file, |_| true)
+    }
+
+    /// [`Process::start`], returning once a line on stdout matches `first` (skipping the
+    /// lines before it, e.g. the test harness's when a test binary runs as a helper).
+    pub fn start_at(
+        mut command: Command,
+        stderr_file: &Path,
+        first: fn(&str) -> bool,
+    ) -> (Process, String) {
         let stderr = std::fs::File::create(stderr_file).expect("stderr file");
         let mut child = command
             .stdout(Stdio::piped())
@@ -33,7 +43,8 @@ impl Process {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = std::io::BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next().and_then(Result::ok));
+            let found = lines.by_ref().map_while(Result::ok).find(|l| first(l));
+            let _ = tx.send(found);
             for _ in lines {}
         });
         let process = Process {
@@ -53,6 +64,23 @@ impl Process {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM (a graceful stop), then waits up to [`WAIT`] for the process to exit;
+    /// returns whether it exited with success.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     /// The operating system's id of the process.
@@ -99,7 +127,8 @@ pub struct GatewayToml<'a> {
 }
 
 impl GatewayToml<'_> {
-    /// Writes the config to `path` (short DHT timeouts, as on a test network; peers may be
+    /// Writes the config to `path` (short DHT timeouts, as on a test network; no port
+    /// mapping: the host's own router is never asked; peers may be
     /// dialled on loopback and private ranges: `[peer] dial = "loopback"`, as the gateways
     /// of a test run on one machine or in namespaces it made).
     pub fn write(&self, path: &Path) {
@@ -118,6 +147,7 @@ impl GatewayToml<'_> {
             "data_dir = \"{data}\"\n\
              [irc]\nlisten = \"{irc}\"\n{password}\
              [peer]\nlisten = \"{peer}\"\nadvertise = [{advertise}]\ndial = \"loopback\"\n\
+             port_mapping = false\n\
              [dht]\nbootstrap = [{bootstrap}]\nlisten = \"{dht}\"\nrequest_timeout_ms = 500\n",
             data = self.data_dir.display(),
             irc = self.irc_listen,
