@@ -204,7 +204,7 @@ pub struct PeerConfig {
     /// Which addresses of peers' records may be dialled beyond public ones (`[peer] dial`,
     /// see [`crate::policy::address`]).
     pub dial: DialScope,
-    /// Ask the home router to forward a public port to `listen` (PCP / NAT-PMP), keep it, and
+    /// Ask the home router to forward a public port to `listen` (PCP, NAT-PMP or UPnP-IGD), keep it, and
     /// publish the mapped address (`[peer] port_mapping`, default on; see [`crate::net`]).
     pub port_mapping: bool,
 }

@@ -97,11 +97,11 @@ fn routers_masquerade_and_filter() {
 }
 
 /// miniupnpd on a lab router grants DiSIMS's client a mapping over PCP, and over NAT-PMP
-/// when asked that way (after learning a public-looking address by STUN), and a host on
+/// and UPnP-IGD when asked that way (after learning a public-looking address by STUN), and a host on
 /// the internet reaches the LAN host's listener through each.
 #[test]
-fn miniupnpd_maps_ports_over_pcp_and_natpmp() {
-    const TEST: &str = "nat_lab::miniupnpd_maps_ports_over_pcp_and_natpmp";
+fn miniupnpd_maps_ports_over_pcp_natpmp_and_upnp() {
+    const TEST: &str = "nat_lab::miniupnpd_maps_ports_over_pcp_natpmp_and_upnp";
     if let Some(why) = Lab::unavailable_with_miniupnpd() {
         return skip(TEST, &why);
     }
@@ -114,7 +114,11 @@ fn miniupnpd_maps_ports_over_pcp_and_natpmp() {
     let _miniupnpd =
         home.start_miniupnpd(std::net::SocketAddrV4::new(server.addr, 3478), dir.path());
     let mut keep = Vec::new();
-    for (port, ask, protocol) in [(7002, "", "PCP"), (7003, " natpmp", "NAT-PMP")] {
+    for (port, ask, protocol) in [
+        (7002, "", "PCP"),
+        (7003, " natpmp", "NAT-PMP"),
+        (7004, " upnp", "UPnP"),
+    ] {
         let (listener, _) = start(
             &alice.ns,
             &format!("whoami 0.0.0.0:{port}"),

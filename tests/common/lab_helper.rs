@@ -15,8 +15,8 @@ pub const HELPER_ENV: &str = "DISIMS_LAB_HELPER";
 /// - `whoami ADDR`: a TCP server on ADDR that writes each client's address and closes;
 /// - `ask ADDR`: connects to ADDR, prints `local=L seen=S` and exits;
 /// - `stun ADDR`: a STUN server (RFC 5389 binding responses) on UDP ADDR;
-/// - `portmap PORT [natpmp]`: maps TCP PORT on the default gateway with DiSIMS's client
-///   (PCP, else NAT-PMP; only NAT-PMP if asked), prints `mapped EXTERNAL PROTOCOL` (or
+/// - `portmap PORT [natpmp|upnp]`: maps TCP PORT on the default gateway with DiSIMS's
+///   client (PCP, else NAT-PMP, else UPnP-IGD; only the one named if asked), prints `mapped EXTERNAL PROTOCOL` (or
 ///   `failed ERROR`) and stays until killed;
 /// - `bridge PATH ADDR`: listens on the Unix socket PATH and joins each connection to a
 ///   new TCP connection to ADDR (in the namespace): see [`tcp_into`].
@@ -58,13 +58,13 @@ pub fn helper_main() {
         "whoami" => whoami(addr),
         "ask" => ask(addr),
         "stun" => stun(addr),
-        "portmap" => portmap(addr, words.next() == Some("natpmp")),
+        "portmap" => portmap(addr, words.next().unwrap_or("")),
         "bridge" => bridge(addr, words.next().unwrap_or("")),
         other => panic!("unknown lab helper {other:?}"),
     }
 }
 
-fn portmap(port: &str, natpmp_only: bool) {
+fn portmap(port: &str, only: &str) {
     let port: u16 = port.parse().expect("portmap: port");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -72,7 +72,8 @@ fn portmap(port: &str, natpmp_only: bool) {
         .expect("portmap: runtime");
     runtime.block_on(async {
         let result = match disims::net::portmap::Client::for_default_gateway() {
-            Ok(client) if natpmp_only => client.natpmp_only().map(port).await,
+            Ok(client) if only == "natpmp" => client.natpmp_only().map(port).await,
+            Ok(client) if only == "upnp" => client.upnp_only().map(port).await,
             Ok(mut client) => client.map(port).await,
             Err(e) => Err(e),
         };

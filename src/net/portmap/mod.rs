@@ -3,12 +3,14 @@
 //! publisher the mapped external address (published only while the mapping exists).
 //!
 //! Protocols: PCP (RFC 6887, [`pcp`]) first, then NAT-PMP (RFC 6886, [`natpmp`]), its
-//! predecessor, on the same port 5351 of the default gateway; the one that answered is
-//! kept for renewals and the removal. UPnP-IGD is still to come.
+//! predecessor, on the same port 5351 of the default gateway, then UPnP-IGD ([`upnp`],
+//! through igd-next: an SSDP search of the LAN); the one that answered is kept for
+//! renewals and the removal.
 
 pub mod gateway;
 pub mod natpmp;
 pub mod pcp;
+pub mod upnp;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -40,6 +42,10 @@ pub enum PortmapError {
          (a carrier's, or a second router)"
     )]
     NotPublic(Ipv4Addr),
+    #[error("UPnP: {0}")]
+    Upnp(String),
+    #[error("{port_control}; UPnP: {upnp}")]
+    NoProtocol { port_control: String, upnp: String },
     #[error("malformed answer: {0}")]
     Malformed(&'static str),
     #[error("network: {0}")]
@@ -49,7 +55,7 @@ pub enum PortmapError {
 /// A mapping the router granted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mapping {
-    /// "PCP" or "NAT-PMP" (later "UPnP").
+    /// "PCP", "NAT-PMP" or "UPnP".
     pub protocol: &'static str,
     /// Where the internet reaches our peer port.
     pub external: SocketAddrV4,
@@ -98,6 +104,7 @@ impl std::fmt::Display for State {
 enum Protocol {
     Pcp,
     NatPmp,
+    Upnp,
 }
 
 /// A PCP / NAT-PMP client of one router.
@@ -107,6 +114,8 @@ pub struct Client {
     nonce: [u8; 12],
     /// The protocol that granted our mapping (None: none yet).
     protocol: Option<Protocol>,
+    /// The UPnP-IGD router, once found (it is found again when it stops answering).
+    upnp: Option<upnp::Router>,
 }
 
 impl Client {
@@ -116,6 +125,7 @@ impl Client {
             router,
             nonce: crate::identity::random_bytes().unwrap_or([0x5a; 12]),
             protocol: None,
+            upnp: None,
         }
     }
 
@@ -132,6 +142,12 @@ impl Client {
     /// This client asks over NAT-PMP only (for tests of that protocol against real routers).
     pub fn natpmp_only(mut self) -> Client {
         self.protocol = Some(Protocol::NatPmp);
+        self
+    }
+
+    /// This client asks over UPnP-IGD only (for tests of that protocol against real routers).
+    pub fn upnp_only(mut self) -> Client {
+        self.protocol = Some(Protocol::Upnp);
         self
     }
 
@@ -177,6 +193,15 @@ impl Client {
     /// Maps TCP `port` (ours) to the same external port if the router agrees, else to the
     /// one it picks: over PCP, else NAT-PMP (or over the one that worked before).
     pub async fn map(&mut self, port: u16) -> Result<Mapping, PortmapError> {
+        if self.protocol == Some(Protocol::Upnp) {
+            return match self.map_upnp(port).await {
+                Ok(m) => self.check_public(port, m).await,
+                Err(e) => {
+                    (self.protocol, self.upnp) = (None, None);
+                    Err(e)
+                }
+            };
+        }
         let pcp = match self.protocol {
             Some(Protocol::NatPmp) => None,
             _ => Some(self.map_pcp(port).await),
@@ -200,11 +225,40 @@ impl Client {
                 }
                 self.check_public(port, m).await
             }
-            Err(e) => {
-                self.protocol = None;
-                Err(e)
-            }
+            // Neither PCP nor NAT-PMP: UPnP-IGD, the most common on home routers.
+            Err(e) => match self.map_upnp(port).await {
+                Ok(m) => {
+                    self.protocol = Some(Protocol::Upnp);
+                    self.check_public(port, m).await
+                }
+                Err(upnp) => {
+                    (self.protocol, self.upnp) = (None, None);
+                    let upnp = match upnp {
+                        PortmapError::Upnp(text) => text,
+                        other => other.to_string(),
+                    };
+                    Err(PortmapError::NoProtocol {
+                        port_control: e.to_string(),
+                        upnp,
+                    })
+                }
+            },
         }
+    }
+
+    async fn map_upnp(&mut self, port: u16) -> Result<Mapping, PortmapError> {
+        let local = SocketAddrV4::new(self.local_ip().await?, port);
+        if self.upnp.is_none() {
+            self.upnp = Some(upnp::Router::find().await?);
+        }
+        let router = self.upnp.as_ref().ok_or(PortmapError::NoAnswer)?;
+        let lifetime = u32::try_from(LIFETIME.as_secs()).unwrap_or(u32::MAX);
+        let external = router.map(local, port, lifetime).await?;
+        Ok(Mapping {
+            protocol: "UPnP",
+            external,
+            lifetime: LIFETIME,
+        })
     }
 
     /// A mapping to an address nobody on the internet reaches is removed, not published.
@@ -271,6 +325,10 @@ impl Client {
                     .await
                     .map(|_| ())
             }
+            Some(Protocol::Upnp) => match &self.upnp {
+                Some(router) => router.unmap(port).await,
+                None => Ok(()),
+            },
             _ => self
                 .ask(&natpmp::map_tcp_request(port, 0, 0), natpmp::parse_map_tcp)
                 .await
@@ -322,7 +380,11 @@ pub async fn run(port: u16, state: watch::Sender<State>, shutdown: CancellationT
             None => Client::for_default_gateway().map(|c| client.insert(c)),
         };
         let result = match result {
-            Ok(c) => c.map(port).await,
+            // An attempt can take seconds (three protocols): shutdown does not wait for it.
+            Ok(c) => tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = c.map(port) => r,
+            },
             Err(e) => Err(e),
         };
         let (next, wait) = match result {
