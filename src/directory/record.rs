@@ -66,6 +66,23 @@ pub enum RecordError {
 /// one place and a record that is good for one reader is good for every reader.
 pub use crate::policy::address::is_well_formed as is_dialable;
 
+/// Appends one address as every DiSIMS layout writes it (records v1 and v2, relay
+/// messages): family (4 or 6), IP (4 or 16 bytes), port u16; an IPv4-mapped IPv6 address
+/// is written as the IPv4 address it maps (family 4).
+pub(crate) fn push_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
+    match canonical_ip(addr.ip()) {
+        IpAddr::V4(ip) => {
+            out.push(4);
+            out.extend_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out.push(6);
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    out.extend_from_slice(&addr.port().to_be_bytes());
+}
+
 impl AddressRecord {
     /// Encodes the record, refusing what a reader would refuse.
     pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
@@ -80,17 +97,7 @@ impl AddressRecord {
         out.extend_from_slice(&self.protocol_version.to_be_bytes());
         out.push(self.addrs.len() as u8);
         for addr in &self.addrs {
-            match canonical_ip(addr.ip()) {
-                IpAddr::V4(ip) => {
-                    out.push(4);
-                    out.extend_from_slice(&ip.octets());
-                }
-                IpAddr::V6(ip) => {
-                    out.push(6);
-                    out.extend_from_slice(&ip.octets());
-                }
-            }
-            out.extend_from_slice(&addr.port().to_be_bytes());
+            push_addr(&mut out, addr);
         }
         if out.len() > MAX_RECORD_LEN {
             return Err(RecordError::TooLong(out.len()));

@@ -23,10 +23,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::directory::record::{
-    AddressRecord, MAX_ADDRS, MAX_RECORD_LEN, RECORD_VERSION, RecordError, is_dialable,
+    AddressRecord, MAX_ADDRS, MAX_RECORD_LEN, RECORD_VERSION, RecordError, is_dialable, push_addr,
 };
 use crate::identity::PeerId;
-use crate::policy::canonical_ip;
 
 /// Version of this layout.
 pub const RECORD_V2: u8 = 2;
@@ -73,20 +72,6 @@ pub enum RecordV2Error {
     DuplicateRelay,
     #[error("an IPv4-mapped IPv6 address (version 2 writes IPv4 as family 4)")]
     MappedAddress,
-}
-
-fn push_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
-    match canonical_ip(addr.ip()) {
-        IpAddr::V4(ip) => {
-            out.push(4);
-            out.extend_from_slice(&ip.octets());
-        }
-        IpAddr::V6(ip) => {
-            out.push(6);
-            out.extend_from_slice(&ip.octets());
-        }
-    }
-    out.extend_from_slice(&addr.port().to_be_bytes());
 }
 
 fn check_addrs(addrs: &[SocketAddr]) -> Result<(), RecordV2Error> {

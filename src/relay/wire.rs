@@ -27,8 +27,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use crate::directory::record::push_addr;
 use crate::identity::PeerId;
-use crate::policy::canonical_ip;
 
 /// First four bytes of every relay control record ("DSRL"); a handshake's msg1 starts
 /// with `DSMS` (`crate::crypto::MAGIC`).
@@ -189,20 +189,6 @@ pub enum RelayWireError {
 /// handshake's msg1: the one test the accept loop makes on a connection's first record.
 pub fn is_relay_record(body: &[u8]) -> bool {
     body.starts_with(RELAY_MAGIC)
-}
-
-fn push_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
-    match canonical_ip(addr.ip()) {
-        IpAddr::V4(ip) => {
-            out.push(4);
-            out.extend_from_slice(&ip.octets());
-        }
-        IpAddr::V6(ip) => {
-            out.push(6);
-            out.extend_from_slice(&ip.octets());
-        }
-    }
-    out.extend_from_slice(&addr.port().to_be_bytes());
 }
 
 impl RelayMessage {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::crypto::{HandshakeError, Responder};
+use crate::policy::canonical_ip;
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 
