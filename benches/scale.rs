@@ -181,6 +181,7 @@ async fn connect_peers(
                 session_id: keys.transcript_hash,
                 commands: tx.clone(),
                 remote: None,
+                via: None,
                 started_ms: 0,
                 activity: Default::default(),
             };

@@ -68,6 +68,7 @@ pub struct Config {
     pub dht: DhtConfig,
     pub store: StoreConfig,
     pub contacts: ContactsConfig,
+    pub relay: RelayConfig,
 }
 
 /// What happens to messages from peers who are not contacts (`[contacts] unknown`).
@@ -226,7 +227,10 @@ use paths::{
 };
 #[path = "config_raw.rs"]
 mod raw;
+#[path = "config_relay.rs"]
+mod relay;
 use raw::{RawConfig, RawContacts, RawStore};
+pub use relay::{RelayConfig, Serve};
 
 impl Config {
     /// The configuration `disims run` and `disims id` use: `explicit` (`--config PATH`),
@@ -506,6 +510,7 @@ impl Config {
                 unknown,
                 strangers: stranger_limits(&raw.contacts)?,
             },
+            relay: relay::relay_config(&raw.relay)?,
         })
     }
 }

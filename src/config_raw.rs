@@ -19,6 +19,17 @@ pub(super) struct RawConfig {
     pub(super) store: RawStore,
     #[serde(default)]
     pub(super) contacts: RawContacts,
+    #[serde(default)]
+    pub(super) relay: RawRelay,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRelay {
+    pub(super) serve: Option<String>,
+    #[serde(rename = "use")]
+    pub(super) use_relays: Option<Vec<String>>,
+    pub(super) keep: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]

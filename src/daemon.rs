@@ -11,16 +11,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::config::Serve;
 use crate::control::Settings;
 use crate::crypto::PROTOCOL_VERSION;
 use crate::directory::bootstrap::{Resolve, SystemResolver};
 use crate::directory::mainline::MainlineDirectory;
 use crate::directory::node::HealTimers;
-use crate::directory::{AddressRecord, Directory, DirectoryError, DirectoryInfo};
+use crate::directory::{Directory, DirectoryError, DirectoryInfo, PublishedRecord};
 use crate::identity::{self, IdentityError, PeerId};
 use crate::irc::{self, ClientSettings};
 use crate::net::portmap;
 use crate::peer::{DialRules, PeerContext, SessionTimers};
+use crate::policy::relay::RelayLimits;
+use crate::reach::ReachState;
+use crate::reach::keeper::Keeper;
+use crate::relay::server::RelayServer;
 use crate::router::{Router, RouterHandle, RouterInput};
 use crate::store::{Store, StoreError};
 
@@ -72,6 +77,8 @@ pub struct Options {
     pub inbound: crate::policy::inbound::InboundLimits,
     /// How the gateway's own DHT node resolves names and heals (unused with `directory`).
     pub dht: DhtOptions,
+    /// Budgets of the relay this gateway runs (`[relay] serve`).
+    pub relay_limits: RelayLimits,
 }
 
 /// How the gateway's own DHT node resolves bootstrap names and heals; tests fake the
@@ -167,7 +174,18 @@ impl Gateway {
         // The dialler never connects to this gateway itself, whatever a record says.
         ctx.dial_rules = DialRules::new(config.peer.dial, vec![peer_addr, irc_addr]);
         ctx.dial_rules.set_published(&config.peer.advertise);
-        ctx.inbound = options.inbound;
+        ctx.set_inbound(options.inbound);
+        if config.relay.serve != Serve::Off {
+            let contacts = ctx.contacts.clone();
+            let server = RelayServer::new(
+                peer_id,
+                options.relay_limits,
+                config.relay.serve,
+                Box::new(move |key| contacts.contains(key)),
+            );
+            tracker.spawn(sweep_loop(server.clone(), shutdown.clone()));
+            ctx.relay = Some(server);
+        }
         router_handle.install(Router::open(
             ctx.clone(),
             store,
@@ -203,12 +221,28 @@ impl Gateway {
         // A router is asked only where it could help: addresses set by hand are the user's
         // choice, a loopback listener is not reachable through any router, and a host with
         // a public IPv4 address of its own is not behind one.
-        if config.peer.port_mapping
+        let mapping_asked = config.peer.port_mapping
             && config.peer.advertise.is_empty()
             && !peer_addr.ip().is_loopback()
-            && portmap::needed(&portmap::interface_addresses())
-        {
+            && portmap::needed(&portmap::interface_addresses());
+        if mapping_asked {
             tracker.spawn(portmap::run(peer_addr.port(), mapping_tx, shutdown.clone()));
+        }
+        // Reachability and relays matter only where the published address is derived
+        // (not set by hand, not a specific listen address).
+        let (reach_tx, reach) = tokio::sync::watch::channel(ReachState::default());
+        if config.peer.advertise.is_empty() && peer_addr.ip().is_unspecified() {
+            tracker.spawn(
+                Keeper {
+                    ctx: ctx.clone(),
+                    config: config.relay.clone(),
+                    port: peer_addr.port(),
+                    mapping: mapping.clone(),
+                    mapping_asked,
+                    state: reach_tx,
+                }
+                .run(),
+            );
         }
         tracker.spawn(publish_loop(
             directory,
@@ -217,6 +251,7 @@ impl Gateway {
                 configured: config.peer.advertise.clone(),
                 bound: peer_addr,
                 mapping,
+                reach,
             },
             router_handle.clone(),
             shutdown.clone(),
@@ -284,6 +319,16 @@ async fn maintenance_loop(
     }
 }
 
+/// Ends the relay's expired reservations and idle circuits, every second.
+async fn sweep_loop(server: Arc<RelayServer>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => server.sweep(std::time::Instant::now()),
+        }
+    }
+}
+
 /// What the publisher derives our addresses from.
 struct Addresses {
     /// `[peer] advertise`.
@@ -292,6 +337,8 @@ struct Addresses {
     bound: SocketAddr,
     /// The router's port mapping ([`portmap::run`]), if it is asked for one.
     mapping: tokio::sync::watch::Receiver<portmap::State>,
+    /// Reachability and the relays held ([`Keeper`]).
+    reach: tokio::sync::watch::Receiver<ReachState>,
 }
 
 /// The addresses to publish: configured ones; else the router's mapping while there is
@@ -345,7 +392,8 @@ async fn publish_loop(
 ) {
     let (configured, bound) = (addresses.configured.clone(), addresses.bound);
     let mut mapping_state = portmap::State::Idle;
-    let mut published: Option<(Vec<SocketAddr>, tokio::time::Instant)> = None;
+    let mut reach = ReachState::default();
+    let mut published: Option<(PublishedRecord, tokio::time::Instant)> = None;
     let mut backoff = PUBLISH_BACKOFF_MIN;
     let mut last_status = String::new();
     let mut down = false;
@@ -362,6 +410,11 @@ async fn publish_loop(
         if state != mapping_state {
             router.dispatch(RouterInput::PortMapping(state.to_string()));
             mapping_state = state;
+        }
+        let state = addresses.reach.borrow_and_update().clone();
+        if state != reach {
+            router.dispatch(RouterInput::Reachability(state.clone()));
+            reach = state;
         }
         let mapped = mapping_state.mapped().map(|m| SocketAddr::V4(m.external));
         let info = directory.info().await;
@@ -386,6 +439,7 @@ async fn publish_loop(
                 // Ours, published or about to be: the dialler must recognise them.
                 dial_rules.set_published(&addrs);
             }
+            let record = reach.record_for(PROTOCOL_VERSION, addrs);
             if info.nodes == Some(0) {
                 // A fresh node, still asking its bootstrap nodes: too early to blame anyone.
                 wait = Duration::from_secs(1);
@@ -395,7 +449,7 @@ async fn publish_loop(
                     "DHT: joining the network".to_string(),
                     false,
                 );
-            } else if addrs.is_empty() {
+            } else if !record.behind_nat() && record.addrs().is_empty() {
                 wait = PUBLISH_BACKOFF_MIN;
                 announce(
                     &router,
@@ -405,28 +459,14 @@ async fn publish_loop(
                 );
             } else if published
                 .as_ref()
-                .is_none_or(|(a, at)| *a != addrs || at.elapsed() >= republish)
+                .is_none_or(|(r, at)| *r != record || at.elapsed() >= republish)
             {
-                let record = AddressRecord {
-                    protocol_version: PROTOCOL_VERSION,
-                    addrs: addrs.clone(),
-                };
                 match directory.publish(&record).await {
                     Ok(()) => {
                         backoff = PUBLISH_BACKOFF_MIN;
-                        let list = addrs
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        router.dispatch(RouterInput::Published(addrs.clone()));
-                        published = Some((addrs, tokio::time::Instant::now()));
-                        announce(
-                            &router,
-                            &mut last_status,
-                            format!("DHT: published our address ({list}); peers can reach us"),
-                            false,
-                        );
+                        router.dispatch(RouterInput::Published(record.addrs().to_vec()));
+                        announce(&router, &mut last_status, published_line(&record), false);
+                        published = Some((record, tokio::time::Instant::now()));
                     }
                     Err(e) => {
                         wait = backoff;
@@ -444,9 +484,39 @@ async fn publish_loop(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
-            // A new mapping (or none any more) is published at once.
+            // A new mapping (or none any more), or new relays, are published at once.
             Ok(()) = addresses.mapping.changed() => {}
+            Ok(()) = addresses.reach.changed() => {}
         }
+    }
+}
+
+/// What the gateway says once a record is published.
+fn published_line(record: &PublishedRecord) -> String {
+    let list = |addrs: &[SocketAddr]| {
+        addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match record {
+        PublishedRecord::V1(r) => format!(
+            "DHT: published our address ({}); peers can reach us",
+            list(&r.addrs)
+        ),
+        PublishedRecord::V2(r) if r.relays.is_empty() => format!(
+            "DHT: published that we are behind a NAT with no relay ({}); peers may not reach us",
+            list(&r.addrs)
+        ),
+        PublishedRecord::V2(r) => format!(
+            "DHT: published our relays ({}); peers reach us through them",
+            r.relays
+                .iter()
+                .map(|e| format!("{} at {}", e.key.short(), list(&e.addrs)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

@@ -12,7 +12,9 @@
 //! - [`message`]: the shared vocabulary: chat messages, front-end requests and events.
 //! - [`net`]: what the gateway asks of its network: port mapping on the home router.
 //! - [`policy`]: budgets for what strangers can make us spend (pure; one place for the numbers).
-//! - [`relay`]: the relay protocol (control codec, reservation proof, record v2); not wired in yet.
+//! - [`relay`]: the relay protocol (control codec, reservation proof, the relay and the
+//!   gateway's side over TCP).
+//! - [`reach`]: whether we are reachable directly; the relays we hold when not.
 //! - [`router`]: the hub between front ends and peer sessions.
 //! - [`irc`]: the IRC front end: line framing, the client state machine, the connection task.
 //! - [`daemon`]: wires the tasks together; graceful shutdown.
@@ -38,6 +40,7 @@ pub mod message;
 pub mod net;
 pub mod peer;
 pub mod policy;
+pub mod reach;
 pub mod relay;
 pub mod router;
 pub mod store;

@@ -17,7 +17,7 @@ use common::process::{self, Process};
 use disims::directory::bootstrap::SystemResolver;
 use disims::directory::mainline::MainlineDirectory;
 use disims::directory::node::HealTimers;
-use disims::directory::{ADDRESS_SALT, AddressRecord, Directory};
+use disims::directory::{ADDRESS_SALT, AddressRecord, Directory, PublishedRecord};
 use ed25519_dalek::{Signer, SigningKey, Verifier};
 
 /// A bencoded value, as far as KRPC needs.
@@ -302,13 +302,14 @@ async fn a_gateways_record_is_a_signed_bencoded_byte_string() {
         .unwrap()
         .unwrap()
     };
-    let record = AddressRecord {
+    let record: PublishedRecord = AddressRecord {
         protocol_version: 1,
         addrs: vec![
             "198.51.100.4:7667".parse().unwrap(),
             "[2001:db8::4]:7667".parse().unwrap(),
         ],
-    };
+    }
+    .into();
     let mut published = directory.publish(&record).await;
     for _ in 0..100 {
         if published.is_ok() {
@@ -332,7 +333,7 @@ async fn a_gateways_record_is_a_signed_bencoded_byte_string() {
     let Some(Bencode::Bytes(v)) = got.get("v") else {
         panic!("v is not a byte string: {got:?}");
     };
-    assert_eq!(AddressRecord::decode(v).unwrap(), record);
+    assert_eq!(PublishedRecord::decode(v).unwrap(), record);
     assert_eq!(v, &record.encode().unwrap());
     let Some(Bencode::Int(seq)) = got.get("seq") else {
         panic!("no seq: {got:?}");

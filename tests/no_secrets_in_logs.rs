@@ -123,6 +123,7 @@ async fn a_conversation_at_trace_level_logs_no_secret() {
         session_id: [0; 32],
         commands: tx_i.clone(),
         remote: None,
+        via: None,
         started_ms: 0,
         activity: Default::default(),
     };
@@ -133,6 +134,7 @@ async fn a_conversation_at_trace_level_logs_no_secret() {
         session_id: [0; 32],
         commands: tx_r,
         remote: None,
+        via: None,
         started_ms: 0,
         activity: Default::default(),
     };

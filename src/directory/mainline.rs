@@ -17,10 +17,24 @@ use futures_util::StreamExt;
 use super::bootstrap::Resolve;
 use super::node::{HealTimers, HealingNode, build_checked, pick_port};
 use super::{
-    ADDRESS_SALT, AddressRecord, BoxFuture, Directory, DirectoryError, DirectoryInfo, Found,
+    ADDRESS_SALT, BoxFuture, Directory, DirectoryError, DirectoryInfo, Found, PublishedRecord,
 };
 use crate::config::{DhtConfig, DhtServerMode};
 use crate::identity::PeerId;
+
+/// The BEP 5 info hash under which relays that serve anyone announce themselves: the
+/// first 20 bytes of SHA-256 of [`RELAY_TOPIC`].
+pub fn relay_info_hash() -> ::mainline::Id {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(RELAY_TOPIC);
+    let mut id = [0u8; 20];
+    id.copy_from_slice(&digest[..20]);
+    ::mainline::Id::from(id)
+}
+/// What relays announce under ([`relay_info_hash`]).
+pub const RELAY_TOPIC: &[u8] = b"disims relays v1";
+/// Relay addresses read from one `get_peers` query at most.
+pub const MAX_FOUND_RELAYS: usize = 32;
 
 /// How long a looked-up record is used without asking the DHT again.
 pub const CACHE_TTL: Duration = Duration::from_secs(10 * 60);
@@ -38,7 +52,7 @@ pub const LOG_DIRECTIVES: &str = "mainline=warn,mainline::rpc=off,mainline::rpc:
 pub struct MainlineDirectory {
     node: Arc<HealingNode>,
     signer: SigningKey,
-    cache: Mutex<HashMap<PeerId, (AddressRecord, Instant)>>,
+    cache: Mutex<HashMap<PeerId, (PublishedRecord, Instant)>>,
 }
 
 /// Builds a plain mainline DHT node from the config (no healing: benches and probes).
@@ -69,7 +83,7 @@ pub fn build_dht(config: &DhtConfig) -> Result<Dht, DirectoryError> {
 
 /// The ways a query ended without a valid record.
 enum Query {
-    Found(AddressRecord),
+    Found(PublishedRecord),
     /// The query ran; `responded` nodes answered it.
     NotFound {
         responded: u32,
@@ -101,7 +115,7 @@ impl MainlineDirectory {
         self.node.clone()
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, (AddressRecord, Instant)>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, (PublishedRecord, Instant)>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -125,7 +139,7 @@ impl MainlineDirectory {
         let first_valid = async {
             while let Some(item) = items.next().await {
                 // mainline has checked the signature against the key and salt we asked for.
-                match AddressRecord::decode(item.value()) {
+                match PublishedRecord::decode(item.value()) {
                     Ok(record) => return Query::Found(record),
                     Err(e) => tracing::warn!(
                         peer = %peer.short(), seq = item.seq(), error = %e,
@@ -157,7 +171,7 @@ pub fn seq_now() -> i64 {
 }
 
 impl Directory for MainlineDirectory {
-    fn publish(&self, record: &AddressRecord) -> BoxFuture<'_, Result<(), DirectoryError>> {
+    fn publish(&self, record: &PublishedRecord) -> BoxFuture<'_, Result<(), DirectoryError>> {
         // Checked before the put: mainline does not, and an oversized put only times out.
         let encoded = record.encode();
         Box::pin(async move {
@@ -223,6 +237,43 @@ impl Directory for MainlineDirectory {
 
     fn forget(&self, peer: &PeerId) {
         self.cache().remove(peer);
+    }
+
+    fn announce_relay(&self, port: u16) -> BoxFuture<'_, Result<(), DirectoryError>> {
+        Box::pin(async move {
+            match self
+                .dht()?
+                .announce_peer(relay_info_hash(), Some(port))
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(PutQueryError::NoClosestNodes) => Err(self.offline()),
+                Err(e) => Err(DirectoryError::PutFailed(e.to_string())),
+            }
+        })
+    }
+
+    fn find_relays(&self) -> BoxFuture<'_, Vec<SocketAddr>> {
+        Box::pin(async move {
+            let Ok(dht) = self.dht() else {
+                return Vec::new();
+            };
+            let mut found: Vec<SocketAddr> = Vec::new();
+            let mut stream = dht.get_peers(relay_info_hash());
+            let collect = async {
+                while let Some(peers) = stream.next().await {
+                    for peer in peers {
+                        let peer = SocketAddr::V4(peer);
+                        if !found.contains(&peer) && found.len() < MAX_FOUND_RELAYS {
+                            found.push(peer);
+                        }
+                    }
+                }
+            };
+            // The stream ends with the query; a slow query still gives what came in time.
+            let _ = tokio::time::timeout(LOOKUP_TIMEOUT, collect).await;
+            found
+        })
     }
 
     fn info(&self) -> BoxFuture<'_, DirectoryInfo> {

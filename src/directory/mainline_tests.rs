@@ -2,6 +2,7 @@
 //! only; resolvers are fakes, so no name is ever looked up for real).
 
 use super::*;
+use crate::directory::AddressRecord;
 use crate::directory::bootstrap::{Resolve, SystemResolver};
 use crate::directory::node::{HealTimers, HealingNode, Health};
 use crate::directory::nodes_file;
@@ -54,11 +55,12 @@ async fn testnet(n: usize) -> Testnet {
         .unwrap()
 }
 
-fn record(port: u16) -> AddressRecord {
+fn record(port: u16) -> PublishedRecord {
     AddressRecord {
         protocol_version: 1,
         addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
     }
+    .into()
 }
 
 /// A resolver whose names fail `failures` times, then answer `addrs` (DNS coming back).

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
 
-use super::{AddressRecord, BoxFuture, Directory, DirectoryError, DirectoryInfo, Found};
+use super::{BoxFuture, Directory, DirectoryError, DirectoryInfo, Found, PublishedRecord};
 use crate::identity::PeerId;
 
 /// The shared map behind [`MemoryDirectory`] handles.
@@ -42,7 +42,7 @@ fn lock(records: &SharedRecords) -> std::sync::MutexGuard<'_, HashMap<PeerId, Ve
 }
 
 impl Directory for MemoryDirectory {
-    fn publish(&self, record: &AddressRecord) -> BoxFuture<'_, Result<(), DirectoryError>> {
+    fn publish(&self, record: &PublishedRecord) -> BoxFuture<'_, Result<(), DirectoryError>> {
         let encoded = record.encode();
         Box::pin(async move {
             lock(&self.records).insert(self.own, encoded?);
@@ -55,7 +55,7 @@ impl Directory for MemoryDirectory {
             let Some(bytes) = lock(&self.records).get(&peer).cloned() else {
                 return Ok(None);
             };
-            match AddressRecord::decode(&bytes) {
+            match PublishedRecord::decode(&bytes) {
                 Ok(record) => Ok(Some(Found {
                     record,
                     from_cache: false,

@@ -8,13 +8,15 @@ pub mod memory;
 pub mod node;
 pub mod nodes_file;
 pub mod record;
+pub mod record_v2;
 
 use std::future::Future;
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::pin::Pin;
 
 use crate::identity::PeerId;
 pub use record::{AddressRecord, RecordError};
+pub use record_v2::{PublishedRecord, RecordV2Error, RelayEntry};
 
 /// A boxed, sendable future (the trait is used as `Arc<dyn Directory>`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -33,7 +35,7 @@ pub enum DirectoryError {
     #[error("the DHT refused the record: {0}")]
     PutFailed(String),
     #[error("invalid record: {0}")]
-    Record(#[from] RecordError),
+    Record(#[from] RecordV2Error),
     #[error("cannot start the DHT node: {0}")]
     Start(#[source] std::io::Error),
 }
@@ -41,7 +43,7 @@ pub enum DirectoryError {
 /// A lookup's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
-    pub record: AddressRecord,
+    pub record: PublishedRecord,
     /// True when the answer came from the local cache without asking the network; a dialler
     /// that fails on such an address should [`Directory::forget`] it and look again.
     pub from_cache: bool,
@@ -65,11 +67,28 @@ pub struct DirectoryInfo {
 /// Publishing and finding address records.
 pub trait Directory: Send + Sync + 'static {
     /// Publishes our own address record, signed by our identity.
-    fn publish(&self, record: &AddressRecord) -> BoxFuture<'_, Result<(), DirectoryError>>;
+    fn publish(&self, record: &PublishedRecord) -> BoxFuture<'_, Result<(), DirectoryError>>;
     /// Finds a peer's address record; `Ok(None)` when there is none (or none valid).
     fn lookup(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<Found>, DirectoryError>>;
     /// Drops what is cached about `peer`, so that the next lookup asks the network.
     fn forget(&self, peer: &PeerId);
     /// What the directory knows about its own place in the network.
     fn info(&self) -> BoxFuture<'_, DirectoryInfo>;
+    /// Says that this gateway relays for anyone, at `port` of the address the DHT sees
+    /// (`[relay] serve = "anyone"`). A directory that cannot announce does nothing.
+    fn announce_relay(&self, port: u16) -> BoxFuture<'_, Result<(), DirectoryError>> {
+        let _ = port;
+        Box::pin(async { Ok(()) })
+    }
+    /// Addresses of gateways that announced they relay for anyone (none where the
+    /// directory has no such list).
+    fn find_relays(&self) -> BoxFuture<'_, Vec<SocketAddr>> {
+        Box::pin(async { Vec::new() })
+    }
+}
+
+impl From<AddressRecord> for PublishedRecord {
+    fn from(record: AddressRecord) -> Self {
+        Self::V1(record)
+    }
 }

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 
 use super::{CONNECT_TIMEOUT, DialError, PeerContext, PeerError, transport};
 use crate::crypto::{HandshakeError, SessionKeys};
+use crate::directory::RelayEntry;
 use crate::identity::PeerId;
 use crate::policy::address::{DIAL_STAGGER, DialPlan, DialScope, Host, Skip};
 
@@ -89,7 +90,7 @@ impl PeerContext {
                 .map_err(|e| DialError::Directory(e.to_string()))?
                 .ok_or(DialError::NotFound)?;
             fresh_lookup_done |= !found.from_cache;
-            let mut plan = self.dial_rules.plan(&found.record.addrs);
+            let mut plan = self.dial_rules.plan(found.record.addrs());
             if plan.lists_own() {
                 tracing::info!(peer = %peer.short(), "the peer's record lists this gateway's own address; skipped");
             }
@@ -116,7 +117,7 @@ impl PeerContext {
                         if self.blocked.contains(&peer) {
                             return Err(DialError::Blocked);
                         }
-                        self.start_session(stream, keys, self.own, Some(addr));
+                        self.start_session(stream, keys, self.own, Some(addr), None);
                         return Ok(());
                     }
                     Err(PeerError::Handshake(HandshakeError::WrongPeer { found, .. }))
@@ -143,11 +144,29 @@ impl PeerContext {
                 }
             }
             drop(attempts);
+            // Then the relays the peer lists, in order.
+            let relays = found.record.relays();
+            for relay in relays {
+                match self.dial_via(peer, relay).await {
+                    Ok(()) => return Ok(()),
+                    Err(DialError::Blocked) => return Err(DialError::Blocked),
+                    Err(e) => {
+                        tracing::debug!(peer = %peer.short(), relay = %relay.key.short(), error = %e, "dial via relay failed");
+                        last_error = format!("via relay {}: {e}", relay.key.short());
+                    }
+                }
+            }
             // A cached address may be stale: ask the network once before giving up.
             if found.from_cache && !fresh_lookup_done {
                 self.directory.forget(&peer);
                 fresh_lookup_done = true;
                 continue;
+            }
+            if found.record.behind_nat() {
+                return Err(DialError::BehindNat {
+                    relays: relays.len(),
+                    last_error,
+                });
             }
             if plan.dial.is_empty() {
                 return Err(DialError::NoDialableAddress {
@@ -170,6 +189,67 @@ impl PeerContext {
                 skipped,
             });
         }
+    }
+
+    /// Reaches `peer` through `relay` (one of its addresses, by the dial rules; this
+    /// gateway's own relay over loopback), authenticates it end to end, starts a session.
+    async fn dial_via(&self, peer: PeerId, relay: &RelayEntry) -> Result<(), DialError> {
+        let addrs = if relay.key == self.own {
+            // We are the peer's relay: ask our own relay, on our own port.
+            match self.dial_rules.listeners.first() {
+                Some(own) if self.relay.is_some() => {
+                    vec![SocketAddr::new(IpAddr::from([127, 0, 0, 1]), own.port())]
+                }
+                _ => Vec::new(),
+            }
+        } else {
+            self.dial_rules.plan(&relay.addrs).dial
+        };
+        let mut last_error = String::from("no relay address this gateway dials");
+        for addr in addrs {
+            let connected = tokio::time::timeout(
+                CONNECT_TIMEOUT + self.timers.handshake,
+                crate::relay::client::connect(addr, peer),
+            )
+            .await;
+            let mut stream = match connected {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    last_error = format!("{addr}: {e}");
+                    continue;
+                }
+                Err(_) => {
+                    last_error = format!("{addr}: timed out");
+                    continue;
+                }
+            };
+            let keys = tokio::time::timeout(
+                self.timers.handshake,
+                transport::initiate(&mut stream, &self.identity, peer),
+            )
+            .await;
+            match keys {
+                Ok(Ok(keys)) => {
+                    if self.blocked.contains(&peer) {
+                        return Err(DialError::Blocked);
+                    }
+                    self.start_session(stream, keys, self.own, Some(addr), Some(relay.key));
+                    return Ok(());
+                }
+                Ok(Err(e)) => last_error = format!("{addr}: {e}"),
+                Err(_) => last_error = format!("{addr}: handshake timed out"),
+            }
+        }
+        Err(DialError::Unreachable {
+            addrs: relay
+                .addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            last_error,
+            skipped: String::new(),
+        })
     }
 
     async fn connect(

@@ -3,6 +3,7 @@
 //! starts: dialling a peer found in the directory, and accepting a connection.
 
 mod accept;
+pub use accept::InboundGate;
 mod dial;
 pub use dial::DialRules;
 pub mod session;
@@ -93,6 +94,26 @@ pub enum DialError {
     NoDialableAddress { skipped: String },
     #[error("you blocked this peer")]
     Blocked,
+    /// The peer's record says it cannot be reached directly; none of its relays joined us
+    /// (or it lists none).
+    #[error("{}", behind_nat_text(*relays, last_error))]
+    BehindNat { relays: usize, last_error: String },
+}
+
+fn behind_nat_text(relays: usize, last_error: &str) -> String {
+    match relays {
+        0 => format!(
+            "its gateway is behind a NAT and has found no relay (it is not offline: nobody can reach it until it finds one; a friend with a reachable gateway can relay for it, see [relay] serve){}",
+            if last_error.is_empty() || last_error == "no address" {
+                String::new()
+            } else {
+                format!("; {last_error}")
+            }
+        ),
+        n => format!(
+            "its gateway is behind a NAT and none of its {n} relay(s) joined us ({last_error})"
+        ),
+    }
 }
 
 /// A set of peers the hub keeps up to date for the peer layer.
@@ -113,6 +134,12 @@ impl PeerSet {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .contains(peer)
+    }
+
+    /// The peers in the set now.
+    pub fn list(&self) -> Vec<PeerId> {
+        let guard = self.0.read().unwrap_or_else(|p| p.into_inner());
+        guard.iter().copied().collect()
     }
 
     /// Replaces the whole list.
@@ -141,8 +168,13 @@ pub struct PeerContext {
     pub max_sessions: usize,
     /// What the dialler may connect to (`[peer] dial`, our own addresses).
     pub dial_rules: DialRules,
-    /// Budgets of the peer port: handshakes in progress, msg1s answered, session shares.
+    /// Budgets of the peer port: handshakes in progress, msg1s answered, session shares
+    /// (set with [`PeerContext::set_inbound`]).
     pub inbound: InboundLimits,
+    /// Handshakes in progress and the msg1 budget, by those limits.
+    gate: Arc<InboundGate>,
+    /// The relay this gateway runs for others (`[relay] serve`), if any.
+    pub relay: Option<Arc<crate::relay::server::RelayServer>>,
     /// Sessions up now.
     sessions: Arc<Mutex<SessionRegistry<LiveSession>>>,
     next_conn_id: Arc<AtomicU64>,
@@ -211,9 +243,17 @@ impl PeerContext {
             max_sessions: default_max_sessions(),
             dial_rules: DialRules::default(),
             inbound: InboundLimits::default(),
+            gate: InboundGate::new(&InboundLimits::default()),
+            relay: None,
             sessions: Arc::default(),
             next_conn_id: Arc::new(AtomicU64::new(1)),
         }
+    }
+
+    /// Sets the peer port's budgets (before the accept loop starts).
+    pub fn set_inbound(&mut self, limits: InboundLimits) {
+        self.gate = InboundGate::new(&limits);
+        self.inbound = limits;
     }
 
     /// The session cap and its shares.
@@ -243,6 +283,7 @@ impl PeerContext {
         keys: SessionKeys,
         initiator: PeerId,
         remote: Option<SocketAddr>,
+        via: Option<PeerId>,
     ) where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
     {
@@ -289,6 +330,7 @@ impl PeerContext {
             session_id: keys.transcript_hash,
             commands: tx,
             remote,
+            via,
             started_ms,
             activity,
         };

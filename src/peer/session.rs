@@ -79,6 +79,10 @@ pub struct SessionHandle {
     pub commands: mpsc::UnboundedSender<SessionCommand>,
     /// The peer's address, for the user (WHOIS); `None` for streams that are not TCP.
     pub remote: Option<std::net::SocketAddr>,
+    /// The relay that joins this connection, when it is relayed (`remote` is then the
+    /// relay's address for an outbound session, the dialler's as the relay saw it for an
+    /// inbound one).
+    pub via: Option<PeerId>,
     /// When the session came up, Unix ms.
     pub started_ms: u64,
     /// When it last carried a chat (eviction picks the least active stranger).

@@ -62,6 +62,7 @@ fn start_budgeted(
         session_id: keys.transcript_hash,
         commands: tx.clone(),
         remote: None,
+        via: None,
         started_ms: 0,
         activity: Default::default(),
     };

@@ -21,13 +21,14 @@ pub struct Reservation {
 }
 
 /// Proves `identity` to the relay `relay` (its key, as we know it) over `stream`, and
-/// returns the reservation; refuses to sign for a relay that shows another key.
+/// returns the reservation; refuses to sign for a relay that shows another key. With no
+/// key (a relay found in the DHT, known by its address only) the key it shows is taken.
 pub async fn reserve(
     mut stream: TcpStream,
     identity: &SigningKey,
-    relay: PeerId,
+    relay: Option<PeerId>,
 ) -> Result<Reservation, RelayIoError> {
-    let grant = prove_and_reserve(&mut stream, identity, relay).await?;
+    let (grant, relay) = prove_and_reserve(&mut stream, identity, relay).await?;
     Ok(Reservation {
         stream,
         relay,
@@ -38,8 +39,8 @@ pub async fn reserve(
 async fn prove_and_reserve(
     stream: &mut TcpStream,
     identity: &SigningKey,
-    relay: PeerId,
-) -> Result<Grant, RelayIoError> {
+    relay: Option<PeerId>,
+) -> Result<(Grant, PeerId), RelayIoError> {
     let target = PeerId::of(identity);
     write_message(stream, &RelayMessage::Reserve { target }).await?;
     let (shown, nonce) = match read_control(stream).await? {
@@ -50,10 +51,11 @@ async fn prove_and_reserve(
         } => return Err(RelayIoError::Refused(code, retry_after_s)),
         _ => return Err(RelayIoError::Unexpected),
     };
+    let relay = relay.unwrap_or(shown);
     let signature = prove(identity, &relay, &shown, &nonce)?;
     write_message(stream, &RelayMessage::Proof { signature }).await?;
     match read_control(stream).await? {
-        RelayMessage::Reserved(grant) => Ok(grant),
+        RelayMessage::Reserved(grant) => Ok((grant, relay)),
         RelayMessage::Status {
             code,
             retry_after_s,
@@ -91,7 +93,9 @@ impl Reservation {
 
     /// Renews the reservation on the same connection (a new challenge, a new proof).
     pub async fn renew(&mut self, identity: &SigningKey) -> Result<(), RelayIoError> {
-        self.grant = prove_and_reserve(&mut self.stream, identity, self.relay).await?;
+        self.grant = prove_and_reserve(&mut self.stream, identity, Some(self.relay))
+            .await?
+            .0;
         Ok(())
     }
 }
@@ -115,4 +119,19 @@ pub async fn connect(relay_addr: SocketAddr, target: PeerId) -> Result<TcpStream
     write_message(&mut stream, &RelayMessage::Connect { target }).await?;
     expect_ok(&mut stream).await?;
     Ok(stream)
+}
+
+impl Reservation {
+    /// The control connection, the relay's key and the grant, for a caller that runs the
+    /// connection itself (`crate::reach::hold`: a reader task and timers, cancel-safe).
+    pub fn into_parts(self) -> (TcpStream, PeerId, Grant) {
+        (self.stream, self.relay, self.grant)
+    }
+}
+
+impl Reservation {
+    /// The relay's key (as it proved it in the challenge).
+    pub fn relay(&self) -> PeerId {
+        self.relay
+    }
 }

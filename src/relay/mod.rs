@@ -3,7 +3,7 @@
 //!
 //! - [`wire`]: the control messages (pure codec).
 //! - [`proof`]: the reservation proof, a signature over a relay-chosen challenge (pure).
-//! - [`record`]: the DHT address record version 2, which lists relays (pure).
+//! - the DHT address record version 2, which lists relays, is [`crate::directory::record_v2`].
 //! - [`io`]: control records over a stream; [`server`] and [`client`]: the relay and the
 //!   gateway's side over TCP.
 //!
@@ -12,6 +12,5 @@
 pub mod client;
 pub mod io;
 pub mod proof;
-pub mod record;
 pub mod server;
 pub mod wire;

@@ -306,6 +306,9 @@ impl Router {
         if let Some(line) = &self.port_mapping {
             lines.push(line.clone());
         }
+        if let Some(state) = &self.reachability {
+            lines.push(state.describe(|p| self.book.display_nick(p)));
+        }
         let sessions: Vec<String> = self
             .peers
             .iter()

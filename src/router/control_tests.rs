@@ -144,6 +144,7 @@ async fn a_peer_added_while_connected_shows_online_at_once() {
         session_id: [0; 32],
         commands,
         remote: None,
+        via: None,
         started_ms: now_ms(),
         activity: Default::default(),
     }));

@@ -116,6 +116,8 @@ pub enum RouterInput {
     Published(Vec<SocketAddr>),
     /// Where the router's port mapping stands (a line for `status`).
     PortMapping(String),
+    /// Whether we are reachable, and the relays held (for `status`).
+    Reachability(crate::reach::ReachState),
     /// A reply for one front end, prepared by a task the hub spawned (`status`, which asks
     /// the directory), for the place `slot` it reserved in the front end's line of replies.
     Reply {
@@ -247,6 +249,7 @@ pub struct Router {
     published: Option<(Vec<SocketAddr>, u64)>,
     /// The port mapping's line for `status` (None: mapping not tried).
     port_mapping: Option<String>,
+    reachability: Option<crate::reach::ReachState>,
     /// A [`RouterInput::FlushAcks`] is on its way.
     acks_flush_due: bool,
     /// Sent messages in the store's open write (group commit): each is echoed to the
@@ -307,6 +310,7 @@ impl Router {
             peer_away: HashMap::new(),
             published: None,
             port_mapping: None,
+            reachability: None,
         }
     }
 
@@ -402,6 +406,7 @@ impl Router {
             RouterInput::Probe(peer) => self.probe_due(peer),
             RouterInput::Published(addrs) => self.published = Some((addrs, now_ms())),
             RouterInput::PortMapping(line) => self.port_mapping = Some(line),
+            RouterInput::Reachability(state) => self.reachability = Some(state),
             RouterInput::Reply { to, slot, event } => self.fill_reply(to, slot, event),
             RouterInput::Acknowledged { peer, ids } => self.acknowledged(peer, &ids),
             RouterInput::FlushAcks => self.flush_acks(),

@@ -17,6 +17,9 @@ pub enum Unreached {
     /// The peer has no address record in the DHT (its gateway is not running, or has not
     /// published yet).
     NoRecord,
+    /// Its gateway runs but says it is behind a NAT, and no relay joined us to it
+    /// ([`DialError::BehindNat`]): it is not offline.
+    BehindNat(String),
     /// Anything else: its addresses did not answer, a session ended...
     Other(String),
 }
@@ -27,6 +30,7 @@ impl Unreached {
         match error {
             DialError::NotFound => Self::NoRecord,
             DialError::Directory(detail) => Self::Lookup(detail.clone()),
+            DialError::BehindNat { .. } => Self::BehindNat(error.to_string()),
             other => Self::Other(other.to_string()),
         }
     }
@@ -41,7 +45,7 @@ impl Unreached {
         match self {
             Self::Lookup(e) => format!("our DHT connection is down ({e})"),
             Self::NoRecord => "no address in the DHT".into(),
-            Self::Other(e) => e.clone(),
+            Self::BehindNat(e) | Self::Other(e) => e.clone(),
         }
     }
 }
@@ -74,6 +78,8 @@ pub(super) fn offline(
                 None
             } else if why.ours() {
                 Some(format!("still cannot look {name} up; {waiting}"))
+            } else if matches!(why, Unreached::BehindNat(_)) {
+                Some(format!("{name} still cannot be reached; {waiting}"))
             } else {
                 Some(format!("{name} is still offline; {waiting}"))
             }
@@ -84,6 +90,9 @@ pub(super) fn offline(
             ),
             Unreached::NoRecord => format!(
                 "{name} is offline (no address in the DHT); {waiting}, will deliver when {name} is back"
+            ),
+            Unreached::BehindNat(e) => format!(
+                "cannot reach {name}: {e}; {waiting}, will deliver once {name} can be reached"
             ),
             Unreached::Other(e) => {
                 format!("{name} is offline ({e}); {waiting}, will deliver when {name} is back")
@@ -144,6 +153,26 @@ mod tests {
             ours,
             queued: told,
         }
+    }
+
+    #[test]
+    fn a_peer_behind_a_nat_without_relay_is_not_called_offline() {
+        let nat = Unreached::of(&DialError::BehindNat {
+            relays: 0,
+            last_error: "no address".into(),
+        });
+        assert!(!nat.ours());
+        let first = offline("bob", &nat, 1, None).unwrap();
+        assert!(
+            first.starts_with("cannot reach bob: its gateway is behind a NAT and has found no relay (it is not offline")
+                && !first.contains("is offline")
+                && first.ends_with("1 message queued, will deliver once bob can be reached"),
+            "{first}"
+        );
+        assert_eq!(
+            offline("bob", &nat, 2, Some(&told(1, false))).as_deref(),
+            Some("bob still cannot be reached; 2 messages queued")
+        );
     }
 
     #[test]

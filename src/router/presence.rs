@@ -304,9 +304,26 @@ impl Router {
                 } else {
                     "responder"
                 };
-                format!("{role}, up {}", duration(now.saturating_sub(h.started_ms)))
+                let up = duration(now.saturating_sub(h.started_ms));
+                match (h.via, h.remote) {
+                    (Some(relay), Some(at)) if h.initiator == own => format!(
+                        "{role}, up {up}, relayed via {} at {at}",
+                        self.book.display_nick(&relay)
+                    ),
+                    (Some(relay), _) => {
+                        format!(
+                            "{role}, up {up}, relayed via {}",
+                            self.book.display_nick(&relay)
+                        )
+                    }
+                    (None, _) => format!("{role}, up {up}, direct"),
+                }
             }),
-            address: session.and_then(|h| h.remote).map(|a| a.to_string()),
+            // The peer's own address, when the connection shows it (a relay's is not).
+            address: session
+                .filter(|h| h.via.is_none() || h.initiator != own)
+                .and_then(|h| h.remote)
+                .map(|a| a.to_string()),
             last_seen_ms: if session.is_some() {
                 Some(now)
             } else {

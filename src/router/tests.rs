@@ -264,6 +264,7 @@ pub(super) fn fake_session(
         session_id,
         commands,
         remote: None,
+        via: None,
         started_ms: 0,
         activity: Default::default(),
     };

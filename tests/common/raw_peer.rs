@@ -39,6 +39,7 @@ where
         session_id: keys.transcript_hash,
         commands: commands.clone(),
         remote: None,
+        via: None,
         started_ms: 0,
         activity: Default::default(),
     };

@@ -113,9 +113,12 @@ fn the_client_tells_the_hub_whether_it_shows_echoes() {
     // Changes after registration are told; requests that change nothing are not.
     assert_eq!(
         echoes(feed(&mut client, &["CAP REQ :znc.in/self-message"])),
-        []
+        Vec::<bool>::new()
     );
-    assert_eq!(echoes(feed(&mut client, &["CAP REQ :-echo-message"])), []);
+    assert_eq!(
+        echoes(feed(&mut client, &["CAP REQ :-echo-message"])),
+        Vec::<bool>::new()
+    );
     assert_eq!(
         echoes(feed(&mut client, &["CAP REQ :-znc.in/self-message"])),
         [false]

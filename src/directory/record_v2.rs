@@ -7,13 +7,14 @@
 //! 1      2     highest peer protocol version the publisher speaks
 //! 3      1     N, direct addresses, 0..=16
 //! 4      ...   N addresses: family (1: 4 or 6), IP (4 or 16), port u16
-//! .      1     M, relays, 1..=4
+//! .      1     M, relays, 0..=4 (0: not reachable directly, no relay held now)
 //! .      ...   M relays: relay key (32) | K addresses (1: 1..=4) | K addresses
 //! ```
-//! A publisher with no relay writes version 1 ([`crate::directory::record`], unchanged),
-//! which every gateway reads; version 2 only when it lists a relay, that is when it is not
-//! known to be reachable directly, so a gateway that reads only version 1 loses nothing it
-//! could have reached. [`PublishedRecord`] reads either version.
+//! A publisher reachable directly writes version 1 ([`crate::directory::record`],
+//! unchanged), which every gateway reads; version 2 only when it is known not to be
+//! reachable directly (it lists its relays, or none to say that it holds none now), so a
+//! gateway that reads only version 1 loses nothing it could have reached.
+//! [`PublishedRecord`] reads either version.
 //!
 //! The v1 rules hold for every address (one that cannot stand in a record refuses the
 //! whole record); unlike version 1, an IPv4-mapped IPv6 address is refused (a writer
@@ -62,7 +63,7 @@ pub enum PublishedRecord {
 pub enum RecordV2Error {
     #[error(transparent)]
     Record(#[from] RecordError),
-    #[error("record lists {0} relays; 1 to {MAX_RELAYS} are allowed")]
+    #[error("record lists {0} relays; at most {MAX_RELAYS} are allowed")]
     RelayCount(usize),
     #[error("a relay is listed with {0} addresses; 1 to {MAX_RELAY_ADDRS} are allowed")]
     RelayAddressCount(usize),
@@ -86,7 +87,7 @@ impl RecordV2 {
         if self.addrs.len() > MAX_ADDRS {
             return Err(RecordError::AddressCount(self.addrs.len()).into());
         }
-        if self.relays.is_empty() || self.relays.len() > MAX_RELAYS {
+        if self.relays.len() > MAX_RELAYS {
             return Err(RecordV2Error::RelayCount(self.relays.len()));
         }
         check_addrs(&self.addrs)?;
@@ -137,7 +138,7 @@ impl RecordV2 {
         }
         let addrs = r.addrs(n.into())?;
         let [m] = r.take::<1>()?;
-        if m == 0 || usize::from(m) > MAX_RELAYS {
+        if usize::from(m) > MAX_RELAYS {
             return Err(RecordV2Error::RelayCount(m.into()));
         }
         let mut relays: Vec<RelayEntry> = Vec::with_capacity(m.into());
@@ -167,21 +168,36 @@ impl RecordV2 {
 }
 
 impl PublishedRecord {
-    /// What a gateway publishes: version 1 when it lists no relay (readable by every
-    /// gateway), version 2 otherwise.
-    pub fn new(protocol_version: u16, addrs: Vec<SocketAddr>, relays: Vec<RelayEntry>) -> Self {
-        if relays.is_empty() {
-            Self::V1(AddressRecord {
+    /// What a gateway publishes: version 1 when it is reachable directly (readable by every
+    /// gateway), version 2 when it is not (`relays`: the relays it holds, possibly none).
+    pub fn new(
+        protocol_version: u16,
+        addrs: Vec<SocketAddr>,
+        relays: Option<Vec<RelayEntry>>,
+    ) -> Self {
+        match relays {
+            None => Self::V1(AddressRecord {
                 protocol_version,
                 addrs,
-            })
-        } else {
-            Self::V2(RecordV2 {
+            }),
+            Some(relays) => Self::V2(RecordV2 {
                 protocol_version,
                 addrs,
                 relays,
-            })
+            }),
         }
+    }
+
+    pub fn protocol_version(&self) -> u16 {
+        match self {
+            Self::V1(r) => r.protocol_version,
+            Self::V2(r) => r.protocol_version,
+        }
+    }
+
+    /// True for a version 2 record: the publisher knows it is not reachable directly.
+    pub fn behind_nat(&self) -> bool {
+        matches!(self, Self::V2(_))
     }
 
     pub fn encode(&self) -> Result<Vec<u8>, RecordV2Error> {
@@ -256,5 +272,5 @@ impl Reader<'_> {
 }
 
 #[cfg(test)]
-#[path = "record_tests.rs"]
+#[path = "record_v2_tests.rs"]
 mod tests;

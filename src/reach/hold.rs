@@ -1,0 +1,222 @@
+//! One reservation held at a relay (IO): the control connection read by a task of its own
+//! (so that timers never cut a record in half), Pings answered and sent, the reservation
+//! renewed at half its lifetime, and each circuit the relay offers accepted on a new
+//! connection and handed to the peer port's admission ([`PeerContext::admit_relayed`]),
+//! charged to the dialler's address as the relay saw it.
+//!
+//! The task ends, and says so on `lost`, when the relay closes, stops answering, refuses a
+//! renewal, or sends what it should not; the keeper then finds another relay.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::DropGuard;
+
+use crate::directory::RelayEntry;
+use crate::identity::PeerId;
+use crate::peer::PeerContext;
+use crate::relay::client::{self, Reservation};
+use crate::relay::io::{RelayIoError, read_message, write_message};
+use crate::relay::proof::prove;
+use crate::relay::wire::{Grant, RelayMessage};
+
+/// Keepalive interval, at most (a third of the relay's idle time when that is shorter).
+pub const PING_EVERY: Duration = Duration::from_secs(60);
+/// Circuits being accepted at once per reservation: a relay cannot make us open more
+/// connections to it than this at a time.
+pub const ACCEPTS_AT_ONCE: usize = 8;
+/// Accepting one circuit (connect, Accept, Ok) may take this long.
+pub const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A reservation being held; dropping it closes the control connection.
+pub struct Held {
+    pub entry: RelayEntry,
+    _stop: DropGuard,
+}
+
+/// Why a held reservation ended.
+#[derive(Debug)]
+pub struct Lost {
+    pub relay: PeerId,
+    pub why: String,
+}
+
+/// Holds `reservation` (made over a connection to `entry.addrs[0]`) until it is dropped
+/// or the relay goes away, which is told on `lost`.
+pub fn spawn(
+    ctx: &PeerContext,
+    reservation: Reservation,
+    entry: RelayEntry,
+    lost: mpsc::UnboundedSender<Lost>,
+) -> Held {
+    let stop = ctx.shutdown.child_token();
+    let task = Hold {
+        ctx: ctx.clone(),
+        relay_addr: entry.addrs[0],
+        accepts: Arc::new(Semaphore::new(ACCEPTS_AT_ONCE)),
+    };
+    let token = stop.clone();
+    ctx.tracker.spawn(async move {
+        let (relay, stream, grant) = {
+            let (stream, relay, grant) = reservation.into_parts();
+            (relay, stream, grant)
+        };
+        let why = tokio::select! {
+            _ = token.cancelled() => return,
+            why = task.run(stream, relay, grant) => why,
+        };
+        tracing::info!(relay = %relay.short(), %why, "relay reservation lost");
+        let _ = lost.send(Lost {
+            relay,
+            why: why.to_string(),
+        });
+    });
+    Held {
+        entry,
+        _stop: stop.drop_guard(),
+    }
+}
+
+struct Hold {
+    ctx: PeerContext,
+    relay_addr: SocketAddr,
+    accepts: Arc<Semaphore>,
+}
+
+/// How often to ping and when to renew, from the grant.
+fn timers(grant: &Grant) -> (Duration, Duration) {
+    let idle = Duration::from_secs(grant.idle_s.max(3).into());
+    let ping = PING_EVERY.min(idle / 3);
+    let renew = Duration::from_secs((grant.ttl_s / 2).max(1).into());
+    (ping, renew)
+}
+
+impl Hold {
+    async fn run(&self, stream: TcpStream, relay: PeerId, grant: Grant) -> RelayIoError {
+        let (mut rd, mut wr) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel(8);
+        let reader = tokio::spawn(async move {
+            loop {
+                let message = read_message(&mut rd).await;
+                let end = message.is_err();
+                if tx.send(message).await.is_err() || end {
+                    return;
+                }
+            }
+        });
+        let _reader = AbortOnDrop(reader);
+        let (mut ping_every, mut renew_in) = timers(&grant);
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let mut renew_at = tokio::time::Instant::now() + renew_in;
+        let mut heard = tokio::time::Instant::now();
+        let mut renewing = false;
+        let mut nonce = 0u64;
+        loop {
+            let message = tokio::select! {
+                m = rx.recv() => m,
+                _ = ping.tick() => {
+                    // Three intervals without a word: the relay or the path is gone.
+                    if heard.elapsed() > ping_every * 3 {
+                        return RelayIoError::Timeout;
+                    }
+                    nonce += 1;
+                    if let Err(e) = write_message(&mut wr, &RelayMessage::Ping(nonce)).await {
+                        return e;
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep_until(renew_at), if !renewing => {
+                    let target = self.ctx.own;
+                    if let Err(e) = write_message(&mut wr, &RelayMessage::Reserve { target }).await {
+                        return e;
+                    }
+                    renewing = true;
+                    continue;
+                }
+            };
+            let message = match message {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => return e,
+                None => return RelayIoError::Unexpected,
+            };
+            heard = tokio::time::Instant::now();
+            let result = match message {
+                RelayMessage::Ping(n) => write_message(&mut wr, &RelayMessage::Pong(n)).await,
+                RelayMessage::Pong(_) => Ok(()),
+                RelayMessage::Incoming { circuit, from } => {
+                    self.accept(circuit, from, relay);
+                    Ok(())
+                }
+                RelayMessage::Challenge {
+                    relay: shown,
+                    nonce,
+                } if renewing => self.answer(&mut wr, &relay, &shown, &nonce).await,
+                RelayMessage::Reserved(grant) if renewing => {
+                    renewing = false;
+                    (ping_every, renew_in) = timers(&grant);
+                    ping = tokio::time::interval_at(
+                        tokio::time::Instant::now() + ping_every,
+                        ping_every,
+                    );
+                    renew_at = tokio::time::Instant::now() + renew_in;
+                    Ok(())
+                }
+                RelayMessage::Status {
+                    code,
+                    retry_after_s,
+                } => Err(RelayIoError::Refused(code, retry_after_s)),
+                _ => Err(RelayIoError::Unexpected),
+            };
+            if let Err(e) = result {
+                return e;
+            }
+        }
+    }
+
+    async fn answer(
+        &self,
+        wr: &mut OwnedWriteHalf,
+        relay: &PeerId,
+        shown: &PeerId,
+        nonce: &[u8; 32],
+    ) -> Result<(), RelayIoError> {
+        let signature = prove(&self.ctx.identity, relay, shown, nonce)?;
+        write_message(wr, &RelayMessage::Proof { signature }).await
+    }
+
+    /// Accepts an offered circuit on a new connection, at most [`ACCEPTS_AT_ONCE`] at a time
+    /// (an offer beyond that is left to time out at the relay).
+    fn accept(&self, circuit: crate::relay::wire::CircuitId, from: SocketAddr, relay: PeerId) {
+        let Ok(permit) = self.accepts.clone().try_acquire_owned() else {
+            tracing::debug!(%from, "too many circuits being accepted; one offer left to expire");
+            return;
+        };
+        let ctx = self.ctx.clone();
+        let relay_addr = self.relay_addr;
+        self.ctx.tracker.spawn(async move {
+            let accepted =
+                tokio::time::timeout(ACCEPT_TIMEOUT, client::accept(relay_addr, circuit)).await;
+            drop(permit);
+            match accepted {
+                Ok(Ok(stream)) => ctx.admit_relayed(stream, from, relay),
+                Ok(Err(e)) => {
+                    tracing::debug!(%from, error = %e, "accepting a relayed circuit failed")
+                }
+                Err(_) => tracing::debug!(%from, "accepting a relayed circuit timed out"),
+            }
+        });
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

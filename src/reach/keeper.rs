@@ -1,0 +1,288 @@
+//! The keeper (IO): decides whether this gateway needs relays, finds them, keeps
+//! `[relay] keep` reservations while it is not reachable directly, moves to another relay
+//! when one goes away, and tells the publisher and `status` where things stand
+//! ([`ReachState`]). A gateway that serves anyone and is reachable announces itself in
+//! the DHT as a relay.
+//!
+//! Relays are tried in this order: `[relay] use`, contacts whose gateways are reachable
+//! directly (one that does not serve us refuses, and is not asked again for a while),
+//! then relays found in the DHT (their key is the one they prove in the reservation's
+//! challenge). A relay that failed or refused is avoided for [`AVOID_FOR`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use super::hold::{self, Held, Lost};
+use super::{ReachState, Verdict};
+use crate::config::{RelayConfig, Serve};
+use crate::directory::RelayEntry;
+use crate::identity::PeerId;
+use crate::net::portmap;
+use crate::peer::{CONNECT_TIMEOUT, PeerContext};
+use crate::relay::client;
+
+/// A relay that failed or refused is not asked again for this long.
+pub const AVOID_FOR: Duration = Duration::from_secs(10 * 60);
+/// Contacts looked up at most per search for relays.
+pub const CONTACTS_ASKED: usize = 16;
+/// How long to wait for the router's answer about a port mapping before the first verdict.
+pub const MAPPING_WAIT: Duration = Duration::from_secs(10);
+/// Look for relays again after this long while fewer are held than wanted (doubling up to
+/// [`SEARCH_BACKOFF_MAX`]).
+pub const SEARCH_BACKOFF_MIN: Duration = Duration::from_secs(5);
+pub const SEARCH_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+/// Check the verdict again this often when nothing changes.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(10 * 60);
+/// A relay that serves anyone announces itself in the DHT this often (announcements
+/// expire after about 30 minutes in common DHT nodes).
+pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(20 * 60);
+
+/// A relay to try: its key when we know it, and where to reach it.
+#[derive(Clone, Debug)]
+struct Candidate {
+    key: Option<PeerId>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Candidate {
+    fn avoid_key(&self) -> String {
+        match (&self.key, self.addrs.first()) {
+            (Some(key), _) => key.to_string(),
+            (None, Some(addr)) => addr.to_string(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// What the keeper works from.
+pub struct Keeper {
+    pub ctx: PeerContext,
+    pub config: RelayConfig,
+    /// The peer listener's port (what a relay dials back, without a mapping).
+    pub port: u16,
+    /// The router's port mapping, when one is asked for.
+    pub mapping: watch::Receiver<portmap::State>,
+    /// True when the port mapper runs (then its first answer is awaited).
+    pub mapping_asked: bool,
+    pub state: watch::Sender<ReachState>,
+}
+
+impl Keeper {
+    /// Runs until shutdown.
+    pub async fn run(mut self) {
+        let shutdown = self.ctx.shutdown.clone();
+        if self.mapping_asked {
+            let first = async {
+                while matches!(*self.mapping.borrow_and_update(), portmap::State::Idle) {
+                    if self.mapping.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::timeout(MAPPING_WAIT, first) => {}
+            }
+        }
+        let (lost_tx, mut lost_rx) = mpsc::unbounded_channel::<Lost>();
+        let mut held: Vec<Held> = Vec::new();
+        let mut avoid: HashMap<String, Instant> = HashMap::new();
+        let mut backoff = SEARCH_BACKOFF_MIN;
+        let mut announced: Option<Instant> = None;
+        loop {
+            let mapped = self.mapping.borrow_and_update().mapped().is_some();
+            let public_interface = !portmap::needed(&portmap::interface_addresses());
+            let behind_nat = !public_interface && !mapped;
+            let want = if behind_nat { self.config.keep } else { 0 };
+            held.truncate(want);
+            let mut problem = None;
+            if held.len() < want {
+                avoid.retain(|_, at| at.elapsed() < AVOID_FOR);
+                let candidates = self.candidates(&held, &avoid).await;
+                if candidates.is_empty() && held.is_empty() {
+                    problem = Some("no relay found: none in [relay] use, no contact serving, none announced in the DHT".to_string());
+                }
+                for candidate in candidates {
+                    if held.len() >= want {
+                        break;
+                    }
+                    match self.reserve(&candidate).await {
+                        Ok((reservation, entry))
+                            if !held.iter().any(|h| h.entry.key == entry.key) =>
+                        {
+                            tracing::info!(relay = %entry.key.short(), addr = %entry.addrs[0], "relay reservation made");
+                            held.push(hold::spawn(&self.ctx, reservation, entry, lost_tx.clone()));
+                        }
+                        Ok(_) => {}
+                        Err(why) => {
+                            tracing::debug!(relay = %candidate.avoid_key(), %why, "no reservation at this relay");
+                            problem = Some(format!("last relay tried: {why}"));
+                            avoid.insert(candidate.avoid_key(), Instant::now());
+                        }
+                    }
+                }
+            }
+            let verdict = if !behind_nat {
+                if public_interface {
+                    Verdict::Reachable
+                } else {
+                    Verdict::Unchecked
+                }
+            } else if held.is_empty() {
+                Verdict::NoRelayToAsk
+            } else {
+                Verdict::Unreachable
+            };
+            let state = ReachState {
+                verdict,
+                relays: held.iter().map(|h| h.entry.clone()).collect(),
+                problem: if held.len() < want { problem } else { None },
+            };
+            self.state.send_if_modified(|old| {
+                let changed = *old != state;
+                *old = state;
+                changed
+            });
+            if self.config.serve == Serve::Anyone
+                && verdict == Verdict::Reachable
+                && announced.is_none_or(|at| at.elapsed() >= ANNOUNCE_EVERY)
+            {
+                match self.ctx.directory.announce_relay(self.port).await {
+                    Ok(()) => {
+                        tracing::info!(
+                            port = self.port,
+                            "announced in the DHT as a relay for anyone"
+                        );
+                        announced = Some(Instant::now());
+                    }
+                    Err(e) => tracing::debug!(error = %e, "announcing as a relay failed"),
+                }
+            }
+            let wait = if held.len() < want
+                || (self.config.serve == Serve::Anyone && announced.is_none())
+            {
+                let wait = backoff;
+                backoff = (backoff * 2).min(SEARCH_BACKOFF_MAX);
+                wait
+            } else {
+                backoff = SEARCH_BACKOFF_MIN;
+                RECHECK_EVERY.min(ANNOUNCE_EVERY)
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+                Some(lost) = lost_rx.recv() => {
+                    held.retain(|h| h.entry.key != lost.relay);
+                    avoid.insert(lost.relay.to_string(), Instant::now());
+                    backoff = SEARCH_BACKOFF_MIN;
+                }
+                Ok(()) = self.mapping.changed() => {}
+            }
+        }
+    }
+
+    /// Relays to try now, in order, without those held or avoided.
+    async fn candidates(&self, held: &[Held], avoid: &HashMap<String, Instant>) -> Vec<Candidate> {
+        let own = self.ctx.own;
+        let mut out: Vec<Candidate> = Vec::new();
+        let mut keys: Vec<PeerId> = self.config.use_relays.clone();
+        let mut contacts = self.ctx.contacts.list();
+        contacts.sort_by_key(|p| p.to_string());
+        contacts.truncate(CONTACTS_ASKED);
+        keys.extend(
+            contacts
+                .into_iter()
+                .filter(|c| !self.config.use_relays.contains(c)),
+        );
+        keys.retain(|k| *k != own && !held.iter().any(|h| h.entry.key == *k));
+        let mut lookups: FuturesUnordered<_> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &key)| async move { (i, key, self.ctx.directory.lookup(key).await) })
+            .collect();
+        let mut found: Vec<(usize, Candidate)> = Vec::new();
+        while let Some((i, key, result)) = lookups.next().await {
+            let Ok(Some(found_record)) = result else {
+                continue;
+            };
+            // Only a gateway reachable directly can relay.
+            if found_record.record.behind_nat() {
+                continue;
+            }
+            let plan = self.ctx.dial_rules.plan(found_record.record.addrs());
+            if !plan.dial.is_empty() {
+                found.push((
+                    i,
+                    Candidate {
+                        key: Some(key),
+                        addrs: plan.dial,
+                    },
+                ));
+            }
+        }
+        found.sort_by_key(|(i, _)| *i);
+        out.extend(found.into_iter().map(|(_, c)| c));
+        for addr in self.ctx.directory.find_relays().await {
+            let plan = self.ctx.dial_rules.plan(&[addr]);
+            if plan.dial.is_empty() || out.iter().any(|c| c.addrs.contains(&addr)) {
+                continue;
+            }
+            out.push(Candidate {
+                key: None,
+                addrs: plan.dial,
+            });
+        }
+        out.retain(|c| !avoid.contains_key(&c.avoid_key()));
+        out
+    }
+
+    /// A reservation at `candidate`, over the first of its addresses that answers.
+    async fn reserve(
+        &self,
+        candidate: &Candidate,
+    ) -> Result<(client::Reservation, RelayEntry), String> {
+        let mut last = String::from("no address");
+        for &addr in &candidate.addrs {
+            let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    last = format!("{addr}: {e}");
+                    continue;
+                }
+                Err(_) => {
+                    last = format!("{addr}: connection timed out");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let reserved = tokio::time::timeout(
+                self.ctx.timers.handshake,
+                client::reserve(stream, &self.ctx.identity, candidate.key),
+            )
+            .await;
+            match reserved {
+                Ok(Ok(reservation)) => {
+                    let relay = reservation.relay();
+                    if relay == self.ctx.own {
+                        return Err("that relay is this gateway itself".into());
+                    }
+                    let entry = RelayEntry {
+                        key: relay,
+                        addrs: vec![addr],
+                    };
+                    return Ok((reservation, entry));
+                }
+                Ok(Err(e)) => last = format!("{addr}: {e}"),
+                Err(_) => last = format!("{addr}: reservation timed out"),
+            }
+        }
+        Err(last)
+    }
+}
