@@ -10,12 +10,10 @@
 
 mod common;
 
-use common::IrcClient;
+use common::lab_gateway;
 use common::lab_helper::{helper, start};
 use common::nat::{Lab, Nat};
 use common::netns::skip;
-use common::process::{self, Process};
-use disims::identity::PeerId;
 
 /// Not a test: the lab's helper services (a `whoami` server, a client, a STUN server) when
 /// this binary is run again inside a namespace; does nothing otherwise.
@@ -148,34 +146,6 @@ fn miniupnpd_maps_ports_over_pcp_natpmp_and_upnp() {
     }
 }
 
-/// Starts `disims run` in `host`'s namespace with the defaults a user gets, apart from the
-/// DHT bootstrap (the lab's DHT node); returns it, its nick, and an address in this
-/// namespace that leads to its IRC listener (127.0.0.1:6667 inside), with the bridge.
-async fn user_gateway(
-    host: &common::nat::Host,
-    dht: &str,
-    dir: &std::path::Path,
-    name: &str,
-) -> (Process, PeerId, Process, std::net::SocketAddr) {
-    let data = dir.join(name);
-    std::fs::create_dir_all(&data).unwrap();
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\n[dht]\nbootstrap = [\"{dht}\"]\n",
-            data.display()
-        ),
-    )
-    .unwrap();
-    let command = process::run_command(&host.prefix(), &config);
-    let (gateway, nick) = Process::start(command, &dir.join(format!("{name}.stderr")));
-    let peer = PeerId::from_nick(&nick).expect("the gateway prints its nick");
-    let (bridge, irc) =
-        common::lab_helper::tcp_into(&host.ns, "127.0.0.1:6667".parse().unwrap(), dir, name).await;
-    (gateway, peer, bridge, irc)
-}
-
 /// Issue 13, lab scenario 3: alice's gateway is behind a miniupnpd home router, bob's on
 /// the internet, both with default settings (apart from the DHT bootstrap). Alice's
 /// gateway maps its peer port over NAT-PMP and publishes the mapped address; bob's
@@ -196,17 +166,13 @@ async fn a_gateway_behind_a_upnp_router_maps_its_port_and_is_reached_directly() 
     let dir = tempfile::tempdir().unwrap();
     let (_stun, _) = start(&srv.ns, "stun 0.0.0.0:3478", &dir.path().join("stun.err"));
     let _miniupnpd = home.start_miniupnpd(std::net::SocketAddrV4::new(srv.addr, 3478), dir.path());
-    let mut dht = std::process::Command::new("ip");
-    dht.args(["netns", "exec", &srv.ns, process::disims()])
-        .args(["dht-node", "--listen", &format!("{}:6881", srv.addr)]);
-    let (_dht, dht_addr) = Process::start(dht, &dir.path().join("dht.stderr"));
+    let (_dht, dht_addr) = lab_gateway::dht_node(&srv, dir.path());
 
-    let (mut alice_gw, alice_id, _ab, alice_irc) =
-        user_gateway(&alice_host, &dht_addr, dir.path(), "alice").await;
-    let (_bob_gw, bob_id, _bb, bob_irc) =
-        user_gateway(&bob_host, &dht_addr, dir.path(), "bob").await;
-    let mut alice = IrcClient::register(alice_irc, "alice").await;
-    let mut bob = IrcClient::register(bob_irc, "bob").await;
+    let mut alice_gw = lab_gateway::start(&alice_host, &dht_addr, dir.path(), "alice", "").await;
+    let bob_gw = lab_gateway::start(&bob_host, &dht_addr, dir.path(), "bob", "").await;
+    let (alice_id, bob_id) = (alice_gw.peer, bob_gw.peer);
+    let mut alice = alice_gw.client("alice").await;
+    let mut bob = bob_gw.client("bob").await;
 
     // Alice publishes the router's mapping: its WAN address and her peer port.
     let mapped = format!("{}:7667", home.wan);
@@ -238,7 +204,10 @@ async fn a_gateway_behind_a_upnp_router_maps_its_port_and_is_reached_directly() 
     assert!(line.ends_with(" :hello back"), "{line}");
 
     // A graceful stop removes the mapping from the router.
-    assert!(alice_gw.terminate(), "alice's gateway did not stop cleanly");
+    assert!(
+        alice_gw.process.terminate(),
+        "alice's gateway did not stop cleanly"
+    );
     let ruleset = home.ruleset();
     assert!(
         !ruleset.contains("dport 7667"),

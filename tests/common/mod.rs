@@ -4,6 +4,8 @@
 
 pub mod clients;
 
+pub mod lab_gateway;
+
 pub mod lab_helper;
 
 pub mod nat;
@@ -137,7 +139,17 @@ impl IrcClient {
 
     /// Reads until a line matches; panics on EOF or after [`WAIT`] (listing what was seen).
     pub async fn expect(&mut self, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.expect_within(WAIT, pred).await
+    }
+
+    /// [`IrcClient::expect`] with a wait of its own (for what takes longer than [`WAIT`]
+    /// by design, such as finding a relay).
+    pub async fn expect_within(
+        &mut self,
+        wait: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let line = tokio::time::timeout(remaining, self.next_line()).await;

@@ -1,12 +1,12 @@
 //! A NAT lab for tests (issue 13): an "internet" made of one bridge in a namespace of its
-//! own with addresses in 203.0.113.0/24 (TEST-NET-3: it exists only inside these
-//! namespaces), public hosts on it, and home routers: namespaces with nftables masquerade
-//! between their WAN address on the internet and a LAN bridge with LAN hosts behind it.
+//! own with addresses in 11.0.113.0/24 ([`INTERNET`]), public hosts on it, and home
+//! routers: namespaces with nftables masquerade between their WAN address on the internet
+//! and a LAN bridge with LAN hosts behind it.
 //!
 //! ```text
-//!   public host 203.0.113.10 ---+
-//!   public host 203.0.113.11 ---+-- br0 (ns "...-inet")
-//!   router 203.0.113.101 (wan) -+
+//!   public host 11.0.113.10 ----+
+//!   public host 11.0.113.11 ----+-- br0 (ns "...-inet")
+//!   router 11.0.113.101 (wan) --+
 //!      | masquerade (or `masquerade random`), input: drop but established / from the LAN
 //!   lan bridge 10.R.0.1/24
 //!      +-- LAN host 10.R.0.10 (default route via 10.R.0.1)
@@ -28,6 +28,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::netns::{ip, is_root};
 
 static LABS: AtomicU32 = AtomicU32::new(0);
+
+/// The lab internet's /24. A globally routed range, so that gateways in the lab dial it
+/// with their default `[peer] dial = "public"` (a documentation range such as
+/// 203.0.113.0/24 is not dialled from a home LAN, by design): what is tested is what a user
+/// gets. It exists only inside the lab's namespaces, which have no route out, so nothing
+/// ever reaches the real hosts of that range.
+pub const INTERNET: [u8; 3] = [11, 0, 113];
 
 /// How a router maps its LAN hosts' source ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,7 +220,7 @@ impl Lab {
         if *next >= 250 {
             return Err("the lab's internet is full".into());
         }
-        let addr = Ipv4Addr::new(203, 0, 113, *next);
+        let addr = Ipv4Addr::new(INTERNET[0], INTERNET[1], INTERNET[2], *next);
         *next += 1;
         Ok(addr)
     }
