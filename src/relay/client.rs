@@ -1,98 +1,243 @@
 //! The gateway's side of a relay (IO): holding a reservation, accepting the circuits it
 //! offers, and dialling a target through a relay. What runs over a circuit is the ordinary
-//! handshake (`crate::peer::transport`); nothing here sees a session key.
+//! handshake (`crate::peer::transport`); nothing here sees a session key. The reservation
+//! connection also carries dial-back requests and their answers ([`RelayEvent`];
+//! [`super::probe`] says how to combine them with the probe's arrival).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use ed25519_dalek::SigningKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::io::{RelayIoError, expect_ok, read_message, write_message};
+use super::io::{RelayIoError, expect_ok, write_message};
 use super::proof::prove;
-use super::wire::{CircuitId, Grant, RelayMessage};
+use super::wire::{CircuitId, Grant, MAX_RELAY_RECORD, RelayMessage, StatusCode};
 use crate::identity::PeerId;
 
+/// Events read during a renewal and kept for [`Reservation::next_event`]: the relay sends
+/// none while it waits for a proof, so only those already on the way (a few) can cross it.
+const MAX_QUEUED_EVENTS: usize = 16;
+
+/// What the relay tells the holder of a reservation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// A dialler asks for us: accept with [`accept`] on a new connection.
+    Incoming {
+        circuit: CircuitId,
+        from: SocketAddr,
+    },
+    /// The answer to [`Reservation::request_dial_back`] with this nonce: `Ok` (the relay
+    /// connected and wrote the probe), `DialBackFailed`, `ResourceLimit` (retry after
+    /// `retry_after_s`) or `BadPort`.
+    DialBackResult {
+        nonce: [u8; 16],
+        code: StatusCode,
+        retry_after_s: u16,
+    },
+}
+
 /// A reservation held at a relay: the open control connection.
+///
+/// Reads and writes go through buffers kept here, so [`Reservation::next_event`],
+/// [`Reservation::ping`] and [`Reservation::request_dial_back`] are cancel-safe: a keeper
+/// may race `next_event` against its timers in a `select!` without losing half a record.
+/// [`Reservation::renew`] is not (it is one exchange; await it to the end).
 pub struct Reservation {
     stream: TcpStream,
     relay: PeerId,
     /// What the relay granted last.
     pub grant: Grant,
+    /// Bytes read, not yet decoded (less than one record and one read).
+    inbox: Vec<u8>,
+    /// Records to write; `outbox[sent..]` is not written yet.
+    outbox: Vec<u8>,
+    sent: usize,
+    queued: VecDeque<RelayEvent>,
 }
 
 /// Proves `identity` to the relay `relay` (its key, as we know it) over `stream`, and
 /// returns the reservation; refuses to sign for a relay that shows another key.
 pub async fn reserve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     identity: &SigningKey,
     relay: PeerId,
 ) -> Result<Reservation, RelayIoError> {
-    let grant = prove_and_reserve(&mut stream, identity, relay).await?;
-    Ok(Reservation {
+    let mut reservation = Reservation {
         stream,
         relay,
-        grant,
-    })
-}
-
-async fn prove_and_reserve(
-    stream: &mut TcpStream,
-    identity: &SigningKey,
-    relay: PeerId,
-) -> Result<Grant, RelayIoError> {
-    let target = PeerId::of(identity);
-    write_message(stream, &RelayMessage::Reserve { target }).await?;
-    let (shown, nonce) = match read_control(stream).await? {
-        RelayMessage::Challenge { relay, nonce } => (relay, nonce),
-        RelayMessage::Status {
-            code,
-            retry_after_s,
-        } => return Err(RelayIoError::Refused(code, retry_after_s)),
-        _ => return Err(RelayIoError::Unexpected),
+        grant: Grant {
+            ttl_s: 0,
+            rate: 0,
+            idle_s: 0,
+            observed: SocketAddr::from(([0, 0, 0, 0], 0)),
+        },
+        inbox: Vec::with_capacity(4 + MAX_RELAY_RECORD),
+        outbox: Vec::new(),
+        sent: 0,
+        queued: VecDeque::new(),
     };
-    let signature = prove(identity, &relay, &shown, &nonce)?;
-    write_message(stream, &RelayMessage::Proof { signature }).await?;
-    match read_control(stream).await? {
-        RelayMessage::Reserved(grant) => Ok(grant),
-        RelayMessage::Status {
-            code,
-            retry_after_s,
-        } => Err(RelayIoError::Refused(code, retry_after_s)),
-        _ => Err(RelayIoError::Unexpected),
-    }
-}
-
-/// The next control message other than Ping and Pong (a Ping is answered): a Pong to
-/// our keepalive may arrive before the answer to a renewal.
-async fn read_control(stream: &mut TcpStream) -> Result<RelayMessage, RelayIoError> {
-    loop {
-        match read_message(stream).await? {
-            RelayMessage::Ping(n) => write_message(stream, &RelayMessage::Pong(n)).await?,
-            RelayMessage::Pong(_) => {}
-            other => return Ok(other),
-        }
-    }
+    reservation.renew(identity).await?;
+    Ok(reservation)
 }
 
 impl Reservation {
-    /// Waits for the relay to offer a circuit, answering its Pings. The caller bounds it
-    /// in time and sends [`Reservation::ping`] every 60 s.
-    pub async fn next_incoming(&mut self) -> Result<(CircuitId, SocketAddr), RelayIoError> {
-        match read_control(&mut self.stream).await? {
-            RelayMessage::Incoming { circuit, from } => Ok((circuit, from)),
-            _ => Err(RelayIoError::Unexpected),
+    /// The next event, answering the relay's Pings and skipping Pongs. Cancel-safe. The
+    /// caller sends [`Reservation::ping`] every 60 s. A Status here is the relay ending
+    /// the reservation (returned as [`RelayIoError::Refused`]).
+    pub async fn next_event(&mut self) -> Result<RelayEvent, RelayIoError> {
+        if let Some(event) = self.queued.pop_front() {
+            return Ok(event);
+        }
+        match self.next_control().await? {
+            RelayMessage::Status {
+                code,
+                retry_after_s,
+            } => Err(RelayIoError::Refused(code, retry_after_s)),
+            other => event_of(other).ok_or(RelayIoError::Unexpected),
         }
     }
 
     /// Keeps the reservation alive.
     pub async fn ping(&mut self, nonce: u64) -> Result<(), RelayIoError> {
-        write_message(&mut self.stream, &RelayMessage::Ping(nonce)).await
+        self.send(&RelayMessage::Ping(nonce)).await
+    }
+
+    /// Asks the relay to connect to `port` at the address it sees us at (`grant.observed`)
+    /// and to write there a Probe for `nonce` (from [`super::probe::Probes::expect`]). The
+    /// answer comes as [`RelayEvent::DialBackResult`]; how to conclude:
+    /// [`super::probe::Verdict`].
+    pub async fn request_dial_back(
+        &mut self,
+        port: u16,
+        nonce: [u8; 16],
+    ) -> Result<(), RelayIoError> {
+        self.send(&RelayMessage::DialBack { port, nonce }).await
     }
 
     /// Renews the reservation on the same connection (a new challenge, a new proof).
+    /// Events that cross it are kept for [`Reservation::next_event`].
     pub async fn renew(&mut self, identity: &SigningKey) -> Result<(), RelayIoError> {
-        self.grant = prove_and_reserve(&mut self.stream, identity, self.relay).await?;
+        let target = PeerId::of(identity);
+        self.send(&RelayMessage::Reserve { target }).await?;
+        let (shown, nonce) = match self.next_answer().await? {
+            RelayMessage::Challenge { relay, nonce } => (relay, nonce),
+            other => return Err(refusal(other)),
+        };
+        let signature = prove(identity, &self.relay, &shown, &nonce)?;
+        self.send(&RelayMessage::Proof { signature }).await?;
+        match self.next_answer().await? {
+            RelayMessage::Reserved(grant) => {
+                self.grant = grant;
+                Ok(())
+            }
+            other => Err(refusal(other)),
+        }
+    }
+
+    /// The next control message that is not an event (kept) nor a Ping or Pong.
+    async fn next_answer(&mut self) -> Result<RelayMessage, RelayIoError> {
+        loop {
+            let message = self.next_control().await?;
+            match event_of(message.clone()) {
+                Some(event) if self.queued.len() < MAX_QUEUED_EVENTS => {
+                    self.queued.push_back(event)
+                }
+                // Over the bound: an offer not accepted fails on the dialler's side.
+                Some(_) => {}
+                None => return Ok(message),
+            }
+        }
+    }
+
+    /// The next control message other than Ping and Pong (a Ping is answered): a Pong to
+    /// our keepalive may arrive before the answer to a renewal.
+    async fn next_control(&mut self) -> Result<RelayMessage, RelayIoError> {
+        loop {
+            match self.read_record().await? {
+                RelayMessage::Ping(n) => self.queue(&RelayMessage::Pong(n)),
+                RelayMessage::Pong(_) => {}
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Decodes the next record from the inbox, reading more as needed (what is owed is
+    /// written first). Cancel-safe: bytes read stay in the inbox.
+    async fn read_record(&mut self) -> Result<RelayMessage, RelayIoError> {
+        loop {
+            if let Some(header) = self.inbox.first_chunk::<4>() {
+                let len = u32::from_be_bytes(*header) as usize;
+                if len > MAX_RELAY_RECORD {
+                    return Err(RelayIoError::TooLong(len));
+                }
+                if self.inbox.len() >= 4 + len {
+                    let message = RelayMessage::decode(&self.inbox[4..4 + len]);
+                    self.inbox.drain(..4 + len);
+                    return Ok(message?);
+                }
+            }
+            self.flush().await?;
+            // At most what fits: the inbox never holds more than a record and one read.
+            self.inbox.reserve(4 + MAX_RELAY_RECORD);
+            if self.stream.read_buf(&mut self.inbox).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+        }
+    }
+
+    fn queue(&mut self, message: &RelayMessage) {
+        let body = message.encode();
+        self.outbox
+            .extend_from_slice(&(body.len() as u32).to_be_bytes());
+        self.outbox.extend_from_slice(&body);
+    }
+
+    async fn send(&mut self, message: &RelayMessage) -> Result<(), RelayIoError> {
+        self.queue(message);
+        self.flush().await
+    }
+
+    /// Writes the outbox. Cancel-safe: `sent` moves only by what was written.
+    async fn flush(&mut self) -> Result<(), RelayIoError> {
+        while self.sent < self.outbox.len() {
+            let n = self.stream.write(&self.outbox[self.sent..]).await?;
+            if n == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+            }
+            self.sent += n;
+        }
+        self.outbox.clear();
+        self.sent = 0;
         Ok(())
+    }
+}
+
+fn event_of(message: RelayMessage) -> Option<RelayEvent> {
+    match message {
+        RelayMessage::Incoming { circuit, from } => Some(RelayEvent::Incoming { circuit, from }),
+        RelayMessage::DialBackResult {
+            nonce,
+            code,
+            retry_after_s,
+        } => Some(RelayEvent::DialBackResult {
+            nonce,
+            code,
+            retry_after_s,
+        }),
+        _ => None,
+    }
+}
+
+/// A Status as the refusal it is; anything else as unexpected.
+fn refusal(message: RelayMessage) -> RelayIoError {
+    match message {
+        RelayMessage::Status {
+            code,
+            retry_after_s,
+        } => RelayIoError::Refused(code, retry_after_s),
+        _ => RelayIoError::Unexpected,
     }
 }
 
