@@ -12,8 +12,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -78,11 +77,6 @@ impl RelayServer {
             ))),
             generation: AtomicU64::new(0),
         })
-    }
-
-    /// Replaces the dial-back limits (a fresh budget).
-    pub fn set_dial_back_limits(&self, limits: DialBackLimits) {
-        *lock(&self.dial_backs) = DialBackBudget::new(limits, Instant::now());
     }
 
     /// Dial-backs in flight.

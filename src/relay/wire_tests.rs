@@ -110,6 +110,30 @@ fn known_dial_back_encodings() {
         "4453524c00010d5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a0b002a"
     );
     assert_eq!(StatusCode::from_byte(24), StatusCode::BadPort);
+    // docs/protocol.md ("Test vectors" of "Relays") shows the same bytes.
+    let doc = include_str!("../../docs/protocol.md");
+    for (name, m) in [
+        ("DialBack(7667, 5a 5a .. 5a)", &dial_back),
+        ("Probe(token of 5a 5a .. 5a)", &probe),
+        ("DialBackResult(5a 5a .. 5a, dial_back_failed, 0)", &result),
+        ("DialBackResult(5a 5a .. 5a, resource_limit, 42)", &refused),
+    ] {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("no row for {name} in docs/protocol.md"));
+        let shown: String = row
+            .rsplit('`')
+            .nth(1)
+            .unwrap()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        assert_eq!(shown, hex(&m.encode()), "{name}");
+    }
+    assert!(doc.contains(&format!(
+        "dial-back` followed by the 16 nonce bytes: `{PROBE_TOKEN_OF_5A}`"
+    )));
     for m in [dial_back, probe, result, refused] {
         assert!(is_relay_record(&m.encode()));
         assert_eq!(RelayMessage::decode(&m.encode()), Ok(m));
