@@ -452,3 +452,50 @@ fn spawn_reader(mut rd: OwnedReadHalf) -> Messages {
     });
     rx
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpSocket;
+
+    #[tokio::test]
+    async fn a_dial_back_that_gets_no_answer_fails_at_its_timeout() {
+        // A listener that never accepts, its queue filled: further SYNs are dropped, so
+        // the relay's connect gets no answer (as from a filtered port).
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let full = socket.listen(0).unwrap();
+        let to = full.local_addr().unwrap();
+        let mut held = Vec::new();
+        loop {
+            let attempt =
+                tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(to)).await;
+            match attempt {
+                Ok(Ok(s)) => held.push(s),
+                _ => break,
+            }
+            assert!(held.len() < 64, "the listen queue never filled");
+        }
+        let started = Instant::now();
+        let code = probe(to, [1; 16], Duration::from_millis(300)).await;
+        assert_eq!(code, StatusCode::DialBackFailed);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        // And a port that accepts gets the probe: the token of the nonce, then the end.
+        let open = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let to = open.local_addr().unwrap();
+        let (code, accepted) =
+            tokio::join!(probe(to, [1; 16], Duration::from_secs(5)), open.accept());
+        assert_eq!(code, StatusCode::Ok);
+        let (mut s, _) = accepted.unwrap();
+        let first = read_message(&mut s).await.unwrap();
+        assert_eq!(
+            first,
+            RelayMessage::Probe {
+                token: probe_token(&[1; 16])
+            }
+        );
+        let mut rest = Vec::new();
+        assert_eq!(s.read_to_end(&mut rest).await.unwrap(), 0);
+        drop(full);
+    }
+}
