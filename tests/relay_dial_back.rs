@@ -45,7 +45,7 @@ async fn reserve(
     who: &SigningKey,
     relay: PeerId,
 ) -> Result<client::Reservation, RelayIoError> {
-    client::reserve(TcpStream::connect(addr).await.unwrap(), who, relay).await
+    client::reserve(TcpStream::connect(addr).await.unwrap(), who, Some(relay)).await
 }
 
 /// A gateway's accept loop, as far as probes go: the first record of each connection, a
@@ -362,4 +362,60 @@ async fn next_event_loses_nothing_when_a_select_drops_it() {
     );
     accepting.abort();
     stop.cancel();
+}
+
+#[tokio::test]
+async fn a_reservation_reads_nothing_past_reserved_and_takes_the_shown_key_when_none_is_known() {
+    use disims::relay::io::{read_message, write_message};
+    use disims::relay::wire::{Grant, RelayMessage};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let relay_key = PeerId::of(&sk(9));
+    let offer = RelayMessage::Incoming {
+        circuit: CircuitId([8; 16]),
+        from: "192.0.2.1:5000".parse().unwrap(),
+    };
+    let script = {
+        let offer = offer.clone();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            read_message(&mut s).await.unwrap();
+            let challenge = RelayMessage::Challenge {
+                relay: relay_key,
+                nonce: [1; 32],
+            };
+            write_message(&mut s, &challenge).await.unwrap();
+            read_message(&mut s).await.unwrap();
+            // Reserved and an offer in one write.
+            let mut both = Vec::new();
+            let grant = Grant {
+                ttl_s: 3600,
+                rate: 1,
+                idle_s: 180,
+                observed: addr,
+            };
+            for m in [RelayMessage::Reserved(grant), offer] {
+                let body = m.encode();
+                both.extend_from_slice(&(body.len() as u32).to_be_bytes());
+                both.extend_from_slice(&body);
+            }
+            s.write_all(&both).await.unwrap();
+            s
+        })
+    };
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let reservation = tokio::time::timeout(LIMIT, client::reserve(stream, &sk(1), None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reservation.relay(), relay_key);
+    let _relay_side = tokio::time::timeout(LIMIT, script).await.unwrap().unwrap();
+    // A caller that runs the connection itself finds the offer still in the stream.
+    let (mut stream, relay, _) = reservation.into_parts();
+    assert_eq!(relay, relay_key);
+    let next = tokio::time::timeout(LIMIT, read_message(&mut stream))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next, offer);
 }

@@ -47,7 +47,7 @@ async fn reserve(
     who: &SigningKey,
     relay: PeerId,
 ) -> Result<client::Reservation, RelayIoError> {
-    client::reserve(TcpStream::connect(addr).await.unwrap(), who, relay).await
+    client::reserve(TcpStream::connect(addr).await.unwrap(), who, Some(relay)).await
 }
 
 /// The next event, which must be an offered circuit.

@@ -49,8 +49,10 @@ pub struct Reservation {
     relay: PeerId,
     /// What the relay granted last.
     pub grant: Grant,
-    /// Bytes read, not yet decoded (less than one record and one read).
-    inbox: Vec<u8>,
+    /// The record being read, `have` bytes of it so far (exact-length reads: nothing past
+    /// the record is read, so [`Reservation::into_parts`] loses nothing).
+    inbox: [u8; 4 + MAX_RELAY_RECORD],
+    have: usize,
     /// Records to write; `outbox[sent..]` is not written yet.
     outbox: Vec<u8>,
     sent: usize,
@@ -58,27 +60,32 @@ pub struct Reservation {
 }
 
 /// Proves `identity` to the relay `relay` (its key, as we know it) over `stream`, and
-/// returns the reservation; refuses to sign for a relay that shows another key.
+/// returns the reservation; refuses to sign for a relay that shows another key. With no
+/// key (a relay found in the DHT, known by its address only) the key it shows is taken.
 pub async fn reserve(
     stream: TcpStream,
     identity: &SigningKey,
-    relay: PeerId,
+    relay: Option<PeerId>,
 ) -> Result<Reservation, RelayIoError> {
     let mut reservation = Reservation {
         stream,
-        relay,
+        // Replaced by the key shown in the challenge when none was given.
+        relay: relay.unwrap_or(PeerId::of(identity)),
         grant: Grant {
             ttl_s: 0,
             rate: 0,
             idle_s: 0,
             observed: SocketAddr::from(([0, 0, 0, 0], 0)),
         },
-        inbox: Vec::with_capacity(4 + MAX_RELAY_RECORD),
+        inbox: [0; 4 + MAX_RELAY_RECORD],
+        have: 0,
         outbox: Vec::new(),
         sent: 0,
         queued: VecDeque::new(),
     };
-    reservation.renew(identity).await?;
+    reservation
+        .prove_and_reserve(identity, relay.is_none())
+        .await?;
     Ok(reservation)
 }
 
@@ -119,12 +126,39 @@ impl Reservation {
     /// Renews the reservation on the same connection (a new challenge, a new proof).
     /// Events that cross it are kept for [`Reservation::next_event`].
     pub async fn renew(&mut self, identity: &SigningKey) -> Result<(), RelayIoError> {
+        self.prove_and_reserve(identity, false).await
+    }
+
+    /// The relay's key (as it proved it in the challenge).
+    pub fn relay(&self) -> PeerId {
+        self.relay
+    }
+
+    /// The control connection, the relay's key and the grant, for a caller that runs the
+    /// connection itself (`crate::reach::hold`: a reader task and timers, cancel-safe).
+    /// Lossless right after [`reserve`] (records are read with exact lengths); events kept
+    /// from a renewal or half a record left by a cancelled `next_event` would be dropped,
+    /// so use it instead of those, not after.
+    pub fn into_parts(self) -> (TcpStream, PeerId, Grant) {
+        (self.stream, self.relay, self.grant)
+    }
+
+    /// Reserve, Challenge, Proof, Reserved; with `take_shown`, the relay's key is the one
+    /// it shows (no key was known), else it must be `self.relay`.
+    async fn prove_and_reserve(
+        &mut self,
+        identity: &SigningKey,
+        take_shown: bool,
+    ) -> Result<(), RelayIoError> {
         let target = PeerId::of(identity);
         self.send(&RelayMessage::Reserve { target }).await?;
         let (shown, nonce) = match self.next_answer().await? {
             RelayMessage::Challenge { relay, nonce } => (relay, nonce),
             other => return Err(refusal(other)),
         };
+        if take_shown {
+            self.relay = shown;
+        }
         let signature = prove(identity, &self.relay, &shown, &nonce)?;
         self.send(&RelayMessage::Proof { signature }).await?;
         match self.next_answer().await? {
@@ -163,27 +197,28 @@ impl Reservation {
         }
     }
 
-    /// Decodes the next record from the inbox, reading more as needed (what is owed is
-    /// written first). Cancel-safe: bytes read stay in the inbox.
+    /// Reads the next record, header then body, never past it (what is owed is written
+    /// first). Cancel-safe: the bytes read so far stay in the inbox.
     async fn read_record(&mut self) -> Result<RelayMessage, RelayIoError> {
         loop {
-            if let Some(header) = self.inbox.first_chunk::<4>() {
+            let mut need = 4;
+            if let Some(header) = self.inbox[..self.have].first_chunk::<4>() {
                 let len = u32::from_be_bytes(*header) as usize;
                 if len > MAX_RELAY_RECORD {
                     return Err(RelayIoError::TooLong(len));
                 }
-                if self.inbox.len() >= 4 + len {
-                    let message = RelayMessage::decode(&self.inbox[4..4 + len]);
-                    self.inbox.drain(..4 + len);
-                    return Ok(message?);
+                need = 4 + len;
+                if self.have == need {
+                    self.have = 0;
+                    return Ok(RelayMessage::decode(&self.inbox[4..need])?);
                 }
             }
             self.flush().await?;
-            // At most what fits: the inbox never holds more than a record and one read.
-            self.inbox.reserve(4 + MAX_RELAY_RECORD);
-            if self.stream.read_buf(&mut self.inbox).await? == 0 {
+            let n = self.stream.read(&mut self.inbox[self.have..need]).await?;
+            if n == 0 {
                 return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
             }
+            self.have += n;
         }
     }
 
