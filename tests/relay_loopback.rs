@@ -10,10 +10,10 @@ use disims::crypto::{MAX_DATA_RECORD, SessionKeys};
 use disims::identity::PeerId;
 use disims::peer::transport;
 use disims::policy::relay::{RelayLimits, Serve};
-use disims::relay::client;
+use disims::relay::client::{self, RelayEvent};
 use disims::relay::io::RelayIoError;
 use disims::relay::server::RelayServer;
-use disims::relay::wire::StatusCode;
+use disims::relay::wire::{CircuitId, StatusCode};
 use ed25519_dalek::SigningKey;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -50,6 +50,16 @@ async fn reserve(
     client::reserve(TcpStream::connect(addr).await.unwrap(), who, Some(relay)).await
 }
 
+/// The next event, which must be an offered circuit.
+async fn incoming(
+    reservation: &mut client::Reservation,
+) -> Result<(CircuitId, SocketAddr), RelayIoError> {
+    match reservation.next_event().await? {
+        RelayEvent::Incoming { circuit, from } => Ok((circuit, from)),
+        other => panic!("expected an offered circuit, got {other:?}"),
+    }
+}
+
 fn refused<T>(r: Result<T, RelayIoError>) -> StatusCode {
     match r {
         Err(RelayIoError::Refused(code, _)) => code,
@@ -71,7 +81,7 @@ async fn a_handshake_and_a_frame_pass_end_to_end_through_the_relay() {
 
     let target_key = target.clone();
     let responder = tokio::spawn(async move {
-        let (circuit, from) = reservation.next_incoming().await.unwrap();
+        let (circuit, from) = incoming(&mut reservation).await.unwrap();
         assert!(from.ip().is_loopback());
         let mut stream = client::accept(addr, circuit).await.unwrap();
         let keys = transport::respond(&mut stream, &target_key).await.unwrap();
@@ -144,7 +154,7 @@ async fn refusals_come_back_as_codes() {
     );
     // An Accept for a circuit never offered.
     assert_eq!(
-        refused(client::accept(addr, disims::relay::wire::CircuitId([1; 16])).await),
+        refused(client::accept(addr, CircuitId([1; 16])).await),
         StatusCode::NoCircuit
     );
     // A gateway refuses to sign a challenge from another relay key than the one it meant.
@@ -179,7 +189,7 @@ async fn a_flood_from_one_prefix_leaves_the_relay_serving_its_contacts() {
     let mut reservation = reserve(addr, &friend, relay_key).await.unwrap();
     let friend_key = friend.clone();
     let responder = tokio::spawn(async move {
-        let (circuit, _) = reservation.next_incoming().await.unwrap();
+        let (circuit, _) = incoming(&mut reservation).await.unwrap();
         let mut stream = client::accept(addr, circuit).await.unwrap();
         transport::respond(&mut stream, &friend_key).await.unwrap()
     });
@@ -291,7 +301,7 @@ async fn a_sweep_ends_idle_circuits_and_expired_reservations() {
     let target = sk(1);
     let mut reservation = reserve(addr, &target, PeerId::of(&sk(9))).await.unwrap();
     let accepted = tokio::spawn(async move {
-        let (circuit, _) = reservation.next_incoming().await.unwrap();
+        let (circuit, _) = incoming(&mut reservation).await.unwrap();
         (client::accept(addr, circuit).await.unwrap(), reservation)
     });
     let mut dialler = client::connect(addr, PeerId::of(&target)).await.unwrap();
@@ -315,7 +325,7 @@ async fn a_sweep_ends_idle_circuits_and_expired_reservations() {
     assert!(matches!(eof, Ok(0) | Err(_)));
     // The reservation went silent too (no Ping for 300 s): it is gone, its connection closed.
     assert_eq!(relay.counts(), (0, 0));
-    let ended = tokio::time::timeout(LIMIT, reservation.next_incoming())
+    let ended = tokio::time::timeout(LIMIT, reservation.next_event())
         .await
         .unwrap();
     assert!(ended.is_err());

@@ -175,8 +175,8 @@ impl PeerContext {
         transport::respond_to_msg1(stream, &self.identity, msg1).await
     }
 
-    /// A connection whose first record is a relay control message: the relay's work when
-    /// this gateway serves, else a refusal.
+    /// A connection whose first record is a relay control message: a dial-back probe we
+    /// asked for, the relay's work when this gateway serves, else a refusal.
     async fn relay_connection(&self, mut stream: TcpStream, from: SocketAddr, first: &[u8]) {
         let message = match RelayMessage::decode(first) {
             Ok(message) => message,
@@ -186,6 +186,12 @@ impl PeerContext {
                 return;
             }
         };
+        if let RelayMessage::Probe { token } = message {
+            // A relay dialling us back: the answer is that the connection arrived.
+            let ours = self.probes.arrived(token, from);
+            tracing::debug!(%from, ours, "dial-back probe");
+            return;
+        }
         match &self.relay {
             Some(server) => {
                 let server = server.clone();

@@ -175,6 +175,8 @@ pub struct PeerContext {
     gate: Arc<InboundGate>,
     /// The relay this gateway runs for others (`[relay] serve`), if any.
     pub relay: Option<Arc<crate::relay::server::RelayServer>>,
+    /// Dial-backs we asked a relay for, awaited as probes on the peer port.
+    pub probes: crate::relay::probe::Probes,
     /// Sessions up now.
     sessions: Arc<Mutex<SessionRegistry<LiveSession>>>,
     next_conn_id: Arc<AtomicU64>,
@@ -245,6 +247,7 @@ impl PeerContext {
             inbound: InboundLimits::default(),
             gate: InboundGate::new(&InboundLimits::default()),
             relay: None,
+            probes: crate::relay::probe::Probes::new(),
             sessions: Arc::default(),
             next_conn_id: Arc::new(AtomicU64::new(1)),
         }

@@ -8,6 +8,8 @@
 //! table's memory is bounded whatever arrives. Contacts are never counted per prefix (a
 //! stranger cannot make their keys), and a share of each table is theirs alone, so a flood
 //! of strangers, from one prefix or many, leaves the relay serving its own users.
+//!
+//! The dial-back budget ([`DialBackBudget`]) is in `relay_dialback.rs`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -509,6 +511,10 @@ impl RelayTable {
 /// Bytes the relay reads from one side of a circuit at once (below every burst): two
 /// such buffers a circuit, 16 KiB, keep 10,000 circuits within 160 MiB of buffers.
 pub const MAX_CHUNK: usize = 8 * 1024;
+
+#[path = "relay_dialback.rs"]
+mod dialback;
+pub use dialback::*;
 
 #[cfg(test)]
 #[path = "relay_tests.rs"]

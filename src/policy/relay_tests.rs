@@ -1,5 +1,6 @@
 //! Tests of the relay's table: floods from one prefix and from many leave room for
-//! others and for contacts; expiry, renewal, acceptance and byte rates.
+//! others and for contacts; expiry, renewal, acceptance and byte rates; the dial-back
+//! budget (one a minute per key, per prefix, in total, in flight, ports, bounded maps).
 
 use super::*;
 use ed25519_dalek::SigningKey;
@@ -331,4 +332,145 @@ proptest::proptest! {
             t.check_invariants();
         }
     }
+}
+
+// The dial-back budget (relay_dialback.rs).
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[test]
+fn one_dial_back_per_key_a_minute() {
+    let t0 = Instant::now();
+    let mut b = DialBackBudget::new(DialBackLimits::default(), t0);
+    assert_eq!(b.admit(key(1), ip("192.0.2.1"), 7667, t0), Ok(()));
+    b.finished();
+    let again = b.admit(key(1), ip("192.0.2.1"), 7667, t0 + secs(20));
+    assert_eq!(
+        again,
+        Err(DialBackRefusal::TooSoon {
+            retry_after: secs(40)
+        })
+    );
+    assert_eq!(again.unwrap_err().status(), (StatusCode::ResourceLimit, 40));
+    // Another key of the same prefix is not held back by the first one's minute.
+    assert_eq!(
+        b.admit(key(2), ip("192.0.2.2"), 7667, t0 + secs(20)),
+        Ok(())
+    );
+    b.finished();
+    assert_eq!(
+        b.admit(key(1), ip("192.0.2.1"), 7667, t0 + secs(60)),
+        Ok(())
+    );
+    b.finished();
+    assert_eq!(b.counts().0, 0);
+}
+
+#[test]
+fn a_prefix_gets_its_burst_then_its_rate() {
+    let t0 = Instant::now();
+    let mut b = DialBackBudget::new(DialBackLimits::default(), t0);
+    let burst = DIAL_BACK_PREFIX_BURST as u16;
+    for n in 0..burst {
+        assert_eq!(b.admit(key(n), ip("192.0.2.9"), 7667, t0), Ok(()));
+        b.finished();
+    }
+    // New keys (free to make) from the same /24 wait for the prefix's rate.
+    let refused = b.admit(key(100), ip("192.0.2.10"), 7667, t0);
+    assert_eq!(
+        refused,
+        Err(DialBackRefusal::Prefix {
+            retry_after: secs(15)
+        })
+    );
+    // Another prefix is served meanwhile.
+    assert_eq!(b.admit(key(101), ip("198.51.100.1"), 7667, t0), Ok(()));
+    b.finished();
+    assert_eq!(
+        b.admit(key(100), ip("192.0.2.10"), 7667, t0 + secs(15)),
+        Ok(())
+    );
+    b.finished();
+}
+
+#[test]
+fn the_total_rate_holds_across_prefixes() {
+    let t0 = Instant::now();
+    let mut b = DialBackBudget::new(DialBackLimits::default(), t0);
+    let burst = DIAL_BACK_TOTAL_BURST as u16;
+    for n in 0..burst {
+        let from = IpAddr::from([10, 0, n as u8, 1]);
+        assert_eq!(b.admit(key(n), from, 7667, t0), Ok(()));
+        b.finished();
+    }
+    let from = IpAddr::from([10, 1, 0, 1]);
+    let refused = b.admit(key(500), from, 7667, t0);
+    assert_eq!(
+        refused,
+        Err(DialBackRefusal::Total {
+            retry_after: secs(1)
+        })
+    );
+    // Nothing was taken from its prefix: served a second later.
+    assert_eq!(b.admit(key(500), from, 7667, t0 + secs(1)), Ok(()));
+}
+
+#[test]
+fn dials_in_flight_are_capped() {
+    let t0 = Instant::now();
+    let limits = DialBackLimits {
+        in_flight: 2,
+        ..DialBackLimits::default()
+    };
+    let mut b = DialBackBudget::new(limits, t0);
+    assert_eq!(b.admit(key(1), ip("192.0.2.1"), 7667, t0), Ok(()));
+    assert_eq!(b.admit(key(2), ip("198.51.100.1"), 7667, t0), Ok(()));
+    assert_eq!(
+        b.admit(key(3), ip("203.0.113.1"), 7667, t0),
+        Err(DialBackRefusal::InFlight)
+    );
+    assert_eq!(b.counts().0, 2);
+    b.finished();
+    assert_eq!(b.admit(key(3), ip("203.0.113.1"), 7667, t0), Ok(()));
+}
+
+#[test]
+fn ports_below_1024_and_zero_are_not_dialled() {
+    let t0 = Instant::now();
+    let mut b = DialBackBudget::new(DialBackLimits::default(), t0);
+    for port in [0, 25, 80, 443, 1023] {
+        let refused = b.admit(key(1), ip("192.0.2.1"), port, t0);
+        assert_eq!(refused, Err(DialBackRefusal::BadPort(port)));
+        assert_eq!(refused.unwrap_err().status(), (StatusCode::BadPort, 0));
+    }
+    // A refused port took nothing: the key's minute has not started.
+    assert_eq!(b.admit(key(1), ip("192.0.2.1"), 1024, t0), Ok(()));
+}
+
+#[test]
+fn the_budget_forgets_old_keys_and_full_prefixes() {
+    let t0 = Instant::now();
+    let limits = DialBackLimits {
+        total_burst: 1000.0,
+        max_tracked: 8,
+        ..DialBackLimits::default()
+    };
+    let mut b = DialBackBudget::new(limits, t0);
+    for n in 0..8u16 {
+        let from = IpAddr::from([10, 0, n as u8, 1]);
+        assert_eq!(b.admit(key(n), from, 7667, t0), Ok(()));
+        b.finished();
+    }
+    assert_eq!(b.counts(), (0, 8, 8));
+    // At the cap, a new key is refused until the minute has passed...
+    let from = IpAddr::from([10, 9, 0, 1]);
+    assert_eq!(
+        b.admit(key(50), from, 7667, t0 + secs(1)),
+        Err(DialBackRefusal::Full)
+    );
+    // ...then the old keys and the refilled prefix buckets are forgotten.
+    assert_eq!(b.admit(key(50), from, 7667, t0 + secs(60)), Ok(()));
+    assert_eq!(b.counts(), (1, 1, 1));
 }

@@ -4,6 +4,9 @@
 //! connection and handed to the peer port's admission ([`PeerContext::admit_relayed`]),
 //! charged to the dialler's address as the relay saw it.
 //!
+//! It also asks the relay to dial us back ([`Held::dial_back`]; docs/protocol.md,
+//! "Dial-back"): the answer comes on the control connection, the probe on the peer port.
+//!
 //! The task ends, and says so on `lost`, when the relay closes, stops answering, refuses a
 //! renewal, or sends what it should not; the keeper then finds another relay.
 
@@ -13,7 +16,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::DropGuard;
 
 use crate::directory::RelayEntry;
@@ -21,8 +24,9 @@ use crate::identity::PeerId;
 use crate::peer::PeerContext;
 use crate::relay::client::{self, Reservation};
 use crate::relay::io::{RelayIoError, read_message, write_message};
+use crate::relay::probe::{DIAL_BACK_WAIT, PROBE_GRACE, Probes, Verdict};
 use crate::relay::proof::prove;
-use crate::relay::wire::{Grant, RelayMessage};
+use crate::relay::wire::{Grant, RelayMessage, StatusCode};
 
 /// Keepalive interval, at most (a third of the relay's idle time when that is shorter).
 pub const PING_EVERY: Duration = Duration::from_secs(60);
@@ -35,7 +39,50 @@ pub const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A reservation being held; dropping it closes the control connection.
 pub struct Held {
     pub entry: RelayEntry,
+    commands: mpsc::Sender<Command>,
     _stop: DropGuard,
+}
+
+/// What the keeper asks of a held reservation.
+enum Command {
+    /// Send a DialBack; the relay's code for `nonce` goes to `reply`.
+    DialBack {
+        port: u16,
+        nonce: [u8; 16],
+        reply: oneshot::Sender<StatusCode>,
+    },
+}
+
+impl Held {
+    /// Asks the relay to dial us back at `port` of the address it sees us at, and says what
+    /// that shows ([`Verdict::of`]): the probe must reach our peer port ([`Probes`]).
+    pub async fn dial_back(&self, port: u16, probes: &Probes) -> Verdict {
+        let Ok((nonce, mut waiter)) = probes.expect() else {
+            return Verdict::Unknown;
+        };
+        let (reply, answer) = oneshot::channel();
+        let command = Command::DialBack { port, nonce, reply };
+        if self.commands.send(command).await.is_err() {
+            return Verdict::Unknown;
+        }
+        let result = tokio::select! {
+            from = &mut waiter => return Verdict::of(None, from.is_some()),
+            r = tokio::time::timeout(DIAL_BACK_WAIT, answer) => r.ok().and_then(Result::ok),
+        };
+        // The relay says Ok once the probe is written: it may still be on its way.
+        let arrived = match result {
+            Some(StatusCode::Ok) => tokio::time::timeout(PROBE_GRACE, &mut waiter)
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+            _ => matches!(
+                futures_util::FutureExt::now_or_never(&mut waiter),
+                Some(Some(_))
+            ),
+        };
+        Verdict::of(result, arrived)
+    }
 }
 
 /// Why a held reservation ended.
@@ -54,6 +101,7 @@ pub fn spawn(
     lost: mpsc::UnboundedSender<Lost>,
 ) -> Held {
     let stop = ctx.shutdown.child_token();
+    let (commands, rx) = mpsc::channel(4);
     let task = Hold {
         ctx: ctx.clone(),
         relay_addr: entry.addrs[0],
@@ -67,7 +115,7 @@ pub fn spawn(
         };
         let why = tokio::select! {
             _ = token.cancelled() => return,
-            why = task.run(stream, relay, grant) => why,
+            why = task.run(stream, relay, grant, rx) => why,
         };
         tracing::info!(relay = %relay.short(), %why, "relay reservation lost");
         let _ = lost.send(Lost {
@@ -77,6 +125,7 @@ pub fn spawn(
     });
     Held {
         entry,
+        commands,
         _stop: stop.drop_guard(),
     }
 }
@@ -96,7 +145,14 @@ fn timers(grant: &Grant) -> (Duration, Duration) {
 }
 
 impl Hold {
-    async fn run(&self, stream: TcpStream, relay: PeerId, grant: Grant) -> RelayIoError {
+    async fn run(
+        &self,
+        stream: TcpStream,
+        relay: PeerId,
+        grant: Grant,
+        mut commands: mpsc::Receiver<Command>,
+    ) -> RelayIoError {
+        let mut dial_backs: Vec<([u8; 16], oneshot::Sender<StatusCode>)> = Vec::new();
         let (mut rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::channel(8);
         let reader = tokio::spawn(async move {
@@ -119,6 +175,14 @@ impl Hold {
         loop {
             let message = tokio::select! {
                 m = rx.recv() => m,
+                Some(Command::DialBack { port, nonce, reply }) = commands.recv() => {
+                    dial_backs.retain(|(_, r)| !r.is_closed());
+                    dial_backs.push((nonce, reply));
+                    if let Err(e) = write_message(&mut wr, &RelayMessage::DialBack { port, nonce }).await {
+                        return e;
+                    }
+                    continue;
+                }
                 _ = ping.tick() => {
                     // Three intervals without a word: the relay or the path is gone.
                     if heard.elapsed() > ping_every * 3 {
@@ -164,6 +228,13 @@ impl Hold {
                         ping_every,
                     );
                     renew_at = tokio::time::Instant::now() + renew_in;
+                    Ok(())
+                }
+                RelayMessage::DialBackResult { nonce, code, .. } => {
+                    if let Some(i) = dial_backs.iter().position(|(n, _)| *n == nonce) {
+                        let (_, reply) = dial_backs.swap_remove(i);
+                        let _ = reply.send(code);
+                    }
                     Ok(())
                 }
                 RelayMessage::Status {

@@ -26,6 +26,7 @@ use crate::identity::PeerId;
 use crate::net::portmap;
 use crate::peer::{CONNECT_TIMEOUT, PeerContext};
 use crate::relay::client;
+use crate::relay::probe::Verdict as ProbeVerdict;
 
 /// A relay that failed or refused is not asked again for this long.
 pub const AVOID_FOR: Duration = Duration::from_secs(10 * 60);
@@ -95,50 +96,57 @@ impl Keeper {
         let mut avoid: HashMap<String, Instant> = HashMap::new();
         let mut backoff = SEARCH_BACKOFF_MIN;
         let mut announced: Option<Instant> = None;
+        // What the last dial-back said, for which port, and when.
+        let mut checked: Option<(Verdict, u16, Instant)> = None;
         loop {
-            let mapped = self.mapping.borrow_and_update().mapped().is_some();
+            let mapping = self.mapping.borrow_and_update().mapped().cloned();
+            let port = mapping.as_ref().map_or(self.port, |m| m.external.port());
             let public_interface = !portmap::needed(&portmap::interface_addresses());
-            let behind_nat = !public_interface && !mapped;
-            let want = if behind_nat { self.config.keep } else { 0 };
-            held.truncate(want);
+            let check_due = !public_interface
+                && checked.is_none_or(|(_, p, at)| p != port || at.elapsed() >= RECHECK_EVERY);
+            let known = checked.filter(|(_, p, _)| *p == port).map(|(v, _, _)| v);
+            // Relays are held while we are not known to be reachable, and one at least
+            // while a check is due (it is the relay that dials us back).
+            let want = if public_interface || known == Some(Verdict::Reachable) {
+                0
+            } else {
+                self.config.keep
+            };
+            let want_now = if check_due { want.max(1) } else { want };
             let mut problem = None;
-            if held.len() < want {
+            if held.len() < want_now {
                 avoid.retain(|_, at| at.elapsed() < AVOID_FOR);
-                let candidates = self.candidates(&held, &avoid).await;
-                if candidates.is_empty() && held.is_empty() {
-                    problem = Some("no relay found: none in [relay] use, no contact serving, none announced in the DHT".to_string());
-                }
-                for candidate in candidates {
-                    if held.len() >= want {
-                        break;
+                problem = self.fill(&mut held, want_now, &mut avoid, &lost_tx).await;
+            }
+            if check_due && let Some(first) = held.first() {
+                let verdict = first.dial_back(port, &self.ctx.probes).await;
+                tracing::info!(port, ?verdict, relay = %first.entry.key.short(), "reachability checked by a dial-back");
+                match verdict {
+                    ProbeVerdict::Reachable => {
+                        checked = Some((Verdict::Reachable, port, Instant::now()))
                     }
-                    match self.reserve(&candidate).await {
-                        Ok((reservation, entry))
-                            if !held.iter().any(|h| h.entry.key == entry.key) =>
-                        {
-                            tracing::info!(relay = %entry.key.short(), addr = %entry.addrs[0], "relay reservation made");
-                            held.push(hold::spawn(&self.ctx, reservation, entry, lost_tx.clone()));
-                        }
-                        Ok(_) => {}
-                        Err(why) => {
-                            tracing::debug!(relay = %candidate.avoid_key(), %why, "no reservation at this relay");
-                            problem = Some(format!("last relay tried: {why}"));
-                            avoid.insert(candidate.avoid_key(), Instant::now());
-                        }
+                    ProbeVerdict::Unreachable => {
+                        checked = Some((Verdict::Unreachable, port, Instant::now()))
                     }
+                    ProbeVerdict::Unknown => {}
                 }
             }
-            let verdict = if !behind_nat {
-                if public_interface {
-                    Verdict::Reachable
-                } else {
-                    Verdict::Unchecked
-                }
-            } else if held.is_empty() {
-                Verdict::NoRelayToAsk
+            let known = checked.filter(|(_, p, _)| *p == port).map(|(v, _, _)| v);
+            let verdict = if public_interface {
+                Verdict::Reachable
             } else {
-                Verdict::Unreachable
+                match known {
+                    Some(known) => known,
+                    None if mapping.is_some() => Verdict::Unchecked,
+                    None if held.is_empty() => Verdict::NoRelayToAsk,
+                    None => Verdict::Unreachable,
+                }
             };
+            if verdict == Verdict::Reachable {
+                held.clear();
+            } else {
+                held.truncate(want);
+            }
             let state = ReachState {
                 verdict,
                 relays: held.iter().map(|h| h.entry.clone()).collect(),
@@ -164,9 +172,10 @@ impl Keeper {
                     Err(e) => tracing::debug!(error = %e, "announcing as a relay failed"),
                 }
             }
-            let wait = if held.len() < want
-                || (self.config.serve == Serve::Anyone && announced.is_none())
-            {
+            let announce_due = self.config.serve == Serve::Anyone
+                && verdict == Verdict::Reachable
+                && announced.is_none();
+            let wait = if held.len() < want || announce_due {
                 let wait = backoff;
                 backoff = (backoff * 2).min(SEARCH_BACKOFF_MAX);
                 wait
@@ -185,6 +194,39 @@ impl Keeper {
                 Ok(()) = self.mapping.changed() => {}
             }
         }
+    }
+
+    /// Reserves at candidates until `want` are held; says why when none could be had.
+    async fn fill(
+        &self,
+        held: &mut Vec<Held>,
+        want: usize,
+        avoid: &mut HashMap<String, Instant>,
+        lost: &mpsc::UnboundedSender<Lost>,
+    ) -> Option<String> {
+        let candidates = self.candidates(held, avoid).await;
+        let mut problem = candidates.is_empty().then(|| {
+            "no relay found: none in [relay] use, no contact serving, none announced in the DHT"
+                .to_string()
+        });
+        for candidate in candidates {
+            if held.len() >= want {
+                break;
+            }
+            match self.reserve(&candidate).await {
+                Ok((reservation, entry)) if !held.iter().any(|h| h.entry.key == entry.key) => {
+                    tracing::info!(relay = %entry.key.short(), addr = %entry.addrs[0], "relay reservation made");
+                    held.push(hold::spawn(&self.ctx, reservation, entry, lost.clone()));
+                }
+                Ok(_) => {}
+                Err(why) => {
+                    tracing::debug!(relay = %candidate.avoid_key(), %why, "no reservation at this relay");
+                    problem = Some(format!("last relay tried: {why}"));
+                    avoid.insert(candidate.avoid_key(), Instant::now());
+                }
+            }
+        }
+        problem
     }
 
     /// Relays to try now, in order, without those held or avoided.

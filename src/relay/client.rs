@@ -1,102 +1,278 @@
 //! The gateway's side of a relay (IO): holding a reservation, accepting the circuits it
 //! offers, and dialling a target through a relay. What runs over a circuit is the ordinary
-//! handshake (`crate::peer::transport`); nothing here sees a session key.
+//! handshake (`crate::peer::transport`); nothing here sees a session key. The reservation
+//! connection also carries dial-back requests and their answers ([`RelayEvent`];
+//! [`super::probe`] says how to combine them with the probe's arrival).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use ed25519_dalek::SigningKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::io::{RelayIoError, expect_ok, read_message, write_message};
+use super::io::{RelayIoError, expect_ok, write_message};
 use super::proof::prove;
-use super::wire::{CircuitId, Grant, RelayMessage};
+use super::wire::{CircuitId, Grant, MAX_RELAY_RECORD, RelayMessage, StatusCode};
 use crate::identity::PeerId;
 
+/// Events read during a renewal and kept for [`Reservation::next_event`]: the relay sends
+/// none while it waits for a proof, so only those already on the way (a few) can cross it.
+const MAX_QUEUED_EVENTS: usize = 16;
+
+/// What the relay tells the holder of a reservation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// A dialler asks for us: accept with [`accept`] on a new connection.
+    Incoming {
+        circuit: CircuitId,
+        from: SocketAddr,
+    },
+    /// The answer to [`Reservation::request_dial_back`] with this nonce: `Ok` (the relay
+    /// connected and wrote the probe), `DialBackFailed`, `ResourceLimit` (retry after
+    /// `retry_after_s`) or `BadPort`.
+    DialBackResult {
+        nonce: [u8; 16],
+        code: StatusCode,
+        retry_after_s: u16,
+    },
+}
+
 /// A reservation held at a relay: the open control connection.
+///
+/// Reads and writes go through buffers kept here, so [`Reservation::next_event`],
+/// [`Reservation::ping`] and [`Reservation::request_dial_back`] are cancel-safe: a keeper
+/// may race `next_event` against its timers in a `select!` without losing half a record.
+/// [`Reservation::renew`] is not (it is one exchange; await it to the end).
 pub struct Reservation {
     stream: TcpStream,
     relay: PeerId,
     /// What the relay granted last.
     pub grant: Grant,
+    /// The record being read, `have` bytes of it so far (exact-length reads: nothing past
+    /// the record is read, so [`Reservation::into_parts`] loses nothing).
+    inbox: [u8; 4 + MAX_RELAY_RECORD],
+    have: usize,
+    /// Records to write; `outbox[sent..]` is not written yet.
+    outbox: Vec<u8>,
+    sent: usize,
+    queued: VecDeque<RelayEvent>,
 }
 
 /// Proves `identity` to the relay `relay` (its key, as we know it) over `stream`, and
 /// returns the reservation; refuses to sign for a relay that shows another key. With no
 /// key (a relay found in the DHT, known by its address only) the key it shows is taken.
 pub async fn reserve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     identity: &SigningKey,
     relay: Option<PeerId>,
 ) -> Result<Reservation, RelayIoError> {
-    let (grant, relay) = prove_and_reserve(&mut stream, identity, relay).await?;
-    Ok(Reservation {
+    let mut reservation = Reservation {
         stream,
-        relay,
-        grant,
-    })
-}
-
-async fn prove_and_reserve(
-    stream: &mut TcpStream,
-    identity: &SigningKey,
-    relay: Option<PeerId>,
-) -> Result<(Grant, PeerId), RelayIoError> {
-    let target = PeerId::of(identity);
-    write_message(stream, &RelayMessage::Reserve { target }).await?;
-    let (shown, nonce) = match read_control(stream).await? {
-        RelayMessage::Challenge { relay, nonce } => (relay, nonce),
-        RelayMessage::Status {
-            code,
-            retry_after_s,
-        } => return Err(RelayIoError::Refused(code, retry_after_s)),
-        _ => return Err(RelayIoError::Unexpected),
+        // Replaced by the key shown in the challenge when none was given.
+        relay: relay.unwrap_or(PeerId::of(identity)),
+        grant: Grant {
+            ttl_s: 0,
+            rate: 0,
+            idle_s: 0,
+            observed: SocketAddr::from(([0, 0, 0, 0], 0)),
+        },
+        inbox: [0; 4 + MAX_RELAY_RECORD],
+        have: 0,
+        outbox: Vec::new(),
+        sent: 0,
+        queued: VecDeque::new(),
     };
-    let relay = relay.unwrap_or(shown);
-    let signature = prove(identity, &relay, &shown, &nonce)?;
-    write_message(stream, &RelayMessage::Proof { signature }).await?;
-    match read_control(stream).await? {
-        RelayMessage::Reserved(grant) => Ok((grant, relay)),
-        RelayMessage::Status {
-            code,
-            retry_after_s,
-        } => Err(RelayIoError::Refused(code, retry_after_s)),
-        _ => Err(RelayIoError::Unexpected),
-    }
-}
-
-/// The next control message other than Ping and Pong (a Ping is answered): a Pong to
-/// our keepalive may arrive before the answer to a renewal.
-async fn read_control(stream: &mut TcpStream) -> Result<RelayMessage, RelayIoError> {
-    loop {
-        match read_message(stream).await? {
-            RelayMessage::Ping(n) => write_message(stream, &RelayMessage::Pong(n)).await?,
-            RelayMessage::Pong(_) => {}
-            other => return Ok(other),
-        }
-    }
+    reservation
+        .prove_and_reserve(identity, relay.is_none())
+        .await?;
+    Ok(reservation)
 }
 
 impl Reservation {
-    /// Waits for the relay to offer a circuit, answering its Pings. The caller bounds it
-    /// in time and sends [`Reservation::ping`] every 60 s.
-    pub async fn next_incoming(&mut self) -> Result<(CircuitId, SocketAddr), RelayIoError> {
-        match read_control(&mut self.stream).await? {
-            RelayMessage::Incoming { circuit, from } => Ok((circuit, from)),
-            _ => Err(RelayIoError::Unexpected),
+    /// The next event, answering the relay's Pings and skipping Pongs. Cancel-safe. The
+    /// caller sends [`Reservation::ping`] every 60 s. A Status here is the relay ending
+    /// the reservation (returned as [`RelayIoError::Refused`]).
+    pub async fn next_event(&mut self) -> Result<RelayEvent, RelayIoError> {
+        if let Some(event) = self.queued.pop_front() {
+            return Ok(event);
+        }
+        match self.next_control().await? {
+            RelayMessage::Status {
+                code,
+                retry_after_s,
+            } => Err(RelayIoError::Refused(code, retry_after_s)),
+            other => event_of(other).ok_or(RelayIoError::Unexpected),
         }
     }
 
     /// Keeps the reservation alive.
     pub async fn ping(&mut self, nonce: u64) -> Result<(), RelayIoError> {
-        write_message(&mut self.stream, &RelayMessage::Ping(nonce)).await
+        self.send(&RelayMessage::Ping(nonce)).await
+    }
+
+    /// Asks the relay to connect to `port` at the address it sees us at (`grant.observed`)
+    /// and to write there a Probe for `nonce` (from [`super::probe::Probes::expect`]). The
+    /// answer comes as [`RelayEvent::DialBackResult`]; how to conclude:
+    /// [`super::probe::Verdict`].
+    pub async fn request_dial_back(
+        &mut self,
+        port: u16,
+        nonce: [u8; 16],
+    ) -> Result<(), RelayIoError> {
+        self.send(&RelayMessage::DialBack { port, nonce }).await
     }
 
     /// Renews the reservation on the same connection (a new challenge, a new proof).
+    /// Events that cross it are kept for [`Reservation::next_event`].
     pub async fn renew(&mut self, identity: &SigningKey) -> Result<(), RelayIoError> {
-        self.grant = prove_and_reserve(&mut self.stream, identity, Some(self.relay))
-            .await?
-            .0;
+        self.prove_and_reserve(identity, false).await
+    }
+
+    /// The relay's key (as it proved it in the challenge).
+    pub fn relay(&self) -> PeerId {
+        self.relay
+    }
+
+    /// The control connection, the relay's key and the grant, for a caller that runs the
+    /// connection itself (`crate::reach::hold`: a reader task and timers, cancel-safe).
+    /// Lossless right after [`reserve`] (records are read with exact lengths); events kept
+    /// from a renewal or half a record left by a cancelled `next_event` would be dropped,
+    /// so use it instead of those, not after.
+    pub fn into_parts(self) -> (TcpStream, PeerId, Grant) {
+        (self.stream, self.relay, self.grant)
+    }
+
+    /// Reserve, Challenge, Proof, Reserved; with `take_shown`, the relay's key is the one
+    /// it shows (no key was known), else it must be `self.relay`.
+    async fn prove_and_reserve(
+        &mut self,
+        identity: &SigningKey,
+        take_shown: bool,
+    ) -> Result<(), RelayIoError> {
+        let target = PeerId::of(identity);
+        self.send(&RelayMessage::Reserve { target }).await?;
+        let (shown, nonce) = match self.next_answer().await? {
+            RelayMessage::Challenge { relay, nonce } => (relay, nonce),
+            other => return Err(refusal(other)),
+        };
+        if take_shown {
+            self.relay = shown;
+        }
+        let signature = prove(identity, &self.relay, &shown, &nonce)?;
+        self.send(&RelayMessage::Proof { signature }).await?;
+        match self.next_answer().await? {
+            RelayMessage::Reserved(grant) => {
+                self.grant = grant;
+                Ok(())
+            }
+            other => Err(refusal(other)),
+        }
+    }
+
+    /// The next control message that is not an event (kept) nor a Ping or Pong.
+    async fn next_answer(&mut self) -> Result<RelayMessage, RelayIoError> {
+        loop {
+            let message = self.next_control().await?;
+            match event_of(message.clone()) {
+                Some(event) if self.queued.len() < MAX_QUEUED_EVENTS => {
+                    self.queued.push_back(event)
+                }
+                // Over the bound: an offer not accepted fails on the dialler's side.
+                Some(_) => {}
+                None => return Ok(message),
+            }
+        }
+    }
+
+    /// The next control message other than Ping and Pong (a Ping is answered): a Pong to
+    /// our keepalive may arrive before the answer to a renewal.
+    async fn next_control(&mut self) -> Result<RelayMessage, RelayIoError> {
+        loop {
+            match self.read_record().await? {
+                RelayMessage::Ping(n) => self.queue(&RelayMessage::Pong(n)),
+                RelayMessage::Pong(_) => {}
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Reads the next record, header then body, never past it (what is owed is written
+    /// first). Cancel-safe: the bytes read so far stay in the inbox.
+    async fn read_record(&mut self) -> Result<RelayMessage, RelayIoError> {
+        loop {
+            let mut need = 4;
+            if let Some(header) = self.inbox[..self.have].first_chunk::<4>() {
+                let len = u32::from_be_bytes(*header) as usize;
+                if len > MAX_RELAY_RECORD {
+                    return Err(RelayIoError::TooLong(len));
+                }
+                need = 4 + len;
+                if self.have == need {
+                    self.have = 0;
+                    return Ok(RelayMessage::decode(&self.inbox[4..need])?);
+                }
+            }
+            self.flush().await?;
+            let n = self.stream.read(&mut self.inbox[self.have..need]).await?;
+            if n == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+            self.have += n;
+        }
+    }
+
+    fn queue(&mut self, message: &RelayMessage) {
+        let body = message.encode();
+        self.outbox
+            .extend_from_slice(&(body.len() as u32).to_be_bytes());
+        self.outbox.extend_from_slice(&body);
+    }
+
+    async fn send(&mut self, message: &RelayMessage) -> Result<(), RelayIoError> {
+        self.queue(message);
+        self.flush().await
+    }
+
+    /// Writes the outbox. Cancel-safe: `sent` moves only by what was written.
+    async fn flush(&mut self) -> Result<(), RelayIoError> {
+        while self.sent < self.outbox.len() {
+            let n = self.stream.write(&self.outbox[self.sent..]).await?;
+            if n == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+            }
+            self.sent += n;
+        }
+        self.outbox.clear();
+        self.sent = 0;
         Ok(())
+    }
+}
+
+fn event_of(message: RelayMessage) -> Option<RelayEvent> {
+    match message {
+        RelayMessage::Incoming { circuit, from } => Some(RelayEvent::Incoming { circuit, from }),
+        RelayMessage::DialBackResult {
+            nonce,
+            code,
+            retry_after_s,
+        } => Some(RelayEvent::DialBackResult {
+            nonce,
+            code,
+            retry_after_s,
+        }),
+        _ => None,
+    }
+}
+
+/// A Status as the refusal it is; anything else as unexpected.
+fn refusal(message: RelayMessage) -> RelayIoError {
+    match message {
+        RelayMessage::Status {
+            code,
+            retry_after_s,
+        } => RelayIoError::Refused(code, retry_after_s),
+        _ => RelayIoError::Unexpected,
     }
 }
 
@@ -119,19 +295,4 @@ pub async fn connect(relay_addr: SocketAddr, target: PeerId) -> Result<TcpStream
     write_message(&mut stream, &RelayMessage::Connect { target }).await?;
     expect_ok(&mut stream).await?;
     Ok(stream)
-}
-
-impl Reservation {
-    /// The control connection, the relay's key and the grant, for a caller that runs the
-    /// connection itself (`crate::reach::hold`: a reader task and timers, cancel-safe).
-    pub fn into_parts(self) -> (TcpStream, PeerId, Grant) {
-        (self.stream, self.relay, self.grant)
-    }
-}
-
-impl Reservation {
-    /// The relay's key (as it proved it in the challenge).
-    pub fn relay(&self) -> PeerId {
-        self.relay
-    }
 }

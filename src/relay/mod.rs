@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod io;
+pub mod probe;
 pub mod proof;
 pub mod server;
 pub mod wire;

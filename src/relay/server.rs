@@ -3,12 +3,16 @@
 //! [`RelayTable`]. Not wired into the gateway yet: [`RelayServer::serve`] runs it on a
 //! listener of its own (tests), and [`RelayServer::handle`] takes a connection whose first
 //! record the accept loop has read.
+//!
+//! A DialBack on a reservation connection is admitted by the [`DialBackBudget`], dialled on
+//! a task of its own (so the control connection keeps serving), and answered there with a
+//! DialBackResult once the dial has ended.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -18,16 +22,21 @@ use tokio_util::sync::CancellationToken;
 
 use super::io::{RelayIoError, read_message, status, write_message};
 use super::proof::Challenge;
-use super::wire::{CircuitId, Grant, RelayMessage, StatusCode};
+use super::wire::{CircuitId, Grant, RelayMessage, StatusCode, probe_token};
 use crate::identity::{PeerId, random_bytes};
+use crate::policy::canonical_ip;
 use crate::policy::inbound::MSG1_WAIT;
-use crate::policy::relay::{MAX_CHUNK, RelayLimits, RelayTable, Serve};
+use crate::policy::relay::{
+    DialBackBudget, DialBackLimits, MAX_CHUNK, RelayLimits, RelayTable, Serve,
+};
 
 type Offer = (CircuitId, SocketAddr);
 
 /// How often [`RelayServer::serve`] sweeps expired reservations and circuits.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 type Messages = mpsc::Receiver<Result<RelayMessage, RelayIoError>>;
+/// A dial-back's nonce and how it ended.
+type DialBackDone = ([u8; 16], StatusCode);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -43,6 +52,8 @@ pub struct RelayServer {
     waiting: Mutex<HashMap<CircuitId, oneshot::Sender<TcpStream>>>,
     /// Cancels a joined circuit's copying (expired by [`RelayServer::sweep`]).
     joined: Mutex<HashMap<CircuitId, CancellationToken>>,
+    /// Shared with the dial-back tasks, which free their slot when they end.
+    dial_backs: Arc<Mutex<DialBackBudget>>,
     generation: AtomicU64,
 }
 
@@ -60,8 +71,17 @@ impl RelayServer {
             targets: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
             joined: Mutex::new(HashMap::new()),
+            dial_backs: Arc::new(Mutex::new(DialBackBudget::new(
+                DialBackLimits::default(),
+                Instant::now(),
+            ))),
             generation: AtomicU64::new(0),
         })
+    }
+
+    /// Dial-backs in flight.
+    pub fn dial_backs_in_flight(&self) -> usize {
+        lock(&self.dial_backs).counts().0
     }
 
     /// Reservations and circuits held.
@@ -133,6 +153,8 @@ impl RelayServer {
             RelayMessage::Reserve { target } => self.reservation(stream, from, target).await,
             RelayMessage::Connect { target } => self.circuit(stream, from, target).await,
             RelayMessage::Accept { circuit } => self.accept(stream, circuit).await,
+            // Only a reservation connection may ask: its source address is the one dialled.
+            RelayMessage::DialBack { .. } => status(&mut stream, StatusCode::NoReservation).await,
             _ => status(&mut stream, StatusCode::Unexpected).await,
         };
         if let Err(e) = result {
@@ -217,9 +239,14 @@ impl RelayServer {
         // A newer reservation of the same key replaces ours: its sender drops ours.
         lock(&self.targets).insert(target, (generation, tx));
         let idle = lock(&self.table).limits().reservation_idle;
+        let (done_tx, mut done) = mpsc::channel::<DialBackDone>(4);
         let result = async {
             loop {
                 tokio::select! {
+                    Some((nonce, code)) = done.recv() => {
+                        let result = RelayMessage::DialBackResult { nonce, code, retry_after_s: 0 };
+                        write_message(&mut wr, &result).await?
+                    }
                     offer = offers.recv() => match offer {
                         Some((circuit, from)) => {
                             write_message(&mut wr, &RelayMessage::Incoming { circuit, from }).await?
@@ -233,6 +260,11 @@ impl RelayServer {
                         }
                         Ok(Some(Ok(RelayMessage::Pong(_)))) => {
                             lock(&self.table).ping(&target, Instant::now())
+                        }
+                        Ok(Some(Ok(RelayMessage::DialBack { port, nonce }))) => {
+                            if let Some(refused) = self.dial_back(target, from, port, nonce, &done_tx) {
+                                write_message(&mut wr, &refused).await?
+                            }
                         }
                         Ok(Some(Ok(RelayMessage::Reserve { target: t }))) if t == target => {
                             if self.prove(&mut wr, &mut rx, from, target).await?.is_none() {
@@ -256,6 +288,40 @@ impl RelayServer {
             lock(&self.table).unreserve(&target);
         }
         result
+    }
+
+    /// Admits a DialBack from `target`'s reservation connection (from `from`) and starts
+    /// its dial, whose end is sent on `done`; or returns the refusal to write back.
+    fn dial_back(
+        &self,
+        target: PeerId,
+        from: SocketAddr,
+        port: u16,
+        nonce: [u8; 16],
+        done: &mpsc::Sender<DialBackDone>,
+    ) -> Option<RelayMessage> {
+        let mut budget = lock(&self.dial_backs);
+        if let Err(refusal) = budget.admit(target, from.ip(), port, Instant::now()) {
+            tracing::debug!(%from, port, %refusal, "dial-back refused");
+            let (code, retry_after_s) = refusal.status();
+            return Some(RelayMessage::DialBackResult {
+                nonce,
+                code,
+                retry_after_s,
+            });
+        }
+        let timeout = budget.limits().connect_timeout;
+        drop(budget);
+        // Never another IP than the one the reservation connection comes from.
+        let to = SocketAddr::new(canonical_ip(from.ip()), port);
+        let (budget, done) = (self.dial_backs.clone(), done.clone());
+        tokio::spawn(async move {
+            let code = probe(to, nonce, timeout).await;
+            lock(&budget).finished();
+            // The reservation may have ended meanwhile: nobody to tell.
+            let _ = done.send((nonce, code)).await;
+        });
+        None
     }
 
     async fn circuit(
@@ -350,6 +416,27 @@ impl RelayServer {
     }
 }
 
+/// Connects to `to` and writes the Probe for `nonce` as the connection's only record, then
+/// closes it: `Ok` when all of it was written within `timeout`, `DialBackFailed` otherwise.
+async fn probe(to: SocketAddr, nonce: [u8; 16], timeout: Duration) -> StatusCode {
+    let token = probe_token(&nonce);
+    let attempt = async {
+        let mut stream = TcpStream::connect(to).await?;
+        let _ = stream.set_nodelay(true);
+        write_message(&mut stream, &RelayMessage::Probe { token }).await?;
+        stream.shutdown().await?;
+        Ok::<_, RelayIoError>(())
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(())) => StatusCode::Ok,
+        Ok(Err(e)) => {
+            tracing::debug!(%to, error = %e, "dial-back failed");
+            StatusCode::DialBackFailed
+        }
+        Err(_) => StatusCode::DialBackFailed,
+    }
+}
+
 /// Reads control messages on their own task, so that waiting for one can be given up
 /// (a `select!`) without losing half a record.
 fn spawn_reader(mut rd: OwnedReadHalf) -> Messages {
@@ -364,4 +451,51 @@ fn spawn_reader(mut rd: OwnedReadHalf) -> Messages {
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpSocket;
+
+    #[tokio::test]
+    async fn a_dial_back_that_gets_no_answer_fails_at_its_timeout() {
+        // A listener that never accepts, its queue filled: further SYNs are dropped, so
+        // the relay's connect gets no answer (as from a filtered port).
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let full = socket.listen(0).unwrap();
+        let to = full.local_addr().unwrap();
+        let mut held = Vec::new();
+        loop {
+            let attempt =
+                tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(to)).await;
+            match attempt {
+                Ok(Ok(s)) => held.push(s),
+                _ => break,
+            }
+            assert!(held.len() < 64, "the listen queue never filled");
+        }
+        let started = Instant::now();
+        let code = probe(to, [1; 16], Duration::from_millis(300)).await;
+        assert_eq!(code, StatusCode::DialBackFailed);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        // And a port that accepts gets the probe: the token of the nonce, then the end.
+        let open = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let to = open.local_addr().unwrap();
+        let (code, accepted) =
+            tokio::join!(probe(to, [1; 16], Duration::from_secs(5)), open.accept());
+        assert_eq!(code, StatusCode::Ok);
+        let (mut s, _) = accepted.unwrap();
+        let first = read_message(&mut s).await.unwrap();
+        assert_eq!(
+            first,
+            RelayMessage::Probe {
+                token: probe_token(&[1; 16])
+            }
+        );
+        let mut rest = Vec::new();
+        assert_eq!(s.read_to_end(&mut rest).await.unwrap(), 0);
+        drop(full);
+    }
 }

@@ -17,6 +17,9 @@
 //!  8 Status     code u8 | retry_after_s u16           relay -> either
 //!  9 Ping       nonce u64                             either way
 //! 10 Pong       nonce u64
+//! 11 DialBack        port u16 | nonce (16)                gateway -> relay (reservation)
+//! 12 Probe           token (16)                           relay -> gateway (new connection)
+//! 13 DialBackResult  nonce (16) | code u8 | retry_after_s u16   relay -> gateway
 //! address: family (1: 4 or 6) | IP (4 or 16) | port u16
 //! ```
 //! Decoding never panics and refuses, in order: a body shorter than 7 bytes, another
@@ -26,6 +29,8 @@
 //! message re-encodes to exactly the bytes it came from.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use sha2::{Digest, Sha256};
 
 use crate::directory::record::push_addr;
 use crate::identity::PeerId;
@@ -50,6 +55,25 @@ const ACCEPT: u8 = 7;
 const STATUS: u8 = 8;
 const PING: u8 = 9;
 const PONG: u8 = 10;
+const DIAL_BACK: u8 = 11;
+const PROBE: u8 = 12;
+const DIAL_BACK_RESULT: u8 = 13;
+
+/// Domain-separation label of [`probe_token`].
+pub const PROBE_LABEL: &[u8] = b"disims v1 relay dial-back";
+
+/// The 16 bytes a relay writes in a Probe for a DialBack's `nonce`: the first 16 bytes of
+/// `SHA-256(PROBE_LABEL || nonce)`. Hashed so that no byte the relay writes to a dialled
+/// port is chosen by the requester (a cross-protocol write to whatever listens there).
+pub fn probe_token(nonce: &[u8; 16]) -> [u8; 16] {
+    let digest = Sha256::new()
+        .chain_update(PROBE_LABEL)
+        .chain_update(nonce)
+        .finalize();
+    let mut token = [0u8; 16];
+    token.copy_from_slice(&digest[..16]);
+    token
+}
 
 /// Names one circuit between the relay and the target (random, chosen by the relay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,6 +110,11 @@ pub enum StatusCode {
     ConnectionFailed,
     /// Accept names a circuit that does not exist (expired, or never offered).
     NoCircuit,
+    /// The relay could not connect to the port a DialBack named (refused, or no answer
+    /// within its connect timeout).
+    DialBackFailed,
+    /// A DialBack named a port the relay does not dial (0 or below 1024).
+    BadPort,
     Malformed,
     Unexpected,
     UnsupportedVersion,
@@ -103,6 +132,8 @@ impl StatusCode {
             Self::NoReservation => 20,
             Self::ConnectionFailed => 21,
             Self::NoCircuit => 22,
+            Self::DialBackFailed => 23,
+            Self::BadPort => 24,
             Self::Malformed => 30,
             Self::Unexpected => 31,
             Self::UnsupportedVersion => 32,
@@ -120,6 +151,8 @@ impl StatusCode {
             20 => Self::NoReservation,
             21 => Self::ConnectionFailed,
             22 => Self::NoCircuit,
+            23 => Self::DialBackFailed,
+            24 => Self::BadPort,
             30 => Self::Malformed,
             31 => Self::Unexpected,
             32 => Self::UnsupportedVersion,
@@ -158,6 +191,23 @@ pub enum RelayMessage {
     },
     Ping(u64),
     Pong(u64),
+    /// Asks the relay to connect to `port` at the address it sees for this reservation
+    /// connection and to write a Probe there.
+    DialBack {
+        port: u16,
+        nonce: [u8; 16],
+    },
+    /// The only record of a connection the relay opens for a DialBack;
+    /// `token` = [`probe_token`] of the DialBack's nonce.
+    Probe {
+        token: [u8; 16],
+    },
+    /// The relay's answer to the DialBack with this `nonce`, on the reservation connection.
+    DialBackResult {
+        nonce: [u8; 16],
+        code: StatusCode,
+        retry_after_s: u16,
+    },
 }
 
 /// A relay control message that could not be decoded or encoded.
@@ -204,6 +254,9 @@ impl RelayMessage {
             Self::Status { .. } => STATUS,
             Self::Ping(_) => PING,
             Self::Pong(_) => PONG,
+            Self::DialBack { .. } => DIAL_BACK,
+            Self::Probe { .. } => PROBE,
+            Self::DialBackResult { .. } => DIAL_BACK_RESULT,
         }
     }
 
@@ -241,6 +294,20 @@ impl RelayMessage {
                 out.extend_from_slice(&retry_after_s.to_be_bytes());
             }
             Self::Ping(n) | Self::Pong(n) => out.extend_from_slice(&n.to_be_bytes()),
+            Self::DialBack { port, nonce } => {
+                out.extend_from_slice(&port.to_be_bytes());
+                out.extend_from_slice(nonce);
+            }
+            Self::Probe { token } => out.extend_from_slice(token),
+            Self::DialBackResult {
+                nonce,
+                code,
+                retry_after_s,
+            } => {
+                out.extend_from_slice(nonce);
+                out.push(code.to_byte());
+                out.extend_from_slice(&retry_after_s.to_be_bytes());
+            }
         }
         out
     }
@@ -294,6 +361,20 @@ impl RelayMessage {
             }
             PING => Self::Ping(u64::from_be_bytes(r.take()?)),
             PONG => Self::Pong(u64::from_be_bytes(r.take()?)),
+            DIAL_BACK => Self::DialBack {
+                port: u16::from_be_bytes(r.take()?),
+                nonce: r.take()?,
+            },
+            PROBE => Self::Probe { token: r.take()? },
+            DIAL_BACK_RESULT => {
+                let nonce = r.take()?;
+                let [code] = r.take()?;
+                Self::DialBackResult {
+                    nonce,
+                    code: StatusCode::from_byte(code),
+                    retry_after_s: u16::from_be_bytes(r.take()?),
+                }
+            }
             other => return Err(RelayWireError::UnknownType(other)),
         };
         if !r.rest.is_empty() {

@@ -11,6 +11,10 @@ fn key(seed: u8) -> PeerId {
     PeerId::of(&SigningKey::from_bytes(&[seed; 32]))
 }
 
+/// The first 16 bytes of SHA-256("disims v1 relay dial-back" || 5a * 16), computed
+/// independently (Python's hashlib) for docs/protocol.md.
+const PROBE_TOKEN_OF_5A: &str = "9b4d9a976c9c4ef2b04f2b0da4430e53";
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -69,6 +73,74 @@ fn known_encodings() {
     for m in [status, ping, accept, incoming, reserved, connect, reserve] {
         assert_eq!(RelayMessage::decode(&m.encode()), Ok(m));
     }
+}
+
+#[test]
+fn known_dial_back_encodings() {
+    let nonce = [0x5a; 16];
+    let dial_back = RelayMessage::DialBack { port: 7667, nonce };
+    assert_eq!(
+        hex(&dial_back.encode()),
+        "4453524c00010b1df35a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+    );
+    // The token is SHA-256("disims v1 relay dial-back" || 5a .. 5a), first 16 bytes.
+    let token = probe_token(&nonce);
+    assert_eq!(hex(&token), PROBE_TOKEN_OF_5A);
+    let probe = RelayMessage::Probe { token };
+    assert_eq!(
+        hex(&probe.encode()),
+        format!("4453524c00010c{PROBE_TOKEN_OF_5A}")
+    );
+    let result = RelayMessage::DialBackResult {
+        nonce,
+        code: StatusCode::DialBackFailed,
+        retry_after_s: 0,
+    };
+    assert_eq!(
+        hex(&result.encode()),
+        "4453524c00010d5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a170000"
+    );
+    let refused = RelayMessage::DialBackResult {
+        nonce,
+        code: StatusCode::ResourceLimit,
+        retry_after_s: 42,
+    };
+    assert_eq!(
+        hex(&refused.encode()),
+        "4453524c00010d5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a0b002a"
+    );
+    assert_eq!(StatusCode::from_byte(24), StatusCode::BadPort);
+    // docs/protocol.md ("Test vectors" of "Relays") shows the same bytes.
+    let doc = include_str!("../../docs/protocol.md");
+    for (name, m) in [
+        ("DialBack(7667, 5a 5a .. 5a)", &dial_back),
+        ("Probe(token of 5a 5a .. 5a)", &probe),
+        ("DialBackResult(5a 5a .. 5a, dial_back_failed, 0)", &result),
+        ("DialBackResult(5a 5a .. 5a, resource_limit, 42)", &refused),
+    ] {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("no row for {name} in docs/protocol.md"));
+        let shown: String = row
+            .rsplit('`')
+            .nth(1)
+            .unwrap()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        assert_eq!(shown, hex(&m.encode()), "{name}");
+    }
+    assert!(doc.contains(&format!(
+        "dial-back` followed by the 16 nonce bytes: `{PROBE_TOKEN_OF_5A}`"
+    )));
+    for m in [dial_back, probe, result, refused] {
+        assert!(is_relay_record(&m.encode()));
+        assert_eq!(RelayMessage::decode(&m.encode()), Ok(m));
+    }
+    // A token is not the nonce, and differs for another nonce.
+    assert_ne!(probe_token(&nonce), nonce);
+    assert_ne!(probe_token(&nonce), probe_token(&[0x5b; 16]));
 }
 
 #[test]
@@ -201,6 +273,16 @@ fn message() -> impl Strategy<Value = RelayMessage> {
         }),
         any::<u64>().prop_map(RelayMessage::Ping),
         any::<u64>().prop_map(RelayMessage::Pong),
+        (any::<u16>(), any::<[u8; 16]>())
+            .prop_map(|(port, nonce)| RelayMessage::DialBack { port, nonce }),
+        any::<[u8; 16]>().prop_map(|token| RelayMessage::Probe { token }),
+        (any::<[u8; 16]>(), any::<u8>(), any::<u16>()).prop_map(|(nonce, c, retry_after_s)| {
+            RelayMessage::DialBackResult {
+                nonce,
+                code: StatusCode::from_byte(c),
+                retry_after_s,
+            }
+        }),
     ]
 }
 
@@ -214,7 +296,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic_and_decode_canonically(
-        kind in 0u8..12,
+        kind in 0u8..15,
         tail in proptest::collection::vec(any::<u8>(), 0..140),
     ) {
         let mut body = RELAY_MAGIC.to_vec();

@@ -144,11 +144,7 @@ impl IrcClient {
 
     /// [`IrcClient::expect`] with a wait of its own (for what takes longer than [`WAIT`]
     /// by design, such as finding a relay).
-    pub async fn expect_within(
-        &mut self,
-        wait: Duration,
-        pred: impl Fn(&str) -> bool,
-    ) -> String {
+    pub async fn expect_within(&mut self, wait: Duration, pred: impl Fn(&str) -> bool) -> String {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
