@@ -254,7 +254,13 @@ impl RelayProcess {
 
 /// The one call that waits for the relay's next offer (the client API for it may change).
 async fn next_circuit(r: &mut Reservation) -> Result<(CircuitId, SocketAddr), RelayIoError> {
-    r.next_incoming().await
+    loop {
+        if let disims::relay::client::RelayEvent::Incoming { circuit, from } =
+            r.next_event().await?
+        {
+            return Ok((circuit, from));
+        }
+    }
 }
 
 /// A target: reserves at the relay with `key` and accepts every circuit offered, passing on
@@ -264,7 +270,7 @@ async fn target(addrs: &[SocketAddr], key: SigningKey) -> mpsc::UnboundedReceive
     let stream = TcpStream::connect(addr)
         .await
         .expect("connect to the relay");
-    let mut reservation = client::reserve(stream, &key, PeerId::of(&sk(RELAY_SEED)))
+    let mut reservation = client::reserve(stream, &key, Some(PeerId::of(&sk(RELAY_SEED))))
         .await
         .expect("reserve");
     let (tx, rx) = mpsc::unbounded_channel();
