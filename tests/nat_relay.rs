@@ -97,7 +97,8 @@ async fn users_behind_port_randomising_nats_talk_through_a_public_relay() {
     published_relays(&mut bob).await;
     let lines = status(&mut alice).await;
     assert!(
-        lines.iter().any(|l| l.contains("Reachability: not reachable directly; peers reach us via")
+        lines.iter().any(|l| l
+            .contains("Reachability: not reachable directly; peers reach us via")
             && l.contains(&format!("{}:7667", relay_host.addr))),
         "{lines:#?}"
     );
@@ -110,7 +111,9 @@ async fn users_behind_port_randomising_nats_talk_through_a_public_relay() {
     }
 
     alice.send(&format!("WHOIS {bob_id}")).await;
-    let line = alice.expect(|l| l.contains(" 320 ") && l.contains("session up")).await;
+    let line = alice
+        .expect(|l| l.contains(" 320 ") && l.contains("session up"))
+        .await;
     assert!(line.contains("relayed via"), "{line}");
     drop(relay);
 }
@@ -144,12 +147,16 @@ async fn with_no_relay_anywhere_the_sender_is_told_why_messages_wait() {
     .await;
     let lines = status(&mut bob).await;
     assert!(
-        lines.iter().any(|l| l.contains("Reachability: probably behind a NAT")),
+        lines
+            .iter()
+            .any(|l| l.contains("Reachability: probably behind a NAT")),
         "{lines:#?}"
     );
 
     let bob_id = bob_gw.peer.to_string();
-    alice.send(&format!("PRIVMSG {bob_id} :are you there?")).await;
+    alice
+        .send(&format!("PRIVMSG {bob_id} :are you there?"))
+        .await;
     let notice = alice
         .expect_within(Duration::from_secs(60), |l| {
             l.contains("NOTICE") && l.contains("queued")
@@ -161,11 +168,106 @@ async fn with_no_relay_anywhere_the_sender_is_told_why_messages_wait() {
     );
     let lines = status(&mut alice).await;
     assert!(
-        lines.iter().any(|l| l.contains("Outbox: 1 message waiting")),
+        lines
+            .iter()
+            .any(|l| l.contains("Outbox: 1 message waiting")),
         "{lines:#?}"
     );
 }
 
-/// Keeps the gateways of a scenario alive until the end of the test.
-#[allow(dead_code)]
-struct Keep(Vec<LabGateway>);
+/// The chat texts `client` receives until `last` (included), in order.
+async fn texts_until(client: &mut IrcClient, last: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    loop {
+        let line = client.expect_within(Duration::from_secs(90), chat).await;
+        let text = line.splitn(2, " :").nth(1).unwrap_or_default().to_string();
+        let done = text == last;
+        texts.push(text);
+        if done {
+            return texts;
+        }
+    }
+}
+
+/// Issue 13, lab scenario 4: three public relays; alice and bob behind port-randomising
+/// routers each hold two reservations (the default). Mid-conversation the relay that
+/// carries it is killed (SIGKILL): alice's gateway reserves at the third relay and
+/// republishes, bob's messages (sent before, while and after) reach alice exactly once
+/// and in order, and alice's replies reach bob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_relay_dies_the_conversation_moves_to_another_and_nothing_is_lost() {
+    const TEST: &str =
+        "nat_relay::when_the_relay_dies_the_conversation_moves_to_another_and_nothing_is_lost";
+    if let Some(why) = Lab::unavailable() {
+        return skip(TEST, &why);
+    }
+    let lab = Lab::new().expect("lab");
+    let srv = lab.public_host("srv").expect("public host");
+    let dir = tempfile::tempdir().unwrap();
+    let (_dht, dht) = lab_gateway::dht_node(&srv, dir.path());
+    let mut relays: Vec<LabGateway> = Vec::new();
+    for name in ["r1", "r2", "r3"] {
+        let host = lab.public_host(name).expect("public host");
+        relays.push(lab_gateway::start(&host, &dht, dir.path(), name, SERVE_ANYONE).await);
+    }
+    let home_a = lab.router("a", Nat::PortRandomising).expect("router");
+    let home_b = lab.router("b", Nat::PortRandomising).expect("router");
+    let alice_host = lab.lan_host(&home_a, "alice").expect("lan host");
+    let bob_host = lab.lan_host(&home_b, "bob").expect("lan host");
+    let alice_gw = lab_gateway::start(&alice_host, &dht, dir.path(), "alice", "").await;
+    let bob_gw = lab_gateway::start(&bob_host, &dht, dir.path(), "bob", "").await;
+    let mut alice = alice_gw.client("alice").await;
+    let mut bob = bob_gw.client("bob").await;
+    let (alice_id, bob_id) = (alice_gw.peer.to_string(), bob_gw.peer.to_string());
+
+    // Two relays each (the DHT may show the relays one by one: wait for a record of two).
+    let shorts: Vec<String> = relays.iter().map(|r| r.peer.short()).collect();
+    let held = |line: &str| shorts.iter().filter(|s| line.contains(s.as_str())).count();
+    let line = alice
+        .expect_within(FIND_RELAY, |l| {
+            l.contains("DHT: published our relays") && held(l) == 2
+        })
+        .await;
+    bob.expect_within(FIND_RELAY, |l| {
+        l.contains("DHT: published our relays") && held(l) == 2
+    })
+    .await;
+
+    say(&mut bob, &mut alice, &alice_id, "before 0").await;
+    say(&mut alice, &mut bob, &bob_id, "reply 0").await;
+    // The relay that carries the conversation, as alice's WHOIS tells it.
+    alice.send(&format!("WHOIS {bob_id}")).await;
+    let whois = alice
+        .expect(|l| l.contains(" 320 ") && l.contains("session up"))
+        .await;
+    let carrying = relays
+        .iter()
+        .position(|r| whois.contains(&r.peer.to_string()) || whois.contains(&r.peer.short()))
+        .unwrap_or_else(|| panic!("WHOIS names no relay of the lab: {whois}"));
+    let dead = relays[carrying].peer.short();
+    // Bob dialled alice through one of the relays she published.
+    assert!(line.contains(&dead), "{line}");
+    let mark = alice.seen.len();
+    relays[carrying].process.kill();
+
+    // Bob keeps writing; the messages queue while his gateway finds its way again.
+    for i in 1..=5 {
+        bob.send(&format!("PRIVMSG {alice_id} :after {i}")).await;
+    }
+    let got = texts_until(&mut alice, "after 5").await;
+    let want: Vec<String> = (1..=5).map(|i| format!("after {i}")).collect();
+    assert_eq!(got, want, "each message exactly once, in order");
+    say(&mut alice, &mut bob, &bob_id, "reply after the move").await;
+
+    // Alice moved to the third relay and published it (maybe while the messages came in).
+    let moved =
+        |l: &str| l.contains("DHT: published our relays") && held(l) == 2 && !l.contains(&dead);
+    if !alice.seen[mark..].iter().any(|l| moved(l)) {
+        alice.expect_within(FIND_RELAY, moved).await;
+    }
+    alice.send(&format!("WHOIS {bob_id}")).await;
+    let whois = alice
+        .expect(|l| l.contains(" 320 ") && l.contains("session up"))
+        .await;
+    assert!(whois.contains("relayed via"), "{whois}");
+}
