@@ -86,6 +86,7 @@ async fn users_behind_port_randomising_nats_talk_through_a_public_relay() {
     let (_dht, dht) = lab_gateway::dht_node(&srv, dir.path());
 
     let relay = lab_gateway::start(&relay_host, &dht, dir.path(), "relay", SERVE_ANYONE).await;
+    let started = std::time::Instant::now();
     let alice_gw = lab_gateway::start(&alice_host, &dht, dir.path(), "alice", "").await;
     let bob_gw = lab_gateway::start(&bob_host, &dht, dir.path(), "bob", "").await;
     let mut alice = alice_gw.client("alice").await;
@@ -103,8 +104,15 @@ async fn users_behind_port_randomising_nats_talk_through_a_public_relay() {
         "{lines:#?}"
     );
 
+    let published = started.elapsed();
     let (alice_id, bob_id) = (alice_gw.peer.to_string(), bob_gw.peer.to_string());
     say(&mut bob, &mut alice, &alice_id, "hello through the relay").await;
+    // A measurement for docs/performance.md, not an assertion.
+    eprintln!(
+        "MEASURE nat_relay: behind a NAT, start to relays published {:.1} s, to the first relayed message {:.1} s",
+        published.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
     say(&mut alice, &mut bob, &bob_id, "hello back, also relayed").await;
     for i in 0..5 {
         say(&mut bob, &mut alice, &alice_id, &format!("burst {i}")).await;
