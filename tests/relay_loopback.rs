@@ -184,7 +184,9 @@ async fn a_relay_that_tampers_with_a_circuit_is_detected_end_to_end() {
         let _ = disims::relay::io::status(&mut s, StatusCode::Ok).await;
         let _ = transport::respond(&mut s, &sk(9)).await;
     });
-    let mut stream = client::connect(fake_addr, PeerId::of(&target)).await.unwrap();
+    let mut stream = client::connect(fake_addr, PeerId::of(&target))
+        .await
+        .unwrap();
     let result = transport::initiate(&mut stream, &dialler, PeerId::of(&target)).await;
     assert!(
         matches!(
