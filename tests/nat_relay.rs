@@ -188,7 +188,7 @@ async fn texts_until(client: &mut IrcClient, last: &str) -> Vec<String> {
     let mut texts = Vec::new();
     loop {
         let line = client.expect_within(Duration::from_secs(90), chat).await;
-        let text = line.splitn(2, " :").nth(1).unwrap_or_default().to_string();
+        let text = line.split_once(" :").map_or("", |(_, t)| t).to_string();
         let done = text == last;
         texts.push(text);
         if done {
