@@ -65,6 +65,22 @@ async fn status(client: &mut IrcClient) -> Vec<String> {
     }
 }
 
+/// Asks for `status` until one of its lines matches (the keeper works in the background).
+async fn status_until(client: &mut IrcClient, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + FIND_RELAY;
+    loop {
+        let lines = status(client).await;
+        if let Some(line) = lines.iter().find(|l| pred(l)) {
+            return line.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no matching status line; last: {lines:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Issue 13, lab scenario 1: alice and bob each behind a port-randomising home router,
 /// a gateway on the internet that relays for anyone. Both find it in the DHT, hold a
 /// reservation, publish it; messages go both ways through it; WHOIS and `status` say
@@ -124,6 +140,68 @@ async fn users_behind_port_randomising_nats_talk_through_a_public_relay() {
         .await;
     assert!(line.contains("relayed via"), "{line}");
     drop(relay);
+}
+
+/// A friend's gateway on a VPS relays for its contacts (the default, `serve = "contacts"`):
+/// alice, behind a port-randomising router, is its owner's contact and adds it as hers;
+/// her gateway finds it among her contacts and holds a reservation there. Bob adds it too,
+/// but is a stranger to its owner: he is refused a reservation (so he has no relay), yet
+/// reaches alice through it: anyone may dial a contact through the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_friends_gateway_relays_for_its_contacts_only() {
+    const TEST: &str = "nat_relay::a_friends_gateway_relays_for_its_contacts_only";
+    if let Some(why) = Lab::unavailable() {
+        return skip(TEST, &why);
+    }
+    let lab = Lab::new().expect("lab");
+    let srv = lab.public_host("srv").expect("public host");
+    let vps_host = lab.public_host("vps").expect("public host");
+    let home_a = lab.router("a", Nat::PortRandomising).expect("router");
+    let home_b = lab.router("b", Nat::PortRandomising).expect("router");
+    let alice_host = lab.lan_host(&home_a, "alice").expect("lan host");
+    let bob_host = lab.lan_host(&home_b, "bob").expect("lan host");
+    let dir = tempfile::tempdir().unwrap();
+    let (_dht, dht) = lab_gateway::dht_node(&srv, dir.path());
+
+    let vps = lab_gateway::start(&vps_host, &dht, dir.path(), "vps", "").await;
+    let alice_gw = lab_gateway::start(&alice_host, &dht, dir.path(), "alice", "").await;
+    let bob_gw = lab_gateway::start(&bob_host, &dht, dir.path(), "bob", "").await;
+    let mut owner = vps.client("owner").await;
+    let mut alice = alice_gw.client("alice").await;
+    let mut bob = bob_gw.client("bob").await;
+    owner
+        .send(&format!("PRIVMSG &disims :add {} alice", alice_gw.peer))
+        .await;
+    owner
+        .expect(|l| l.contains("&disims") && l.contains("alice"))
+        .await;
+    for client in [&mut alice, &mut bob] {
+        client
+            .send(&format!("PRIVMSG &disims :add {} vps", vps.peer))
+            .await;
+    }
+
+    let line = published_relays(&mut alice).await;
+    assert!(line.contains(&vps.peer.short()), "{line}");
+    // Bob, a stranger to the VPS, finds no relay that serves him.
+    bob.expect_within(FIND_RELAY, |l| {
+        l.contains("DHT: published that we are behind a NAT with no relay")
+    })
+    .await;
+    status_until(&mut bob, |l| {
+        l.contains("Reachability:") && l.contains("PermissionDenied")
+    })
+    .await;
+
+    let (alice_id, bob_id) = (alice_gw.peer.to_string(), bob_gw.peer.to_string());
+    say(
+        &mut bob,
+        &mut alice,
+        &alice_id,
+        "hello via your friend's relay",
+    )
+    .await;
+    say(&mut alice, &mut bob, &bob_id, "got it").await;
 }
 
 /// Issue 13, lab scenario 5: alice and bob behind port-randomising routers and no relay
