@@ -301,7 +301,9 @@ impl Keeper {
         out.extend(found.into_iter().map(|(_, c)| c));
         for addr in self.ctx.directory.find_relays().await {
             let plan = self.ctx.dial_rules.plan(&[addr]);
-            if plan.dial.is_empty() || out.iter().any(|c| c.addrs.contains(&addr)) {
+            let known = out.iter().any(|c| c.addrs.contains(&addr))
+                || held.iter().any(|h| h.entry.addrs.contains(&addr));
+            if plan.dial.is_empty() || known {
                 continue;
             }
             out.push(Candidate {
@@ -355,5 +357,50 @@ impl Keeper {
             }
         }
         Err(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_prefers_evidence_over_guesses() {
+        // A public address of our own: reachable, whatever else.
+        assert_eq!(
+            verdict_of(true, Some(Verdict::Unreachable), false, 2),
+            Verdict::Reachable
+        );
+        // A dial-back's answer beats a mapping (a carrier-grade NAT behind the home router
+        // makes the router's mapping useless) and beats holding relays.
+        assert_eq!(
+            verdict_of(false, Some(Verdict::Unreachable), true, 2),
+            Verdict::Unreachable
+        );
+        assert_eq!(
+            verdict_of(false, Some(Verdict::Reachable), false, 1),
+            Verdict::Reachable
+        );
+        // No answer yet: a mapping is published unchecked; relays held mean we use them;
+        // nothing at all means probably behind a NAT.
+        assert_eq!(verdict_of(false, None, true, 0), Verdict::Unchecked);
+        assert_eq!(verdict_of(false, None, false, 1), Verdict::Unreachable);
+        assert_eq!(verdict_of(false, None, false, 0), Verdict::NoRelayToAsk);
+    }
+
+    #[test]
+    fn a_candidate_is_avoided_by_key_or_else_by_address() {
+        let key = PeerId::of(&ed25519_dalek::SigningKey::from_bytes(&[4; 32]));
+        let addr: SocketAddr = "11.0.113.9:7667".parse().unwrap();
+        let known = Candidate {
+            key: Some(key),
+            addrs: vec![addr],
+        };
+        let found = Candidate {
+            key: None,
+            addrs: vec![addr],
+        };
+        assert_eq!(known.avoid_key(), key.to_string());
+        assert_eq!(found.avoid_key(), addr.to_string());
     }
 }
