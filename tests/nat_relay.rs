@@ -15,7 +15,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::lab_gateway::{self, LabGateway};
+use common::lab_gateway::{LabGateway, Scene};
 use common::nat::{Lab, Nat};
 use common::netns::skip;
 use common::{IrcClient, chat};
@@ -91,20 +91,12 @@ async fn users_behind_port_randomising_nats_talk_through_a_public_relay() {
     if let Some(why) = Lab::unavailable() {
         return skip(TEST, &why);
     }
-    let lab = Lab::new().expect("lab");
-    let srv = lab.public_host("srv").expect("public host");
-    let relay_host = lab.public_host("relay").expect("public host");
-    let home_a = lab.router("a", Nat::PortRandomising).expect("router");
-    let home_b = lab.router("b", Nat::PortRandomising).expect("router");
-    let alice_host = lab.lan_host(&home_a, "alice").expect("lan host");
-    let bob_host = lab.lan_host(&home_b, "bob").expect("lan host");
-    let dir = tempfile::tempdir().unwrap();
-    let (_dht, dht) = lab_gateway::dht_node(&srv, dir.path());
-
-    let relay = lab_gateway::start(&relay_host, &dht, dir.path(), "relay", SERVE_ANYONE).await;
+    let scene = Scene::new(&["relay"], Nat::PortRandomising);
+    let relay_host = &scene.publics[0];
+    let relay = scene.gateway(relay_host, "relay", SERVE_ANYONE).await;
     let started = std::time::Instant::now();
-    let alice_gw = lab_gateway::start(&alice_host, &dht, dir.path(), "alice", "").await;
-    let bob_gw = lab_gateway::start(&bob_host, &dht, dir.path(), "bob", "").await;
+    let alice_gw = scene.gateway(&scene.alice, "alice", "").await;
+    let bob_gw = scene.gateway(&scene.bob, "bob", "").await;
     let mut alice = alice_gw.client("alice").await;
     let mut bob = bob_gw.client("bob").await;
 
@@ -153,19 +145,10 @@ async fn a_friends_gateway_relays_for_its_contacts_only() {
     if let Some(why) = Lab::unavailable() {
         return skip(TEST, &why);
     }
-    let lab = Lab::new().expect("lab");
-    let srv = lab.public_host("srv").expect("public host");
-    let vps_host = lab.public_host("vps").expect("public host");
-    let home_a = lab.router("a", Nat::PortRandomising).expect("router");
-    let home_b = lab.router("b", Nat::PortRandomising).expect("router");
-    let alice_host = lab.lan_host(&home_a, "alice").expect("lan host");
-    let bob_host = lab.lan_host(&home_b, "bob").expect("lan host");
-    let dir = tempfile::tempdir().unwrap();
-    let (_dht, dht) = lab_gateway::dht_node(&srv, dir.path());
-
-    let vps = lab_gateway::start(&vps_host, &dht, dir.path(), "vps", "").await;
-    let alice_gw = lab_gateway::start(&alice_host, &dht, dir.path(), "alice", "").await;
-    let bob_gw = lab_gateway::start(&bob_host, &dht, dir.path(), "bob", "").await;
+    let scene = Scene::new(&["vps"], Nat::PortRandomising);
+    let vps = scene.gateway(&scene.publics[0], "vps", "").await;
+    let alice_gw = scene.gateway(&scene.alice, "alice", "").await;
+    let bob_gw = scene.gateway(&scene.bob, "bob", "").await;
     let mut owner = vps.client("owner").await;
     let mut alice = alice_gw.client("alice").await;
     let mut bob = bob_gw.client("bob").await;
@@ -214,17 +197,9 @@ async fn with_no_relay_anywhere_the_sender_is_told_why_messages_wait() {
     if let Some(why) = Lab::unavailable() {
         return skip(TEST, &why);
     }
-    let lab = Lab::new().expect("lab");
-    let srv = lab.public_host("srv").expect("public host");
-    let home_a = lab.router("a", Nat::PortRandomising).expect("router");
-    let home_b = lab.router("b", Nat::PortRandomising).expect("router");
-    let alice_host = lab.lan_host(&home_a, "alice").expect("lan host");
-    let bob_host = lab.lan_host(&home_b, "bob").expect("lan host");
-    let dir = tempfile::tempdir().unwrap();
-    let (_dht, dht) = lab_gateway::dht_node(&srv, dir.path());
-
-    let alice_gw = lab_gateway::start(&alice_host, &dht, dir.path(), "alice", "").await;
-    let bob_gw = lab_gateway::start(&bob_host, &dht, dir.path(), "bob", "").await;
+    let scene = Scene::new(&[], Nat::PortRandomising);
+    let alice_gw = scene.gateway(&scene.alice, "alice", "").await;
+    let bob_gw = scene.gateway(&scene.bob, "bob", "").await;
     let mut alice = alice_gw.client("alice").await;
     let mut bob = bob_gw.client("bob").await;
     bob.expect_within(FIND_RELAY, |l| {
@@ -287,21 +262,13 @@ async fn when_the_relay_dies_the_conversation_moves_to_another_and_nothing_is_lo
     if let Some(why) = Lab::unavailable() {
         return skip(TEST, &why);
     }
-    let lab = Lab::new().expect("lab");
-    let srv = lab.public_host("srv").expect("public host");
-    let dir = tempfile::tempdir().unwrap();
-    let (_dht, dht) = lab_gateway::dht_node(&srv, dir.path());
+    let scene = Scene::new(&["r1", "r2", "r3"], Nat::PortRandomising);
     let mut relays: Vec<LabGateway> = Vec::new();
-    for name in ["r1", "r2", "r3"] {
-        let host = lab.public_host(name).expect("public host");
-        relays.push(lab_gateway::start(&host, &dht, dir.path(), name, SERVE_ANYONE).await);
+    for (host, name) in scene.publics.iter().zip(["r1", "r2", "r3"]) {
+        relays.push(scene.gateway(host, name, SERVE_ANYONE).await);
     }
-    let home_a = lab.router("a", Nat::PortRandomising).expect("router");
-    let home_b = lab.router("b", Nat::PortRandomising).expect("router");
-    let alice_host = lab.lan_host(&home_a, "alice").expect("lan host");
-    let bob_host = lab.lan_host(&home_b, "bob").expect("lan host");
-    let alice_gw = lab_gateway::start(&alice_host, &dht, dir.path(), "alice", "").await;
-    let bob_gw = lab_gateway::start(&bob_host, &dht, dir.path(), "bob", "").await;
+    let alice_gw = scene.gateway(&scene.alice, "alice", "").await;
+    let bob_gw = scene.gateway(&scene.bob, "bob", "").await;
     let mut alice = alice_gw.client("alice").await;
     let mut bob = bob_gw.client("bob").await;
     let (alice_id, bob_id) = (alice_gw.peer.to_string(), bob_gw.peer.to_string());
