@@ -1,7 +1,7 @@
 //! The NAT lab's helper services (tests/common/nat.rs): the test binary, run again inside
 //! a lab namespace with [`HELPER_ENV`] set, becomes a small service there (a `whoami`
 //! server, a client, a STUN server, a port-mapping client, a bridge for a gateway's IRC
-//! port). Each test file of the lab has a test named `lab_helper` that calls
+//! port, a flood of a relay). Each test file of the lab has a test named `lab_helper` that calls
 //! [`helper_main`] and does nothing otherwise.
 
 use std::process::Command;
@@ -19,7 +19,9 @@ pub const HELPER_ENV: &str = "DISIMS_LAB_HELPER";
 ///   client (PCP, else NAT-PMP, else UPnP-IGD; only the one named if asked), prints `mapped EXTERNAL PROTOCOL` (or
 ///   `failed ERROR`) and stays until killed;
 /// - `bridge PATH ADDR`: listens on the Unix socket PATH and joins each connection to a
-///   new TCP connection to ADDR (in the namespace): see [`tcp_into`].
+///   new TCP connection to ADDR (in the namespace): see [`tcp_into`];
+/// - `relayflood ADDR RESERVATIONS CIRCUITS STALLS`: floods the relay at ADDR from this
+///   host, holds what it was granted and prints a summary: see [`relay_flood`].
 ///
 /// Each prints its first line (`lab: ready ...`, or the answer) on stdout; [`start`] waits
 /// for it.
@@ -60,6 +62,17 @@ pub fn helper_main() {
         "stun" => stun(addr),
         "portmap" => portmap(addr, words.next().unwrap_or("")),
         "bridge" => bridge(addr, words.next().unwrap_or("")),
+        "relayflood" => {
+            let mut number = |what: &str| -> usize {
+                let word = words.next().unwrap_or("");
+                word.parse()
+                    .unwrap_or_else(|_| panic!("relayflood: {what}: {word:?}"))
+            };
+            let reservations = number("reservations");
+            let circuits = number("circuits");
+            let stalls = number("stalls");
+            relay_flood(addr, reservations, circuits, stalls)
+        }
         other => panic!("unknown lab helper {other:?}"),
     }
 }
@@ -204,4 +217,224 @@ pub fn stun_reply(req: &[u8], from: std::net::SocketAddr) -> Option<Vec<u8>> {
     reply.extend_from_slice(transaction);
     reply.extend_from_slice(&attrs);
     Some(reply)
+}
+
+/// How long [`relay_flood`] may take before it prints its summary (each step has a shorter
+/// timeout of its own; [`super::process::Process::start_at`] waits [`super::WAIT`]).
+const FLOOD_TIME: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long one connection of the flood may wait for the relay's answer (a circuit waits
+/// at most the relay's Accept wait, 10 s).
+const FLOOD_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(12);
+/// How long the flood holds what it got after its summary, unless killed sooner.
+const FLOOD_HOLD: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Outcomes of one kind of request: how many of each answer (`ok`, a status code's
+/// number, or `io` when the connection failed without a status).
+#[derive(Default)]
+struct Tally(std::collections::BTreeMap<String, usize>);
+
+impl Tally {
+    fn add(&mut self, outcome: String) {
+        *self.0.entry(outcome).or_insert(0) += 1;
+    }
+
+    fn of_error(e: &disims::relay::io::RelayIoError) -> String {
+        use disims::relay::io::RelayIoError;
+        match e {
+            RelayIoError::Refused(code, _) => code.to_byte().to_string(),
+            RelayIoError::Timeout => "timeout".into(),
+            RelayIoError::Unexpected => "unexpected".into(),
+            _ => "io".into(),
+        }
+    }
+
+    fn show(&self) -> String {
+        if self.0.is_empty() {
+            return "none".into();
+        }
+        let words: Vec<String> = self.0.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        words.join(" ")
+    }
+}
+
+/// A flood of the relay at `addr` from this host (lab scenario 6):
+/// 1. `reservations` reservations, one after the other, each by a fresh key (Reserve,
+///    Challenge, Proof); those granted are held (pinged, their offered circuits accepted);
+/// 2. `circuits` Connects to the keys it holds (spread over them), sent one after the
+///    other and answered concurrently, and as many to random keys; the circuits joined
+///    are held open (idle);
+/// 3. `stalls` connections that send a Reserve and never answer the Challenge.
+///
+/// Then it prints one line, each part `ok=N` and `CODE=N` (a status code's number; `io`: no
+/// status), e.g. `lab: flood reserve ok=4 11=36 | connect ok=32 11=8 20=40 | stall
+/// challenged=8 11=92`, and holds everything until killed (at most [`FLOOD_HOLD`]).
+pub fn relay_flood(addr: &str, reservations: usize, circuits: usize, stalls: usize) {
+    let relay: std::net::SocketAddr = addr.parse().expect("relayflood: address");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("relayflood: runtime");
+    runtime.block_on(async move {
+        let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let summary = tokio::time::timeout(
+            FLOOD_TIME,
+            flood(relay, reservations, circuits, stalls, held.clone()),
+        )
+        .await
+        .unwrap_or_else(|_| "timed out".into());
+        println!("lab: flood {summary}");
+        tokio::time::sleep(FLOOD_HOLD).await;
+        drop(held);
+    });
+}
+
+/// What the flood keeps open: reservations' tasks, circuits and stalled connections.
+type Held = std::sync::Arc<std::sync::Mutex<Vec<tokio::net::TcpStream>>>;
+
+async fn flood(
+    relay: std::net::SocketAddr,
+    reservations: usize,
+    circuits: usize,
+    stalls: usize,
+    held: Held,
+) -> String {
+    use disims::identity::{PeerId, random_bytes};
+    use disims::relay::io::{RelayIoError, expect_ok, read_message, write_message};
+    use disims::relay::wire::RelayMessage;
+    use tokio::net::TcpStream;
+
+    let fresh = || {
+        ed25519_dalek::SigningKey::from_bytes(&random_bytes::<32>().expect("relayflood: random"))
+    };
+    let keep = |stream: TcpStream| held.lock().unwrap_or_else(|p| p.into_inner()).push(stream);
+
+    // 1. Reservations by fresh keys, held.
+    let mut reserve = Tally::default();
+    let mut targets = Vec::new();
+    for _ in 0..reservations {
+        let key = fresh();
+        let attempt = async {
+            let stream = TcpStream::connect(relay).await?;
+            disims::relay::client::reserve(stream, &key, None).await
+        };
+        match tokio::time::timeout(FLOOD_ANSWER_WAIT, attempt).await {
+            Ok(Ok(reservation)) => {
+                reserve.add("ok".into());
+                targets.push(PeerId::of(&key));
+                tokio::spawn(hold_reservation(relay, reservation, held.clone()));
+            }
+            Ok(Err(e)) => reserve.add(Tally::of_error(&e)),
+            Err(_) => reserve.add("timeout".into()),
+        }
+    }
+
+    // 2. Circuits to the keys held (the flood's own targets accept), and to random keys.
+    let mut asked = Vec::new();
+    for i in 0..circuits * 2 {
+        let target = match targets.get(i % targets.len().max(1)) {
+            Some(t) if i < circuits => *t,
+            _ => PeerId::of(&fresh()),
+        };
+        // One connection at a time up to its first record: the gateway's accept loop
+        // allows a few connections per address before their first record, and this
+        // flood is about the relay's budgets, not that one. The answers are awaited
+        // together.
+        let sent = async {
+            let mut stream = TcpStream::connect(relay).await?;
+            write_message(&mut stream, &RelayMessage::Connect { target }).await?;
+            Ok::<_, RelayIoError>(stream)
+        };
+        let mut stream = match tokio::time::timeout(FLOOD_ANSWER_WAIT, sent).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                asked.push(tokio::spawn(std::future::ready(Err(Tally::of_error(&e)))));
+                continue;
+            }
+            Err(_) => {
+                asked.push(tokio::spawn(std::future::ready(Err("timeout".into()))));
+                continue;
+            }
+        };
+        asked.push(tokio::spawn(async move {
+            match tokio::time::timeout(FLOOD_ANSWER_WAIT, expect_ok(&mut stream)).await {
+                Ok(Ok(())) => Ok(stream),
+                Ok(Err(e)) => Err(Tally::of_error(&e)),
+                Err(_) => Err("timeout".into()),
+            }
+        }));
+    }
+    let mut connect = Tally::default();
+    for task in asked {
+        match task.await {
+            Ok(Ok(stream)) => {
+                connect.add("ok".into());
+                keep(stream);
+            }
+            Ok(Err(outcome)) => connect.add(outcome),
+            Err(_) => connect.add("panic".into()),
+        }
+    }
+
+    // 3. Reserves whose Challenge is never answered.
+    let mut stall = Tally::default();
+    for _ in 0..stalls {
+        let target = PeerId::of(&fresh());
+        let attempt = async {
+            let mut stream = TcpStream::connect(relay).await?;
+            write_message(&mut stream, &RelayMessage::Reserve { target }).await?;
+            let answer = read_message(&mut stream).await?;
+            Ok::<_, RelayIoError>((stream, answer))
+        };
+        match tokio::time::timeout(FLOOD_ANSWER_WAIT, attempt).await {
+            Ok(Ok((stream, RelayMessage::Challenge { .. }))) => {
+                stall.add("challenged".into());
+                keep(stream);
+            }
+            Ok(Ok((_, RelayMessage::Status { code, .. }))) => stall.add(code.to_byte().to_string()),
+            Ok(Ok(_)) => stall.add("unexpected".into()),
+            Ok(Err(e)) => stall.add(Tally::of_error(&e)),
+            Err(_) => stall.add("timeout".into()),
+        }
+    }
+    format!(
+        "reserve {} | connect {} | stall {}",
+        reserve.show(),
+        connect.show(),
+        stall.show()
+    )
+}
+
+/// Holds a reservation of the flood: pings it, and accepts every circuit offered on it
+/// (the joined streams are kept in `held`, idle).
+async fn hold_reservation(
+    relay: std::net::SocketAddr,
+    mut reservation: disims::relay::client::Reservation,
+    held: Held,
+) {
+    use disims::relay::client::{RelayEvent, accept};
+    let mut ping = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut nonce = 0u64;
+    loop {
+        tokio::select! {
+            _ = ping.tick() => {
+                nonce += 1;
+                if reservation.ping(nonce).await.is_err() {
+                    return;
+                }
+            }
+            event = reservation.next_event() => match event {
+                Ok(RelayEvent::Incoming { circuit, .. }) => {
+                    let held = held.clone();
+                    tokio::spawn(async move {
+                        if let Ok(stream) = accept(relay, circuit).await {
+                            held.lock().unwrap_or_else(|p| p.into_inner()).push(stream);
+                        }
+                    });
+                }
+                Ok(RelayEvent::DialBackResult { .. }) => {}
+                Err(_) => return,
+            },
+        }
+    }
 }
