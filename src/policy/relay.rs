@@ -269,8 +269,7 @@ impl RelayTable {
         if self.challenges >= l.challenges_total {
             return Err(RelayRefusal::ChallengesFull);
         }
-        if self.challenges_by_prefix.get(&prefix).copied().unwrap_or(0) >= l.challenges_per_prefix
-        {
+        if self.challenges_by_prefix.get(&prefix).copied().unwrap_or(0) >= l.challenges_per_prefix {
             return Err(RelayRefusal::PrefixChallenges);
         }
         *self.challenges_by_prefix.entry(prefix).or_insert(0) += 1;

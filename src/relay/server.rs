@@ -268,7 +268,11 @@ impl RelayServer {
     ) -> Result<(), RelayIoError> {
         let (rd, mut wr) = stream.into_split();
         let mut rx = spawn_reader(rd);
-        if self.prove(&mut wr, &mut rx, from, target, false).await?.is_none() {
+        if self
+            .prove(&mut wr, &mut rx, from, target, false)
+            .await?
+            .is_none()
+        {
             return Ok(());
         }
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
@@ -651,7 +655,9 @@ mod tests {
         let side = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut pairs = Vec::new();
         for _ in 0..AT_ONCE {
-            let dialler = TcpStream::connect(side.local_addr().unwrap()).await.unwrap();
+            let dialler = TcpStream::connect(side.local_addr().unwrap())
+                .await
+                .unwrap();
             let (relay_side, from) = side.accept().await.unwrap();
             pairs.push((dialler, relay_side, from));
         }

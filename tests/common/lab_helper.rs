@@ -292,6 +292,25 @@ pub fn relay_flood(addr: &str, reservations: usize, circuits: usize, stalls: usi
 /// What the flood keeps open: reservations' tasks, circuits and stalled connections.
 type Held = std::sync::Arc<std::sync::Mutex<Vec<tokio::net::TcpStream>>>;
 
+/// Held by a connection of the flood from its connect until its first record is written,
+/// so that they reach the relay one at a time up to there: the gateway's accept loop keeps
+/// few connections per address waiting for a first record (evicting the oldest), and this
+/// flood is about the relay's budgets, not that one.
+type Gate = std::sync::Arc<tokio::sync::Mutex<()>>;
+
+/// A new connection to `relay` whose first record is `first`, written under `gate`.
+async fn open_with(
+    relay: std::net::SocketAddr,
+    first: &disims::relay::wire::RelayMessage,
+    gate: &Gate,
+) -> Result<tokio::net::TcpStream, disims::relay::io::RelayIoError> {
+    let _one_at_a_time = gate.lock().await;
+    let mut stream = tokio::net::TcpStream::connect(relay).await?;
+    let _ = stream.set_nodelay(true);
+    disims::relay::io::write_message(&mut stream, first).await?;
+    Ok(stream)
+}
+
 async fn flood(
     relay: std::net::SocketAddr,
     reservations: usize,
@@ -300,9 +319,11 @@ async fn flood(
     held: Held,
 ) -> String {
     use disims::identity::{PeerId, random_bytes};
-    use disims::relay::io::{RelayIoError, expect_ok, read_message, write_message};
+    use disims::relay::io::{expect_ok, read_message};
     use disims::relay::wire::RelayMessage;
     use tokio::net::TcpStream;
+
+    let gate = Gate::default();
 
     let fresh = || {
         ed25519_dalek::SigningKey::from_bytes(&random_bytes::<32>().expect("relayflood: random"))
@@ -315,6 +336,7 @@ async fn flood(
     for _ in 0..reservations {
         let key = fresh();
         let attempt = async {
+            let _one_at_a_time = gate.lock().await;
             let stream = TcpStream::connect(relay).await?;
             disims::relay::client::reserve(stream, &key, None).await
         };
@@ -322,7 +344,8 @@ async fn flood(
             Ok(Ok(reservation)) => {
                 reserve.add("ok".into());
                 targets.push(PeerId::of(&key));
-                tokio::spawn(hold_reservation(relay, reservation, held.clone()));
+                let (held, gate) = (held.clone(), gate.clone());
+                tokio::spawn(hold_reservation(relay, reservation, held, gate));
             }
             Ok(Err(e)) => reserve.add(Tally::of_error(&e)),
             Err(_) => reserve.add("timeout".into()),
@@ -336,15 +359,9 @@ async fn flood(
             Some(t) if i < circuits => *t,
             _ => PeerId::of(&fresh()),
         };
-        // One connection at a time up to its first record: the gateway's accept loop
-        // allows a few connections per address before their first record, and this
-        // flood is about the relay's budgets, not that one. The answers are awaited
-        // together.
-        let sent = async {
-            let mut stream = TcpStream::connect(relay).await?;
-            write_message(&mut stream, &RelayMessage::Connect { target }).await?;
-            Ok::<_, RelayIoError>(stream)
-        };
+        // Sent one at a time ([`Gate`]), answered together.
+        let connect = RelayMessage::Connect { target };
+        let sent = open_with(relay, &connect, &gate);
         let mut stream = match tokio::time::timeout(FLOOD_ANSWER_WAIT, sent).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
@@ -381,10 +398,9 @@ async fn flood(
     for _ in 0..stalls {
         let target = PeerId::of(&fresh());
         let attempt = async {
-            let mut stream = TcpStream::connect(relay).await?;
-            write_message(&mut stream, &RelayMessage::Reserve { target }).await?;
+            let mut stream = open_with(relay, &RelayMessage::Reserve { target }, &gate).await?;
             let answer = read_message(&mut stream).await?;
-            Ok::<_, RelayIoError>((stream, answer))
+            Ok::<_, disims::relay::io::RelayIoError>((stream, answer))
         };
         match tokio::time::timeout(FLOOD_ANSWER_WAIT, attempt).await {
             Ok(Ok((stream, RelayMessage::Challenge { .. }))) => {
@@ -411,8 +427,10 @@ async fn hold_reservation(
     relay: std::net::SocketAddr,
     mut reservation: disims::relay::client::Reservation,
     held: Held,
+    gate: Gate,
 ) {
-    use disims::relay::client::{RelayEvent, accept};
+    use disims::relay::client::RelayEvent;
+    use disims::relay::wire::RelayMessage;
     let mut ping = tokio::time::interval(std::time::Duration::from_secs(60));
     let mut nonce = 0u64;
     loop {
@@ -425,9 +443,13 @@ async fn hold_reservation(
             }
             event = reservation.next_event() => match event {
                 Ok(RelayEvent::Incoming { circuit, .. }) => {
-                    let held = held.clone();
+                    let (held, gate) = (held.clone(), gate.clone());
                     tokio::spawn(async move {
-                        if let Ok(stream) = accept(relay, circuit).await {
+                        let accept = RelayMessage::Accept { circuit };
+                        let Ok(mut stream) = open_with(relay, &accept, &gate).await else {
+                            return;
+                        };
+                        if disims::relay::io::expect_ok(&mut stream).await.is_ok() {
                             held.lock().unwrap_or_else(|p| p.into_inner()).push(stream);
                         }
                     });

@@ -241,7 +241,11 @@ impl Lab {
     /// `[11, 0, 114]`): on the same bridge, but another source prefix to a budget than
     /// every other host and router (which are in [`INTERNET`]).
     pub fn public_host_in(&self, name: &str, prefix: [u8; 3]) -> Result<Host, String> {
-        assert_eq!(prefix[..2], INTERNET[..2], "the lab's internet is 11.0.0.0/16");
+        assert_eq!(
+            prefix[..2],
+            INTERNET[..2],
+            "the lab's internet is 11.0.0.0/16"
+        );
         let ns = format!("{}-{name}", self.prefix);
         self.namespace(&ns)?;
         let addr = self.next_public_addr_in(prefix)?;
