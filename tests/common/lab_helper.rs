@@ -260,14 +260,14 @@ impl Tally {
 /// A flood of the relay at `addr` from this host (lab scenario 6):
 /// 1. `reservations` reservations, one after the other, each by a fresh key (Reserve,
 ///    Challenge, Proof); those granted are held (pinged, their offered circuits accepted);
-/// 2. `circuits` Connects to the keys it holds (spread over them), sent one after the
-///    other and answered concurrently, and as many to random keys; the circuits joined
-///    are held open (idle);
+/// 2. `circuits` Connects to the keys it holds (spread over them), and as many to random
+///    keys, one after the other; the circuits joined are held open (idle);
 /// 3. `stalls` connections that send a Reserve and never answer the Challenge.
 ///
-/// Then it prints one line, each part `ok=N` and `CODE=N` (a status code's number; `io`: no
-/// status), e.g. `lab: flood reserve ok=4 11=36 | connect ok=32 11=8 20=40 | stall
-/// challenged=8 11=92`, and holds everything until killed (at most [`FLOOD_HOLD`]).
+/// Then it prints one line, each part `OUTCOME=N` with the outcome `ok` (`challenged` for a
+/// stall), a status code's number, `io` (no status) or `timeout`, e.g. `lab: flood reserve
+/// 11=36 ok=4 | connect 11=16 20=48 ok=32 | stall 11=92 challenged=8` (`flood timed out`
+/// after [`FLOOD_TIME`]), and holds everything until killed (at most [`FLOOD_HOLD`]).
 pub fn relay_flood(addr: &str, reservations: usize, circuits: usize, stalls: usize) {
     let relay: std::net::SocketAddr = addr.parse().expect("relayflood: address");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -289,13 +289,16 @@ pub fn relay_flood(addr: &str, reservations: usize, circuits: usize, stalls: usi
     });
 }
 
-/// What the flood keeps open: reservations' tasks, circuits and stalled connections.
+/// What the flood keeps open: its joined circuits and stalled Reserves (each reservation is
+/// held by a task of its own, [`hold_reservation`]).
 type Held = std::sync::Arc<std::sync::Mutex<Vec<tokio::net::TcpStream>>>;
 
 /// Held by a connection of the flood from its connect until its first record is written,
 /// so that they reach the relay one at a time up to there: the gateway's accept loop keeps
 /// few connections per address waiting for a first record (evicting the oldest), and this
-/// flood is about the relay's budgets, not that one.
+/// flood is about the relay's budgets, not that one. (Requests are also sent one after the
+/// other, each answered first: a concurrent flood from one address loses connections to
+/// that eviction under load, which only blurs the relay's figures.)
 type Gate = std::sync::Arc<tokio::sync::Mutex<()>>;
 
 /// A new connection to `relay` whose first record is `first`, written under `gate`.
@@ -353,43 +356,27 @@ async fn flood(
     }
 
     // 2. Circuits to the keys held (the flood's own targets accept), and to random keys.
-    let mut asked = Vec::new();
+    let mut connect = Tally::default();
     for i in 0..circuits * 2 {
         let target = match targets.get(i % targets.len().max(1)) {
             Some(t) if i < circuits => *t,
             _ => PeerId::of(&fresh()),
         };
-        // Sent one at a time ([`Gate`]), answered together.
-        let connect = RelayMessage::Connect { target };
-        let sent = open_with(relay, &connect, &gate);
-        let mut stream = match tokio::time::timeout(FLOOD_ANSWER_WAIT, sent).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                asked.push(tokio::spawn(std::future::ready(Err(Tally::of_error(&e)))));
-                continue;
-            }
-            Err(_) => {
-                asked.push(tokio::spawn(std::future::ready(Err("timeout".into()))));
-                continue;
-            }
+        // Each answered before the next: the relay's budgets bind, not the accept loop's
+        // (see [`Gate`]; the flood's own Accepts come in between).
+        let message = RelayMessage::Connect { target };
+        let attempt = async {
+            let mut stream = open_with(relay, &message, &gate).await?;
+            expect_ok(&mut stream).await?;
+            Ok::<_, disims::relay::io::RelayIoError>(stream)
         };
-        asked.push(tokio::spawn(async move {
-            match tokio::time::timeout(FLOOD_ANSWER_WAIT, expect_ok(&mut stream)).await {
-                Ok(Ok(())) => Ok(stream),
-                Ok(Err(e)) => Err(Tally::of_error(&e)),
-                Err(_) => Err("timeout".into()),
-            }
-        }));
-    }
-    let mut connect = Tally::default();
-    for task in asked {
-        match task.await {
+        match tokio::time::timeout(FLOOD_ANSWER_WAIT, attempt).await {
             Ok(Ok(stream)) => {
                 connect.add("ok".into());
                 keep(stream);
             }
-            Ok(Err(outcome)) => connect.add(outcome),
-            Err(_) => connect.add("panic".into()),
+            Ok(Err(e)) => connect.add(Tally::of_error(&e)),
+            Err(_) => connect.add("timeout".into()),
         }
     }
 
