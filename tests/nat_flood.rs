@@ -152,20 +152,19 @@ async fn a_relay_flooded_from_one_prefix_keeps_serving_its_users() {
         RESERVATIONS - RESERVATIONS_PER_PREFIX,
         "{line}"
     );
-    // Circuits: at most the prefix's share; random keys hold no reservation.
+    // Circuits: some, at most the prefix's share, the rest refused for it (none failed
+    // otherwise); random keys hold no reservation.
     let circuits = count(&a, "connect", "ok");
-    assert!(circuits <= CIRCUITS_PER_PREFIX, "{line}");
+    assert!(0 < circuits && circuits <= CIRCUITS_PER_PREFIX, "{line}");
     assert_eq!(circuits + count(&a, "connect", "11"), CIRCUITS, "{line}");
     assert_eq!(count(&a, "connect", "20"), CIRCUITS, "{line}");
     // Reserves never proved: only the prefix's challenge slots, the rest refused at once.
+    let challenged = count(&a, "stall", "challenged");
     assert!(
-        count(&a, "stall", "challenged") <= CHALLENGES_PER_PREFIX,
+        0 < challenged && challenged <= CHALLENGES_PER_PREFIX,
         "{line}"
     );
-    assert!(
-        count(&a, "stall", "11") >= STALLS - CHALLENGES_PER_PREFIX,
-        "{line}"
-    );
+    assert_eq!(challenged + count(&a, "stall", "11"), STALLS, "{line}");
 
     // The users, with default settings, behind port-randomising routers.
     let alice_gw = lab_gateway::start(&alice_host, &dht_addr, dir.path(), "alice", "").await;
