@@ -64,6 +64,11 @@ pub const RESERVATION_IDLE: Duration = Duration::from_secs(180);
 /// A circuit that carried no byte either way for this long is closed (a session sends a
 /// keepalive every 30 s and closes itself after 90 s of silence).
 pub const CIRCUIT_IDLE: Duration = Duration::from_secs(300);
+/// Once one side of a circuit has closed, bytes still under way from the other side may
+/// pass for this long; then the circuit ends ("Either side closing closes the other").
+/// Without it, a side that keeps its half open and silent holds the circuit, and a slot of
+/// its target and of its prefix, until [`CIRCUIT_IDLE`].
+pub const HALF_CLOSED_WAIT: Duration = Duration::from_secs(5);
 /// The target must accept an offered circuit within this time (one round trip and a TCP
 /// connection from the target to the relay).
 pub const ACCEPT_WAIT: Duration = Duration::from_secs(10);
@@ -98,6 +103,7 @@ pub struct RelayLimits {
     pub reservation_ttl: Duration,
     pub reservation_idle: Duration,
     pub circuit_idle: Duration,
+    pub half_closed_wait: Duration,
     pub accept_wait: Duration,
     pub challenge_wait: Duration,
 }
@@ -121,6 +127,7 @@ impl Default for RelayLimits {
             reservation_ttl: RESERVATION_TTL,
             reservation_idle: RESERVATION_IDLE,
             circuit_idle: CIRCUIT_IDLE,
+            half_closed_wait: HALF_CLOSED_WAIT,
             accept_wait: ACCEPT_WAIT,
             challenge_wait: CHALLENGE_WAIT,
         }

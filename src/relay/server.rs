@@ -421,15 +421,28 @@ impl RelayServer {
         }
     }
 
-    /// Copies bytes both ways, paced by the table, until both sides have closed or the
-    /// circuit expires.
+    /// Copies bytes both ways, paced by the table, until one side has closed and the
+    /// other's bytes still under way have had the half-closed wait to pass, or the circuit
+    /// expires. (Waiting for both sides, a dialler or target that keeps its side open and
+    /// silent after the other closed would hold the circuit until it is idle too long.)
     async fn splice(&self, id: CircuitId, a: TcpStream, b: TcpStream) -> Result<(), RelayIoError> {
         let token = CancellationToken::new();
         lock(&self.joined).insert(id, token.clone());
+        let wait = lock(&self.table).limits().half_closed_wait;
         let (ar, aw) = a.into_split();
         let (br, bw) = b.into_split();
+        let both = async {
+            let forth = self.copy(id, ar, bw);
+            let back = self.copy(id, br, aw);
+            tokio::pin!(forth, back);
+            let (first, rest) = tokio::select! {
+                r = &mut forth => (r, tokio::time::timeout(wait, &mut back).await),
+                r = &mut back => (r, tokio::time::timeout(wait, &mut forth).await),
+            };
+            first.and(rest.unwrap_or(Ok(())))
+        };
         let result = tokio::select! {
-            (x, y) = async { tokio::join!(self.copy(id, ar, bw), self.copy(id, br, aw)) } => x.and(y),
+            r = both => r,
             _ = token.cancelled() => Ok(()),
         };
         lock(&self.joined).remove(&id);
@@ -692,6 +705,52 @@ mod tests {
             assert!(answer.is_ok(), "a circuit was refused: {answer:?}");
         }
         assert_eq!(relay.counts().1, AT_ONCE);
+        stop.cancel();
+    }
+
+    /// The target closes its end of a joined circuit; the dialler keeps its own open and
+    /// silent. The relay ends the circuit after the half-closed wait (it held it until
+    /// idle for 300 s, a slot of the target's and of the dialler's prefix all along).
+    #[tokio::test]
+    async fn a_circuit_ends_soon_after_one_side_closes() {
+        let limits = RelayLimits {
+            half_closed_wait: Duration::from_millis(200),
+            ..RelayLimits::default()
+        };
+        let (relay, addr, stop) = start(limits).await;
+        let target = key(1);
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut reservation = super::super::client::reserve(stream, &target, None)
+            .await
+            .unwrap();
+        let dialling = tokio::spawn(super::super::client::connect(addr, PeerId::of(&target)));
+        let event = reservation.next_event().await.unwrap();
+        let super::super::client::RelayEvent::Incoming { circuit, .. } = event else {
+            panic!("expected an offer, got {event:?}");
+        };
+        let mut target_end = super::super::client::accept(addr, circuit).await.unwrap();
+        let mut dialler_end = dialling.await.unwrap().unwrap();
+        // Bytes pass both ways, then the target's last bytes and its close.
+        dialler_end.write_all(b"ping").await.unwrap();
+        let mut four = [0u8; 4];
+        target_end.read_exact(&mut four).await.unwrap();
+        assert_eq!(&four, b"ping");
+        target_end.write_all(b"bye").await.unwrap();
+        drop(target_end);
+        assert_eq!(relay.counts().1, 1);
+        // The dialler gets them, then the end, though it never closes its side.
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), dialler_end.read_to_end(&mut rest));
+        read.await.expect("the relay kept the circuit").unwrap();
+        assert_eq!(rest, b"bye");
+        let freed = async {
+            while relay.counts().1 > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), freed)
+            .await
+            .expect("the circuit's slot was not freed");
         stop.cancel();
     }
 }
