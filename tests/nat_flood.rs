@@ -6,7 +6,10 @@
 //! got. Alice and bob, each behind a port-randomising home router (in 11.0.113.0/24, the
 //! routers' own prefix), with default settings, still get reservations and talk through the
 //! relay, before and after the second host's flood; the attacker gets no more than the
-//! per-prefix caps of `disims::policy::relay`.
+//! per-prefix caps of `disims::policy::relay`. A third attacker host, in a third /24, then
+//! dials alice herself through the relay and holds the circuits open and silent: it gets
+//! at most its prefix's share of them, and their slots come back once alice's gateway has
+//! dropped them.
 //!
 //! Why the attacker has a /24 of its own: budgets count per [`disims::policy::SourcePrefix`]
 //! (an IPv4 /24), and the lab puts every router's WAN address in 11.0.113.0/24, so an
@@ -31,6 +34,8 @@ use disims::policy::relay::{CHALLENGES_PER_PREFIX, CIRCUITS_PER_PREFIX, RESERVAT
 
 /// The attacker's /24: another prefix than the routers' and the public hosts' (11.0.113.0/24).
 const ATTACKER: [u8; 3] = [11, 0, 114];
+/// A third attacker host's /24, for the flood of circuits at alice.
+const OTHER_ATTACKER: [u8; 3] = [11, 0, 115];
 /// What the flood asks for: ten times the reservations one prefix may hold, more circuits
 /// than one prefix may dial (and as many to random keys), and Reserves never proved.
 const RESERVATIONS: usize = 10 * RESERVATIONS_PER_PREFIX;
@@ -108,6 +113,9 @@ async fn a_relay_flooded_from_one_prefix_keeps_serving_its_users() {
         .expect("attacker host");
     let flood_b = lab
         .public_host_in("floodb", ATTACKER)
+        .expect("attacker host");
+    let flood_c = lab
+        .public_host_in("floodc", OTHER_ATTACKER)
         .expect("attacker host");
     let alice_router = lab.router("ahome", Nat::PortRandomising).expect("router");
     let bob_router = lab.router("bhome", Nat::PortRandomising).expect("router");
@@ -217,6 +225,23 @@ async fn a_relay_flooded_from_one_prefix_keeps_serving_its_users() {
     bob.send(&format!("PRIVMSG {alice_id} :so am I")).await;
     let line = alice.expect(common::chat).await;
     assert!(line.ends_with(" :so am I"), "{line}");
+
+    // A third attacker prefix dials alice through the relay and holds every circuit open
+    // and silent: it gets at most its prefix's share of alice's circuits (the rest of
+    // alice's are left to others), her gateway drops them (no handshake comes), and the
+    // relay frees their slots although the attacker keeps its side open.
+    let (_flood_c, line) = start(
+        &flood_c.ns,
+        &format!("relayflood {relay_addr} 0 {CIRCUITS} 0 {alice_id}"),
+        &dir.path().join("floodc.err"),
+    );
+    eprintln!("third attacker host: {line}");
+    let c = parse_flood(&line);
+    let at_alice = count(&c, "victim", "ok");
+    assert!(0 < at_alice && at_alice <= CIRCUITS_PER_PREFIX, "{line}");
+    assert_eq!(at_alice + count(&c, "victim", "11"), CIRCUITS, "{line}");
+    assert_eq!(count(&c, "victim", "ended"), at_alice, "{line}");
+    assert_eq!(count(&c, "victim", "again"), 1, "{line}");
     wait_relayed_via(&mut alice, &relay_addr).await;
     drop(relay_gw);
 }

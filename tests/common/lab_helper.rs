@@ -20,8 +20,9 @@ pub const HELPER_ENV: &str = "DISIMS_LAB_HELPER";
 ///   `failed ERROR`) and stays until killed;
 /// - `bridge PATH ADDR`: listens on the Unix socket PATH and joins each connection to a
 ///   new TCP connection to ADDR (in the namespace): see [`tcp_into`];
-/// - `relayflood ADDR RESERVATIONS CIRCUITS STALLS`: floods the relay at ADDR from this
-///   host, holds what it was granted and prints a summary: see [`relay_flood`].
+/// - `relayflood ADDR RESERVATIONS CIRCUITS STALLS [KEY...]`: floods the relay at ADDR
+///   from this host (and its users KEY, nicks), holds what it was granted and prints a
+///   summary: see [`relay_flood`].
 ///
 /// Each prints its first line (`lab: ready ...`, or the answer) on stdout; [`start`] waits
 /// for it.
@@ -71,7 +72,13 @@ pub fn helper_main() {
             let reservations = number("reservations");
             let circuits = number("circuits");
             let stalls = number("stalls");
-            relay_flood(addr, reservations, circuits, stalls)
+            let victims = words
+                .map(|nick| {
+                    disims::identity::PeerId::from_nick(nick)
+                        .unwrap_or_else(|e| panic!("relayflood: key {nick:?}: {e}"))
+                })
+                .collect();
+            relay_flood(addr, reservations, circuits, stalls, victims)
         }
         other => panic!("unknown lab helper {other:?}"),
     }
@@ -262,13 +269,25 @@ impl Tally {
 ///    Challenge, Proof); those granted are held (pinged, their offered circuits accepted);
 /// 2. `circuits` Connects to the keys it holds (spread over them), and as many to random
 ///    keys, one after the other; the circuits joined are held open (idle);
-/// 3. `stalls` connections that send a Reserve and never answer the Challenge.
+/// 3. `stalls` connections that send a Reserve and never answer the Challenge;
+/// 4. for each of `victims` (users of the relay): `circuits` Connects, one after the
+///    other, each joined circuit held open and silent (the user's gateway gives up on it:
+///    no handshake comes); once the relay has passed each end on (`ended`), Connects again
+///    every 250 ms until one is joined (`again`) or 10 s have passed (`never`): the
+///    circuits the user closed are freed, not held while the flood keeps its side open.
 ///
 /// Then it prints one line, each part `OUTCOME=N` with the outcome `ok` (`challenged` for a
 /// stall), a status code's number, `io` (no status) or `timeout`, e.g. `lab: flood reserve
-/// 11=36 ok=4 | connect 11=16 20=48 ok=32 | stall 11=92 challenged=8` (`flood timed out`
+/// 11=36 ok=4 | connect 11=16 20=48 ok=32 | stall 11=92 challenged=8 | victim ok=32 11=16
+/// ended=32 again=1` (the last part only with victims; `flood timed out`
 /// after [`FLOOD_TIME`]), and holds everything until killed (at most [`FLOOD_HOLD`]).
-pub fn relay_flood(addr: &str, reservations: usize, circuits: usize, stalls: usize) {
+pub fn relay_flood(
+    addr: &str,
+    reservations: usize,
+    circuits: usize,
+    stalls: usize,
+    victims: Vec<disims::identity::PeerId>,
+) {
     let relay: std::net::SocketAddr = addr.parse().expect("relayflood: address");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -279,7 +298,7 @@ pub fn relay_flood(addr: &str, reservations: usize, circuits: usize, stalls: usi
         let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let summary = tokio::time::timeout(
             FLOOD_TIME,
-            flood(relay, reservations, circuits, stalls, held.clone()),
+            flood(relay, reservations, circuits, stalls, victims, held.clone()),
         )
         .await
         .unwrap_or_else(|_| "timed out".into());
@@ -319,11 +338,13 @@ async fn flood(
     reservations: usize,
     circuits: usize,
     stalls: usize,
+    victims: Vec<disims::identity::PeerId>,
     held: Held,
 ) -> String {
     use disims::identity::{PeerId, random_bytes};
     use disims::relay::io::{expect_ok, read_message};
     use disims::relay::wire::RelayMessage;
+    use tokio::io::AsyncReadExt;
     use tokio::net::TcpStream;
 
     let gate = Gate::default();
@@ -400,12 +421,69 @@ async fn flood(
             Err(_) => stall.add("timeout".into()),
         }
     }
-    format!(
+
+    // 4. Circuits at the relay's users, held silent; then whether their slots come back.
+    let mut victim = Tally::default();
+    let connect_to = |target: PeerId| {
+        let gate = gate.clone();
+        async move {
+            let message = RelayMessage::Connect { target };
+            let attempt = async {
+                let mut stream = open_with(relay, &message, &gate).await?;
+                expect_ok(&mut stream).await?;
+                Ok::<_, disims::relay::io::RelayIoError>(stream)
+            };
+            match tokio::time::timeout(FLOOD_ANSWER_WAIT, attempt).await {
+                Ok(Ok(stream)) => Ok(stream),
+                Ok(Err(e)) => Err(Tally::of_error(&e)),
+                Err(_) => Err("timeout".to_string()),
+            }
+        }
+    };
+    for target in victims {
+        let mut joined = Vec::new();
+        for _ in 0..circuits {
+            match connect_to(target).await {
+                Ok(stream) => {
+                    victim.add("ok".into());
+                    joined.push(stream);
+                }
+                Err(outcome) => victim.add(outcome),
+            }
+        }
+        // Read to their end, and kept open: the flood never closes its side.
+        for stream in joined.iter_mut() {
+            let mut sink = Vec::new();
+            let end = tokio::time::timeout(FLOOD_ANSWER_WAIT, stream.read_to_end(&mut sink));
+            if end.await.is_ok() {
+                victim.add("ended".into());
+            }
+        }
+        joined.into_iter().for_each(keep);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Ok(stream) = connect_to(target).await {
+                victim.add("again".into());
+                keep(stream);
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                victim.add("never".into());
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    let mut summary = format!(
         "reserve {} | connect {} | stall {}",
         reserve.show(),
         connect.show(),
         stall.show()
-    )
+    );
+    if !victim.0.is_empty() {
+        summary.push_str(&format!(" | victim {}", victim.show()));
+    }
+    summary
 }
 
 /// Holds a reservation of the flood: pings it, and accepts every circuit offered on it
