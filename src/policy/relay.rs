@@ -1,10 +1,10 @@
-//! What a relay gives others ([`RelayTable`]): reservations per source prefix, for
-//! strangers and in total; circuits per dialler prefix, per target, for strangers' targets
+//! What a relay gives others ([`RelayTable`]): challenges awaiting their proof, per source
+//! prefix and in total; reservations per source prefix, for strangers and in total; circuits per dialler prefix, per target, for strangers' targets
 //! and in total; bytes a second per circuit and in total; idle and expiry times. Pure
 //! bookkeeping: the relay task does the IO and passes `now` (docs/protocol.md, "Relays").
 //!
-//! Every entry is bounded: at most `reservations_total` reservations and
-//! `circuits_total` circuits, and a prefix count exists only while it is not zero, so the
+//! Every entry is bounded: at most `challenges_total` challenges, `reservations_total`
+//! reservations and `circuits_total` circuits, and a prefix count exists only while it is not zero, so the
 //! table's memory is bounded whatever arrives. Contacts are never counted per prefix (a
 //! stranger cannot make their keys), and a share of each table is theirs alone, so a flood
 //! of strangers, from one prefix or many, leaves the relay serving its own users.
@@ -28,6 +28,15 @@ pub const RESERVATIONS_PER_PREFIX: usize = 4;
 /// Reservations only contacts may take (strangers, from however many prefixes, hold at
 /// most the rest).
 pub const RESERVED_FOR_CONTACTS: usize = 32;
+/// Challenges awaiting their proof at once. Each is a connection held for at most
+/// [`CHALLENGE_WAIT`] by someone who has proved nothing yet (the key in a Reserve is only
+/// claimed), so without a cap a flood of Reserves never answered holds sockets without
+/// bound. An honest proof comes within a round trip: as many as there are reservations
+/// covers every user of a relay that restarts at once.
+pub const CHALLENGES_TOTAL: usize = RESERVATIONS_TOTAL;
+/// Challenges awaiting their proof from one prefix (contacts included: nobody is known
+/// before the proof): a household's gateways reserving and renewing at once.
+pub const CHALLENGES_PER_PREFIX: usize = 2 * RESERVATIONS_PER_PREFIX;
 /// Circuits held at once: two sockets and two copy buffers each (about 20 KiB); 1024 is
 /// 20 MiB at most, for a small VPS or a home server.
 pub const CIRCUITS_TOTAL: usize = 1024;
@@ -55,6 +64,11 @@ pub const RESERVATION_IDLE: Duration = Duration::from_secs(180);
 /// A circuit that carried no byte either way for this long is closed (a session sends a
 /// keepalive every 30 s and closes itself after 90 s of silence).
 pub const CIRCUIT_IDLE: Duration = Duration::from_secs(300);
+/// Once one side of a circuit has closed, bytes still under way from the other side may
+/// pass for this long; then the circuit ends ("Either side closing closes the other").
+/// Without it, a side that keeps its half open and silent holds the circuit, and a slot of
+/// its target and of its prefix, until [`CIRCUIT_IDLE`].
+pub const HALF_CLOSED_WAIT: Duration = Duration::from_secs(5);
 /// The target must accept an offered circuit within this time (one round trip and a TCP
 /// connection from the target to the relay).
 pub const ACCEPT_WAIT: Duration = Duration::from_secs(10);
@@ -73,6 +87,8 @@ pub enum Serve {
 /// The numbers of this module, in one value; tests shrink them.
 #[derive(Clone, Copy, Debug)]
 pub struct RelayLimits {
+    pub challenges_total: usize,
+    pub challenges_per_prefix: usize,
     pub reservations_total: usize,
     pub reservations_per_prefix: usize,
     pub reserved_for_contacts: usize,
@@ -87,6 +103,7 @@ pub struct RelayLimits {
     pub reservation_ttl: Duration,
     pub reservation_idle: Duration,
     pub circuit_idle: Duration,
+    pub half_closed_wait: Duration,
     pub accept_wait: Duration,
     pub challenge_wait: Duration,
 }
@@ -94,6 +111,8 @@ pub struct RelayLimits {
 impl Default for RelayLimits {
     fn default() -> Self {
         Self {
+            challenges_total: CHALLENGES_TOTAL,
+            challenges_per_prefix: CHALLENGES_PER_PREFIX,
             reservations_total: RESERVATIONS_TOTAL,
             reservations_per_prefix: RESERVATIONS_PER_PREFIX,
             reserved_for_contacts: RESERVED_FOR_CONTACTS,
@@ -108,6 +127,7 @@ impl Default for RelayLimits {
             reservation_ttl: RESERVATION_TTL,
             reservation_idle: RESERVATION_IDLE,
             circuit_idle: CIRCUIT_IDLE,
+            half_closed_wait: HALF_CLOSED_WAIT,
             accept_wait: ACCEPT_WAIT,
             challenge_wait: CHALLENGE_WAIT,
         }
@@ -121,6 +141,10 @@ pub enum RelayRefusal {
     Off,
     #[error("this gateway relays for its contacts only")]
     NotAContact,
+    #[error("its prefix has every challenge one prefix may have awaiting a proof")]
+    PrefixChallenges,
+    #[error("every challenge slot awaits a proof")]
+    ChallengesFull,
     #[error("its prefix holds every reservation strangers may hold from one prefix")]
     PrefixReservations,
     #[error("strangers hold every reservation not kept for contacts")]
@@ -189,6 +213,9 @@ pub struct Expired {
 pub struct RelayTable {
     limits: RelayLimits,
     serve: Serve,
+    /// Challenges awaiting their proof, per prefix (no zero entries) and in total.
+    challenges_by_prefix: HashMap<SourcePrefix, usize>,
+    challenges: usize,
     reservations: HashMap<PeerId, Reservation>,
     /// Strangers' reservations per prefix (no zero entries).
     reservations_by_prefix: HashMap<SourcePrefix, usize>,
@@ -214,6 +241,8 @@ impl RelayTable {
         Self {
             limits,
             serve,
+            challenges_by_prefix: HashMap::new(),
+            challenges: 0,
             reservations: HashMap::new(),
             reservations_by_prefix: HashMap::new(),
             stranger_reservations: 0,
@@ -231,6 +260,37 @@ impl RelayTable {
     /// Reservations and circuits held (for `status`).
     pub fn counts(&self) -> (usize, usize) {
         (self.reservations.len(), self.circuits.len())
+    }
+
+    /// Challenges awaiting their proof (for tests and `status`).
+    pub fn challenges(&self) -> usize {
+        self.challenges
+    }
+
+    /// A Reserve from `ip` is about to be challenged: takes a slot until
+    /// [`RelayTable::end_challenge`] (the proof arrived, failed or came too late), or says
+    /// why not. `Off` and the serve mode are not checked here: the key is not proved yet.
+    pub fn begin_challenge(&mut self, ip: IpAddr) -> Result<(), RelayRefusal> {
+        let l = &self.limits;
+        let prefix = SourcePrefix::of(ip);
+        if self.challenges >= l.challenges_total {
+            return Err(RelayRefusal::ChallengesFull);
+        }
+        if self.challenges_by_prefix.get(&prefix).copied().unwrap_or(0) >= l.challenges_per_prefix {
+            return Err(RelayRefusal::PrefixChallenges);
+        }
+        *self.challenges_by_prefix.entry(prefix).or_insert(0) += 1;
+        self.challenges += 1;
+        Ok(())
+    }
+
+    /// Frees the slot [`RelayTable::begin_challenge`] took for `ip`.
+    pub fn end_challenge(&mut self, ip: IpAddr) {
+        let prefix = SourcePrefix::of(ip);
+        if self.challenges_by_prefix.contains_key(&prefix) {
+            dec(&mut self.challenges_by_prefix, prefix);
+            self.challenges -= 1;
+        }
     }
 
     /// Grants or renews the reservation of `key` (its proof checked) from `ip`; returns
@@ -480,6 +540,16 @@ impl RelayTable {
     /// Recounts everything from the entries and compares with the running counters.
     fn check_invariants(&self) {
         let l = &self.limits;
+        assert!(self.challenges <= l.challenges_total);
+        assert_eq!(
+            self.challenges_by_prefix.values().sum::<usize>(),
+            self.challenges
+        );
+        assert!(
+            self.challenges_by_prefix
+                .values()
+                .all(|&n| 0 < n && n <= l.challenges_per_prefix)
+        );
         assert!(self.reservations.len() <= l.reservations_total);
         assert!(self.circuits.len() <= l.circuits_total);
         let mut by_prefix: HashMap<SourcePrefix, usize> = HashMap::new();

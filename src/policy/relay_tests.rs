@@ -1,5 +1,5 @@
 //! Tests of the relay's table: floods from one prefix and from many leave room for
-//! others and for contacts; expiry, renewal, acceptance and byte rates; the dial-back
+//! others and for contacts; challenges awaiting a proof are capped per prefix and in total; expiry, renewal, acceptance and byte rates; the dial-back
 //! budget (one a minute per key, per prefix, in total, in flight, ports, bounded maps).
 
 use super::*;
@@ -23,6 +23,8 @@ fn cid(n: u16) -> CircuitId {
 
 fn small() -> RelayLimits {
     RelayLimits {
+        challenges_total: 6,
+        challenges_per_prefix: 3,
         reservations_total: 10,
         reservations_per_prefix: 2,
         reserved_for_contacts: 3,
@@ -48,6 +50,49 @@ fn a_reservation_flood_from_one_prefix_leaves_room_for_others() {
     }
     assert!(t.reserve(key(200), ip("198.51.100.1"), false, t0).is_ok());
     assert_eq!(t.counts(), (3, 0));
+}
+
+#[test]
+fn challenges_awaiting_a_proof_are_capped_per_prefix_and_in_total() {
+    let t0 = Instant::now();
+    let mut t = RelayTable::new(small(), Serve::Anyone, t0);
+    // A flood of Reserves never answered, from one /24 (several addresses of it).
+    for n in 0..3 {
+        assert_eq!(t.begin_challenge(ip(&format!("192.0.2.{n}"))), Ok(()));
+    }
+    for n in 3..100 {
+        assert_eq!(
+            t.begin_challenge(ip(&format!("192.0.2.{n}"))),
+            Err(RelayRefusal::PrefixChallenges)
+        );
+    }
+    assert_eq!(t.challenges(), 3);
+    t.check_invariants();
+    // Others are still challenged, up to the total.
+    for n in 0..3 {
+        assert_eq!(t.begin_challenge(ip(&format!("198.51.{n}.1"))), Ok(()));
+    }
+    assert_eq!(
+        t.begin_challenge(ip("203.0.113.1")),
+        Err(RelayRefusal::ChallengesFull)
+    );
+    assert_eq!(
+        RelayRefusal::ChallengesFull.status(),
+        StatusCode::ResourceLimit
+    );
+    // A proof that arrives (or fails, or times out) frees its slot for its prefix.
+    t.end_challenge(ip("192.0.2.0"));
+    t.check_invariants();
+    assert_eq!(t.begin_challenge(ip("192.0.2.77")), Ok(()));
+    for n in 0..3 {
+        t.end_challenge(ip(&format!("192.0.2.{n}")));
+        t.end_challenge(ip(&format!("198.51.{n}.1")));
+    }
+    assert_eq!(t.challenges(), 0);
+    // A slot never taken is not freed twice (no prefix entry left behind).
+    t.end_challenge(ip("192.0.2.1"));
+    assert_eq!(t.challenges(), 0);
+    t.check_invariants();
 }
 
 #[test]
@@ -278,6 +323,8 @@ fn bytes_are_paced_per_circuit_and_in_total() {
 
 #[derive(Clone, Debug)]
 enum Op {
+    BeginChallenge(u8),
+    EndChallenge(u8),
     Reserve(u16, u8, bool),
     Unreserve(u16),
     Ping(u16),
@@ -291,6 +338,8 @@ enum Op {
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
     use proptest::prelude::*;
     prop_oneof![
+        (0u8..4).prop_map(Op::BeginChallenge),
+        (0u8..4).prop_map(Op::EndChallenge),
         (0u16..16, 0u8..4, any::<bool>()).prop_map(|(k, p, c)| Op::Reserve(k, p, c)),
         (0u16..16).prop_map(Op::Unreserve),
         (0u16..16).prop_map(Op::Ping),
@@ -317,6 +366,8 @@ proptest::proptest! {
         let from = |p: u8| ip(&format!("192.0.{p}.1"));
         for op in ops {
             match op {
+                Op::BeginChallenge(p) => { let _ = t.begin_challenge(from(p)); }
+                Op::EndChallenge(p) => t.end_challenge(from(p)),
                 Op::Reserve(k, p, c) => { let _ = t.reserve(key(k), from(p), c, now); }
                 Op::Unreserve(k) => t.unreserve(&key(k)),
                 Op::Ping(k) => t.ping(&key(k), now),

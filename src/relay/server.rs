@@ -7,6 +7,11 @@
 //! A DialBack on a reservation connection is admitted by the [`DialBackBudget`], dialled on
 //! a task of its own (so the control connection keeps serving), and answered there with a
 //! DialBackResult once the dial has ended.
+//!
+//! What a flood can hold here is bounded by the table: a Reserve waits for its proof only
+//! in a challenge slot ([`RelayTable::begin_challenge`]), a Connect waits for its Accept
+//! only in a circuit slot, and a target's queue of offers has room for every circuit it
+//! may have. A joined circuit holds a copy buffer only while bytes are passing.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -40,6 +45,19 @@ type DialBackDone = ([u8; 16], StatusCode);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A challenge slot taken by [`RelayTable::begin_challenge`]; freed on drop, so also when
+/// the connection fails or its task is cancelled.
+struct ChallengeSlot<'a> {
+    table: &'a Mutex<RelayTable>,
+    from: SocketAddr,
+}
+
+impl Drop for ChallengeSlot<'_> {
+    fn drop(&mut self) {
+        lock(self.table).end_challenge(self.from.ip());
+    }
 }
 
 /// A relay: its key, its table, the targets' control connections and the circuits
@@ -162,15 +180,34 @@ impl RelayServer {
         }
     }
 
-    /// Challenge, proof, table: the grant, or the refusal already told.
+    /// Challenge, proof, table: the grant, or the refusal already told. A first Reserve's
+    /// wait for the proof takes a challenge slot of `from`'s prefix (refused with
+    /// `resource_limit` when there is none), freed however it ends; a `renewal` takes none
+    /// (it comes on a reservation's connection, and reservations are capped).
     async fn prove(
         &self,
         wr: &mut OwnedWriteHalf,
         rx: &mut Messages,
         from: SocketAddr,
         target: PeerId,
+        renewal: bool,
     ) -> Result<Option<Grant>, RelayIoError> {
         let limits = *lock(&self.table).limits();
+        let _slot = match renewal {
+            true => None,
+            false => {
+                let taken = lock(&self.table).begin_challenge(from.ip());
+                if let Err(refusal) = taken {
+                    tracing::debug!(%from, %refusal, "reserve refused before its challenge");
+                    status(wr, refusal.status()).await?;
+                    return Ok(None);
+                }
+                Some(ChallengeSlot {
+                    table: &self.table,
+                    from,
+                })
+            }
+        };
         let challenge = Challenge::new(self.key, target, random_bytes()?, Instant::now());
         let (relay, nonce) = challenge.fields();
         write_message(wr, &RelayMessage::Challenge { relay, nonce }).await?;
@@ -231,11 +268,20 @@ impl RelayServer {
     ) -> Result<(), RelayIoError> {
         let (rd, mut wr) = stream.into_split();
         let mut rx = spawn_reader(rd);
-        if self.prove(&mut wr, &mut rx, from, target).await?.is_none() {
+        if self
+            .prove(&mut wr, &mut rx, from, target, false)
+            .await?
+            .is_none()
+        {
             return Ok(());
         }
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-        let (tx, mut offers) = mpsc::channel::<Offer>(8);
+        // Room for every circuit the target may have: an offer that finds the queue full
+        // fails at once (`try_send`), so a smaller queue would refuse circuits the table
+        // allows when Connects arrive faster than this task writes Incoming. Bounded by
+        // the table, which admits no more circuits to one target.
+        let capacity = lock(&self.table).limits().circuits_per_target.max(1);
+        let (tx, mut offers) = mpsc::channel::<Offer>(capacity);
         // A newer reservation of the same key replaces ours: its sender drops ours.
         lock(&self.targets).insert(target, (generation, tx));
         let idle = lock(&self.table).limits().reservation_idle;
@@ -267,7 +313,7 @@ impl RelayServer {
                             }
                         }
                         Ok(Some(Ok(RelayMessage::Reserve { target: t }))) if t == target => {
-                            if self.prove(&mut wr, &mut rx, from, target).await?.is_none() {
+                            if self.prove(&mut wr, &mut rx, from, target, true).await?.is_none() {
                                 return Ok(());
                             }
                         }
@@ -375,15 +421,28 @@ impl RelayServer {
         }
     }
 
-    /// Copies bytes both ways, paced by the table, until both sides have closed or the
-    /// circuit expires.
+    /// Copies bytes both ways, paced by the table, until one side has closed and the
+    /// other's bytes still under way have had the half-closed wait to pass, or the circuit
+    /// expires. (Waiting for both sides, a dialler or target that keeps its side open and
+    /// silent after the other closed would hold the circuit until it is idle too long.)
     async fn splice(&self, id: CircuitId, a: TcpStream, b: TcpStream) -> Result<(), RelayIoError> {
         let token = CancellationToken::new();
         lock(&self.joined).insert(id, token.clone());
+        let wait = lock(&self.table).limits().half_closed_wait;
         let (ar, aw) = a.into_split();
         let (br, bw) = b.into_split();
+        let both = async {
+            let forth = self.copy(id, ar, bw);
+            let back = self.copy(id, br, aw);
+            tokio::pin!(forth, back);
+            let (first, rest) = tokio::select! {
+                r = &mut forth => (r, tokio::time::timeout(wait, &mut back).await),
+                r = &mut back => (r, tokio::time::timeout(wait, &mut forth).await),
+            };
+            first.and(rest.unwrap_or(Ok(())))
+        };
         let result = tokio::select! {
-            (x, y) = async { tokio::join!(self.copy(id, ar, bw), self.copy(id, br, aw)) } => x.and(y),
+            r = both => r,
             _ = token.cancelled() => Ok(()),
         };
         lock(&self.joined).remove(&id);
@@ -393,12 +452,25 @@ impl RelayServer {
     async fn copy(
         &self,
         id: CircuitId,
-        mut r: OwnedReadHalf,
+        r: OwnedReadHalf,
         mut w: OwnedWriteHalf,
     ) -> Result<(), RelayIoError> {
-        let mut buf = vec![0u8; MAX_CHUNK];
+        // Taken when bytes arrive and given back once they are drained: an idle circuit
+        // (most of them, most of the time) holds no buffer.
+        let mut buf: Vec<u8> = Vec::new();
         loop {
-            let n = r.read(&mut buf).await?;
+            if buf.is_empty() {
+                r.readable().await?;
+                buf = vec![0u8; MAX_CHUNK];
+            }
+            let n = match r.try_read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    buf = Vec::new();
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             if n == 0 {
                 let _ = w.shutdown().await;
                 return Ok(());
@@ -456,6 +528,7 @@ fn spawn_reader(mut rd: OwnedReadHalf) -> Messages {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
     use tokio::net::TcpSocket;
 
     #[tokio::test]
@@ -497,5 +570,187 @@ mod tests {
         let mut rest = Vec::new();
         assert_eq!(s.read_to_end(&mut rest).await.unwrap(), 0);
         drop(full);
+    }
+
+    fn key(seed: u8) -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+    }
+
+    /// A relay serving anyone with `limits` on a loopback listener of its own.
+    async fn start(limits: RelayLimits) -> (Arc<RelayServer>, SocketAddr, CancellationToken) {
+        let relay = RelayServer::new(
+            PeerId::of(&key(9)),
+            limits,
+            Serve::Anyone,
+            Box::new(|_| false),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(relay.clone().serve(listener, stop.clone()));
+        (relay, addr, stop)
+    }
+
+    /// A connection to `to` from `from_ip` (any 127/8 address: another /24 of loopback is
+    /// another source prefix to the relay).
+    async fn connect_from(from_ip: &str, to: SocketAddr) -> TcpStream {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(from_ip.parse().unwrap(), 0))
+            .unwrap();
+        socket.connect(to).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn reserves_never_proved_hold_only_their_prefix_challenge_slots() {
+        let limits = RelayLimits {
+            challenges_per_prefix: 3,
+            ..RelayLimits::default()
+        };
+        let (relay, addr, stop) = start(limits).await;
+        // A flood of Reserves from one /24 that never answers its Challenge.
+        let (mut held, mut refused) = (Vec::new(), Vec::new());
+        for n in 0..10u8 {
+            let mut s = connect_from(&format!("127.0.0.{}", n + 1), addr).await;
+            let target = PeerId::of(&key(100 + n));
+            write_message(&mut s, &RelayMessage::Reserve { target })
+                .await
+                .unwrap();
+            match read_message(&mut s).await.unwrap() {
+                RelayMessage::Challenge { .. } => held.push(s),
+                RelayMessage::Status { code, .. } => refused.push(code),
+                other => panic!("unexpected answer {other:?}"),
+            }
+        }
+        assert_eq!(held.len(), 3);
+        assert_eq!(refused, vec![StatusCode::ResourceLimit; 7]);
+        assert_eq!(lock(&relay.table).challenges(), 3);
+        // Another prefix is challenged, proves its key and holds a reservation.
+        let other = connect_from("127.0.1.1", addr).await;
+        let reservation = super::super::client::reserve(other, &key(1), None)
+            .await
+            .expect("another prefix reserves");
+        assert_eq!(relay.counts().0, 1);
+        // The flood's connections closing free their slots, and the prefix reserves again.
+        drop(held);
+        let freed = async {
+            while lock(&relay.table).challenges() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), freed)
+            .await
+            .expect("the challenge slots were not freed");
+        let again = connect_from("127.0.0.1", addr).await;
+        let _second = super::super::client::reserve(again, &key(2), None)
+            .await
+            .expect("the prefix reserves once its stalled Reserves are gone");
+        assert_eq!(relay.counts().0, 2);
+        drop(reservation);
+        stop.cancel();
+    }
+
+    /// Connects that arrive together, faster than the target's reservation task writes
+    /// their Incoming: every circuit the table admits is offered (the queue of offers had
+    /// room for 8, and the rest failed at once with `connection_failed`).
+    #[tokio::test(flavor = "current_thread")]
+    async fn more_than_eight_connects_to_one_target_at_once_are_all_offered() {
+        const AT_ONCE: usize = 20;
+        let limits = RelayLimits::default();
+        assert!(AT_ONCE <= limits.circuits_per_target && AT_ONCE <= limits.circuits_per_prefix);
+        let (relay, addr, stop) = start(limits).await;
+        let target = key(1);
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut reservation = super::super::client::reserve(stream, &target, None)
+            .await
+            .unwrap();
+        // The diallers' connections, as the accept loop would hand them over.
+        let side = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut pairs = Vec::new();
+        for _ in 0..AT_ONCE {
+            let dialler = TcpStream::connect(side.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (relay_side, from) = side.accept().await.unwrap();
+            pairs.push((dialler, relay_side, from));
+        }
+        // Handed over together: on this one thread each Connect runs up to its offer
+        // before the reservation task writes a single Incoming.
+        let mut diallers = Vec::new();
+        for (dialler, relay_side, from) in pairs {
+            let connect = RelayMessage::Connect {
+                target: PeerId::of(&target),
+            };
+            tokio::spawn(relay.clone().handle(relay_side, from, connect));
+            diallers.push(dialler);
+        }
+        let mut joined = Vec::new();
+        for _ in 0..AT_ONCE {
+            let event = tokio::time::timeout(Duration::from_secs(10), reservation.next_event())
+                .await
+                .expect("an offer")
+                .unwrap();
+            let super::super::client::RelayEvent::Incoming { circuit, .. } = event else {
+                panic!("expected an offer, got {event:?}");
+            };
+            joined.push(super::super::client::accept(addr, circuit).await.unwrap());
+        }
+        for mut dialler in diallers {
+            let answer = tokio::time::timeout(
+                Duration::from_secs(10),
+                super::super::io::expect_ok(&mut dialler),
+            )
+            .await
+            .expect("an answer");
+            assert!(answer.is_ok(), "a circuit was refused: {answer:?}");
+        }
+        assert_eq!(relay.counts().1, AT_ONCE);
+        stop.cancel();
+    }
+
+    /// The target closes its end of a joined circuit; the dialler keeps its own open and
+    /// silent. The relay ends the circuit after the half-closed wait (it held it until
+    /// idle for 300 s, a slot of the target's and of the dialler's prefix all along).
+    #[tokio::test]
+    async fn a_circuit_ends_soon_after_one_side_closes() {
+        let limits = RelayLimits {
+            half_closed_wait: Duration::from_millis(200),
+            ..RelayLimits::default()
+        };
+        let (relay, addr, stop) = start(limits).await;
+        let target = key(1);
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut reservation = super::super::client::reserve(stream, &target, None)
+            .await
+            .unwrap();
+        let dialling = tokio::spawn(super::super::client::connect(addr, PeerId::of(&target)));
+        let event = reservation.next_event().await.unwrap();
+        let super::super::client::RelayEvent::Incoming { circuit, .. } = event else {
+            panic!("expected an offer, got {event:?}");
+        };
+        let mut target_end = super::super::client::accept(addr, circuit).await.unwrap();
+        let mut dialler_end = dialling.await.unwrap().unwrap();
+        // Bytes pass both ways, then the target's last bytes and its close.
+        dialler_end.write_all(b"ping").await.unwrap();
+        let mut four = [0u8; 4];
+        target_end.read_exact(&mut four).await.unwrap();
+        assert_eq!(&four, b"ping");
+        target_end.write_all(b"bye").await.unwrap();
+        drop(target_end);
+        assert_eq!(relay.counts().1, 1);
+        // The dialler gets them, then the end, though it never closes its side.
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), dialler_end.read_to_end(&mut rest));
+        read.await.expect("the relay kept the circuit").unwrap();
+        assert_eq!(rest, b"bye");
+        let freed = async {
+            while relay.counts().1 > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), freed)
+            .await
+            .expect("the circuit's slot was not freed");
+        stop.cancel();
     }
 }

@@ -1,7 +1,9 @@
 //! A NAT lab for tests (issue 13): an "internet" made of one bridge in a namespace of its
 //! own with addresses in 11.0.113.0/24 ([`INTERNET`]), public hosts on it, and home
 //! routers: namespaces with nftables masquerade between their WAN address on the internet
-//! and a LAN bridge with LAN hosts behind it.
+//! and a LAN bridge with LAN hosts behind it. Every address on the bridge is on-link in
+//! 11.0.0.0/16, so a public host may also be put in another /24 of it
+//! ([`Lab::public_host_in`]): a source prefix of its own, as budgets count them.
 //!
 //! ```text
 //!   public host 11.0.113.10 ----+
@@ -208,28 +210,45 @@ impl Lab {
             ns,
             "addr",
             "add",
-            &format!("{addr}/24"),
+            &format!("{addr}/16"),
             "dev",
             inside,
         ])?;
         ip(&["-n", ns, "link", "set", inside, "up"])
     }
 
-    fn next_public_addr(&self) -> Result<Ipv4Addr, String> {
+    /// The next free host number, in `prefix` (a /24 of the lab's 11.0.0.0/16).
+    fn next_public_addr_in(&self, prefix: [u8; 3]) -> Result<Ipv4Addr, String> {
         let mut next = lock(&self.next_public);
         if *next >= 250 {
             return Err("the lab's internet is full".into());
         }
-        let addr = Ipv4Addr::new(INTERNET[0], INTERNET[1], INTERNET[2], *next);
+        let addr = Ipv4Addr::new(prefix[0], prefix[1], prefix[2], *next);
         *next += 1;
         Ok(addr)
     }
 
+    fn next_public_addr(&self) -> Result<Ipv4Addr, String> {
+        self.next_public_addr_in(INTERNET)
+    }
+
     /// A host on the internet with a public address (no NAT, no filter).
     pub fn public_host(&self, name: &str) -> Result<Host, String> {
+        self.public_host_in(name, INTERNET)
+    }
+
+    /// [`Lab::public_host`] in another /24 of the lab's 11.0.0.0/16 (`prefix`, e.g.
+    /// `[11, 0, 114]`): on the same bridge, but another source prefix to a budget than
+    /// every other host and router (which are in [`INTERNET`]).
+    pub fn public_host_in(&self, name: &str, prefix: [u8; 3]) -> Result<Host, String> {
+        assert_eq!(
+            prefix[..2],
+            INTERNET[..2],
+            "the lab's internet is 11.0.0.0/16"
+        );
         let ns = format!("{}-{name}", self.prefix);
         self.namespace(&ns)?;
-        let addr = self.next_public_addr()?;
+        let addr = self.next_public_addr_in(prefix)?;
         self.plug_into_internet(&ns, "eth0", addr)?;
         Ok(Host { ns, addr })
     }
