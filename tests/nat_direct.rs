@@ -198,6 +198,12 @@ async fn behind_port_preserving_nats_the_relayed_session_becomes_direct() {
     assert_eq!(texts_until(&mut s.alice, "bob 19").await, from_bob);
     // Still direct: the relay carries none of it.
     assert!(path(&mut s.alice, &bob_id).await.contains("direct"));
+    for name in ["alice", "bob"] {
+        eprintln!(
+            "{TEST}: {name}: {:?}",
+            log_lines(s.dir.path(), name, "upgrade")
+        );
+    }
     drop(s.relay);
 }
 
@@ -236,5 +242,11 @@ async fn behind_port_randomising_nats_the_session_stays_relayed() {
         1,
         "backed off"
     );
+    for name in ["alice", "bob"] {
+        eprintln!(
+            "{TEST}: {name}: {:?}",
+            log_lines(s.dir.path(), name, "upgrade")
+        );
+    }
     drop(s.relay);
 }

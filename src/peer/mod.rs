@@ -336,7 +336,12 @@ impl PeerContext {
                 true => upgrade::Role::Initiator,
                 false => upgrade::Role::Responder,
             };
-            self.spawn_upgrade(peer, role, &tx)
+            self.spawn_upgrade(
+                peer,
+                role,
+                remote.filter(|_| role == upgrade::Role::Responder),
+                &tx,
+            )
         });
         let handle = SessionHandle {
             peer,

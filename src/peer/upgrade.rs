@@ -15,9 +15,12 @@
 //!
 //! Budgets: only over relayed sessions; at most one attempt in flight per peer; after a
 //! failure the initiator waits [`BACKOFF_MIN`], doubling up to [`BACKOFF_MAX`]; the other
-//! side answers a peer at most once per [`ANSWER_MIN`]; candidates go through the dial
-//! rules (never loopback, our own addresses...), at most [`MAX_UPGRADE_ADDRS`]. Only a
-//! peer that has proved its key in a session can make us connect anywhere.
+//! side answers a peer at most once per [`ANSWER_MIN`]; at most [`MAX_IN_FLIGHT`]
+//! attempts at once; candidates go through the dial rules (never loopback, our own
+//! addresses...), at most [`MAX_UPGRADE_ADDRS`], each connected to at most
+//! [`MAX_CONNECTS`] times. Only a peer that has proved its key in a session can make us
+//! connect anywhere, and the answering side connects only to the IP address the relay saw
+//! the peer dial from: nobody can aim our connects at a third party.
 //!
 //! The timing and the backoff book are pure ([`Book`], [`backoff`], [`dial_delay`]); the
 //! IO is the task [`PeerContext::spawn_upgrade`] starts for each relayed session.
@@ -49,6 +52,11 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 pub const PUNCH_WINDOW: Duration = Duration::from_secs(5);
 /// Pause before connecting again after a refused connect, within the window.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Connects to one target per attempt at most (a refused one is tried again: the other
+/// side's SYN may not have opened its router yet).
+pub const MAX_CONNECTS: usize = 3;
+/// Attempts in flight at once, with every peer together.
+pub const MAX_IN_FLIGHT: usize = 8;
 /// Without an address of ours to offer (the DHT has not told us ours yet), look again
 /// after this long (not counted as a failure).
 const NO_CANDIDATE_RETRY: Duration = Duration::from_secs(15);
@@ -78,8 +86,8 @@ pub enum Signal {
 pub enum UpgradeError {
     #[error("no direct address of ours to offer (the DHT has not told us our public address)")]
     NoCandidates,
-    #[error("the peer offered no address this gateway dials")]
-    NoPeerCandidates,
+    #[error("the peer offered no address this gateway dials (from {0:?})")]
+    NoPeerCandidates(Vec<SocketAddr>),
     #[error("the peer did not answer in time")]
     NoReply,
     #[error("the relayed session ended")]
@@ -117,6 +125,7 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Book {
     entries: HashMap<PeerId, Entry>,
+    in_flight: usize,
 }
 
 impl Book {
@@ -138,17 +147,24 @@ impl Book {
         if self.wait(&peer, now) > Duration::ZERO {
             return false;
         }
+        if self.in_flight >= MAX_IN_FLIGHT {
+            return false;
+        }
         let entry = self.entry(peer, now);
         if entry.in_flight {
             return false;
         }
         entry.in_flight = true;
+        self.in_flight += 1;
         true
     }
 
     /// The other side takes an attempt the peer asked for, unless one is in flight or it
     /// answered this peer less than [`ANSWER_MIN`] ago.
     pub fn answer(&mut self, peer: PeerId, now: Instant) -> bool {
+        if self.in_flight >= MAX_IN_FLIGHT {
+            return false;
+        }
         let entry = self.entry(peer, now);
         let recent = entry
             .last_answer
@@ -158,18 +174,19 @@ impl Book {
         }
         entry.in_flight = true;
         entry.last_answer = Some(now);
+        self.in_flight += 1;
         true
     }
 
     /// An attempt ended: a success forgets the peer; a failure of ours (as initiator)
     /// backs off.
     pub fn finish(&mut self, peer: PeerId, role: Role, ok: bool, now: Instant) {
+        self.cancel(peer);
         if ok {
             self.entries.remove(&peer);
             return;
         }
         let entry = self.entry(peer, now);
-        entry.in_flight = false;
         if role == Role::Initiator {
             entry.failures = entry.failures.saturating_add(1);
             entry.next_at = Some(now + backoff(entry.failures));
@@ -179,9 +196,16 @@ impl Book {
     /// An attempt ended without saying anything about the path (the session went away,
     /// we had nothing to offer): not a failure.
     pub fn cancel(&mut self, peer: PeerId) {
-        if let Some(entry) = self.entries.get_mut(&peer) {
-            entry.in_flight = false;
+        if let Some(entry) = self.entries.get_mut(&peer)
+            && std::mem::take(&mut entry.in_flight)
+        {
+            self.in_flight -= 1;
         }
+    }
+
+    /// Attempts in flight, with every peer.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
     }
 
     /// Peers remembered.
@@ -241,6 +265,18 @@ pub async fn connect_from(local: SocketAddr, remote: SocketAddr) -> std::io::Res
     socket.connect(remote).await
 }
 
+/// The candidates at the IP address the relay saw the peer dial from (all of them when
+/// there is none: we dialled, through a relay of the peer's record), at most
+/// [`MAX_UPGRADE_ADDRS`].
+pub fn allowed_targets(theirs: &[SocketAddr], observed: Option<SocketAddr>) -> Vec<SocketAddr> {
+    theirs
+        .iter()
+        .filter(|a| observed.is_none_or(|o| o.ip().to_canonical() == a.ip().to_canonical()))
+        .take(MAX_UPGRADE_ADDRS)
+        .copied()
+        .collect()
+}
+
 /// The address to connect from towards `remote`: our peer listener's port, its IP when
 /// it is a specific one.
 fn local_for(listener: SocketAddr, remote: SocketAddr) -> SocketAddr {
@@ -256,6 +292,9 @@ fn local_for(listener: SocketAddr, remote: SocketAddr) -> SocketAddr {
 /// still ends when the hub drops it) and the signals it passes on.
 struct Link {
     peer: PeerId,
+    /// Where the relay saw the peer dial from (an inbound relayed session): the only IP
+    /// address the answering side connects to.
+    observed: Option<SocketAddr>,
     commands: mpsc::WeakUnboundedSender<SessionCommand>,
     signals: mpsc::UnboundedReceiver<Signal>,
 }
@@ -296,6 +335,7 @@ impl PeerContext {
         &self,
         peer: PeerId,
         role: Role,
+        observed: Option<SocketAddr>,
         commands: &mpsc::UnboundedSender<SessionCommand>,
     ) -> Option<mpsc::UnboundedSender<Signal>> {
         let listener = *self.dial_rules.listeners.first()?;
@@ -305,6 +345,7 @@ impl PeerContext {
         let (tx, signals) = mpsc::unbounded_channel();
         let link = Link {
             peer,
+            observed,
             commands: commands.downgrade(),
             signals,
         };
@@ -373,7 +414,14 @@ impl PeerContext {
                 Err(e) => {
                     let mut book = self.book();
                     book.finish(peer, role, false, now);
-                    tracing::info!(peer = %peer.short(), ?role, error = %e, failures = book.failures(&peer), retry_in = ?book.wait(&peer, now), "direct upgrade failed; staying relayed");
+                    match role {
+                        Role::Initiator => {
+                            tracing::info!(peer = %peer.short(), ?role, error = %e, failures = book.failures(&peer), retry_in = ?book.wait(&peer, now), "direct upgrade failed; staying relayed")
+                        }
+                        Role::Responder => {
+                            tracing::info!(peer = %peer.short(), ?role, error = %e, "direct upgrade failed; staying relayed")
+                        }
+                    }
                 }
             }
         }
@@ -400,7 +448,7 @@ impl PeerContext {
             }
         };
         let rtt = sent.elapsed();
-        let targets = self.targets(&theirs)?;
+        let targets = self.targets(&theirs, None)?;
         link.send(Signal::Sync)?;
         tracing::debug!(peer = %link.peer.short(), ?rtt, ?targets, "direct upgrade: connecting");
         tokio::time::sleep(dial_delay(rtt)).await;
@@ -421,7 +469,7 @@ impl PeerContext {
         if own.is_empty() {
             return Err(UpgradeError::NoCandidates);
         }
-        let targets = self.targets(&theirs)?;
+        let targets = self.targets(&theirs, link.observed)?;
         loop {
             if link.next(REPLY_TIMEOUT).await? == Signal::Sync {
                 break;
@@ -441,12 +489,18 @@ impl PeerContext {
             .collect()
     }
 
-    /// The peer's candidates we may connect to, by the dial rules.
-    fn targets(&self, theirs: &[SocketAddr]) -> Result<Vec<SocketAddr>, UpgradeError> {
-        let mut plan = self.dial_rules.plan(theirs).dial;
+    /// The peer's candidates we may connect to: by the dial rules, and only at the IP
+    /// address the relay saw when there is one.
+    fn targets(
+        &self,
+        theirs: &[SocketAddr],
+        observed: Option<SocketAddr>,
+    ) -> Result<Vec<SocketAddr>, UpgradeError> {
+        let allowed = allowed_targets(theirs, observed);
+        let mut plan = self.dial_rules.plan(&allowed).dial;
         plan.truncate(MAX_UPGRADE_ADDRS);
         if plan.is_empty() {
-            return Err(UpgradeError::NoPeerCandidates);
+            return Err(UpgradeError::NoPeerCandidates(theirs.to_vec()));
         }
         Ok(plan)
     }
@@ -501,20 +555,22 @@ impl PeerContext {
         local: SocketAddr,
         addr: SocketAddr,
         deadline: tokio::time::Instant,
-    ) -> Result<(TcpStream, SessionKeys), UpgradeError> {
+    ) -> Result<(TcpStream, SessionKeys), String> {
         let mut last_error = String::from("timed out");
+        let mut connects = 0;
         let mut stream = loop {
             let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Err(UpgradeError::Unreachable(last_error));
+            if now >= deadline || connects == MAX_CONNECTS {
+                return Err(last_error);
             }
+            connects += 1;
             match tokio::time::timeout_at(deadline, connect_from(local, addr)).await {
                 Ok(Ok(stream)) => break stream,
                 Ok(Err(e)) => {
                     last_error = e.to_string();
                     tokio::time::sleep_until((now + RETRY_PAUSE).min(deadline)).await;
                 }
-                Err(_) => return Err(UpgradeError::Unreachable(last_error)),
+                Err(_) => return Err(last_error),
             }
         };
         let _ = stream.set_nodelay(true);
@@ -526,14 +582,14 @@ impl PeerContext {
         };
         let keys = match tokio::time::timeout(self.timers.handshake, handshake).await {
             Ok(Ok(keys)) => keys,
-            Ok(Err(e)) => return Err(UpgradeError::Unreachable(format!("handshake: {e}"))),
-            Err(_) => return Err(UpgradeError::Unreachable("handshake timed out".into())),
+            Ok(Err(e)) => return Err(format!("handshake: {e}")),
+            Err(_) => return Err("handshake timed out".into()),
         };
         if keys.peer.to_bytes() != *peer.as_bytes() {
             let found = PeerId::from_bytes(keys.peer.to_bytes())
                 .map(|p| p.nick())
                 .unwrap_or_else(|_| "?".into());
-            return Err(UpgradeError::WrongPeer(found));
+            return Err(UpgradeError::WrongPeer(found).to_string());
         }
         Ok((stream, keys))
     }

@@ -131,3 +131,41 @@ async fn a_connect_leaves_from_the_listeners_port() {
     let again = reuse_listener(ours_addr).unwrap_err();
     assert_eq!(again.kind(), std::io::ErrorKind::AddrInUse);
 }
+
+#[test]
+fn the_answering_side_connects_only_where_the_relay_saw_the_peer() {
+    let theirs: Vec<SocketAddr> = ["11.0.113.12:7667", "198.51.100.1:80", "11.0.113.12:9000"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let observed = Some("11.0.113.12:40123".parse().unwrap());
+    assert_eq!(
+        allowed_targets(&theirs, observed),
+        [theirs[0], theirs[2]],
+        "a third party's address is dropped"
+    );
+    // An IPv4 peer the relay saw over IPv6 (mapped) is the same address.
+    let mapped = Some("[::ffff:11.0.113.12]:1".parse().unwrap());
+    assert_eq!(allowed_targets(&theirs, mapped), [theirs[0], theirs[2]]);
+    // The dialling side (no observed address) takes them all, at most four.
+    let many = vec![theirs[0]; 6];
+    assert_eq!(allowed_targets(&many, None).len(), MAX_UPGRADE_ADDRS);
+    assert_eq!(allowed_targets(&theirs, None), theirs);
+}
+
+#[test]
+fn attempts_in_flight_are_capped_in_total() {
+    let mut book = Book::default();
+    let t0 = Instant::now();
+    for n in 0..MAX_IN_FLIGHT as u8 {
+        assert!(book.start(peer(n + 1), t0));
+    }
+    assert_eq!(book.in_flight(), MAX_IN_FLIGHT);
+    assert!(!book.start(peer(100), t0));
+    assert!(!book.answer(peer(101), t0));
+    book.finish(peer(1), Role::Initiator, true, t0);
+    book.cancel(peer(2));
+    book.cancel(peer(2));
+    assert_eq!(book.in_flight(), MAX_IN_FLIGHT - 2);
+    assert!(book.answer(peer(101), t0));
+}
