@@ -36,8 +36,9 @@ const SERVE_ANYONE: &str = "[relay]\nserve = \"anyone\"\n";
 const UPGRADED: &str = "relayed session upgraded to a direct connection";
 const FAILED: &str = "direct upgrade failed";
 
-/// The lab of both scenarios: a DHT node, a relay for anyone, alice and bob each behind a
-/// router of kind `nat`; both have published their relays.
+/// The lab of the scenarios: a DHT node, a relay for anyone, alice behind a router of kind
+/// `alice_nat` (on the internet with `None`), bob behind one of kind `bob_nat`; those
+/// behind a router have published their relays.
 struct Scene {
     _lab: Lab,
     _dht: common::process::Process,
@@ -49,13 +50,18 @@ struct Scene {
     dir: tempfile::TempDir,
 }
 
-async fn scene(nat: Nat) -> Scene {
+async fn scene(alice_nat: Option<Nat>, bob_nat: Nat) -> Scene {
     let lab = Lab::new().expect("lab");
     let srv = lab.public_host("srv").expect("public host");
     let relay_host = lab.public_host("relay").expect("public host");
-    let home_a = lab.router("a", nat).expect("router");
-    let home_b = lab.router("b", nat).expect("router");
-    let alice_host: Host = lab.lan_host(&home_a, "alice").expect("lan host");
+    let alice_host: Host = match alice_nat {
+        Some(nat) => {
+            let home_a = lab.router("a", nat).expect("router");
+            lab.lan_host(&home_a, "alice").expect("lan host")
+        }
+        None => lab.public_host("alice").expect("public host"),
+    };
+    let home_b = lab.router("b", bob_nat).expect("router");
     let bob_host: Host = lab.lan_host(&home_b, "bob").expect("lan host");
     let dir = tempfile::tempdir().unwrap();
     let (dht_process, dht) = lab_gateway::dht_node(&srv, dir.path());
@@ -64,10 +70,13 @@ async fn scene(nat: Nat) -> Scene {
     let bob_gw = lab_gateway::start(&bob_host, &dht, dir.path(), "bob", "").await;
     let mut alice = alice_gw.client("alice").await;
     let mut bob = bob_gw.client("bob").await;
-    for client in [&mut alice, &mut bob] {
-        client
-            .expect_within(FIND_RELAY, |l| l.contains("DHT: published our relays"))
-            .await;
+    let behind_nat = [alice_nat.is_some(), true];
+    for (client, nat) in [&mut alice, &mut bob].into_iter().zip(behind_nat) {
+        let what = match nat {
+            true => "DHT: published our relays",
+            false => "DHT: published",
+        };
+        client.expect_within(FIND_RELAY, |l| l.contains(what)).await;
     }
     Scene {
         _lab: lab,
@@ -148,7 +157,7 @@ async fn behind_port_preserving_nats_the_relayed_session_becomes_direct() {
     if let Some(why) = Lab::unavailable() {
         return skip(TEST, &why);
     }
-    let mut s = scene(Nat::PortPreserving).await;
+    let mut s = scene(Some(Nat::PortPreserving), Nat::PortPreserving).await;
     let (alice_id, bob_id) = (s.alice_gw.peer.to_string(), s.bob_gw.peer.to_string());
 
     // Alice writes first: her gateway reaches bob's through the relay, and both start
@@ -215,7 +224,7 @@ async fn behind_port_randomising_nats_the_session_stays_relayed() {
     if let Some(why) = Lab::unavailable() {
         return skip(TEST, &why);
     }
-    let mut s = scene(Nat::PortRandomising).await;
+    let mut s = scene(Some(Nat::PortRandomising), Nat::PortRandomising).await;
     let (alice_id, bob_id) = (s.alice_gw.peer.to_string(), s.bob_gw.peer.to_string());
 
     let first = batch("alice", 0..5);
@@ -242,6 +251,52 @@ async fn behind_port_randomising_nats_the_session_stays_relayed() {
         1,
         "backed off"
     );
+    for name in ["alice", "bob"] {
+        eprintln!(
+            "{TEST}: {name}: {:?}",
+            log_lines(s.dir.path(), name, "upgrade")
+        );
+    }
+    drop(s.relay);
+}
+
+/// Alice on the internet, bob behind a port-preserving router: alice reaches bob through
+/// his relay, and the upgrade makes the session direct (bob's SYN may reach alice's
+/// listener, or meet her connect: both end in one direct session).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reachable_dialler_and_a_nat_ted_peer_go_direct_too() {
+    const TEST: &str = "nat_direct::a_reachable_dialler_and_a_nat_ted_peer_go_direct_too";
+    if let Some(why) = Lab::unavailable() {
+        return skip(TEST, &why);
+    }
+    let mut s = scene(None, Nat::PortPreserving).await;
+    let (alice_id, bob_id) = (s.alice_gw.peer.to_string(), s.bob_gw.peer.to_string());
+    let from_alice = batch("alice", 0..5);
+    send_all(&mut s.alice, &bob_id, &from_alice).await;
+    assert_eq!(texts_until(&mut s.bob, "alice 4").await, from_alice);
+    // Bob's side of the upgrade succeeds (alice's connect may find the connection taken by
+    // her listener: her log may say it failed).
+    let line = wait_log(s.dir.path(), "bob", UPGRADED, Duration::from_secs(60)).await;
+    eprintln!("{TEST}: {line}");
+    let poll_start = Instant::now();
+    loop {
+        let a = path(&mut s.alice, &bob_id).await;
+        let b = path(&mut s.bob, &alice_id).await;
+        if a.contains("direct") && b.contains("direct") {
+            break;
+        }
+        assert!(
+            poll_start.elapsed() < Duration::from_secs(30),
+            "not direct at both ends: {a} / {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let from_bob = batch("bob", 0..5);
+    send_all(&mut s.bob, &alice_id, &from_bob).await;
+    assert_eq!(texts_until(&mut s.alice, "bob 4").await, from_bob);
+    let more = batch("alice", 5..10);
+    send_all(&mut s.alice, &bob_id, &more).await;
+    assert_eq!(texts_until(&mut s.bob, "alice 9").await, more);
     for name in ["alice", "bob"] {
         eprintln!(
             "{TEST}: {name}: {:?}",

@@ -8,10 +8,14 @@
 //! soon as Sync arrives. Both connect FROM their peer port (`SO_REUSEPORT`, shared with
 //! the listener), so that each one's SYN opens the pinhole in its own router that the
 //! other's SYN goes through: an endpoint-independent NAT keeps the port, and the two
-//! connects meet as one connection (simultaneous open). On it the session's initiator
-//! runs the handshake as initiator and the other as responder, checking the key; the new
-//! direct session then wins the hub's tie-break over the relayed one, which is retired
-//! loss-free (`router::session_up`).
+//! connects meet as one connection (simultaneous open). On it the roles swap: the side
+//! that answered runs the handshake as initiator (expecting the peer's key), the relayed
+//! session's initiator as responder (checking the key proved). The side that answered is
+//! behind a NAT for sure (it was reached through its relay); the other may be reachable,
+//! and then the answerer's SYN may land on its listener instead, whose accept path expects
+//! msg1: with these roles that connection comes up as an ordinary inbound session too.
+//! Either way the new direct session wins the hub's tie-break over the relayed one, which
+//! is retired loss-free (`router::session_up`).
 //!
 //! Budgets: only over relayed sessions; at most one attempt in flight per peer; after a
 //! failure the initiator waits [`BACKOFF_MIN`], doubling up to [`BACKOFF_MAX`]; the other
@@ -67,9 +71,9 @@ pub const MAX_BOOK: usize = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// We dialled through the relay: we send Upgrade and Sync, and run the handshake as
-    /// initiator on the direct connection.
+    /// responder on the direct connection.
     Initiator,
-    /// The relay offered us the circuit: we answer, and run the handshake as responder.
+    /// The relay offered us the circuit: we answer, and run the handshake as initiator.
     Responder,
 }
 
@@ -534,8 +538,8 @@ impl PeerContext {
                         return Err(UpgradeError::Blocked);
                     }
                     let initiator = match role {
-                        Role::Initiator => self.own,
-                        Role::Responder => peer,
+                        Role::Initiator => peer,
+                        Role::Responder => self.own,
                     };
                     self.start_session(stream, keys, initiator, Some(addr), None);
                     return Ok(addr);
@@ -576,8 +580,9 @@ impl PeerContext {
         let _ = stream.set_nodelay(true);
         let handshake = async {
             match role {
-                Role::Initiator => transport::initiate(&mut stream, &self.identity, peer).await,
-                Role::Responder => transport::respond(&mut stream, &self.identity).await,
+                // Roles swap (see the module's documentation).
+                Role::Responder => transport::initiate(&mut stream, &self.identity, peer).await,
+                Role::Initiator => transport::respond(&mut stream, &self.identity).await,
             }
         };
         let keys = match tokio::time::timeout(self.timers.handshake, handshake).await {
@@ -585,6 +590,7 @@ impl PeerContext {
             Ok(Err(e)) => return Err(format!("handshake: {e}")),
             Err(_) => return Err("handshake timed out".into()),
         };
+        // `initiate` checked the key already; `respond` learns it only now.
         if keys.peer.to_bytes() != *peer.as_bytes() {
             let found = PeerId::from_bytes(keys.peer.to_bytes())
                 .map(|p| p.nick())
