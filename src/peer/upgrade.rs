@@ -360,8 +360,6 @@ impl PeerContext {
                 _ = shutdown.cancelled() => {}
                 _ = ctx.upgrade_task(link, role, listener) => {}
             }
-            // However it ended, nothing stays in flight.
-            ctx.book().cancel(peer);
         });
         Some(tx)
     }
@@ -408,7 +406,11 @@ impl PeerContext {
                     self.book().finish(peer, role, true, now);
                     return;
                 }
-                Err(UpgradeError::SessionEnded) => return,
+                Err(UpgradeError::SessionEnded) => {
+                    // Says nothing about the path; frees our slot (not another session's).
+                    self.book().cancel(peer);
+                    return;
+                }
                 Err(UpgradeError::NoCandidates) => {
                     self.book().cancel(peer);
                     if !link.idle(NO_CANDIDATE_RETRY).await {
