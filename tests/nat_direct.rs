@@ -40,14 +40,15 @@ const FAILED: &str = "direct upgrade failed";
 /// `alice_nat` (on the internet with `None`), bob behind one of kind `bob_nat`; those
 /// behind a router have published their relays.
 struct Scene {
-    _lab: Lab,
-    _dht: common::process::Process,
+    alice: IrcClient,
+    bob: IrcClient,
     relay: LabGateway,
     alice_gw: LabGateway,
     bob_gw: LabGateway,
-    alice: IrcClient,
-    bob: IrcClient,
+    _dht: common::process::Process,
     dir: tempfile::TempDir,
+    /// Last: the namespaces go when everything in them has stopped.
+    _lab: Lab,
 }
 
 async fn scene(alice_nat: Option<Nat>, bob_nat: Nat) -> Scene {
