@@ -105,6 +105,10 @@ fn bad_values_name_the_key_and_reason() {
             "[contacts]\nnew_senders_per_minute = 0",
             "contacts.new_senders_per_minute",
         ),
+        ("[relay]\nserve = \"everyone\"", "relay.serve"),
+        ("[relay]\nuse = [\"alice\"]", "relay.use"),
+        ("[relay]\nkeep = 5", "relay.keep"),
+        ("[relay]\nrelays = []", "relays"),
     ];
     for (text, key) in cases {
         let e = error_of(text);
@@ -331,4 +335,23 @@ fn history_days_zero_keeps_nothing_once_shown_whatever_the_expiry() {
     let c = Config::from_toml("[store]\nhistory_days = 0\nexpire_after_hours = 720").unwrap();
     assert_eq!(c.store.history, Duration::ZERO);
     assert_eq!(c.store.expire_after, Duration::from_secs(720 * 3600));
+}
+
+#[test]
+fn relay_defaults_and_values() {
+    use crate::config::{RelayConfig, Serve};
+    let config = Config::from_toml("").unwrap();
+    assert_eq!(config.relay, RelayConfig::default());
+    assert_eq!(
+        (config.relay.serve, config.relay.keep),
+        (Serve::Contacts, 2)
+    );
+    let nick = crate::identity::PeerId::of(&ed25519_dalek::SigningKey::from_bytes(&[3; 32]));
+    let config = Config::from_toml(&format!(
+        "[relay]\nserve = \"anyone\"\nuse = [\"{nick}\", \"{nick}\"]\nkeep = 0"
+    ))
+    .unwrap();
+    assert_eq!(config.relay.serve, Serve::Anyone);
+    assert_eq!(config.relay.use_relays, vec![nick], "listed once");
+    assert_eq!(config.relay.keep, 0);
 }

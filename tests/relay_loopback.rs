@@ -1,6 +1,7 @@
-//! The relay over real TCP on loopback (not yet wired into the gateway): a target holds
-//! a reservation, a dialler asks the relay for its key, and the DiSIMS handshake and a
-//! sealed frame pass end to end through the joined streams; refusals come back as codes.
+//! The relay over real TCP on loopback: a target holds a reservation, a dialler asks the
+//! relay for its key, and the DiSIMS handshake and a sealed frame pass end to end through
+//! the joined streams; a relay that changes a byte or answers in the target's place is
+//! detected; refusals come back as codes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -134,6 +135,68 @@ async fn a_handshake_and_a_frame_pass_end_to_end_through_the_relay() {
     })
     .await
     .unwrap();
+    stop.cancel();
+}
+
+/// What a malicious relay could try: change a byte of a frame in transit (the receiver's
+/// authentication fails), or answer the dialler's handshake itself instead of joining the
+/// target (the dialler sees another key and sends nothing).
+#[tokio::test]
+async fn a_relay_that_tampers_with_a_circuit_is_detected_end_to_end() {
+    let (_relay, addr, stop) = start(Serve::Anyone, vec![]).await;
+    let (target, dialler) = (sk(1), sk(2));
+    let mut reservation = reserve(addr, &target, PeerId::of(&sk(9))).await.unwrap();
+    let target_key = target.clone();
+    let responder = tokio::spawn(async move {
+        let (circuit, _) = incoming(&mut reservation).await.unwrap();
+        let mut stream = client::accept(addr, circuit).await.unwrap();
+        let keys = transport::respond(&mut stream, &target_key).await.unwrap();
+        (keys, stream, reservation)
+    });
+    let mut stream = client::connect(addr, PeerId::of(&target)).await.unwrap();
+    let mut keys = transport::initiate(&mut stream, &dialler, PeerId::of(&target))
+        .await
+        .unwrap();
+    let (mut their, mut their_stream, _reservation) = tokio::time::timeout(LIMIT, responder)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut out = Vec::new();
+    keys.sealer.seal_into(b"pay alice 10", &mut out).unwrap();
+    // The byte the relay changes: one of the ciphertext, past the 4-byte length.
+    out[10] ^= 0x01;
+    stream.write_all(&out).await.unwrap();
+    let mut body = Vec::new();
+    transport::read_record(&mut their_stream, MAX_DATA_RECORD, &mut body)
+        .await
+        .unwrap();
+    assert!(
+        their.opener.open(&mut body).is_err(),
+        "a changed byte must not open"
+    );
+
+    // A "relay" that reads the Connect and runs the handshake itself, with its own key.
+    let fake = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake_addr = fake.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = fake.accept().await.unwrap();
+        let _ = disims::relay::io::read_message(&mut s).await;
+        let _ = disims::relay::io::status(&mut s, StatusCode::Ok).await;
+        let _ = transport::respond(&mut s, &sk(9)).await;
+    });
+    let mut stream = client::connect(fake_addr, PeerId::of(&target))
+        .await
+        .unwrap();
+    let result = transport::initiate(&mut stream, &dialler, PeerId::of(&target)).await;
+    assert!(
+        matches!(
+            result,
+            Err(disims::peer::PeerError::Handshake(
+                disims::crypto::HandshakeError::WrongPeer { .. }
+            ))
+        ),
+        "the dialler must refuse a relay answering in the target's place: {result:?}"
+    );
     stop.cancel();
 }
 

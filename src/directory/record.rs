@@ -83,6 +83,51 @@ pub(crate) fn push_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
     out.extend_from_slice(&addr.port().to_be_bytes());
 }
 
+/// Why [`read_addr`] could not read an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AddrError {
+    /// The bytes end inside the address.
+    Truncated,
+    /// A family other than 4 or 6.
+    UnknownFamily(u8),
+    /// An IPv4-mapped IPv6 address where only family 4 may carry IPv4.
+    Mapped,
+}
+
+/// Whether an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) in family 6 is accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mapped {
+    /// Record version 1 accepts it as written (older writers may have used it).
+    Keep,
+    /// Record version 2 and relay messages refuse it, so that what decodes re-encodes to
+    /// the same bytes ([`push_addr`] writes IPv4 as family 4).
+    Refuse,
+}
+
+/// Reads one address written by [`push_addr`] from the front of `bytes`, advancing it.
+pub(crate) fn read_addr(bytes: &mut &[u8], mapped: Mapped) -> Result<SocketAddr, AddrError> {
+    fn take<const N: usize>(bytes: &mut &[u8]) -> Result<[u8; N], AddrError> {
+        let (head, rest) = bytes
+            .split_first_chunk::<N>()
+            .ok_or(AddrError::Truncated)?;
+        *bytes = rest;
+        Ok(*head)
+    }
+    let [family] = take::<1>(bytes)?;
+    let ip = match family {
+        4 => IpAddr::V4(Ipv4Addr::from(take::<4>(bytes)?)),
+        6 => {
+            let v6 = Ipv6Addr::from(take::<16>(bytes)?);
+            if mapped == Mapped::Refuse && v6.to_ipv4_mapped().is_some() {
+                return Err(AddrError::Mapped);
+            }
+            IpAddr::V6(v6)
+        }
+        other => return Err(AddrError::UnknownFamily(other)),
+    };
+    Ok(SocketAddr::new(ip, u16::from_be_bytes(take(bytes)?)))
+}
+
 impl AddressRecord {
     /// Encodes the record, refusing what a reader would refuse.
     pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
@@ -123,15 +168,12 @@ impl AddressRecord {
         }
         let mut addrs = Vec::with_capacity(count);
         for _ in 0..count {
-            let [family] = reader.take::<1>()?;
-            let ip = match family {
-                4 => IpAddr::V4(Ipv4Addr::from(reader.take::<4>()?)),
-                6 => IpAddr::V6(Ipv6Addr::from(reader.take::<16>()?)),
-                other => return Err(RecordError::UnknownFamily(other)),
-            };
             // A mapped `::ffff:a.b.c.d` is kept as written (the user's notices show it so);
             // every rule reads it as `a.b.c.d` (`crate::policy::canonical_ip`).
-            let addr = SocketAddr::new(ip, u16::from_be_bytes(reader.take()?));
+            let addr = read_addr(&mut reader.0, Mapped::Keep).map_err(|e| match e {
+                AddrError::UnknownFamily(f) => RecordError::UnknownFamily(f),
+                AddrError::Truncated | AddrError::Mapped => RecordError::Truncated,
+            })?;
             if !is_dialable(&addr) {
                 return Err(RecordError::Unusable(addr));
             }

@@ -21,10 +21,10 @@
 //! writes family 4), so that a decoded record re-encodes to the same bytes; a relay key
 //! must be a valid identity key and appear once.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::directory::record::{
-    AddressRecord, MAX_ADDRS, MAX_RECORD_LEN, RECORD_VERSION, RecordError, is_dialable, push_addr,
+    AddrError, AddressRecord, Mapped, read_addr, MAX_ADDRS, MAX_RECORD_LEN, RECORD_VERSION, RecordError, is_dialable, push_addr,
 };
 use crate::identity::PeerId;
 
@@ -249,19 +249,11 @@ impl Reader<'_> {
     fn addrs(&mut self, n: usize) -> Result<Vec<SocketAddr>, RecordV2Error> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let [family] = self.take::<1>()?;
-            let ip = match family {
-                4 => IpAddr::V4(Ipv4Addr::from(self.take::<4>()?)),
-                6 => {
-                    let v6 = Ipv6Addr::from(self.take::<16>()?);
-                    if v6.to_ipv4_mapped().is_some() {
-                        return Err(RecordV2Error::MappedAddress);
-                    }
-                    IpAddr::V6(v6)
-                }
-                other => return Err(RecordError::UnknownFamily(other).into()),
-            };
-            let addr = SocketAddr::new(ip, u16::from_be_bytes(self.take()?));
+            let addr = read_addr(&mut self.0, Mapped::Refuse).map_err(|e| match e {
+                AddrError::Truncated => RecordError::Truncated.into(),
+                AddrError::UnknownFamily(f) => RecordError::UnknownFamily(f).into(),
+                AddrError::Mapped => RecordV2Error::MappedAddress,
+            })?;
             if !is_dialable(&addr) {
                 return Err(RecordError::Unusable(addr).into());
             }

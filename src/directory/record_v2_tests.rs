@@ -2,6 +2,7 @@
 //! and round trips.
 
 use super::*;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 

@@ -32,17 +32,38 @@ use crate::relay::probe::Verdict as ProbeVerdict;
 pub const AVOID_FOR: Duration = Duration::from_secs(10 * 60);
 /// Contacts looked up at most per search for relays.
 pub const CONTACTS_ASKED: usize = 16;
-/// How long to wait for the router's answer about a port mapping before the first verdict.
-pub const MAPPING_WAIT: Duration = Duration::from_secs(10);
+/// How long the first dial-back waits for the router's answer about a port mapping (PCP,
+/// NAT-PMP and UPnP each take a few seconds to give up on a router that does not answer).
+pub const MAPPING_WAIT: Duration = Duration::from_secs(15);
 /// Look for relays again after this long while fewer are held than wanted (doubling up to
 /// [`SEARCH_BACKOFF_MAX`]).
 pub const SEARCH_BACKOFF_MIN: Duration = Duration::from_secs(5);
 pub const SEARCH_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+/// How often to look again while our DHT node is still joining.
+pub const JOINING_POLL: Duration = Duration::from_secs(1);
 /// Check the verdict again this often when nothing changes.
 pub const RECHECK_EVERY: Duration = Duration::from_secs(10 * 60);
 /// A relay that serves anyone announces itself in the DHT this often (announcements
 /// expire after about 30 minutes in common DHT nodes).
 pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(20 * 60);
+
+/// The verdict from what is known: a public interface; else the last dial-back's answer for
+/// the port we publish; else a mapping (unchecked, published as reachable); else relays held
+/// (unreachable until a check says otherwise) or none (probably behind a NAT).
+fn verdict_of(
+    public_interface: bool,
+    known: Option<Verdict>,
+    mapped: bool,
+    held: usize,
+) -> Verdict {
+    match known {
+        _ if public_interface => Verdict::Reachable,
+        Some(known) => known,
+        None if mapped => Verdict::Unchecked,
+        None if held == 0 => Verdict::NoRelayToAsk,
+        None => Verdict::Unreachable,
+    }
+}
 
 /// A relay to try: its key when we know it, and where to reach it.
 #[derive(Clone, Debug)]
@@ -78,19 +99,7 @@ impl Keeper {
     /// Runs until shutdown.
     pub async fn run(mut self) {
         let shutdown = self.ctx.shutdown.clone();
-        if self.mapping_asked {
-            let first = async {
-                while matches!(*self.mapping.borrow_and_update(), portmap::State::Idle) {
-                    if self.mapping.changed().await.is_err() {
-                        return;
-                    }
-                }
-            };
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::timeout(MAPPING_WAIT, first) => {}
-            }
-        }
+        let started = Instant::now();
         let (lost_tx, mut lost_rx) = mpsc::unbounded_channel::<Lost>();
         let mut held: Vec<Held> = Vec::new();
         let mut avoid: HashMap<String, Instant> = HashMap::new();
@@ -102,7 +111,13 @@ impl Keeper {
             let mapping = self.mapping.borrow_and_update().mapped().cloned();
             let port = mapping.as_ref().map_or(self.port, |m| m.external.port());
             let public_interface = !portmap::needed(&portmap::interface_addresses());
+            // The first check waits for the router's first answer, so that it tests the
+            // mapped port when there is one; relays are sought meanwhile.
+            let mapping_pending = self.mapping_asked
+                && matches!(*self.mapping.borrow(), portmap::State::Idle)
+                && started.elapsed() < MAPPING_WAIT;
             let check_due = !public_interface
+                && !mapping_pending
                 && checked.is_none_or(|(_, p, at)| p != port || at.elapsed() >= RECHECK_EVERY);
             let known = checked.filter(|(_, p, _)| *p == port).map(|(v, _, _)| v);
             // Relays are held while we are not known to be reachable, and one at least
@@ -119,6 +134,11 @@ impl Keeper {
                 problem = self.fill(&mut held, want_now, &mut avoid, &lost_tx).await;
             }
             if check_due && let Some(first) = held.first() {
+                // Peers may use the relays while the check runs (a filtered port takes the
+                // relay's whole connect timeout to fail).
+                let known = checked.filter(|(_, p, _)| *p == port).map(|(v, _, _)| v);
+                let interim = verdict_of(false, known, mapping.is_some(), held.len());
+                self.tell(interim, &held[..held.len().min(want.max(1))], None);
                 let verdict = first.dial_back(port, &self.ctx.probes).await;
                 tracing::info!(port, ?verdict, relay = %first.entry.key.short(), "reachability checked by a dial-back");
                 match verdict {
@@ -132,31 +152,17 @@ impl Keeper {
                 }
             }
             let known = checked.filter(|(_, p, _)| *p == port).map(|(v, _, _)| v);
-            let verdict = if public_interface {
-                Verdict::Reachable
-            } else {
-                match known {
-                    Some(known) => known,
-                    None if mapping.is_some() => Verdict::Unchecked,
-                    None if held.is_empty() => Verdict::NoRelayToAsk,
-                    None => Verdict::Unreachable,
-                }
-            };
+            let verdict = verdict_of(public_interface, known, mapping.is_some(), held.len());
             if verdict == Verdict::Reachable {
                 held.clear();
             } else {
                 held.truncate(want);
             }
-            let state = ReachState {
+            self.tell(
                 verdict,
-                relays: held.iter().map(|h| h.entry.clone()).collect(),
-                problem: if held.len() < want { problem } else { None },
-            };
-            self.state.send_if_modified(|old| {
-                let changed = *old != state;
-                *old = state;
-                changed
-            });
+                &held,
+                (held.len() < want).then_some(problem).flatten(),
+            );
             if self.config.serve == Serve::Anyone
                 && verdict == Verdict::Reachable
                 && announced.is_none_or(|at| at.elapsed() >= ANNOUNCE_EVERY)
@@ -175,7 +181,7 @@ impl Keeper {
             let announce_due = self.config.serve == Serve::Anyone
                 && verdict == Verdict::Reachable
                 && announced.is_none();
-            let wait = if held.len() < want || announce_due {
+            let mut wait = if held.len() < want || announce_due {
                 let wait = backoff;
                 backoff = (backoff * 2).min(SEARCH_BACKOFF_MAX);
                 wait
@@ -183,6 +189,15 @@ impl Keeper {
                 backoff = SEARCH_BACKOFF_MIN;
                 RECHECK_EVERY.min(ANNOUNCE_EVERY)
             };
+            if mapping_pending {
+                wait = wait.min(MAPPING_WAIT.saturating_sub(started.elapsed()));
+            }
+            // A DHT node still joining has found nothing and announced nothing yet: look
+            // again as soon as it has joined, not after a backoff.
+            if wait > JOINING_POLL && self.ctx.directory.info().await.nodes == Some(0) {
+                wait = JOINING_POLL;
+                backoff = SEARCH_BACKOFF_MIN;
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
@@ -194,6 +209,20 @@ impl Keeper {
                 Ok(()) = self.mapping.changed() => {}
             }
         }
+    }
+
+    /// Tells the publisher and `status` (only what changed goes out).
+    fn tell(&self, verdict: Verdict, held: &[Held], problem: Option<String>) {
+        let state = ReachState {
+            verdict,
+            relays: held.iter().map(|h| h.entry.clone()).collect(),
+            problem,
+        };
+        self.state.send_if_modified(|old| {
+            let changed = *old != state;
+            *old = state;
+            changed
+        });
     }
 
     /// Reserves at candidates until `want` are held; says why when none could be had.
@@ -272,7 +301,9 @@ impl Keeper {
         out.extend(found.into_iter().map(|(_, c)| c));
         for addr in self.ctx.directory.find_relays().await {
             let plan = self.ctx.dial_rules.plan(&[addr]);
-            if plan.dial.is_empty() || out.iter().any(|c| c.addrs.contains(&addr)) {
+            let known = out.iter().any(|c| c.addrs.contains(&addr))
+                || held.iter().any(|h| h.entry.addrs.contains(&addr));
+            if plan.dial.is_empty() || known {
                 continue;
             }
             out.push(Candidate {
@@ -326,5 +357,50 @@ impl Keeper {
             }
         }
         Err(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_prefers_evidence_over_guesses() {
+        // A public address of our own: reachable, whatever else.
+        assert_eq!(
+            verdict_of(true, Some(Verdict::Unreachable), false, 2),
+            Verdict::Reachable
+        );
+        // A dial-back's answer beats a mapping (a carrier-grade NAT behind the home router
+        // makes the router's mapping useless) and beats holding relays.
+        assert_eq!(
+            verdict_of(false, Some(Verdict::Unreachable), true, 2),
+            Verdict::Unreachable
+        );
+        assert_eq!(
+            verdict_of(false, Some(Verdict::Reachable), false, 1),
+            Verdict::Reachable
+        );
+        // No answer yet: a mapping is published unchecked; relays held mean we use them;
+        // nothing at all means probably behind a NAT.
+        assert_eq!(verdict_of(false, None, true, 0), Verdict::Unchecked);
+        assert_eq!(verdict_of(false, None, false, 1), Verdict::Unreachable);
+        assert_eq!(verdict_of(false, None, false, 0), Verdict::NoRelayToAsk);
+    }
+
+    #[test]
+    fn a_candidate_is_avoided_by_key_or_else_by_address() {
+        let key = PeerId::of(&ed25519_dalek::SigningKey::from_bytes(&[4; 32]));
+        let addr: SocketAddr = "11.0.113.9:7667".parse().unwrap();
+        let known = Candidate {
+            key: Some(key),
+            addrs: vec![addr],
+        };
+        let found = Candidate {
+            key: None,
+            addrs: vec![addr],
+        };
+        assert_eq!(known.avoid_key(), key.to_string());
+        assert_eq!(found.avoid_key(), addr.to_string());
     }
 }

@@ -28,11 +28,11 @@
 //! of large order, an unknown address family or an IPv4-mapped IPv6 address. So a decoded
 //! message re-encodes to exactly the bytes it came from.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use sha2::{Digest, Sha256};
 
-use crate::directory::record::push_addr;
+use crate::directory::record::{AddrError, Mapped, push_addr, read_addr};
 use crate::identity::PeerId;
 
 /// First four bytes of every relay control record ("DSRL"); a handshake's msg1 starts
@@ -404,19 +404,11 @@ impl Reader<'_> {
     }
 
     fn addr(&mut self) -> Result<SocketAddr, RelayWireError> {
-        let [family] = self.take::<1>()?;
-        let ip = match family {
-            4 => IpAddr::V4(Ipv4Addr::from(self.take::<4>()?)),
-            6 => {
-                let v6 = Ipv6Addr::from(self.take::<16>()?);
-                if v6.to_ipv4_mapped().is_some() {
-                    return Err(RelayWireError::MappedAddress);
-                }
-                IpAddr::V6(v6)
-            }
-            other => return Err(RelayWireError::UnknownFamily(other)),
-        };
-        Ok(SocketAddr::new(ip, u16::from_be_bytes(self.take()?)))
+        read_addr(&mut self.rest, Mapped::Refuse).map_err(|e| match e {
+            AddrError::Truncated => RelayWireError::Truncated(self.kind),
+            AddrError::UnknownFamily(f) => RelayWireError::UnknownFamily(f),
+            AddrError::Mapped => RelayWireError::MappedAddress,
+        })
     }
 }
 

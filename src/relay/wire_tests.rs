@@ -2,6 +2,7 @@
 //! refusal, and round trips over arbitrary messages and arbitrary bytes.
 
 use super::*;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::crypto::{HandshakeError, Responder};
 use crate::policy::canonical_ip;
 use ed25519_dalek::SigningKey;

@@ -61,3 +61,50 @@ pub async fn start(host: &Host, dht: &str, dir: &Path, name: &str, extra: &str) 
         _bridge: bridge,
     }
 }
+
+/// The usual scene: a lab with a DHT node on a public host `srv`, more public hosts named
+/// `publics`, and alice and bob each behind a home router of their own doing `nat`.
+pub struct Scene {
+    pub dir: tempfile::TempDir,
+    /// The DHT node's address, for [`start`].
+    pub dht: String,
+    pub publics: Vec<Host>,
+    pub alice: Host,
+    pub bob: Host,
+    pub homes: (super::nat::Router, super::nat::Router),
+    _dht: Process,
+    /// Last: the namespaces go when everything in them has stopped.
+    pub lab: super::nat::Lab,
+}
+
+impl Scene {
+    pub fn new(publics: &[&str], nat: super::nat::Nat) -> Scene {
+        let lab = super::nat::Lab::new().expect("lab");
+        let srv = lab.public_host("srv").expect("public host");
+        let publics = publics
+            .iter()
+            .map(|name| lab.public_host(name).expect("public host"))
+            .collect();
+        let home_a = lab.router("a", nat).expect("router");
+        let home_b = lab.router("b", nat).expect("router");
+        let alice = lab.lan_host(&home_a, "alice").expect("lan host");
+        let bob = lab.lan_host(&home_b, "bob").expect("lan host");
+        let dir = tempfile::tempdir().unwrap();
+        let (dht_process, dht) = dht_node(&srv, dir.path());
+        Scene {
+            dir,
+            dht,
+            publics,
+            alice,
+            bob,
+            homes: (home_a, home_b),
+            _dht: dht_process,
+            lab,
+        }
+    }
+
+    /// `disims run` on `host`, named `name`, with `extra` config.
+    pub async fn gateway(&self, host: &Host, name: &str, extra: &str) -> LabGateway {
+        start(host, &self.dht, self.dir.path(), name, extra).await
+    }
+}
