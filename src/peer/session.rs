@@ -119,7 +119,7 @@ pub async fn run<S>(
 pub(super) struct Ends {
     pub commands: mpsc::UnboundedReceiver<SessionCommand>,
     pub router: RouterHandle,
-    pub upgrade: Option<mpsc::UnboundedSender<Signal>>,
+    pub upgrade: Option<mpsc::Sender<Signal>>,
 }
 
 /// [`run`], with an upgrade task to pass the peer's upgrade signals to.
@@ -234,7 +234,7 @@ struct Session {
     over_budget: bool,
     /// A relayed session's upgrade task: the peer's Upgrade and UpgradeSync go to it (and
     /// are ignored without one).
-    upgrade: Option<mpsc::UnboundedSender<Signal>>,
+    upgrade: Option<mpsc::Sender<Signal>>,
 }
 
 impl Session {
@@ -562,7 +562,8 @@ impl Session {
     /// direct session has none: the signal is ignored).
     fn signal(&mut self, signal: Signal) {
         if let Some(upgrade) = &self.upgrade {
-            let _ = upgrade.send(signal);
+            // Bounded: a peer that floods signals loses the extra ones.
+            let _ = upgrade.try_send(signal);
         }
     }
 

@@ -64,6 +64,8 @@ pub const MAX_IN_FLIGHT: usize = 8;
 /// Without an address of ours to offer (the DHT has not told us ours yet), look again
 /// after this long (not counted as a failure).
 const NO_CANDIDATE_RETRY: Duration = Duration::from_secs(15);
+/// Signals of the peer's waiting for the upgrade task at most (more are dropped).
+const SIGNALS_QUEUE: usize = 4;
 /// Peers the book remembers at most (the oldest idle entry goes first).
 pub const MAX_BOOK: usize = 4096;
 
@@ -300,7 +302,7 @@ struct Link {
     /// address the answering side connects to.
     observed: Option<SocketAddr>,
     commands: mpsc::WeakUnboundedSender<SessionCommand>,
-    signals: mpsc::UnboundedReceiver<Signal>,
+    signals: mpsc::Receiver<Signal>,
 }
 
 impl Link {
@@ -341,12 +343,12 @@ impl PeerContext {
         role: Role,
         observed: Option<SocketAddr>,
         commands: &mpsc::UnboundedSender<SessionCommand>,
-    ) -> Option<mpsc::UnboundedSender<Signal>> {
+    ) -> Option<mpsc::Sender<Signal>> {
         let listener = *self.dial_rules.listeners.first()?;
         if listener.port() == 0 {
             return None;
         }
-        let (tx, signals) = mpsc::unbounded_channel();
+        let (tx, signals) = mpsc::channel(SIGNALS_QUEUE);
         let link = Link {
             peer,
             observed,
@@ -476,8 +478,11 @@ impl PeerContext {
             return Err(UpgradeError::NoCandidates);
         }
         let targets = self.targets(&theirs, link.observed)?;
+        // One deadline, however many other signals the peer sends meanwhile.
+        let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
         loop {
-            if link.next(REPLY_TIMEOUT).await? == Signal::Sync {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if link.next(left).await? == Signal::Sync {
                 break;
             }
         }
