@@ -125,14 +125,14 @@ impl Gateway {
         let peer_id = PeerId::of(&identity);
 
         let (irc_listener, irc_addr) =
-            bind(config.irc.listen)
+            bind(config.irc.listen, false)
                 .await
                 .map_err(|error| DaemonError::IrcListen {
                     addr: config.irc.listen,
                     error,
                 })?;
         let (peer_listener, peer_addr) =
-            bind(config.peer.listen)
+            bind(config.peer.listen, true)
                 .await
                 .map_err(|error| DaemonError::PeerListen {
                     addr: config.peer.listen,
@@ -297,8 +297,13 @@ impl Gateway {
 }
 
 /// Binds a TCP listener; returns it with the address actually bound (port 0 resolved).
-async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind(addr).await?;
+/// The peer listener shares its port with the direct upgrade's connects
+/// (`SO_REUSEPORT`, [`crate::peer::upgrade::reuse_listener`]).
+async fn bind(addr: SocketAddr, shared: bool) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = match shared {
+        true => crate::peer::upgrade::reuse_listener(addr)?,
+        false => TcpListener::bind(addr).await?,
+    };
     let bound = listener.local_addr()?;
     Ok((listener, bound))
 }

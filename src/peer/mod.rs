@@ -8,6 +8,7 @@ mod dial;
 pub use dial::DialRules;
 pub mod session;
 pub mod transport;
+pub mod upgrade;
 pub mod wire;
 #[cfg(test)]
 mod wire_vectors;
@@ -179,6 +180,8 @@ pub struct PeerContext {
     pub probes: crate::relay::probe::Probes,
     /// Sessions up now.
     sessions: Arc<Mutex<SessionRegistry<LiveSession>>>,
+    /// Direct upgrades of relayed sessions: in flight, backoffs ([`upgrade::Book`]).
+    upgrades: Arc<Mutex<upgrade::Book>>,
     next_conn_id: Arc<AtomicU64>,
 }
 
@@ -249,6 +252,7 @@ impl PeerContext {
             relay: None,
             probes: crate::relay::probe::Probes::new(),
             sessions: Arc::default(),
+            upgrades: Arc::default(),
             next_conn_id: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -326,6 +330,19 @@ impl PeerContext {
                 return;
             }
         }
+        // A relayed session tries to become direct ([`upgrade`]).
+        let upgrade = via.and_then(|_| {
+            let role = match initiator == self.own {
+                true => upgrade::Role::Initiator,
+                false => upgrade::Role::Responder,
+            };
+            self.spawn_upgrade(
+                peer,
+                role,
+                remote.filter(|_| role == upgrade::Role::Responder),
+                &tx,
+            )
+        });
         let handle = SessionHandle {
             peer,
             conn_id,
@@ -342,16 +359,12 @@ impl PeerContext {
             // Forgotten however the task ends.
             let _slot = SessionSlot(ctx.sessions.clone(), conn_id);
             ctx.router.dispatch(RouterInput::SessionUp(handle.clone()));
-            session::run(
-                stream,
-                keys,
-                handle,
-                rx,
-                ctx.router.clone(),
-                ctx.timers,
-                ctx.shutdown.clone(),
-            )
-            .await;
+            let ends = session::Ends {
+                commands: rx,
+                router: ctx.router.clone(),
+                upgrade,
+            };
+            session::run_with(stream, keys, handle, ends, ctx.timers, ctx.shutdown.clone()).await;
         });
     }
 }

@@ -13,6 +13,7 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::PeerError;
+use super::upgrade::Signal;
 use super::wire::{self, CloseReason, WireError, WireMessage};
 use crate::crypto::{MAX_DATA_RECORD, MAX_PLAINTEXT, SessionKeys};
 use crate::identity::PeerId;
@@ -65,6 +66,9 @@ pub enum SessionCommand {
     Retire,
     /// Evicted to make room for a contact (the least active stranger): close gracefully.
     Evict,
+    /// The direct upgrade of this relayed session sends this to the peer
+    /// ([`super::upgrade`]).
+    Upgrade(Signal),
 }
 
 /// The router's handle on a running session.
@@ -102,9 +106,42 @@ pub async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    let ends = Ends {
+        commands,
+        router,
+        upgrade: None,
+    };
+    run_with(stream, keys, handle, ends, timers, shutdown).await
+}
+
+/// A session's channels: the router's commands, the router, and for a relayed session
+/// the upgrade task that receives the peer's upgrade signals ([`super::upgrade`]).
+pub(super) struct Ends {
+    pub commands: mpsc::UnboundedReceiver<SessionCommand>,
+    pub router: RouterHandle,
+    pub upgrade: Option<mpsc::Sender<Signal>>,
+}
+
+/// [`run`], with an upgrade task to pass the peer's upgrade signals to.
+pub(super) async fn run_with<S>(
+    stream: S,
+    keys: SessionKeys,
+    handle: SessionHandle,
+    ends: Ends,
+    timers: SessionTimers,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let Ends {
+        commands,
+        router,
+        upgrade,
+    } = ends;
     let peer = handle.peer;
     let conn_id = handle.conn_id;
     let mut session = Session::new(keys, router.clone(), peer, handle.activity.clone());
+    session.upgrade = upgrade;
     let (reader, writer) = tokio::io::split(stream);
     let codec = LengthDelimitedCodec::builder()
         .length_field_type::<u32>()
@@ -195,6 +232,9 @@ struct Session {
     /// The peer, a stranger, went over its rate budget: its chats are no longer taken
     /// (nor acknowledged), and the session closes.
     over_budget: bool,
+    /// A relayed session's upgrade task: the peer's Upgrade and UpgradeSync go to it (and
+    /// are ignored without one).
+    upgrade: Option<mpsc::Sender<Signal>>,
 }
 
 impl Session {
@@ -224,6 +264,7 @@ impl Session {
             write_shut: false,
             activity,
             over_budget: false,
+            upgrade: None,
         }
     }
 
@@ -372,6 +413,12 @@ impl Session {
                                 linger_until = Some(Instant::now() + timers.linger);
                                 break;
                             }
+                            Some(SessionCommand::Upgrade(signal)) => {
+                                self.queue(&match signal {
+                                    Signal::Addrs(addrs) => WireMessage::Upgrade(addrs),
+                                    Signal::Sync => WireMessage::UpgradeSync,
+                                })?;
+                            }
                         }
                         if self.pending() + self.plain.len() >= OUT_HIGH_WATER {
                             break;
@@ -497,6 +544,8 @@ impl Session {
                     reason,
                 });
             }
+            WireMessage::Upgrade(addrs) => self.signal(Signal::Addrs(addrs)),
+            WireMessage::UpgradeSync => self.signal(Signal::Sync),
             WireMessage::Close(reason) => {
                 tracing::debug!(peer = %self.peer.short(), ?reason, "peer closes the session");
                 self.peer_closed = true;
@@ -507,6 +556,15 @@ impl Session {
             }
         }
         Ok(false)
+    }
+
+    /// Passes an upgrade signal of the peer's to the upgrade task, if there is one (a
+    /// direct session has none: the signal is ignored).
+    fn signal(&mut self, signal: Signal) {
+        if let Some(upgrade) = &self.upgrade {
+            // Bounded: a peer that floods signals loses the extra ones.
+            let _ = upgrade.try_send(signal);
+        }
     }
 
     fn send_chat(&mut self, message: ChatMessage) -> Result<(), PeerError> {

@@ -14,9 +14,16 @@
 //! 5 Close  reason (1: 0 shutdown, 1 duplicate session, 2 idle)   the sender sends nothing more
 //! 6 Away   len (2) | UTF-8 reason (len <= 300)   the sender's user is away; empty: back
 //!          (this gateway sends at most 200 bytes: its IRC side's AWAYLEN)
+//! 7 Upgrade      count (1, <= 4) | count x address   over a relayed session: the sender's
+//!          candidate direct addresses (`peer::upgrade`); an address is family (1: 4 for IPv4,
+//!          6 for IPv6) | IP (4 or 16) | port (2)
+//! 8 UpgradeSync  (empty)             the receiver dials at once (the sender, the session's
+//!          initiator, dials half a round trip later, when Sync has arrived)
 //! ```
 //! A message of an unknown type is skipped (newer peers may add types); a known type with a
 //! malformed body is a protocol error that closes the connection.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::message::{ChatMessage, MessageId, MessageKind};
 
@@ -31,6 +38,11 @@ const PING: u8 = 3;
 const PONG: u8 = 4;
 const CLOSE: u8 = 5;
 const AWAY: u8 = 6;
+const UPGRADE: u8 = 7;
+const UPGRADE_SYNC: u8 = 8;
+
+/// At most this many candidate addresses in one [`WireMessage::Upgrade`].
+pub const MAX_UPGRADE_ADDRS: usize = 4;
 
 /// Why a session is closed, as told to the peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +88,13 @@ pub fn pushed_len(message: &WireMessage) -> usize {
         WireMessage::Ping(_) | WireMessage::Pong(_) => 1 + 8,
         WireMessage::Close(_) => 2,
         WireMessage::Away(reason) => 1 + 2 + reason.len(),
+        WireMessage::Upgrade(addrs) => {
+            2 + addrs
+                .iter()
+                .map(|a| if a.is_ipv4() { 1 + 4 + 2 } else { 1 + 16 + 2 })
+                .sum::<usize>()
+        }
+        WireMessage::UpgradeSync => 1,
     }
 }
 
@@ -113,6 +132,11 @@ pub enum WireMessage {
     Close(CloseReason),
     /// The sender's user is away with this reason; empty: back.
     Away(String),
+    /// Over a relayed session: where the sender can be reached directly (at most
+    /// [`MAX_UPGRADE_ADDRS`]); see `peer::upgrade`.
+    Upgrade(Vec<SocketAddr>),
+    /// The session's initiator dials now: the other side dials at once.
+    UpgradeSync,
 }
 
 /// A session message that could not be decoded.
@@ -138,6 +162,10 @@ pub enum WireError {
     NotUtf8,
     #[error("a message length runs past the end of its frame")]
     BadLength,
+    #[error("{0} upgrade addresses, more than {MAX_UPGRADE_ADDRS}")]
+    TooManyAddrs(usize),
+    #[error("unknown address family {0}")]
+    UnknownFamily(u8),
 }
 
 impl WireMessage {
@@ -187,6 +215,27 @@ impl WireMessage {
                 out.extend_from_slice(&(reason.len() as u16).to_be_bytes());
                 out.extend_from_slice(reason.as_bytes());
             }
+            WireMessage::Upgrade(addrs) => {
+                if addrs.len() > MAX_UPGRADE_ADDRS {
+                    return Err(WireError::TooManyAddrs(addrs.len()));
+                }
+                out.push(UPGRADE);
+                out.push(addrs.len() as u8);
+                for addr in addrs {
+                    match addr.ip() {
+                        IpAddr::V4(ip) => {
+                            out.push(4);
+                            out.extend_from_slice(&ip.octets());
+                        }
+                        IpAddr::V6(ip) => {
+                            out.push(6);
+                            out.extend_from_slice(&ip.octets());
+                        }
+                    }
+                    out.extend_from_slice(&addr.port().to_be_bytes());
+                }
+            }
+            WireMessage::UpgradeSync => out.push(UPGRADE_SYNC),
         }
         Ok(())
     }
@@ -239,6 +288,24 @@ impl WireMessage {
                     std::str::from_utf8(r.take_slice(len)?).map_err(|_| WireError::NotUtf8)?;
                 WireMessage::Away(reason.to_owned())
             }
+            UPGRADE => {
+                let [count] = r.take()?;
+                let count = usize::from(count);
+                if count > MAX_UPGRADE_ADDRS {
+                    return Err(WireError::TooManyAddrs(count));
+                }
+                let mut addrs = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let ip = match r.take::<1>()? {
+                        [4] => IpAddr::V4(Ipv4Addr::from(r.take::<4>()?)),
+                        [6] => IpAddr::V6(Ipv6Addr::from(r.take::<16>()?)),
+                        [other] => return Err(WireError::UnknownFamily(other)),
+                    };
+                    addrs.push(SocketAddr::new(ip, u16::from_be_bytes(r.take()?)));
+                }
+                WireMessage::Upgrade(addrs)
+            }
+            UPGRADE_SYNC => WireMessage::UpgradeSync,
             other => return Err(WireError::UnknownType(other)),
         };
         if !r.rest.is_empty() {
@@ -433,7 +500,63 @@ mod tests {
         );
     }
 
+    #[test]
+    fn known_upgrade_encodings_and_limits() {
+        let addrs: Vec<SocketAddr> = vec![
+            "11.0.113.7:7667".parse().unwrap(),
+            "[2001:db8::1]:443".parse().unwrap(),
+        ];
+        let m = WireMessage::Upgrade(addrs.clone());
+        let mut out = Vec::new();
+        m.encode(&mut out).unwrap();
+        let mut expected = vec![7, 2, 4, 11, 0, 113, 7, 0x1d, 0xf3, 6];
+        expected.extend_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+        expected.extend_from_slice(&[0x01, 0xbb]);
+        assert_eq!(out, expected);
+        assert_eq!(round_trip(&m), m);
+        let mut framed = Vec::new();
+        push(&mut framed, &m).unwrap();
+        assert_eq!(framed.len(), pushed_len(&m));
+        let mut out = Vec::new();
+        WireMessage::UpgradeSync.encode(&mut out).unwrap();
+        assert_eq!(out, [8]);
+        assert_eq!(
+            round_trip(&WireMessage::UpgradeSync),
+            WireMessage::UpgradeSync
+        );
+        assert_eq!(pushed_len(&WireMessage::UpgradeSync), 3);
+        assert_eq!(
+            WireMessage::decode(&[7, 0]),
+            Ok(WireMessage::Upgrade(vec![]))
+        );
+        assert_eq!(
+            WireMessage::decode(&[7, 5]),
+            Err(WireError::TooManyAddrs(5))
+        );
+        assert_eq!(
+            WireMessage::decode(&[7, 1, 5, 1, 2, 3, 4, 0, 1]),
+            Err(WireError::UnknownFamily(5))
+        );
+        assert_eq!(
+            WireMessage::decode(&[7, 1, 4, 1, 2, 3, 4, 0]),
+            Err(WireError::Truncated(7))
+        );
+        assert_eq!(WireMessage::decode(&[8, 0]), Err(WireError::Trailing(8, 1)));
+        let five = WireMessage::Upgrade(vec![addrs[0]; 5]);
+        assert_eq!(
+            five.encode(&mut Vec::new()),
+            Err(WireError::TooManyAddrs(5))
+        );
+    }
+
     proptest! {
+        #[test]
+        fn upgrade_round_trips(addrs in proptest::collection::vec((any::<IpAddr>(), any::<u16>()), 0..=MAX_UPGRADE_ADDRS)) {
+            let addrs = addrs.into_iter().map(|(ip, port)| SocketAddr::new(ip, port)).collect();
+            let m = WireMessage::Upgrade(addrs);
+            prop_assert_eq!(round_trip(&m), m);
+        }
+
         #[test]
         fn away_round_trips(reason in ".{0,100}") {
             prop_assume!(reason.len() <= MAX_AWAY);

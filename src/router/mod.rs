@@ -550,9 +550,11 @@ impl Router {
             }
             Some(existing) => {
                 let existing_conn = existing.conn_id;
-                // Both ends order the two sessions the same way: by initiator key, then
-                // (two dials by the same side) by the transcript hash both ends share.
-                let rank = |h: &SessionHandle| (h.initiator, h.session_id);
+                // Both ends order the two sessions the same way: a direct one before a
+                // relayed one (both know which is relayed: the direct upgrade, `peer::upgrade`),
+                // then by initiator key, then (two dials by the same side) by the
+                // transcript hash both ends share.
+                let rank = |h: &SessionHandle| (h.via.is_some(), h.initiator, h.session_id);
                 let (keep, retire) = if rank(&handle) < rank(&existing) {
                     (handle, existing)
                 } else {

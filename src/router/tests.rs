@@ -323,6 +323,45 @@ async fn a_duplicate_session_handover_keeps_the_order() {
     assert_eq!(sent_texts(&mut second_rx), ["m1", "m2", "m3"]);
 }
 
+/// The direct upgrade: a direct session wins over a relayed one whatever the keys and
+/// hashes, whichever comes up first, and the conversation moves over in order.
+#[tokio::test]
+async fn a_direct_session_replaces_a_relayed_one() {
+    let mut r = router();
+    let bob = peer(1);
+    let own = r.ctx.own;
+    let relay = peer(9);
+    // The relayed session would win every other tie-break: smallest key, smallest hash.
+    let (mut relayed, mut relayed_rx) = fake_session(bob, 1, bob.min(own), [0; 32]);
+    relayed.via = Some(relay);
+    r.handle(RouterInput::SessionUp(relayed));
+    send(&mut r, bob, "m1");
+    assert_eq!(sent_texts(&mut relayed_rx), ["m1"]);
+    let (direct, mut direct_rx) = fake_session(bob, 2, bob.max(own), [0xff; 32]);
+    r.handle(RouterInput::SessionUp(direct));
+    let retired = std::iter::from_fn(|| relayed_rx.try_recv().ok())
+        .any(|c| matches!(c, SessionCommand::Retire));
+    assert!(retired, "the relayed session is retired");
+    assert_eq!(r.peers[&bob].active.as_ref().map(|h| h.conn_id), Some(2));
+    send(&mut r, bob, "m2");
+    assert!(sent_texts(&mut direct_rx).is_empty(), "m2 waits for m1");
+    r.handle(RouterInput::SessionEnded {
+        peer: bob,
+        conn_id: 1,
+        unsent: vec![chat(1, 1)],
+        error: None,
+    });
+    assert_eq!(sent_texts(&mut direct_rx), ["m1", "m2"]);
+    // A relayed session coming up next to the direct one is the one retired.
+    let (mut late, mut late_rx) = fake_session(bob, 3, bob.min(own), [0; 32]);
+    late.via = Some(relay);
+    r.handle(RouterInput::SessionUp(late));
+    let retired =
+        std::iter::from_fn(|| late_rx.try_recv().ok()).any(|c| matches!(c, SessionCommand::Retire));
+    assert!(retired);
+    assert_eq!(r.peers[&bob].active.as_ref().map(|h| h.conn_id), Some(2));
+}
+
 fn send(r: &mut Router, to: PeerId, text: &str) {
     r.handle(RouterInput::Request {
         from: 0,
