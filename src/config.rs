@@ -231,9 +231,9 @@ mod raw;
 mod relay;
 #[path = "config_strangers.rs"]
 mod strangers_budget;
-use strangers_budget::{quota, stranger_limits};
 use raw::RawConfig;
 pub use relay::{RelayConfig, Serve};
+use strangers_budget::{quota, stranger_limits};
 
 impl Config {
     /// The configuration `disims run` and `disims id` use: `explicit` (`--config PATH`),

@@ -70,4 +70,3 @@ pub(super) fn stranger_limits(raw: &RawContacts) -> Result<StrangerLimits, Confi
         new_senders_per_minute,
     })
 }
-

@@ -107,9 +107,7 @@ pub(crate) enum Mapped {
 /// Reads one address written by [`push_addr`] from the front of `bytes`, advancing it.
 pub(crate) fn read_addr(bytes: &mut &[u8], mapped: Mapped) -> Result<SocketAddr, AddrError> {
     fn take<const N: usize>(bytes: &mut &[u8]) -> Result<[u8; N], AddrError> {
-        let (head, rest) = bytes
-            .split_first_chunk::<N>()
-            .ok_or(AddrError::Truncated)?;
+        let (head, rest) = bytes.split_first_chunk::<N>().ok_or(AddrError::Truncated)?;
         *bytes = rest;
         Ok(*head)
     }

@@ -24,7 +24,8 @@
 use std::net::SocketAddr;
 
 use crate::directory::record::{
-    AddrError, AddressRecord, Mapped, read_addr, MAX_ADDRS, MAX_RECORD_LEN, RECORD_VERSION, RecordError, is_dialable, push_addr,
+    AddrError, AddressRecord, MAX_ADDRS, MAX_RECORD_LEN, Mapped, RECORD_VERSION, RecordError,
+    is_dialable, push_addr, read_addr,
 };
 use crate::identity::PeerId;
 

@@ -2,9 +2,9 @@
 //! and round trips.
 
 use super::*;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 fn key(seed: u8) -> PeerId {
     PeerId::of(&SigningKey::from_bytes(&[seed; 32]))

@@ -2,11 +2,11 @@
 //! refusal, and round trips over arbitrary messages and arbitrary bytes.
 
 use super::*;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::crypto::{HandshakeError, Responder};
 use crate::policy::canonical_ip;
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 fn key(seed: u8) -> PeerId {
     PeerId::of(&SigningKey::from_bytes(&[seed; 32]))
