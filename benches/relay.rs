@@ -53,9 +53,8 @@ const RELAY_CIRCUITS: usize = 10_000;
 const RELAY_BUSY: usize = 1000;
 /// Targets holding a reservation in the capacity part (circuits go to them in turn).
 const TARGETS: usize = 16;
-/// Connects in flight at once while setting up circuits. The relay offers a circuit to its
-/// target with `try_send` on a channel of 8 and fails it when that is full, so this stays
-/// well under 8 per target.
+/// Connects in flight at once while setting up circuits (the relay queues up to
+/// `circuits_per_target` offers per target; 64 over 16 targets stays well under it).
 const SETUP_CONCURRENCY: usize = 64;
 /// Ports the relay listens on. Every connection here comes from 127.0.0.1; with one port,
 /// 20,000 of them to one address and port leave the kernel searching the ephemeral range
