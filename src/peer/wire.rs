@@ -23,7 +23,9 @@
 //! A message of an unknown type is skipped (newer peers may add types); a known type with a
 //! malformed body is a protocol error that closes the connection.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
+
+use crate::directory::record::{AddrError, Mapped, push_addr, read_addr};
 
 use crate::message::{ChatMessage, MessageId, MessageKind};
 
@@ -166,6 +168,8 @@ pub enum WireError {
     TooManyAddrs(usize),
     #[error("unknown address family {0}")]
     UnknownFamily(u8),
+    #[error("an IPv4-mapped IPv6 address (IPv4 is written as family 4)")]
+    MappedAddress,
 }
 
 impl WireMessage {
@@ -222,17 +226,7 @@ impl WireMessage {
                 out.push(UPGRADE);
                 out.push(addrs.len() as u8);
                 for addr in addrs {
-                    match addr.ip() {
-                        IpAddr::V4(ip) => {
-                            out.push(4);
-                            out.extend_from_slice(&ip.octets());
-                        }
-                        IpAddr::V6(ip) => {
-                            out.push(6);
-                            out.extend_from_slice(&ip.octets());
-                        }
-                    }
-                    out.extend_from_slice(&addr.port().to_be_bytes());
+                    push_addr(out, addr);
                 }
             }
             WireMessage::UpgradeSync => out.push(UPGRADE_SYNC),
@@ -296,12 +290,12 @@ impl WireMessage {
                 }
                 let mut addrs = Vec::with_capacity(count);
                 for _ in 0..count {
-                    let ip = match r.take::<1>()? {
-                        [4] => IpAddr::V4(Ipv4Addr::from(r.take::<4>()?)),
-                        [6] => IpAddr::V6(Ipv6Addr::from(r.take::<16>()?)),
-                        [other] => return Err(WireError::UnknownFamily(other)),
-                    };
-                    addrs.push(SocketAddr::new(ip, u16::from_be_bytes(r.take()?)));
+                    let addr = read_addr(&mut r.rest, Mapped::Refuse).map_err(|e| match e {
+                        AddrError::Truncated => WireError::Truncated(kind),
+                        AddrError::UnknownFamily(f) => WireError::UnknownFamily(f),
+                        AddrError::Mapped => WireError::MappedAddress,
+                    })?;
+                    addrs.push(addr);
                 }
                 WireMessage::Upgrade(addrs)
             }
@@ -344,6 +338,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::{IpAddr, Ipv6Addr};
 
     fn chat(text: &str, kind: MessageKind) -> WireMessage {
         WireMessage::Chat(ChatMessage {
@@ -541,6 +536,10 @@ mod tests {
             WireMessage::decode(&[7, 1, 4, 1, 2, 3, 4, 0]),
             Err(WireError::Truncated(7))
         );
+        let mut mapped = vec![7, 1, 6];
+        mapped.extend_from_slice(&"::ffff:1.2.3.4".parse::<Ipv6Addr>().unwrap().octets());
+        mapped.extend_from_slice(&[0x1d, 0xf3]);
+        assert_eq!(WireMessage::decode(&mapped), Err(WireError::MappedAddress));
         assert_eq!(WireMessage::decode(&[8, 0]), Err(WireError::Trailing(8, 1)));
         let five = WireMessage::Upgrade(vec![addrs[0]; 5]);
         assert_eq!(
@@ -552,7 +551,8 @@ mod tests {
     proptest! {
         #[test]
         fn upgrade_round_trips(addrs in proptest::collection::vec((any::<IpAddr>(), any::<u16>()), 0..=MAX_UPGRADE_ADDRS)) {
-            let addrs = addrs.into_iter().map(|(ip, port)| SocketAddr::new(ip, port)).collect();
+            // IPv4 travels as family 4: a mapped IPv6 address is written and read as IPv4.
+            let addrs = addrs.into_iter().map(|(ip, port)| SocketAddr::new(ip.to_canonical(), port)).collect();
             let m = WireMessage::Upgrade(addrs);
             prop_assert_eq!(round_trip(&m), m);
         }
