@@ -290,6 +290,10 @@ impl Router {
         let now = now_ms();
         let mut lines = Vec::new();
         match &self.published {
+            Some((addrs, at)) if addrs.is_empty() => lines.push(format!(
+                "DHT: last published {} (no direct address: our relays, see Reachability)",
+                ago(now, *at)
+            )),
             Some((addrs, at)) => {
                 let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
                 lines.push(format!(

@@ -245,4 +245,29 @@ async fn status_shows_the_port_mapping() {
     r.handle(RouterInput::PortMapping(line.into()));
     let after = status(&mut r, id, &mut rx, &mut inputs).await;
     assert!(after.iter().any(|l| l == line), "{after:?}");
+
+    // Behind a NAT: the record lists relays, and status names them.
+    let relay = crate::directory::RelayEntry {
+        key: PeerId::of(&ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+        addrs: vec!["192.0.2.9:7667".parse().unwrap()],
+    };
+    r.handle(RouterInput::Reachability(crate::reach::ReachState {
+        verdict: crate::reach::Verdict::Unreachable,
+        relays: vec![relay.clone()],
+        problem: None,
+    }));
+    r.handle(RouterInput::Published(vec![]));
+    let behind = status(&mut r, id, &mut rx, &mut inputs).await;
+    assert!(
+        behind.iter().any(|l| l
+            .contains("Reachability: not reachable directly; peers reach us via")
+            && l.contains("192.0.2.9:7667")),
+        "{behind:?}"
+    );
+    assert!(
+        behind
+            .iter()
+            .any(|l| l.contains("DHT: last published") && l.contains("no direct address")),
+        "{behind:?}"
+    );
 }
