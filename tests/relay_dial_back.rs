@@ -4,49 +4,19 @@
 //! second request within the minute) come back as codes. Also the reservation's
 //! cancel-safe `next_event` and events that cross a renewal (a scripted relay).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use disims::identity::PeerId;
-use disims::policy::relay::{RelayLimits, Serve};
+use common::relay::{relay_key, reserve, sk, start_relay};
+use disims::policy::relay::Serve;
 use disims::relay::client::{self, RelayEvent};
-use disims::relay::io::RelayIoError;
 use disims::relay::probe::{Probes, Verdict};
-use disims::relay::server::RelayServer;
 use disims::relay::wire::{CircuitId, StatusCode};
-use ed25519_dalek::SigningKey;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn sk(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
-async fn start() -> (Arc<RelayServer>, SocketAddr, CancellationToken) {
-    let relay = RelayServer::new(
-        PeerId::of(&sk(9)),
-        RelayLimits::default(),
-        Serve::Anyone,
-        Box::new(|_| false),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(relay.clone().serve(listener, stop.clone()));
-    (relay, addr, stop)
-}
-
-async fn reserve(
-    addr: SocketAddr,
-    who: &SigningKey,
-    relay: PeerId,
-) -> Result<client::Reservation, RelayIoError> {
-    client::reserve(TcpStream::connect(addr).await.unwrap(), who, Some(relay)).await
-}
 
 /// A gateway's accept loop, as far as probes go: the first record of each connection, a
 /// Probe handed to `probes`.
@@ -82,9 +52,9 @@ async fn dial_back_result(
 
 #[tokio::test]
 async fn a_listening_port_is_dialled_back_and_a_second_request_within_a_minute_refused() {
-    let (relay, addr, stop) = start().await;
+    let (relay, addr, stop) = start_relay(Serve::Anyone, vec![]).await;
     let target = sk(1);
-    let mut reservation = reserve(addr, &target, PeerId::of(&sk(9))).await.unwrap();
+    let mut reservation = reserve(addr, &target, relay_key()).await.unwrap();
     let probes = Probes::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -118,9 +88,9 @@ async fn a_listening_port_is_dialled_back_and_a_second_request_within_a_minute_r
 
 #[tokio::test]
 async fn a_port_with_nothing_listening_is_reported_failed_and_no_probe_arrives() {
-    let (_relay, addr, stop) = start().await;
+    let (_relay, addr, stop) = start_relay(Serve::Anyone, vec![]).await;
     let target = sk(1);
-    let mut reservation = reserve(addr, &target, PeerId::of(&sk(9))).await.unwrap();
+    let mut reservation = reserve(addr, &target, relay_key()).await.unwrap();
     // A port that was just free: nothing listens there now.
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -141,7 +111,7 @@ async fn a_port_with_nothing_listening_is_reported_failed_and_no_probe_arrives()
 async fn a_dial_back_needs_a_reservation_and_an_unprivileged_port() {
     use disims::relay::io::{read_message, write_message};
     use disims::relay::wire::RelayMessage;
-    let (relay, addr, stop) = start().await;
+    let (relay, addr, stop) = start_relay(Serve::Anyone, vec![]).await;
     // As the first record of a connection: no reservation, nothing dialled.
     let mut s = TcpStream::connect(addr).await.unwrap();
     let ask = RelayMessage::DialBack {
@@ -163,7 +133,7 @@ async fn a_dial_back_needs_a_reservation_and_an_unprivileged_port() {
     assert_eq!(relay.dial_backs_in_flight(), 0);
     // On a reservation: ports 0 and below 1024 are refused, and that does not spend the
     // key's one dial-back a minute.
-    let mut reservation = reserve(addr, &sk(1), PeerId::of(&sk(9))).await.unwrap();
+    let mut reservation = reserve(addr, &sk(1), relay_key()).await.unwrap();
     for port in [0, 80] {
         reservation.request_dial_back(port, [4; 16]).await.unwrap();
         let (code, _) = dial_back_result(&mut reservation, [4; 16]).await;
@@ -186,7 +156,7 @@ async fn events_crossing_a_renewal_are_kept_for_next_event() {
     // sends a dial-back result, an offer and a Ping before its Challenge.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let relay_key = PeerId::of(&sk(9));
+    let relay_key = relay_key();
     let grant = Grant {
         ttl_s: 3600,
         rate: 1,
@@ -264,7 +234,7 @@ async fn next_event_keeps_half_a_record_when_a_timeout_drops_it() {
     use tokio::sync::oneshot;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let relay_key = PeerId::of(&sk(9));
+    let relay_key = relay_key();
     let result = RelayMessage::DialBackResult {
         nonce: [6; 16],
         code: StatusCode::DialBackFailed,
@@ -326,9 +296,9 @@ async fn next_event_keeps_half_a_record_when_a_timeout_drops_it() {
 
 #[tokio::test]
 async fn next_event_loses_nothing_when_a_select_drops_it() {
-    let (_relay, addr, stop) = start().await;
+    let (_relay, addr, stop) = start_relay(Serve::Anyone, vec![]).await;
     let target = sk(1);
-    let mut reservation = reserve(addr, &target, PeerId::of(&sk(9))).await.unwrap();
+    let mut reservation = reserve(addr, &target, relay_key()).await.unwrap();
     let probes = Probes::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -370,7 +340,7 @@ async fn a_reservation_reads_nothing_past_reserved_and_takes_the_shown_key_when_
     use disims::relay::wire::{Grant, RelayMessage};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let relay_key = PeerId::of(&sk(9));
+    let relay_key = relay_key();
     let offer = RelayMessage::Incoming {
         circuit: CircuitId([8; 16]),
         from: "192.0.2.1:5000".parse().unwrap(),

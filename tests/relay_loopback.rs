@@ -3,53 +3,23 @@
 //! the joined streams; a relay that changes a byte or answers in the target's place is
 //! detected; refusals come back as codes.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::relay::{relay_key, reserve, sk, start_relay};
 use disims::crypto::{MAX_DATA_RECORD, SessionKeys};
 use disims::identity::PeerId;
 use disims::peer::transport;
 use disims::policy::relay::{RelayLimits, Serve};
 use disims::relay::client::{self, RelayEvent};
 use disims::relay::io::RelayIoError;
-use disims::relay::server::RelayServer;
 use disims::relay::wire::{CircuitId, StatusCode};
-use ed25519_dalek::SigningKey;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn sk(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
-async fn start(
-    serve: Serve,
-    contacts: Vec<PeerId>,
-) -> (Arc<RelayServer>, SocketAddr, CancellationToken) {
-    let relay = RelayServer::new(
-        PeerId::of(&sk(9)),
-        RelayLimits::default(),
-        serve,
-        Box::new(move |k| contacts.contains(k)),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(relay.clone().serve(listener, stop.clone()));
-    (relay, addr, stop)
-}
-
-async fn reserve(
-    addr: SocketAddr,
-    who: &SigningKey,
-    relay: PeerId,
-) -> Result<client::Reservation, RelayIoError> {
-    client::reserve(TcpStream::connect(addr).await.unwrap(), who, Some(relay)).await
-}
 
 /// The next event, which must be an offered circuit.
 async fn incoming(
@@ -71,9 +41,9 @@ fn refused<T>(r: Result<T, RelayIoError>) -> StatusCode {
 
 #[tokio::test]
 async fn a_handshake_and_a_frame_pass_end_to_end_through_the_relay() {
-    let (relay, addr, stop) = start(Serve::Anyone, vec![]).await;
+    let (relay, addr, stop) = start_relay(Serve::Anyone, vec![]).await;
     let (target, dialler) = (sk(1), sk(2));
-    let mut reservation = tokio::time::timeout(LIMIT, reserve(addr, &target, PeerId::of(&sk(9))))
+    let mut reservation = tokio::time::timeout(LIMIT, reserve(addr, &target, relay_key()))
         .await
         .unwrap()
         .unwrap();
@@ -143,9 +113,9 @@ async fn a_handshake_and_a_frame_pass_end_to_end_through_the_relay() {
 /// target (the dialler sees another key and sends nothing).
 #[tokio::test]
 async fn a_relay_that_tampers_with_a_circuit_is_detected_end_to_end() {
-    let (_relay, addr, stop) = start(Serve::Anyone, vec![]).await;
+    let (_relay, addr, stop) = start_relay(Serve::Anyone, vec![]).await;
     let (target, dialler) = (sk(1), sk(2));
-    let mut reservation = reserve(addr, &target, PeerId::of(&sk(9))).await.unwrap();
+    let mut reservation = reserve(addr, &target, relay_key()).await.unwrap();
     let target_key = target.clone();
     let responder = tokio::spawn(async move {
         let (circuit, _) = incoming(&mut reservation).await.unwrap();
@@ -203,8 +173,8 @@ async fn a_relay_that_tampers_with_a_circuit_is_detected_end_to_end() {
 #[tokio::test]
 async fn refusals_come_back_as_codes() {
     let friend = sk(3);
-    let (_relay, addr, stop) = start(Serve::Contacts, vec![PeerId::of(&friend)]).await;
-    let relay_key = PeerId::of(&sk(9));
+    let (_relay, addr, stop) = start_relay(Serve::Contacts, vec![PeerId::of(&friend)]).await;
+    let relay_key = relay_key();
     // A stranger may not reserve on a contacts-only relay.
     assert_eq!(
         refused(reserve(addr, &sk(4), relay_key).await),
@@ -236,8 +206,8 @@ async fn refusals_come_back_as_codes() {
 async fn a_flood_from_one_prefix_leaves_the_relay_serving_its_contacts() {
     // Everything here comes from 127.0.0.1: one prefix.
     let friend = sk(3);
-    let (relay, addr, stop) = start(Serve::Anyone, vec![PeerId::of(&friend)]).await;
-    let relay_key = PeerId::of(&sk(9));
+    let (relay, addr, stop) = start_relay(Serve::Anyone, vec![PeerId::of(&friend)]).await;
+    let relay_key = relay_key();
     let mut held = Vec::new();
     let mut refusals = Vec::new();
     for seed in 100..120 {
@@ -278,9 +248,9 @@ async fn a_flood_from_one_prefix_leaves_the_relay_serving_its_contacts() {
 
 #[tokio::test]
 async fn a_renewal_after_a_ping_keeps_the_reservation_until_the_connection_closes() {
-    let (relay, addr, stop) = start(Serve::Anyone, vec![]).await;
+    let (relay, addr, stop) = start_relay(Serve::Anyone, vec![]).await;
     let target = sk(1);
-    let mut reservation = reserve(addr, &target, PeerId::of(&sk(9))).await.unwrap();
+    let mut reservation = reserve(addr, &target, relay_key()).await.unwrap();
     reservation.ping(7).await.unwrap();
     tokio::time::timeout(LIMIT, reservation.renew(&target))
         .await
@@ -308,8 +278,8 @@ async fn a_ping_crossing_the_challenge_is_answered_and_a_proof_by_another_key_re
     use disims::relay::io::{read_message, write_message};
     use disims::relay::proof::prove;
     use disims::relay::wire::RelayMessage;
-    let (_relay, addr, stop) = start(Serve::Anyone, vec![]).await;
-    let (target, relay_key) = (sk(1), PeerId::of(&sk(9)));
+    let (_relay, addr, stop) = start_relay(Serve::Anyone, vec![]).await;
+    let (target, relay_key) = (sk(1), relay_key());
     let mut s = TcpStream::connect(addr).await.unwrap();
     let me = PeerId::of(&target);
     write_message(&mut s, &RelayMessage::Reserve { target: me })
@@ -360,9 +330,9 @@ async fn a_ping_crossing_the_challenge_is_answered_and_a_proof_by_another_key_re
 #[tokio::test]
 async fn a_sweep_ends_idle_circuits_and_expired_reservations() {
     use tokio::io::AsyncReadExt;
-    let (relay, addr, stop) = start(Serve::Anyone, vec![]).await;
+    let (relay, addr, stop) = start_relay(Serve::Anyone, vec![]).await;
     let target = sk(1);
-    let mut reservation = reserve(addr, &target, PeerId::of(&sk(9))).await.unwrap();
+    let mut reservation = reserve(addr, &target, relay_key()).await.unwrap();
     let accepted = tokio::spawn(async move {
         let (circuit, _) = incoming(&mut reservation).await.unwrap();
         (client::accept(addr, circuit).await.unwrap(), reservation)

@@ -16,6 +16,8 @@ pub mod process;
 
 pub mod raw_peer;
 
+pub mod relay;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
