@@ -16,10 +16,11 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::IrcClient;
 use common::lab_gateway::{self, LabGateway};
+use common::lab_talk::{FIND_RELAY, SERVE_ANYONE, send_all, session_path, texts_until};
 use common::nat::{Host, Lab, Nat};
 use common::netns::skip;
-use common::{IrcClient, chat};
 
 /// Not a test: the lab's helper services (the IRC bridge into a namespace) when this
 /// binary is run again inside a namespace; does nothing otherwise.
@@ -28,10 +29,6 @@ fn lab_helper() {
     common::lab_helper::helper_main();
 }
 
-/// Finding a relay in the DHT, the dial-back and publishing take a while by design.
-const FIND_RELAY: Duration = Duration::from_secs(120);
-/// What a relay gateway adds to the user defaults.
-const SERVE_ANYONE: &str = "[relay]\nserve = \"anyone\"\n";
 /// What the upgrade task logs when it succeeds, and when an attempt fails.
 const UPGRADED: &str = "relayed session upgraded to a direct connection";
 const FAILED: &str = "direct upgrade failed";
@@ -116,32 +113,20 @@ async fn wait_log(dir: &Path, name: &str, what: &str, within: Duration) -> Strin
     }
 }
 
-/// The session part of WHOIS `peer` (the 320 line that says "session up").
-async fn path(client: &mut IrcClient, peer: &str) -> String {
-    client.send(&format!("WHOIS {peer}")).await;
-    client
-        .expect(|l| l.contains(" 320 ") && l.contains("session up"))
-        .await
-}
-
-/// Sends each text from `from` to `to_nick`, without waiting.
-async fn send_all(from: &mut IrcClient, to_nick: &str, texts: &[String]) {
-    for text in texts {
-        from.send(&format!("PRIVMSG {to_nick} :{text}")).await;
-    }
-}
-
-/// The chat texts `client` receives until `last` (included), in order.
-async fn texts_until(client: &mut IrcClient, last: &str) -> Vec<String> {
-    let mut texts = Vec::new();
+/// Asks both ends for WHOIS until each says its session is direct, within 30 s.
+async fn direct_at_both_ends(s: &mut Scene, alice_id: &str, bob_id: &str) {
+    let poll_start = Instant::now();
     loop {
-        let line = client.expect_within(Duration::from_secs(90), chat).await;
-        let text = line.split_once(" :").map(|(_, t)| t).unwrap_or_default();
-        let done = text == last;
-        texts.push(text.to_string());
-        if done {
-            return texts;
+        let a = session_path(&mut s.alice, bob_id).await;
+        let b = session_path(&mut s.bob, alice_id).await;
+        if a.contains("direct") && b.contains("direct") {
+            return;
         }
+        assert!(
+            poll_start.elapsed() < Duration::from_secs(30),
+            "not direct at both ends: {a} / {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -185,19 +170,7 @@ async fn behind_port_preserving_nats_the_relayed_session_becomes_direct() {
     let direct_after = started.elapsed();
     let attempts = log_lines(s.dir.path(), "alice", FAILED).len() + 1;
     eprintln!("{TEST}: direct after {direct_after:?} ({attempts} attempt(s)): {line}");
-    let poll_start = Instant::now();
-    loop {
-        let a = path(&mut s.alice, &bob_id).await;
-        let b = path(&mut s.bob, &alice_id).await;
-        if a.contains("direct") && b.contains("direct") {
-            break;
-        }
-        assert!(
-            poll_start.elapsed() < Duration::from_secs(30),
-            "not direct at both ends: {a} / {b}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    direct_at_both_ends(&mut s, &alice_id, &bob_id).await;
 
     // After the move, both ways.
     let from_alice = batch("alice", 10..20);
@@ -207,7 +180,7 @@ async fn behind_port_preserving_nats_the_relayed_session_becomes_direct() {
     assert_eq!(texts_until(&mut s.bob, "alice 19").await, from_alice);
     assert_eq!(texts_until(&mut s.alice, "bob 19").await, from_bob);
     // Still direct: the relay carries none of it.
-    assert!(path(&mut s.alice, &bob_id).await.contains("direct"));
+    assert!(session_path(&mut s.alice, &bob_id).await.contains("direct"));
     for name in ["alice", "bob"] {
         eprintln!(
             "{TEST}: {name}: {:?}",
@@ -237,9 +210,9 @@ async fn behind_port_randomising_nats_the_session_stays_relayed() {
     wait_log(s.dir.path(), "bob", FAILED, Duration::from_secs(30)).await;
     assert!(log_lines(s.dir.path(), "alice", UPGRADED).is_empty());
 
-    let a = path(&mut s.alice, &bob_id).await;
+    let a = session_path(&mut s.alice, &bob_id).await;
     assert!(a.contains("relayed via"), "{a}");
-    let b = path(&mut s.bob, &alice_id).await;
+    let b = session_path(&mut s.bob, &alice_id).await;
     assert!(b.contains("relayed via"), "{b}");
     let from_bob = batch("bob", 0..5);
     send_all(&mut s.bob, &alice_id, &from_bob).await;
@@ -279,19 +252,7 @@ async fn a_reachable_dialler_and_a_nat_ted_peer_go_direct_too() {
     // her listener: her log may say it failed).
     let line = wait_log(s.dir.path(), "bob", UPGRADED, Duration::from_secs(60)).await;
     eprintln!("{TEST}: {line}");
-    let poll_start = Instant::now();
-    loop {
-        let a = path(&mut s.alice, &bob_id).await;
-        let b = path(&mut s.bob, &alice_id).await;
-        if a.contains("direct") && b.contains("direct") {
-            break;
-        }
-        assert!(
-            poll_start.elapsed() < Duration::from_secs(30),
-            "not direct at both ends: {a} / {b}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    direct_at_both_ends(&mut s, &alice_id, &bob_id).await;
     let from_bob = batch("bob", 0..5);
     send_all(&mut s.bob, &alice_id, &from_bob).await;
     assert_eq!(texts_until(&mut s.alice, "bob 4").await, from_bob);

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use common::lab_gateway;
 use common::lab_helper::start;
+use common::lab_talk::{SERVE_ANYONE, status_until};
 use common::nat::{Lab, Nat};
 use common::netns::skip;
 use disims::policy::relay::{CHALLENGES_PER_PREFIX, CIRCUITS_PER_PREFIX, RESERVATIONS_PER_PREFIX};
@@ -84,19 +85,10 @@ fn count(parts: &BTreeMap<String, BTreeMap<String, usize>>, part: &str, outcome:
 /// Asks `client`'s gateway for `status` until its reachability line names a relay at
 /// `relay` (the keeper may still be settling), within [`RELAY_WAIT`].
 async fn wait_relayed_via(client: &mut common::IrcClient, relay: &str) -> String {
-    let deadline = tokio::time::Instant::now() + RELAY_WAIT;
-    loop {
-        client.send("PRIVMSG &disims :status").await;
-        let line = client.expect(|l| l.contains("Reachability:")).await;
-        if line.contains("via ") && line.contains(relay) {
-            return line;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no reservation at {relay}: {line}"
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    status_until(client, RELAY_WAIT, |l| {
+        l.contains("Reachability:") && l.contains("via ") && l.contains(relay)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,14 +120,8 @@ async fn a_relay_flooded_from_one_prefix_keeps_serving_its_users() {
     );
     let dir = tempfile::tempdir().unwrap();
     let (_dht, dht_addr) = lab_gateway::dht_node(&srv, dir.path());
-    let relay_gw = lab_gateway::start(
-        &relay_host,
-        &dht_addr,
-        dir.path(),
-        "relay",
-        "[relay]\nserve = \"anyone\"\n",
-    )
-    .await;
+    let relay_gw =
+        lab_gateway::start(&relay_host, &dht_addr, dir.path(), "relay", SERVE_ANYONE).await;
     let relay_addr = format!("{}:7667", relay_host.addr);
 
     // The flood, from the first attacker host, before the users come.

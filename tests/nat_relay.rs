@@ -16,69 +16,18 @@ mod common;
 use std::time::Duration;
 
 use common::lab_gateway::{LabGateway, Scene};
+use common::lab_talk::{
+    FIND_RELAY, SERVE_ANYONE, published_relays, say, session_path, status, status_until,
+    texts_until,
+};
 use common::nat::{Lab, Nat};
 use common::netns::skip;
-use common::{IrcClient, chat};
 
 /// Not a test: the lab's helper services (the IRC bridge into a namespace) when this
 /// binary is run again inside a namespace; does nothing otherwise.
 #[test]
 fn lab_helper() {
     common::lab_helper::helper_main();
-}
-
-/// Finding a relay in the DHT, the dial-back and publishing take a while by design (the
-/// search backs off from 5 s while no relay is announced yet).
-const FIND_RELAY: Duration = Duration::from_secs(120);
-
-/// What a relay gateway adds to the user defaults.
-const SERVE_ANYONE: &str = "[relay]\nserve = \"anyone\"\n";
-
-/// Waits until `client`'s gateway has published a record that lists a relay.
-async fn published_relays(client: &mut IrcClient) -> String {
-    client
-        .expect_within(FIND_RELAY, |l| l.contains("DHT: published our relays"))
-        .await
-}
-
-/// Sends `text` from `from` to `to_nick` and waits for it at `to`; returns the line seen.
-async fn say(from: &mut IrcClient, to: &mut IrcClient, to_nick: &str, text: &str) -> String {
-    from.send(&format!("PRIVMSG {to_nick} :{text}")).await;
-    let line = to
-        .expect_within(Duration::from_secs(60), |l| chat(l) && l.ends_with(text))
-        .await;
-    assert!(line.ends_with(&format!(" :{text}")), "{line}");
-    line
-}
-
-/// Asks the gateway for `status` and returns its lines, up to the last one.
-async fn status(client: &mut IrcClient) -> Vec<String> {
-    client.send("PRIVMSG &disims :status").await;
-    let mut lines = Vec::new();
-    loop {
-        let line = client.expect(|l| l.contains("&disims :")).await;
-        let done = line.contains("Unknown senders:");
-        lines.push(line);
-        if done {
-            return lines;
-        }
-    }
-}
-
-/// Asks for `status` until one of its lines matches (the keeper works in the background).
-async fn status_until(client: &mut IrcClient, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = std::time::Instant::now() + FIND_RELAY;
-    loop {
-        let lines = status(client).await;
-        if let Some(line) = lines.iter().find(|l| pred(l)) {
-            return line.clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no matching status line; last: {lines:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// Issue 13, lab scenario 1: alice and bob each behind a port-randomising home router,
@@ -126,10 +75,7 @@ async fn users_behind_port_randomising_nats_talk_through_a_public_relay() {
         say(&mut bob, &mut alice, &alice_id, &format!("burst {i}")).await;
     }
 
-    alice.send(&format!("WHOIS {bob_id}")).await;
-    let line = alice
-        .expect(|l| l.contains(" 320 ") && l.contains("session up"))
-        .await;
+    let line = session_path(&mut alice, &bob_id).await;
     assert!(line.contains("relayed via"), "{line}");
     drop(relay);
 }
@@ -171,7 +117,7 @@ async fn a_friends_gateway_relays_for_its_contacts_only() {
         l.contains("DHT: published that we are behind a NAT with no relay")
     })
     .await;
-    status_until(&mut bob, |l| {
+    status_until(&mut bob, FIND_RELAY, |l| {
         l.contains("Reachability:") && l.contains("PermissionDenied")
     })
     .await;
@@ -236,20 +182,6 @@ async fn with_no_relay_anywhere_the_sender_is_told_why_messages_wait() {
     );
 }
 
-/// The chat texts `client` receives until `last` (included), in order.
-async fn texts_until(client: &mut IrcClient, last: &str) -> Vec<String> {
-    let mut texts = Vec::new();
-    loop {
-        let line = client.expect_within(Duration::from_secs(90), chat).await;
-        let text = line.split_once(" :").map_or("", |(_, t)| t).to_string();
-        let done = text == last;
-        texts.push(text);
-        if done {
-            return texts;
-        }
-    }
-}
-
 /// Issue 13, lab scenario 4: three public relays; alice and bob behind port-randomising
 /// routers each hold two reservations (the default). Mid-conversation the relay that
 /// carries it is killed (SIGKILL): alice's gateway reserves at the third relay and
@@ -289,10 +221,7 @@ async fn when_the_relay_dies_the_conversation_moves_to_another_and_nothing_is_lo
     say(&mut bob, &mut alice, &alice_id, "before 0").await;
     say(&mut alice, &mut bob, &bob_id, "reply 0").await;
     // The relay that carries the conversation, as alice's WHOIS tells it.
-    alice.send(&format!("WHOIS {bob_id}")).await;
-    let whois = alice
-        .expect(|l| l.contains(" 320 ") && l.contains("session up"))
-        .await;
+    let whois = session_path(&mut alice, &bob_id).await;
     let carrying = relays
         .iter()
         .position(|r| whois.contains(&r.peer.to_string()) || whois.contains(&r.peer.short()))
@@ -318,9 +247,6 @@ async fn when_the_relay_dies_the_conversation_moves_to_another_and_nothing_is_lo
     if !alice.seen[mark..].iter().any(|l| moved(l)) {
         alice.expect_within(FIND_RELAY, moved).await;
     }
-    alice.send(&format!("WHOIS {bob_id}")).await;
-    let whois = alice
-        .expect(|l| l.contains(" 320 ") && l.contains("session up"))
-        .await;
+    let whois = session_path(&mut alice, &bob_id).await;
     assert!(whois.contains("relayed via"), "{whois}");
 }

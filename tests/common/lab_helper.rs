@@ -376,6 +376,26 @@ async fn flood(
         }
     }
 
+    // A Connect, answered before the next (the relay's budgets bind, not the accept loop's:
+    // see [`Gate`]; the flood's own Accepts come in between): the joined stream, or the
+    // outcome as tallied.
+    let connect_to = |target: PeerId| {
+        let gate = gate.clone();
+        async move {
+            let message = RelayMessage::Connect { target };
+            let attempt = async {
+                let mut stream = open_with(relay, &message, &gate).await?;
+                expect_ok(&mut stream).await?;
+                Ok::<_, disims::relay::io::RelayIoError>(stream)
+            };
+            match tokio::time::timeout(FLOOD_ANSWER_WAIT, attempt).await {
+                Ok(Ok(stream)) => Ok(stream),
+                Ok(Err(e)) => Err(Tally::of_error(&e)),
+                Err(_) => Err("timeout".to_string()),
+            }
+        }
+    };
+
     // 2. Circuits to the keys held (the flood's own targets accept), and to random keys.
     let mut connect = Tally::default();
     for i in 0..circuits * 2 {
@@ -383,21 +403,12 @@ async fn flood(
             Some(t) if i < circuits => *t,
             _ => PeerId::of(&fresh()),
         };
-        // Each answered before the next: the relay's budgets bind, not the accept loop's
-        // (see [`Gate`]; the flood's own Accepts come in between).
-        let message = RelayMessage::Connect { target };
-        let attempt = async {
-            let mut stream = open_with(relay, &message, &gate).await?;
-            expect_ok(&mut stream).await?;
-            Ok::<_, disims::relay::io::RelayIoError>(stream)
-        };
-        match tokio::time::timeout(FLOOD_ANSWER_WAIT, attempt).await {
-            Ok(Ok(stream)) => {
+        match connect_to(target).await {
+            Ok(stream) => {
                 connect.add("ok".into());
                 keep(stream);
             }
-            Ok(Err(e)) => connect.add(Tally::of_error(&e)),
-            Err(_) => connect.add("timeout".into()),
+            Err(outcome) => connect.add(outcome),
         }
     }
 
@@ -424,22 +435,6 @@ async fn flood(
 
     // 4. Circuits at the relay's users, held silent; then whether their slots come back.
     let mut victim = Tally::default();
-    let connect_to = |target: PeerId| {
-        let gate = gate.clone();
-        async move {
-            let message = RelayMessage::Connect { target };
-            let attempt = async {
-                let mut stream = open_with(relay, &message, &gate).await?;
-                expect_ok(&mut stream).await?;
-                Ok::<_, disims::relay::io::RelayIoError>(stream)
-            };
-            match tokio::time::timeout(FLOOD_ANSWER_WAIT, attempt).await {
-                Ok(Ok(stream)) => Ok(stream),
-                Ok(Err(e)) => Err(Tally::of_error(&e)),
-                Err(_) => Err("timeout".to_string()),
-            }
-        }
-    };
     for target in victims {
         let mut joined = Vec::new();
         for _ in 0..circuits {

@@ -8,6 +8,8 @@ pub mod lab_gateway;
 
 pub mod lab_helper;
 
+pub mod lab_talk;
+
 pub mod nat;
 
 pub mod netns;
