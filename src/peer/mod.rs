@@ -9,6 +9,7 @@ pub use dial::DialRules;
 pub mod session;
 pub mod transport;
 pub mod upgrade;
+mod upgrade_book;
 pub mod wire;
 #[cfg(test)]
 mod wire_vectors;

@@ -29,7 +29,6 @@
 //! The timing and the backoff book are pure ([`Book`], [`backoff`], [`dial_delay`]); the
 //! IO is the task [`PeerContext::spawn_upgrade`] starts for each relayed session.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -38,17 +37,14 @@ use futures_util::stream::FuturesUnordered;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
+pub use super::upgrade_book::{
+    ANSWER_MIN, BACKOFF_MAX, BACKOFF_MIN, Book, MAX_BOOK, MAX_IN_FLIGHT, Role, backoff,
+};
 use super::wire::MAX_UPGRADE_ADDRS;
 use super::{PeerContext, SessionCommand, transport};
 use crate::crypto::SessionKeys;
 use crate::identity::PeerId;
 
-/// First wait after a failed attempt (then doubling).
-pub const BACKOFF_MIN: Duration = Duration::from_secs(60);
-/// Longest wait between attempts.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(3600);
-/// The side that answers takes at most one attempt per peer in this time.
-pub const ANSWER_MIN: Duration = Duration::from_secs(30);
 /// How long the initiator waits for the other side's `Upgrade`, and the other side for
 /// `UpgradeSync`.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -59,26 +55,11 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Connects to one target per attempt at most (a refused one is tried again: the other
 /// side's SYN may not have opened its router yet).
 pub const MAX_CONNECTS: usize = 3;
-/// Attempts in flight at once, with every peer together.
-pub const MAX_IN_FLIGHT: usize = 8;
 /// Without an address of ours to offer (the DHT has not told us ours yet), look again
 /// after this long (not counted as a failure).
 const NO_CANDIDATE_RETRY: Duration = Duration::from_secs(15);
 /// Signals of the peer's waiting for the upgrade task at most (more are dropped).
 const SIGNALS_QUEUE: usize = 4;
-/// Peers the book remembers at most (the oldest idle entry goes first).
-pub const MAX_BOOK: usize = 4096;
-
-/// Which end of the relayed session we are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// We dialled through the relay: we send Upgrade and Sync, and run the handshake as
-    /// responder on the direct connection.
-    Initiator,
-    /// The relay offered us the circuit: we answer, and run the handshake as initiator.
-    Responder,
-}
-
 /// What the session and its upgrade task tell each other (the session turns them into
 /// [`super::wire::WireMessage::Upgrade`] and `UpgradeSync` and back).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,139 +87,10 @@ pub enum UpgradeError {
     Blocked,
 }
 
-/// The wait after `failures` failed attempts in a row (at least one).
-pub fn backoff(failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    BACKOFF_MIN.saturating_mul(1 << doublings).min(BACKOFF_MAX)
-}
-
 /// How long the initiator waits after sending Sync before it connects: half the round
 /// trip it measured, when Sync reaches the other side (at most [`REPLY_TIMEOUT`]).
 pub fn dial_delay(rtt: Duration) -> Duration {
     rtt.min(REPLY_TIMEOUT) / 2
-}
-
-#[derive(Clone, Debug, Default)]
-struct Entry {
-    failures: u32,
-    next_at: Option<Instant>,
-    in_flight: bool,
-    last_answer: Option<Instant>,
-    touched: Option<Instant>,
-}
-
-/// Attempts per peer: in flight or not, failures in a row, when the next may start.
-#[derive(Debug, Default)]
-pub struct Book {
-    entries: HashMap<PeerId, Entry>,
-    in_flight: usize,
-}
-
-impl Book {
-    /// How long until the initiator may try `peer` (zero: now).
-    pub fn wait(&self, peer: &PeerId, now: Instant) -> Duration {
-        self.entries
-            .get(peer)
-            .and_then(|e| e.next_at)
-            .map_or(Duration::ZERO, |at| at.saturating_duration_since(now))
-    }
-
-    /// Failed attempts in a row with `peer`.
-    pub fn failures(&self, peer: &PeerId) -> u32 {
-        self.entries.get(peer).map_or(0, |e| e.failures)
-    }
-
-    /// The initiator starts an attempt, unless one is in flight or the backoff runs.
-    pub fn start(&mut self, peer: PeerId, now: Instant) -> bool {
-        if self.wait(&peer, now) > Duration::ZERO {
-            return false;
-        }
-        if self.in_flight >= MAX_IN_FLIGHT {
-            return false;
-        }
-        let entry = self.entry(peer, now);
-        if entry.in_flight {
-            return false;
-        }
-        entry.in_flight = true;
-        self.in_flight += 1;
-        true
-    }
-
-    /// The other side takes an attempt the peer asked for, unless one is in flight or it
-    /// answered this peer less than [`ANSWER_MIN`] ago.
-    pub fn answer(&mut self, peer: PeerId, now: Instant) -> bool {
-        if self.in_flight >= MAX_IN_FLIGHT {
-            return false;
-        }
-        let entry = self.entry(peer, now);
-        let recent = entry
-            .last_answer
-            .is_some_and(|at| now.saturating_duration_since(at) < ANSWER_MIN);
-        if entry.in_flight || recent {
-            return false;
-        }
-        entry.in_flight = true;
-        entry.last_answer = Some(now);
-        self.in_flight += 1;
-        true
-    }
-
-    /// An attempt ended: a success forgets the peer; a failure of ours (as initiator)
-    /// backs off.
-    pub fn finish(&mut self, peer: PeerId, role: Role, ok: bool, now: Instant) {
-        self.cancel(peer);
-        if ok {
-            self.entries.remove(&peer);
-            return;
-        }
-        let entry = self.entry(peer, now);
-        if role == Role::Initiator {
-            entry.failures = entry.failures.saturating_add(1);
-            entry.next_at = Some(now + backoff(entry.failures));
-        }
-    }
-
-    /// An attempt ended without saying anything about the path (the session went away,
-    /// we had nothing to offer): not a failure.
-    pub fn cancel(&mut self, peer: PeerId) {
-        if let Some(entry) = self.entries.get_mut(&peer)
-            && std::mem::take(&mut entry.in_flight)
-        {
-            self.in_flight -= 1;
-        }
-    }
-
-    /// Attempts in flight, with every peer.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
-    }
-
-    /// Peers remembered.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    fn entry(&mut self, peer: PeerId, now: Instant) -> &mut Entry {
-        if !self.entries.contains_key(&peer) && self.entries.len() >= MAX_BOOK {
-            let oldest = self
-                .entries
-                .iter()
-                .filter(|(_, e)| !e.in_flight)
-                .min_by_key(|(_, e)| e.touched)
-                .map(|(p, _)| *p);
-            if let Some(oldest) = oldest {
-                self.entries.remove(&oldest);
-            }
-        }
-        let entry = self.entries.entry(peer).or_default();
-        entry.touched = Some(now);
-        entry
-    }
 }
 
 /// A listener on `addr` that connects from the same port may share (`SO_REUSEADDR`,
