@@ -7,6 +7,7 @@ pub use accept::InboundGate;
 mod dial;
 pub use dial::DialRules;
 pub mod session;
+mod session_api;
 pub mod transport;
 pub mod upgrade;
 mod upgrade_book;
