@@ -153,6 +153,14 @@ async fn cuts_at_random_points_lose_nothing_and_duplicate_nothing() {
         while shown.len() < MESSAGES as usize {
             attempt += 1;
             connections += 1;
+            // Every message is shown or still queued: one that is neither was lost (and the
+            // loop would wait for it for ever).
+            let lost: Vec<_> = (0..MESSAGES)
+                .map(chat)
+                .filter(|m| !seen.contains(&m.id) && !queue.iter().any(|q| q.id == m.id))
+                .map(|m| m.text)
+                .collect();
+            assert!(lost.is_empty(), "iteration {iteration}: lost {lost:?}");
             assert!(attempt < 100, "iteration {iteration} made no progress");
             let (ka, kb) = keys(iteration * 1000 + attempt);
             let (sa, sb) = tokio::io::duplex(4096);

@@ -84,10 +84,13 @@ pub(super) async fn run_with<S>(
         .drive(&mut reader, &mut writer, &mut commands, timers, &shutdown)
         .await;
     let _ = writer.shutdown().await;
-    // Everything not acknowledged, then everything not yet sent, in order.
+    // Everything not acknowledged, then everything not yet sent, in order. `recv`, not
+    // `try_recv`: a send that passed the channel's check before `close` may not be in the
+    // queue yet (try_recv says Empty, and it would be dropped with the receiver, although
+    // the sender was told Ok); `recv` ends only once no such send is in flight.
     commands.close();
     let mut unsent: Vec<ChatMessage> = session.unacked.into_iter().collect();
-    while let Ok(cmd) = commands.try_recv() {
+    while let Some(cmd) = commands.recv().await {
         if let SessionCommand::Send(m) = cmd {
             unsent.push(m);
         }

@@ -426,3 +426,46 @@ async fn a_stranger_over_its_budget_is_not_acknowledged_and_closed_but_a_contact
 
 #[path = "session_frame_tests.rs"]
 mod frames;
+
+/// A message handed to a session as it ends is either refused by `send` or handed back in
+/// `SessionEnded`, never dropped in between (a send that passed the channel's closed check
+/// before the session closed it must still be drained: the fault-injection hang).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_while_the_session_ends_is_refused_or_handed_back() {
+    fn numbered(n: u32) -> ChatMessage {
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&n.to_be_bytes());
+        ChatMessage {
+            id: MessageId(id),
+            ..chat(0)
+        }
+    }
+    for round in 0..300 {
+        let (ka, _kb) = keys();
+        let (sa, sb) = tokio::io::duplex(1 << 12);
+        let mut a = start(sa, ka, 2, SessionTimers::default());
+        // The sender runs on its own thread and sends until refused, so that it is sending
+        // when the session ends (its peer is gone).
+        let commands = a.commands.clone();
+        let sender = std::thread::spawn(move || {
+            (0..)
+                .take_while(|n| commands.send(SessionCommand::Send(numbered(*n))).is_ok())
+                .count()
+        });
+        drop(sb);
+        let taken = sender.join().unwrap() as u32;
+        let unsent = match next(&mut a.inputs).await {
+            RouterInput::SessionEnded { unsent, .. } => unsent,
+            other => panic!("expected the session to end, got {other:?}"),
+        };
+        let back: Vec<u32> = unsent
+            .iter()
+            .map(|m| u32::from_be_bytes(m.id.0[..4].try_into().unwrap()))
+            .collect();
+        assert_eq!(
+            back,
+            (0..taken).collect::<Vec<_>>(),
+            "round {round}: every message taken comes back, in order"
+        );
+    }
+}
