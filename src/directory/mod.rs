@@ -2,6 +2,7 @@
 //! looks up a peer's; [`mainline::MainlineDirectory`] does it in the BitTorrent mainline DHT
 //! and [`memory::MemoryDirectory`] in a shared map (tests, and fakes that fail or hang).
 
+pub mod blind;
 pub mod bootstrap;
 pub mod mainline;
 pub mod memory;
