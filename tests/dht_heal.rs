@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use common::IrcClient;
 use disims::daemon::{DhtOptions, Gateway, Options};
+use disims::directory::AddressRecord;
+use disims::directory::blind::{self, BlindedLocation};
 use disims::directory::bootstrap::Resolve;
 use disims::directory::node::HealTimers;
-use disims::directory::{ADDRESS_SALT, AddressRecord};
 use futures_util::StreamExt;
 
 /// Resolves every name to `answer`, after failing `failures` times.
@@ -100,14 +101,18 @@ async fn a_name_that_resolves_only_later_lets_the_gateway_join_and_publish() {
         0,
         "resolved again"
     );
-    // The record is in the DHT, as a BEP 44 item under the gateway's key.
-    let key = gateway.peer_id.as_bytes();
-    let mut items = node.get_mutable(key, Some(ADDRESS_SALT), None);
+    // The record is in the DHT, as a BEP 44 item under the gateway's blinded key of today.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let location = BlindedLocation::of(&gateway.peer_id, blind::period_of(now)).unwrap();
+    let mut items = node.get_mutable(&location.key, Some(&location.salt), None);
     let item = tokio::time::timeout(common::WAIT, items.next())
         .await
         .expect("lookup in time")
         .expect("the record is published");
-    let record = AddressRecord::decode(item.value()).unwrap();
+    let record = AddressRecord::decode(&location.open(item.value()).unwrap()).unwrap();
     assert_eq!(record.addrs, vec![gateway.peer_addr]);
     gateway.shutdown().await;
     // The routing table was saved for the next start.

@@ -14,11 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::process::{self, Process};
+use disims::directory::blind::{self, BlindedLocation};
 use disims::directory::bootstrap::SystemResolver;
 use disims::directory::mainline::MainlineDirectory;
 use disims::directory::node::HealTimers;
 use disims::directory::{ADDRESS_SALT, AddressRecord, Directory, PublishedRecord};
-use ed25519_dalek::{Signer, SigningKey, Verifier};
+use disims::identity::PeerId;
+use ed25519_dalek::{Signer, SigningKey};
 
 /// A bencoded value, as far as KRPC needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,8 +211,8 @@ fn signable(salt: &[u8], seq: i64, v: &[u8]) -> Vec<u8> {
     out
 }
 
-fn target(key: &[u8; 32]) -> [u8; 20] {
-    *mainline::MutableItem::target_from_key(key, Some(ADDRESS_SALT)).as_bytes()
+fn target(key: &[u8; 32], salt: &[u8]) -> [u8; 20] {
+    *mainline::MutableItem::target_from_key(key, Some(salt)).as_bytes()
 }
 
 #[test]
@@ -240,7 +242,11 @@ fn a_standard_krpc_client_is_answered_within_mainlines_limits() {
     .encode()
     .unwrap();
     let got = client.ask(
-        &query(b"dddd", "get", vec![("target", bytes(target(&k)))]),
+        &query(
+            b"dddd",
+            "get",
+            vec![("target", bytes(target(&k, ADDRESS_SALT)))],
+        ),
         b"dddd",
     );
     let token = got.bytes("token").expect("a token").to_vec();
@@ -257,7 +263,7 @@ fn a_standard_krpc_client_is_answered_within_mainlines_limits() {
             ("v", bytes(&record)),
         ];
         if with_target {
-            args.push(("target", bytes(target(&k))));
+            args.push(("target", bytes(target(&k, ADDRESS_SALT))));
         }
         args
     };
@@ -266,7 +272,11 @@ fn a_standard_krpc_client_is_answered_within_mainlines_limits() {
     // With mainline's extra `target` argument (sha1(k + salt)), it is stored.
     client.ask(&query(b"ffff", "put", put_args(true)), b"ffff");
     let got = client.ask(
-        &query(b"gggg", "get", vec![("target", bytes(target(&k)))]),
+        &query(
+            b"gggg",
+            "get",
+            vec![("target", bytes(target(&k, ADDRESS_SALT)))],
+        ),
         b"gggg",
     );
     assert_eq!(got.get("v"), Some(&bytes(&record)), "v is a byte string");
@@ -319,29 +329,52 @@ async fn a_gateways_record_is_a_signed_bencoded_byte_string() {
         published = directory.publish(&record).await;
     }
     published.expect("published");
-    let k = signer.verifying_key().to_bytes();
+    // Where a reader who knows the nick looks: today's blinded key and salt.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let location = BlindedLocation::of(&PeerId::of(&signer), blind::period_of(now)).unwrap();
+    let (k, salt) = (location.key, location.salt);
     let got = tokio::task::spawn_blocking(move || {
         let client = Client::new(addr);
         client.ask(
-            &query(b"hhhh", "get", vec![("target", bytes(target(&k)))]),
+            &query(b"hhhh", "get", vec![("target", bytes(target(&k, &salt)))]),
             b"hhhh",
         )
     })
     .await
     .unwrap();
-    // `v` is a bencoded byte string holding the binary record, nothing else.
+    // `v` is a bencoded byte string of 800 bytes: the sealed, padded record.
     let Some(Bencode::Bytes(v)) = got.get("v") else {
         panic!("v is not a byte string: {got:?}");
     };
-    assert_eq!(PublishedRecord::decode(v).unwrap(), record);
-    assert_eq!(v, &record.encode().unwrap());
+    assert_eq!(v.len(), blind::VALUE_LEN);
+    let opened = location.open(v).unwrap();
+    assert_eq!(PublishedRecord::decode(&opened).unwrap(), record);
+    assert_eq!(opened, record.encode().unwrap());
     let Some(Bencode::Int(seq)) = got.get("seq") else {
         panic!("no seq: {got:?}");
     };
-    // The signature is BEP 44's, over salt, seq and v, by the identity key.
+    // The signature is BEP 44's, over salt, seq and v, by the blinded key.
     let sig = ed25519_dalek::Signature::from_slice(got.bytes("sig").unwrap()).unwrap();
-    signer
-        .verifying_key()
-        .verify(&signable(ADDRESS_SALT, *seq, v), &sig)
+    ed25519_dalek::VerifyingKey::from_bytes(&k)
+        .unwrap()
+        .verify_strict(&signable(&salt, *seq, v), &sig)
         .expect("BEP 44 signature");
+    // Nothing is published under the identity key any more.
+    let identity = signer.verifying_key().to_bytes();
+    let legacy = tokio::task::spawn_blocking(move || {
+        Client::new(addr).ask(
+            &query(
+                b"iiii",
+                "get",
+                vec![("target", bytes(target(&identity, ADDRESS_SALT)))],
+            ),
+            b"iiii",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(legacy.get("v").is_none(), "{legacy:?}");
 }

@@ -1,5 +1,5 @@
-//! Private address records (issue 14, step 1; pure, **not yet used by the directory**): a
-//! record stored under a key blinded from the identity key and the time period, with a
+//! Private address records (issue 14; pure, used by [`super::mainline`]): a record
+//! stored under a key blinded from the identity key and the time period, with a
 //! salt derived the same way, and a value encrypted with a key only those who know the
 //! nick can derive, padded to one size. A DHT crawler sees unlinkable random-looking items;
 //! anyone who knows the nick finds and reads the record. The model is Tor's v3 onion

@@ -1,6 +1,8 @@
-//! The [`Directory`] in the BitTorrent mainline DHT: our address record is a BEP 44
-//! mutable item signed by the identity key, salted with [`ADDRESS_SALT`], `seq` = Unix
-//! time in microseconds (so no read-before-write is needed).
+//! The [`Directory`] in the BitTorrent mainline DHT. Our address record is a BEP 44 mutable
+//! item under a key blinded from the identity key for the day ([`super::blind`]: a crawler
+//! sees unlinkable random-looking items; whoever knows the nick finds and reads it), `seq`
+//! = Unix time in microseconds (so no read-before-write is needed). Lookups also read the
+//! item gateways published before blinding (identity key, salt [`ADDRESS_SALT`]).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -13,7 +15,9 @@ use ::mainline::errors::{PutMutableError, PutQueryError};
 use ::mainline::{Dht, MutableItem};
 use ed25519_dalek::SigningKey;
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
+use super::blind::{self, BlindedLocation, BlindedSigner};
 use super::bootstrap::Resolve;
 use super::node::{HealTimers, HealingNode, build_checked, pick_port};
 use super::{
@@ -83,7 +87,8 @@ pub fn build_dht(config: &DhtConfig) -> Result<Dht, DirectoryError> {
 
 /// The ways a query ended without a valid record.
 enum Query {
-    Found(PublishedRecord),
+    /// A valid record, with its BEP 44 `seq`.
+    Found(PublishedRecord, i64),
     /// The query ran; `responded` nodes answered it.
     NotFound {
         responded: u32,
@@ -132,15 +137,74 @@ impl MainlineDirectory {
         )
     }
 
+    /// Looks `peer` up: its blinded record of today, yesterday and tomorrow (clocks and the
+    /// day's change), and the record under the identity key and [`ADDRESS_SALT`] that
+    /// gateways published before blinding (read during the transition). Today's blinded
+    /// record is taken as soon as it comes; otherwise the newest found (highest `seq`).
     async fn query(&self, dht: &AsyncDht, peer: PeerId) -> Query {
-        let detailed = dht.get_mutable_detailed(peer.as_bytes(), Some(ADDRESS_SALT), None);
+        let today = blind::period_of(unix_secs());
+        let mut queries: FuturesUnordered<_> = [today, today.saturating_sub(1), today + 1]
+            .into_iter()
+            .filter_map(|period| BlindedLocation::of(&peer, period).ok())
+            .enumerate()
+            .map(|(i, location)| {
+                let key = location.key;
+                let salt = location.salt;
+                Box::pin(async move {
+                    let open = move |v: &[u8]| -> Result<PublishedRecord, String> {
+                        let record = location.open(v).map_err(|e| e.to_string())?;
+                        PublishedRecord::decode(&record).map_err(|e| e.to_string())
+                    };
+                    (i, self.query_item(dht, peer, &key, &salt, open).await)
+                }) as BoxFuture<'_, (usize, Query)>
+            })
+            .collect();
+        queries.push(Box::pin(async move {
+            let open = |v: &[u8]| PublishedRecord::decode(v).map_err(|e| e.to_string());
+            (
+                9,
+                self.query_item(dht, peer, peer.as_bytes(), ADDRESS_SALT, open)
+                    .await,
+            )
+        }));
+        let mut best: Option<(PublishedRecord, i64)> = None;
+        let mut responded = 0;
+        let mut timed_out = false;
+        while let Some((i, outcome)) = queries.next().await {
+            match outcome {
+                Query::Found(record, _) if i == 0 => return Query::Found(record, 0),
+                Query::Found(record, seq) if best.as_ref().is_none_or(|(_, s)| seq > *s) => {
+                    best = Some((record, seq));
+                }
+                Query::Found(..) => {}
+                Query::NotFound { responded: n } => responded = responded.max(n),
+                Query::TimedOut => timed_out = true,
+            }
+        }
+        match best {
+            Some((record, seq)) => Query::Found(record, seq),
+            None if responded == 0 && timed_out => Query::TimedOut,
+            None => Query::NotFound { responded },
+        }
+    }
+
+    /// One BEP 44 query: the first item `open` accepts (mainline has checked its signature
+    /// against the key and salt asked for), else how the query ended.
+    async fn query_item(
+        &self,
+        dht: &AsyncDht,
+        peer: PeerId,
+        key: &[u8; 32],
+        salt: &[u8],
+        open: impl Fn(&[u8]) -> Result<PublishedRecord, String>,
+    ) -> Query {
+        let detailed = dht.get_mutable_detailed(key, Some(salt), None);
         let mut items = detailed.items;
         let outcome = detailed.outcome;
         let first_valid = async {
             while let Some(item) = items.next().await {
-                // mainline has checked the signature against the key and salt we asked for.
-                match PublishedRecord::decode(item.value()) {
-                    Ok(record) => return Query::Found(record),
+                match open(item.value()) {
+                    Ok(record) => return Query::Found(record, item.seq()),
                     Err(e) => tracing::warn!(
                         peer = %peer.short(), seq = item.seq(), error = %e,
                         "ignoring an invalid address record from the DHT"
@@ -160,6 +224,58 @@ impl MainlineDirectory {
             .await
             .unwrap_or(Query::TimedOut)
     }
+
+    /// Puts our record, blinded, for `period`.
+    async fn put_blinded(
+        &self,
+        dht: &AsyncDht,
+        record: &[u8],
+        period: u64,
+    ) -> Result<(), DirectoryError> {
+        let signer = BlindedSigner::new(&self.signer, period)?;
+        let location = signer.location();
+        let nonce = crate::identity::random_bytes::<24>()
+            .map_err(|e| DirectoryError::PutFailed(e.to_string()))?;
+        let value = location.seal(record, nonce)?;
+        let seq = seq_now();
+        let signature = signer.sign(&blind::bep44_signable(seq, &value, Some(&location.salt)));
+        let item = MutableItem::new_signed_unchecked(
+            location.key,
+            signature.to_bytes(),
+            &value,
+            seq,
+            Some(&location.salt),
+        );
+        match dht.put_mutable(item, None).await {
+            Ok(_) => Ok(()),
+            Err(PutMutableError::Query(PutQueryError::NoClosestNodes)) => Err(self.offline()),
+            Err(e) => Err(DirectoryError::PutFailed(e.to_string())),
+        }
+    }
+}
+
+/// Unix time in seconds.
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// In the last this-much of a period, a record is also published for the next one, so
+/// that it is found across the day's change (longer than the republish interval, 30 to
+/// 60 minutes, so that one republish at least falls in it).
+pub const PERIOD_OVERLAP_SECS: u64 = 2 * 3600;
+
+/// The periods to publish for at `unix_secs`: the current one, and the next near its end.
+pub fn publish_periods(unix_secs: u64) -> Vec<u64> {
+    let period = blind::period_of(unix_secs);
+    let into = unix_secs % blind::PERIOD_SECS;
+    if into >= blind::PERIOD_SECS - PERIOD_OVERLAP_SECS {
+        vec![period, period + 1]
+    } else {
+        vec![period]
+    }
 }
 
 /// Unix time in microseconds: the BEP 44 `seq` of our records.
@@ -175,17 +291,13 @@ impl Directory for MainlineDirectory {
         // Checked before the put: mainline does not, and an oversized put only times out.
         let encoded = record.encode();
         Box::pin(async move {
-            let item = MutableItem::new(
-                self.signer.clone(),
-                &encoded?,
-                seq_now(),
-                Some(ADDRESS_SALT),
-            );
-            match self.dht()?.put_mutable(item, None).await {
-                Ok(_) => Ok(()),
-                Err(PutMutableError::Query(PutQueryError::NoClosestNodes)) => Err(self.offline()),
-                Err(e) => Err(DirectoryError::PutFailed(e.to_string())),
+            let encoded = encoded?;
+            let dht = self.dht()?;
+            // Blinded only: under the identity key a crawler could list the user.
+            for period in publish_periods(unix_secs()) {
+                self.put_blinded(&dht, &encoded, period).await?;
             }
+            Ok(())
         })
     }
 
@@ -205,7 +317,7 @@ impl Directory for MainlineDirectory {
                 Err(_) => Query::NotFound { responded: 0 },
             };
             let our_side_down = match outcome {
-                Query::Found(record) => {
+                Query::Found(record, _) => {
                     self.cache().insert(peer, (record.clone(), Instant::now()));
                     return Ok(Some(Found {
                         record,

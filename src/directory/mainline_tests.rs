@@ -425,3 +425,49 @@ async fn a_port_in_use_is_a_plain_error() {
         assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
     }
 }
+
+/// During the transition a gateway that still publishes under its identity key (the form
+/// before blinding) is found; a newer gateway's blinded record wins over an older legacy
+/// one of the same peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_published_before_blinding_is_still_found() {
+    let testnet = testnet(10).await;
+    let alice = client(&testnet, 1);
+    let bob = client(&testnet, 2);
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let peer = PeerId::of(&key);
+    let legacy = ::mainline::MutableItem::new(
+        key.clone(),
+        &record(4200).encode().unwrap(),
+        seq_now(),
+        Some(ADDRESS_SALT),
+    );
+    alice
+        .dht()
+        .unwrap()
+        .put_mutable(legacy, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        bob.lookup(peer).await.unwrap().unwrap().record,
+        record(4200)
+    );
+    alice.publish(&record(4201)).await.unwrap();
+    bob.forget(&peer);
+    assert_eq!(
+        bob.lookup(peer).await.unwrap().unwrap().record,
+        record(4201)
+    );
+}
+
+#[test]
+fn a_record_is_published_for_tomorrow_too_in_the_last_two_hours_of_a_day() {
+    let day = 20_000 * blind::PERIOD_SECS;
+    assert_eq!(publish_periods(day), vec![20_000]);
+    assert_eq!(publish_periods(day + 21 * 3600), vec![20_000]);
+    assert_eq!(publish_periods(day + 22 * 3600), vec![20_000, 20_001]);
+    assert_eq!(
+        publish_periods(day + blind::PERIOD_SECS - 1),
+        vec![20_000, 20_001]
+    );
+}

@@ -37,6 +37,8 @@ pub enum DirectoryError {
     PutFailed(String),
     #[error("invalid record: {0}")]
     Record(#[from] RecordV2Error),
+    #[error("blinded record: {0}")]
+    Blind(#[from] blind::BlindError),
     #[error("cannot start the DHT node: {0}")]
     Start(#[source] std::io::Error),
 }
