@@ -11,6 +11,7 @@ use std::fmt;
 use crypto_secretbox::{AeadInPlace, Nonce, Tag, XSalsa20Poly1305};
 
 use super::kdf::SecretKey32;
+use super::obfs::LengthMask;
 
 /// Length of a record header (a big-endian u32 body length).
 pub const RECORD_HEADER_LEN: usize = 4;
@@ -72,6 +73,8 @@ pub struct FrameSealer {
     cipher: XSalsa20Poly1305,
     /// Counter for the next frame; `u64::MAX` is never used, so the counter can never wrap.
     next: u64,
+    /// Version 2: the record headers are masked.
+    mask: Option<LengthMask>,
     #[cfg(test)]
     key: [u8; 32],
 }
@@ -81,9 +84,15 @@ impl FrameSealer {
         Self {
             cipher: key.cipher(),
             next: 0,
+            mask: None,
             #[cfg(test)]
             key: *key.as_bytes(),
         }
+    }
+
+    /// From now on, every record header is masked (version 2).
+    pub(crate) fn mask_lengths(&mut self, mask: LengthMask) {
+        self.mask = Some(mask);
     }
 
     /// Seals `plaintext` as the next frame and appends the whole data record (u32 header + body).
@@ -98,7 +107,11 @@ impl FrameSealer {
         let start = out.len();
         out.reserve(RECORD_HEADER_LEN + body_len);
         // Cannot truncate: body_len <= MAX_DATA_RECORD < u32::MAX.
-        out.extend_from_slice(&(body_len as u32).to_be_bytes());
+        let mut header = (body_len as u32).to_be_bytes();
+        if let Some(mask) = &mut self.mask {
+            mask.apply(&mut header);
+        }
+        out.extend_from_slice(&header);
         let tag_at = out.len();
         out.extend_from_slice(&[0u8; TAG_LEN]);
         out.extend_from_slice(plaintext);
@@ -143,6 +156,8 @@ impl fmt::Debug for FrameSealer {
 pub struct FrameOpener {
     cipher: XSalsa20Poly1305,
     next: u64,
+    /// Version 2: the mask of the peer's record headers, until the reader takes it.
+    mask: Option<LengthMask>,
     #[cfg(test)]
     key: [u8; 32],
 }
@@ -152,9 +167,20 @@ impl FrameOpener {
         Self {
             cipher: key.cipher(),
             next: 0,
+            mask: None,
             #[cfg(test)]
             key: *key.as_bytes(),
         }
+    }
+
+    pub(crate) fn mask_lengths(&mut self, mask: LengthMask) {
+        self.mask = Some(mask);
+    }
+
+    /// The mask of the peer's record headers (version 2), for the reader that splits the
+    /// stream into records; `None` in version 1 (plain headers) or once taken.
+    pub fn take_length_mask(&mut self) -> Option<LengthMask> {
+        self.mask.take()
     }
 
     /// Authenticates and decrypts a data record body in place; returns the plaintext slice.

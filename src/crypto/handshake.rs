@@ -17,6 +17,7 @@ use super::kdf::{
     INFO_DATA_I2R, INFO_DATA_R2I, INFO_HS_INITIATOR, INFO_HS_RESPONDER, LABEL, PROOF_INITIATOR,
     PROOF_LABEL_LEN, PROOF_RESPONDER, hash, hkdf32,
 };
+use super::obfs::LengthMask;
 
 /// First bytes of msg1.
 pub const MAGIC: &[u8; 4] = b"DSMS";
@@ -28,8 +29,9 @@ pub const MSG2_LEN: usize = 32 + BOX_LEN;
 pub const MSG3_LEN: usize = BOX_LEN;
 
 /// Plaintext of the identity boxes in msg2 and msg3: an ed25519 public key and a signature.
-const PROOF_LEN: usize = 32 + 64;
-const BOX_LEN: usize = TAG_LEN + PROOF_LEN;
+pub(super) const PROOF_LEN: usize = 32 + 64;
+/// An identity box without padding.
+pub(super) const BOX_LEN: usize = TAG_LEN + PROOF_LEN;
 /// Length of msg1's fixed prefix (magic and version), checked before the exact length so
 /// that a future version with a longer msg1 is reported as `UnsupportedVersion`.
 const MSG1_PREFIX_LEN: usize = 6;
@@ -77,6 +79,13 @@ pub enum HandshakeError {
     #[error("{0}: the peer's signature over the transcript does not verify")]
     BadSignature(HandshakeMessage),
     #[error(
+        "msg1 does not prove knowledge of our key (a probe, a replay, a dialler that \
+         expected another key, or a clock off by more than an hour)"
+    )]
+    NotForUs,
+    #[error("{0}: {1} bytes of padding (at most {max} allowed)", max = super::handshake_v2::MAX_PAD)]
+    Padding(HandshakeMessage, usize),
+    #[error(
         "dialled key {} but the responder proved key {}",
         hex(expected),
         hex(found)
@@ -89,7 +98,7 @@ pub enum HandshakeError {
     },
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -103,6 +112,8 @@ pub struct SessionKeys {
     pub opener: FrameOpener,
     /// th3, the hash of the whole handshake: a public session identifier.
     pub transcript_hash: [u8; 32],
+    /// The handshake's protocol version (1: plain records; 2: masked lengths).
+    pub version: u16,
 }
 
 impl fmt::Debug for SessionKeys {
@@ -112,6 +123,7 @@ impl fmt::Debug for SessionKeys {
             .field("sealer", &self.sealer)
             .field("opener", &self.opener)
             .field("transcript_hash", &hex(&self.transcript_hash))
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -286,28 +298,68 @@ impl AwaitingMsg3 {
 }
 
 #[derive(Clone, Copy)]
-enum Role {
+pub(super) enum Role {
     Initiator,
     Responder,
 }
 
+/// The labels that make one version's keys and signatures its own.
+pub(super) struct Labels {
+    pub data_i2r: &'static [u8],
+    pub data_r2i: &'static [u8],
+    /// The record-length masks of version 2 (none in version 1).
+    pub lengths: Option<(&'static [u8], &'static [u8])>,
+}
+
+const V1_LABELS: Labels = Labels {
+    data_i2r: INFO_DATA_I2R,
+    data_r2i: INFO_DATA_R2I,
+    lengths: None,
+};
+
 fn session_keys(peer: VerifyingKey, dh: &SharedSecret, th3: [u8; 32], role: Role) -> SessionKeys {
-    let i2r = hkdf32(&th3, dh.as_bytes(), INFO_DATA_I2R);
-    let r2i = hkdf32(&th3, dh.as_bytes(), INFO_DATA_R2I);
-    let (send, recv) = match role {
-        Role::Initiator => (i2r, r2i),
-        Role::Responder => (r2i, i2r),
+    derive_session_keys(peer, dh, th3, role, &V1_LABELS, PROTOCOL_VERSION)
+}
+
+/// The data keys (and for version 2 the length masks) of a completed handshake.
+pub(super) fn derive_session_keys(
+    peer: VerifyingKey,
+    dh: &SharedSecret,
+    th3: [u8; 32],
+    role: Role,
+    labels: &Labels,
+    version: u16,
+) -> SessionKeys {
+    let pair = |i2r: &[u8], r2i: &[u8]| {
+        let i2r = hkdf32(&th3, dh.as_bytes(), i2r);
+        let r2i = hkdf32(&th3, dh.as_bytes(), r2i);
+        match role {
+            Role::Initiator => (i2r, r2i),
+            Role::Responder => (r2i, i2r),
+        }
     };
+    let (send, recv) = pair(labels.data_i2r, labels.data_r2i);
+    let mut sealer = FrameSealer::new(&send);
+    let mut opener = FrameOpener::new(&recv);
+    if let Some((i2r, r2i)) = labels.lengths {
+        let (send, recv) = pair(i2r, r2i);
+        sealer.mask_lengths(LengthMask::new(&send));
+        opener.mask_lengths(LengthMask::new(&recv));
+    }
     SessionKeys {
         peer,
-        sealer: FrameSealer::new(&send),
-        opener: FrameOpener::new(&recv),
+        sealer,
+        opener,
         transcript_hash: th3,
+        version,
     }
 }
 
 /// Rejects the all-zero X25519 output that a low-order public key forces.
-fn contributory(dh: SharedSecret, m: HandshakeMessage) -> Result<SharedSecret, HandshakeError> {
+pub(super) fn contributory(
+    dh: SharedSecret,
+    m: HandshakeMessage,
+) -> Result<SharedSecret, HandshakeError> {
     if dh.was_contributory() {
         Ok(dh)
     } else {
@@ -322,10 +374,24 @@ fn seal_proof(
     proof_label: &[u8; PROOF_LABEL_LEN],
     th: &[u8; 32],
 ) -> [u8; BOX_LEN] {
+    let sealed = seal_padded_proof(cipher, identity, proof_label, th, 0);
+    sealed
+        .try_into()
+        .expect("an unpadded proof box has BOX_LEN bytes")
+}
+
+/// [`seal_proof`] with `pad` zero bytes after the signature, inside the box (version 2).
+pub(super) fn seal_padded_proof(
+    cipher: &XSalsa20Poly1305,
+    identity: &SigningKey,
+    proof_label: &[u8; PROOF_LABEL_LEN],
+    th: &[u8; 32],
+    pad: usize,
+) -> Vec<u8> {
     let sig = identity.sign(&signed_message(proof_label, th));
-    let mut sealed = [0u8; BOX_LEN];
+    let mut sealed = vec![0u8; BOX_LEN + pad];
     sealed[TAG_LEN..TAG_LEN + 32].copy_from_slice(identity.verifying_key().as_bytes());
-    sealed[TAG_LEN + 32..].copy_from_slice(&sig.to_bytes());
+    sealed[TAG_LEN + 32..BOX_LEN].copy_from_slice(&sig.to_bytes());
     let tag = cipher
         .encrypt_in_place_detached(&nonce(0), b"", &mut sealed[TAG_LEN..])
         .expect("secretbox sealing cannot fail without associated data");
@@ -333,20 +399,24 @@ fn seal_proof(
     sealed
 }
 
-/// Opens an identity box; returns the claimed key (canonical, not of small order) and the
+/// Opens an identity box (of [`BOX_LEN`] bytes, or more in version 2: what follows the
+/// signature is padding); returns the claimed key (canonical, not of small order) and the
 /// signature.
-fn open_proof(
+pub(super) fn open_proof(
     cipher: &XSalsa20Poly1305,
     sealed: &[u8],
     m: HandshakeMessage,
 ) -> Result<(VerifyingKey, Signature), HandshakeError> {
-    let mut buf: [u8; BOX_LEN] = sealed.try_into().map_err(|_| HandshakeError::Decrypt(m))?;
+    if sealed.len() < BOX_LEN {
+        return Err(HandshakeError::Decrypt(m));
+    }
+    let mut buf = sealed.to_vec();
     let (tag, body) = buf.split_at_mut(TAG_LEN);
     let tag = Tag::clone_from_slice(tag);
     cipher
         .decrypt_in_place_detached(&nonce(0), b"", body, &tag)
         .map_err(|_| HandshakeError::Decrypt(m))?;
-    let (key, sig) = body.split_at(32);
+    let (key, sig) = body[..PROOF_LEN].split_at(32);
     let key: [u8; 32] = key.try_into().map_err(|_| HandshakeError::Decrypt(m))?;
     // The one key check of the whole gateway: canonical and not of small order, so a
     // proven identity is always a PeerId (one key, one nick).
@@ -355,7 +425,7 @@ fn open_proof(
     Ok((key, sig))
 }
 
-fn verify(
+pub(super) fn verify(
     key: &VerifyingKey,
     proof_label: &[u8; PROOF_LABEL_LEN],
     th: &[u8; 32],

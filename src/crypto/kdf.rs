@@ -24,6 +24,19 @@ pub(crate) const PROOF_LABEL_LEN: usize = 25;
 pub(crate) const PROOF_RESPONDER: &[u8; PROOF_LABEL_LEN] = b"disims v1 responder proof";
 pub(crate) const PROOF_INITIATOR: &[u8; PROOF_LABEL_LEN] = b"disims v1 initiator proof";
 
+/// Version 2's protocol label (the first input of its transcript hash) and its own labels.
+pub const LABEL_V2: &[u8] = b"DiSIMS/2 handshake";
+pub(crate) const V2_HS_RESPONDER: &[u8] = b"disims v2 hs responder";
+pub(crate) const V2_HS_INITIATOR: &[u8] = b"disims v2 hs initiator";
+pub(crate) const V2_HS_LEN_RESPONDER: &[u8] = b"disims v2 hs length responder";
+pub(crate) const V2_HS_LEN_INITIATOR: &[u8] = b"disims v2 hs length initiator";
+pub(crate) const V2_DATA_I2R: &[u8] = b"disims v2 data initiator to responder";
+pub(crate) const V2_DATA_R2I: &[u8] = b"disims v2 data responder to initiator";
+pub(crate) const V2_LEN_I2R: &[u8] = b"disims v2 length initiator to responder";
+pub(crate) const V2_LEN_R2I: &[u8] = b"disims v2 length responder to initiator";
+pub(crate) const V2_PROOF_RESPONDER: &[u8; PROOF_LABEL_LEN] = b"disims v2 responder proof";
+pub(crate) const V2_PROOF_INITIATOR: &[u8; PROOF_LABEL_LEN] = b"disims v2 initiator proof";
+
 /// A 32-byte symmetric key that is overwritten with zeros when dropped (`zeroize` uses
 /// volatile writes, which the compiler cannot elide as dead stores).
 pub(crate) struct SecretKey32([u8; 32]);
@@ -36,6 +49,11 @@ impl SecretKey32 {
 
     #[cfg(test)]
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The key's bytes, to key another primitive with (the caller must not copy them out).
+    pub(crate) fn as_array(&self) -> &[u8; 32] {
         &self.0
     }
 

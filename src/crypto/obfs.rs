@@ -1,0 +1,161 @@
+//! The primitives that make a version 2 connection look like uniform random bytes
+//! (docs/protocol.md, "Handshake, version 2"), modelled on obfs4:
+//!
+//! - [`Ephemeral`]: an X25519 key pair whose public key travels as its Elligator2
+//!   representative (the `Randomized` variant: a point of the whole curve, low-order part
+//!   included, and random top bits), which is indistinguishable from 32 random bytes;
+//! - [`ProberKey`]: the key, derived from the responder's public identity key, that the
+//!   first message is authenticated with: only someone who knows the nick can make a first
+//!   message the responder answers;
+//! - [`LengthMask`]: the XSalsa20 keystream that hides every record length.
+//!
+//! Pure: callers pass the random bytes and the hour.
+
+use std::fmt;
+
+use curve25519_elligator2::{MapToPointVariant, MontgomeryPoint, Randomized};
+use ed25519_dalek::VerifyingKey;
+use hmac::{Hmac, KeyInit, Mac};
+use salsa20::XSalsa20;
+use salsa20::cipher::{KeyIvInit, StreamCipher};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use x25519_dalek::{PublicKey, SharedSecret, StaticSecret};
+
+use super::kdf::SecretKey32;
+
+/// Length of an Elligator2 representative (an ephemeral public key on the wire).
+pub const REPR_LEN: usize = 32;
+/// Length of the first message's MAC.
+pub const MAC_LEN: usize = 16;
+
+const EPHEMERAL_LABEL: &[u8] = b"disims v2 ephemeral";
+const PROBER_LABEL: &[u8] = b"disims v2 prober key";
+
+/// An ephemeral X25519 key pair whose public key is representable, with its representative.
+pub struct Ephemeral {
+    secret: StaticSecret,
+    repr: [u8; REPR_LEN],
+}
+
+impl Ephemeral {
+    /// Derives a key pair from 32 fresh random bytes: candidate `i` (0, 1, ...) has the
+    /// private key SHA-256(label || seed || i) and the tweak SHA-256(...)'s first byte
+    /// re-hashed; the first candidate whose public key has a representative is taken
+    /// (half of them do, so 2 tries on average).
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        for i in 0u8..=255 {
+            let candidate: [u8; 32] = Sha256::new()
+                .chain_update(EPHEMERAL_LABEL)
+                .chain_update(seed)
+                .chain_update([i])
+                .finalize()
+                .into();
+            let tweak = Sha256::digest(candidate)[0];
+            if let Some(repr) = Randomized::to_representative(&candidate, tweak).into_option() {
+                return Self {
+                    secret: StaticSecret::from(candidate),
+                    repr,
+                };
+            }
+        }
+        // 256 candidates all unrepresentable: probability 2^-256.
+        unreachable!("no representable key among 256 candidates")
+    }
+
+    /// The representative: what goes on the wire instead of the public key.
+    pub fn representative(&self) -> &[u8; REPR_LEN] {
+        &self.repr
+    }
+
+    /// X25519 with the peer's representative. The peer's point may carry a low-order part
+    /// (that is what makes representatives uniform); the clamped scalar removes it. `None`
+    /// when the result is all zeros (a low-order point: no contribution).
+    pub fn agree(&self, peer_repr: &[u8; REPR_LEN]) -> Option<SharedSecret> {
+        let dh = self.secret.diffie_hellman(&public_of(peer_repr));
+        dh.was_contributory().then_some(dh)
+    }
+}
+
+impl fmt::Debug for Ephemeral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ephemeral")
+            .field("representative", &super::handshake::hex(&self.repr))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The X25519 public key a representative stands for (every 32-byte string is one).
+pub fn public_of(repr: &[u8; REPR_LEN]) -> PublicKey {
+    let point = MontgomeryPoint::from_representative::<Randomized>(repr)
+        .expect("every representative maps to a point");
+    PublicKey::from(point.0)
+}
+
+/// The key a first message is authenticated with, known to whoever knows the responder's
+/// nick: SHA-256("disims v2 prober key" || identity public key).
+#[derive(Clone)]
+pub struct ProberKey([u8; 32]);
+
+impl ProberKey {
+    pub fn of(responder: &VerifyingKey) -> Self {
+        Self(
+            Sha256::new()
+                .chain_update(PROBER_LABEL)
+                .chain_update(responder.as_bytes())
+                .finalize()
+                .into(),
+        )
+    }
+
+    /// HMAC-SHA256(key, representative || hour as u64 BE): the MAC is its first 16 bytes,
+    /// the mask of msg1's padding length the next 2.
+    pub(crate) fn tag(&self, repr: &[u8; REPR_LEN], hour: u64) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(repr);
+        mac.update(&hour.to_be_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The hour (of `hour - 1`, `hour`, `hour + 1`) whose MAC `mac` is, compared in
+    /// constant time; `None` if none.
+    pub(crate) fn hour_of(
+        &self,
+        repr: &[u8; REPR_LEN],
+        mac: &[u8; MAC_LEN],
+        hour: u64,
+    ) -> Option<(u64, [u8; 32])> {
+        [hour, hour.wrapping_sub(1), hour.wrapping_add(1)]
+            .into_iter()
+            .map(|h| (h, self.tag(repr, h)))
+            .find(|(_, tag)| bool::from(tag[..MAC_LEN].ct_eq(mac)))
+    }
+}
+
+impl fmt::Debug for ProberKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProberKey(<redacted>)")
+    }
+}
+
+/// Hides record lengths: each length is XORed with the next bytes of the XSalsa20 keystream
+/// of its own key (nonce all zeros), so a record's header looks random and says nothing.
+pub struct LengthMask(XSalsa20);
+
+impl LengthMask {
+    pub(crate) fn new(key: &SecretKey32) -> Self {
+        Self(XSalsa20::new(key.as_array().into(), &[0u8; 24].into()))
+    }
+
+    /// XORs `bytes` with the next `bytes.len()` bytes of the keystream (masks and unmasks).
+    pub fn apply(&mut self, bytes: &mut [u8]) {
+        self.0.apply_keystream(bytes);
+    }
+}
+
+impl fmt::Debug for LengthMask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LengthMask(<redacted>)")
+    }
+}
