@@ -7,13 +7,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::process::{self, Process};
+use common::krpc::{self, Bencode, bytes};
+use common::process;
 use disims::directory::blind::{self, BlindedLocation};
 use disims::directory::bootstrap::SystemResolver;
 use disims::directory::mainline::MainlineDirectory;
@@ -22,124 +21,12 @@ use disims::directory::{ADDRESS_SALT, AddressRecord, Directory, PublishedRecord}
 use disims::identity::PeerId;
 use ed25519_dalek::{Signer, SigningKey};
 
-/// A bencoded value, as far as KRPC needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Bencode {
-    Int(i64),
-    Bytes(Vec<u8>),
-    List(Vec<Bencode>),
-    Dict(BTreeMap<Vec<u8>, Bencode>),
-}
-
-impl Bencode {
-    fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            Bencode::Int(i) => out.extend(format!("i{i}e").into_bytes()),
-            Bencode::Bytes(b) => {
-                out.extend(format!("{}:", b.len()).into_bytes());
-                out.extend(b);
-            }
-            Bencode::List(items) => {
-                out.push(b'l');
-                items.iter().for_each(|i| i.encode(out));
-                out.push(b'e');
-            }
-            // BTreeMap iterates in key order: bencode's sorted keys.
-            Bencode::Dict(map) => {
-                out.push(b'd');
-                for (k, v) in map {
-                    Bencode::Bytes(k.clone()).encode(out);
-                    v.encode(out);
-                }
-                out.push(b'e');
-            }
-        }
-    }
-
-    /// Decodes one value from the front of `input`; returns it and the rest.
-    fn decode(input: &[u8]) -> Option<(Bencode, &[u8])> {
-        match *input.first()? {
-            b'i' => {
-                let end = input.iter().position(|&c| c == b'e')?;
-                let n = std::str::from_utf8(&input[1..end]).ok()?.parse().ok()?;
-                Some((Bencode::Int(n), &input[end + 1..]))
-            }
-            b'l' => {
-                let mut rest = &input[1..];
-                let mut items = Vec::new();
-                while *rest.first()? != b'e' {
-                    let (item, r) = Bencode::decode(rest)?;
-                    items.push(item);
-                    rest = r;
-                }
-                Some((Bencode::List(items), &rest[1..]))
-            }
-            b'd' => {
-                let mut rest = &input[1..];
-                let mut map = BTreeMap::new();
-                while *rest.first()? != b'e' {
-                    let (Bencode::Bytes(k), r) = Bencode::decode(rest)? else {
-                        return None;
-                    };
-                    let (v, r) = Bencode::decode(r)?;
-                    map.insert(k, v);
-                    rest = r;
-                }
-                Some((Bencode::Dict(map), &rest[1..]))
-            }
-            b'0'..=b'9' => {
-                let colon = input.iter().position(|&c| c == b':')?;
-                let len: usize = std::str::from_utf8(&input[..colon]).ok()?.parse().ok()?;
-                let body = input.get(colon + 1..colon + 1 + len)?;
-                Some((Bencode::Bytes(body.to_vec()), &input[colon + 1 + len..]))
-            }
-            _ => None,
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&Bencode> {
-        match self {
-            Bencode::Dict(map) => map.get(key.as_bytes()),
-            _ => None,
-        }
-    }
-
-    fn bytes(&self, key: &str) -> Option<&[u8]> {
-        match self.get(key)? {
-            Bencode::Bytes(b) => Some(b),
-            _ => None,
-        }
-    }
-}
-
-fn bytes(b: impl AsRef<[u8]>) -> Bencode {
-    Bencode::Bytes(b.as_ref().to_vec())
-}
-
-fn dict(pairs: Vec<(&str, Bencode)>) -> Bencode {
-    Bencode::Dict(
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v))
-            .collect(),
-    )
-}
-
 /// Our client's node id (any 20 bytes will do for a client).
 const ID: [u8; 20] = [0x42; 20];
 
-/// A KRPC query: `t`, `y = q`, `q`, and the arguments `a` (with our `id`).
-fn query(t: &[u8], q: &str, mut args: Vec<(&str, Bencode)>) -> Vec<u8> {
-    args.push(("id", bytes(ID)));
-    let mut out = Vec::new();
-    dict(vec![
-        ("a", dict(args)),
-        ("q", bytes(q)),
-        ("t", bytes(t)),
-        ("y", bytes("q")),
-    ])
-    .encode(&mut out);
-    out
+/// A KRPC query from our client.
+fn query(t: &[u8], q: &str, args: Vec<(&str, Bencode)>) -> Vec<u8> {
+    krpc::query(ID, t, q, args)
 }
 
 struct Client {
@@ -190,18 +77,6 @@ impl Client {
     }
 }
 
-fn dht_node(dir: &std::path::Path) -> (Process, SocketAddr) {
-    let (node, addr) = Process::start(
-        {
-            let mut c = Command::new(process::disims());
-            c.args(["dht-node", "--listen", "127.0.0.1:0"]);
-            c
-        },
-        &dir.join("dht.stderr"),
-    );
-    (node, addr.parse().expect("the node prints its address"))
-}
-
 /// BEP 44's signed bytes: `4:salt<len>:<salt>3:seqi<seq>e1:v<bencoded v>`.
 fn signable(salt: &[u8], seq: i64, v: &[u8]) -> Vec<u8> {
     let mut out = format!("4:salt{}:", salt.len()).into_bytes();
@@ -218,7 +93,7 @@ fn target(key: &[u8; 32], salt: &[u8]) -> [u8; 20] {
 #[test]
 fn a_standard_krpc_client_is_answered_within_mainlines_limits() {
     let dir = tempfile::tempdir().unwrap();
-    let (_node, addr) = dht_node(dir.path());
+    let (_node, addr) = process::dht_node(dir.path(), "dht", &[]);
     let client = Client::new(addr);
 
     // BEP 5 ping and find_node, with a 4-byte transaction id: answered.
@@ -289,7 +164,7 @@ fn a_standard_krpc_client_is_answered_within_mainlines_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateways_record_is_a_signed_bencoded_byte_string() {
     let dir = tempfile::tempdir().unwrap();
-    let (_node, addr) = dht_node(dir.path());
+    let (_node, addr) = process::dht_node(dir.path(), "dht", &[]);
     let signer = SigningKey::from_bytes(&[12; 32]);
     let config = disims::config::DhtConfig {
         bootstrap: vec![addr.to_string()],

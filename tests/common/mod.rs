@@ -4,6 +4,10 @@
 
 pub mod clients;
 
+pub mod crawler;
+
+pub mod krpc;
+
 pub mod lab_gateway;
 
 pub mod lab_helper;

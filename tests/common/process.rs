@@ -104,6 +104,18 @@ pub fn disims() -> &'static str {
     env!("CARGO_BIN_EXE_disims")
 }
 
+/// `disims dht-node` on 127.0.0.1 (port 0), joining `bootstrap` (none: the first node),
+/// stderr in `dir/<name>.stderr`; returns it and the address it printed.
+pub fn dht_node(dir: &Path, name: &str, bootstrap: &[SocketAddr]) -> (Process, SocketAddr) {
+    let mut command = Command::new(disims());
+    command.args(["dht-node", "--listen", "127.0.0.1:0"]);
+    for node in bootstrap {
+        command.arg("--bootstrap").arg(node.to_string());
+    }
+    let (node, addr) = Process::start(command, &dir.join(format!("{name}.stderr")));
+    (node, addr.parse().expect("the node prints its address"))
+}
+
 /// A port that was free a moment ago (for a gateway process that must come back on the
 /// same port; everything else binds port 0).
 pub fn free_port() -> u16 {
@@ -162,6 +174,35 @@ impl GatewayToml<'_> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .expect("chmod 600 the gateway config");
     }
+}
+
+/// A `disims run` process on loopback, with its data in `dir/<name>`: its DHT joins
+/// `bootstrap`, its IRC listener is on `irc`, its peer port is `peer` (advertised as is).
+/// Returns it, once it has printed its nick, with the identity that nick encodes.
+pub fn gateway(
+    dir: &Path,
+    name: &str,
+    bootstrap: &[SocketAddr],
+    irc: SocketAddr,
+    peer: SocketAddr,
+) -> (Process, disims::identity::PeerId) {
+    let config = dir.join(format!("{name}.toml"));
+    GatewayToml {
+        data_dir: &dir.join(name),
+        irc_listen: irc,
+        irc_password: None,
+        peer_listen: peer,
+        advertise: vec![peer],
+        dht_bootstrap: bootstrap.iter().map(ToString::to_string).collect(),
+        dht_listen: "127.0.0.1:0".parse().unwrap(),
+    }
+    .write(&config);
+    let (process, nick) = Process::start(
+        run_command(&[], &config),
+        &dir.join(format!("{name}.stderr")),
+    );
+    let peer = disims::identity::PeerId::from_nick(&nick).expect("the gateway prints its nick");
+    (process, peer)
 }
 
 /// `disims run --config <config>`, run through `prefix` (e.g. `ip netns exec NS`) if any.
