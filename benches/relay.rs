@@ -360,7 +360,7 @@ async fn handshake(a: TcpStream, b: TcpStream) -> (Session, Session) {
     let (mut a, mut b) = (a, b);
     let (ka, kb) = tokio::join!(
         transport::initiate(&mut a, &dialler, PeerId::of(&target)),
-        transport::respond(&mut b, &target),
+        transport::respond(&mut b, &target, Default::default()),
     );
     let session = |stream, keys| Session {
         stream,

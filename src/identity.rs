@@ -248,6 +248,11 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], IdentityError> {
     Ok(bytes)
 }
 
+/// Fills `buf` with fresh random bytes from the operating system.
+pub fn fill_random(buf: &mut [u8]) -> Result<(), IdentityError> {
+    getrandom::fill(buf).map_err(|e| IdentityError::Random(e.to_string()))
+}
+
 /// Loads the identity key from `data_dir`, creating it (mode 0600) on first start.
 ///
 /// Returns the key and whether it was created now. A key file that group or others can

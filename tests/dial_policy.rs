@@ -48,7 +48,7 @@ async fn closing_peer(key: SigningKey, hold: Duration) -> (SocketAddr, Arc<Atomi
         while let Ok((mut stream, _)) = listener.accept().await {
             let (key, count) = (key.clone(), count.clone());
             tokio::spawn(async move {
-                if disims::peer::transport::respond(&mut stream, &key)
+                if disims::peer::transport::respond(&mut stream, &key, Default::default())
                     .await
                     .is_err()
                 {

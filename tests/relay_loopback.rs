@@ -55,7 +55,9 @@ async fn a_handshake_and_a_frame_pass_end_to_end_through_the_relay() {
         let (circuit, from) = incoming(&mut reservation).await.unwrap();
         assert!(from.ip().is_loopback());
         let mut stream = client::accept(addr, circuit).await.unwrap();
-        let keys = transport::respond(&mut stream, &target_key).await.unwrap();
+        let keys = transport::respond(&mut stream, &target_key, Default::default())
+            .await
+            .unwrap();
         (keys, stream, reservation)
     });
     let mut stream = tokio::time::timeout(LIMIT, client::connect(addr, PeerId::of(&target)))
@@ -120,7 +122,9 @@ async fn a_relay_that_tampers_with_a_circuit_is_detected_end_to_end() {
     let responder = tokio::spawn(async move {
         let (circuit, _) = incoming(&mut reservation).await.unwrap();
         let mut stream = client::accept(addr, circuit).await.unwrap();
-        let keys = transport::respond(&mut stream, &target_key).await.unwrap();
+        let keys = transport::respond(&mut stream, &target_key, Default::default())
+            .await
+            .unwrap();
         (keys, stream, reservation)
     });
     let mut stream = client::connect(addr, PeerId::of(&target)).await.unwrap();
@@ -152,7 +156,7 @@ async fn a_relay_that_tampers_with_a_circuit_is_detected_end_to_end() {
         let (mut s, _) = fake.accept().await.unwrap();
         let _ = disims::relay::io::read_message(&mut s).await;
         let _ = disims::relay::io::status(&mut s, StatusCode::Ok).await;
-        let _ = transport::respond(&mut s, &sk(9)).await;
+        let _ = transport::respond(&mut s, &sk(9), Default::default()).await;
     });
     let mut stream = client::connect(fake_addr, PeerId::of(&target))
         .await
@@ -224,7 +228,9 @@ async fn a_flood_from_one_prefix_leaves_the_relay_serving_its_contacts() {
     let responder = tokio::spawn(async move {
         let (circuit, _) = incoming(&mut reservation).await.unwrap();
         let mut stream = client::accept(addr, circuit).await.unwrap();
-        transport::respond(&mut stream, &friend_key).await.unwrap()
+        transport::respond(&mut stream, &friend_key, Default::default())
+            .await
+            .unwrap()
     });
     let mut stream = client::connect(addr, PeerId::of(&friend)).await.unwrap();
     let keys = tokio::time::timeout(

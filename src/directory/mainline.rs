@@ -56,7 +56,7 @@ pub const LOG_DIRECTIVES: &str = "mainline=warn,mainline::rpc=off,mainline::rpc:
 pub struct MainlineDirectory {
     node: Arc<HealingNode>,
     signer: SigningKey,
-    cache: Mutex<HashMap<PeerId, (PublishedRecord, Instant)>>,
+    cache: Mutex<HashMap<PeerId, (PublishedRecord, bool, Instant)>>,
 }
 
 /// Builds a plain mainline DHT node from the config (no healing: benches and probes).
@@ -87,8 +87,8 @@ pub fn build_dht(config: &DhtConfig) -> Result<Dht, DirectoryError> {
 
 /// The ways a query ended without a valid record.
 enum Query {
-    /// A valid record, with its BEP 44 `seq`.
-    Found(PublishedRecord, i64),
+    /// A valid record, with its BEP 44 `seq`, and whether it was published blinded.
+    Found(PublishedRecord, i64, bool),
     /// The query ran; `responded` nodes answered it.
     NotFound {
         responded: u32,
@@ -120,7 +120,9 @@ impl MainlineDirectory {
         self.node.clone()
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, (PublishedRecord, Instant)>> {
+    fn cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<PeerId, (PublishedRecord, bool, Instant)>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -155,7 +157,7 @@ impl MainlineDirectory {
                         let record = location.open(v).map_err(|e| e.to_string())?;
                         PublishedRecord::decode(&record).map_err(|e| e.to_string())
                     };
-                    (i, self.query_item(dht, peer, &key, &salt, open).await)
+                    (i, self.query_item(dht, peer, &key, &salt, open, true).await)
                 }) as BoxFuture<'_, (usize, Query)>
             })
             .collect();
@@ -163,18 +165,18 @@ impl MainlineDirectory {
             let open = |v: &[u8]| PublishedRecord::decode(v).map_err(|e| e.to_string());
             (
                 9,
-                self.query_item(dht, peer, peer.as_bytes(), ADDRESS_SALT, open)
+                self.query_item(dht, peer, peer.as_bytes(), ADDRESS_SALT, open, false)
                     .await,
             )
         }));
-        let mut best: Option<(PublishedRecord, i64)> = None;
+        let mut best: Option<(PublishedRecord, i64, bool)> = None;
         let mut responded = 0;
         let mut timed_out = false;
         while let Some((i, outcome)) = queries.next().await {
             match outcome {
-                Query::Found(record, _) if i == 0 => return Query::Found(record, 0),
-                Query::Found(record, seq) if best.as_ref().is_none_or(|(_, s)| seq > *s) => {
-                    best = Some((record, seq));
+                Query::Found(record, _, b) if i == 0 => return Query::Found(record, 0, b),
+                Query::Found(record, seq, b) if best.as_ref().is_none_or(|(_, s, _)| seq > *s) => {
+                    best = Some((record, seq, b));
                 }
                 Query::Found(..) => {}
                 Query::NotFound { responded: n } => responded = responded.max(n),
@@ -182,7 +184,7 @@ impl MainlineDirectory {
             }
         }
         match best {
-            Some((record, seq)) => Query::Found(record, seq),
+            Some((record, seq, b)) => Query::Found(record, seq, b),
             None if responded == 0 && timed_out => Query::TimedOut,
             None => Query::NotFound { responded },
         }
@@ -197,6 +199,7 @@ impl MainlineDirectory {
         key: &[u8; 32],
         salt: &[u8],
         open: impl Fn(&[u8]) -> Result<PublishedRecord, String>,
+        blinded: bool,
     ) -> Query {
         let detailed = dht.get_mutable_detailed(key, Some(salt), None);
         let mut items = detailed.items;
@@ -204,7 +207,7 @@ impl MainlineDirectory {
         let first_valid = async {
             while let Some(item) = items.next().await {
                 match open(item.value()) {
-                    Ok(record) => return Query::Found(record, item.seq()),
+                    Ok(record) => return Query::Found(record, item.seq(), blinded),
                     Err(e) => tracing::warn!(
                         peer = %peer.short(), seq = item.seq(), error = %e,
                         "ignoring an invalid address record from the DHT"
@@ -303,12 +306,13 @@ impl Directory for MainlineDirectory {
 
     fn lookup(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<Found>, DirectoryError>> {
         Box::pin(async move {
-            if let Some((record, at)) = self.cache().get(&peer)
+            if let Some((record, blinded, at)) = self.cache().get(&peer)
                 && at.elapsed() < CACHE_TTL
             {
                 return Ok(Some(Found {
                     record: record.clone(),
                     from_cache: true,
+                    blinded: *blinded,
                 }));
             }
             let dht = self.dht();
@@ -317,11 +321,13 @@ impl Directory for MainlineDirectory {
                 Err(_) => Query::NotFound { responded: 0 },
             };
             let our_side_down = match outcome {
-                Query::Found(record, _) => {
-                    self.cache().insert(peer, (record.clone(), Instant::now()));
+                Query::Found(record, _, blinded) => {
+                    self.cache()
+                        .insert(peer, (record.clone(), blinded, Instant::now()));
                     return Ok(Some(Found {
                         record,
                         from_cache: false,
+                        blinded,
                     }));
                 }
                 Query::NotFound { responded } => responded == 0,
@@ -333,10 +339,11 @@ impl Directory for MainlineDirectory {
             // Nothing from the DHT (unreachable, or the record expired): an old address
             // is still worth a try. Not marked `from_cache`: the network was just asked,
             // so asking it again would not help.
-            if let Some((record, _)) = self.cache().get(&peer) {
+            if let Some((record, blinded, _)) = self.cache().get(&peer) {
                 return Ok(Some(Found {
                     record: record.clone(),
                     from_cache: false,
+                    blinded: *blinded,
                 }));
             }
             if our_side_down {

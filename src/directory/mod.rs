@@ -50,6 +50,10 @@ pub struct Found {
     /// True when the answer came from the local cache without asking the network; a dialler
     /// that fails on such an address should [`Directory::forget`] it and look again.
     pub from_cache: bool,
+    /// The record was published blinded, which only gateways that speak handshake version 2
+    /// do: dial it with version 2 (never falling back to version 1, which a censor could
+    /// force by breaking version 2 connections). False: an old gateway's unblinded record.
+    pub blinded: bool,
 }
 
 /// What the directory can say about itself, for status displays.

@@ -1,9 +1,12 @@
 //! Accepting peer connections: a slot in the table of handshakes in progress (per address,
 //! per prefix and in total, evicting the oldest connection that has not sent msg1 rather
-//! than refusing a newcomer), a short wait for the first record, then either the
-//! responder's work (only within the handshake budget; blocked peers refused once their
-//! key is proved) or, for a first record that is a relay control message (`DSRL`), the
-//! relay's side ([`crate::relay::server`]) or a reachability probe. A circuit a relay
+//! than refusing a newcomer), a short wait for the first message, then either the
+//! responder's work (version 2, or version 1 while it is accepted; only within the
+//! handshake budget; blocked peers refused once their key is proved), or, for a first
+//! record that is a relay control message (`DSRL`), the relay's side
+//! ([`crate::relay::server`]) or a reachability probe, or silence: a version 2 first message
+//! without our MAC (a prober), a replayed one, or version 1 when it is refused get no byte
+//! back and are closed after a random delay. A circuit a relay
 //! offers us ([`PeerContext::admit_relayed`]) goes through the same slot and budget,
 //! charged to the dialler's address as the relay saw it. The numbers and rules are in
 //! [`crate::policy::inbound`].
@@ -16,11 +19,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::{PeerContext, PeerError, transport};
-use crate::crypto::{MAX_HANDSHAKE_RECORD, SessionKeys};
+use crate::crypto::obfs::ProberKey;
+use crate::crypto::{MAGIC, MAX_HANDSHAKE_RECORD, MSG1_HEAD_LEN, SessionKeys, read_msg1_head};
 use crate::identity::PeerId;
 use crate::policy::inbound::{HandshakeBudget, InboundLimits, PendingId, PendingTable};
+use crate::policy::replay::ReplayCache;
 use crate::relay::io::status;
 use crate::relay::wire::{RELAY_MAGIC, RelayMessage, StatusCode};
+use tokio::io::AsyncReadExt;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -31,6 +37,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct InboundGate {
     pending: Mutex<PendingTable<CancellationToken>>,
     budget: Mutex<HandshakeBudget>,
+    /// Version 2 first messages already answered ([`ReplayCache`]).
+    replays: Mutex<ReplayCache>,
 }
 
 impl InboundGate {
@@ -38,6 +46,7 @@ impl InboundGate {
         Arc::new(Self {
             pending: Mutex::new(PendingTable::new(limits)),
             budget: Mutex::new(HandshakeBudget::new(limits, Instant::now())),
+            replays: Mutex::new(ReplayCache::default()),
         })
     }
 }
@@ -109,24 +118,39 @@ impl PeerContext {
             let _ = stream.set_nodelay(true);
             let first = tokio::select! {
                 _ = evict.cancelled() => return,
-                r = tokio::time::timeout(ctx.inbound.msg1_wait, first_record(&mut stream)) => r,
+                r = tokio::time::timeout(ctx.inbound.msg1_wait, ctx.first_message(&mut stream)) => r,
             };
             let first = match first {
                 Ok(Ok(first)) => first,
                 Ok(Err(e)) => return tracing::debug!(%from, error = %e, "inbound connection failed"),
-                Err(_) => return tracing::debug!(%from, error = %PeerError::Msg1Timeout, "inbound connection failed"),
+                Err(_) => First::Silence("no complete first message in time"),
             };
-            if first.starts_with(RELAY_MAGIC) {
-                drop(slot);
-                if arrival == Arrival::Direct {
-                    ctx.relay_connection(stream, from, &first).await;
+            let (msg1, version) = match first {
+                First::Relay(first) => {
+                    drop(slot);
+                    if arrival == Arrival::Direct {
+                        ctx.relay_connection(stream, from, &first).await;
+                    }
+                    return;
                 }
-                return;
-            }
+                First::Silence(why) => {
+                    // A prober, a replay, or a version 1 dialler we no longer answer: no
+                    // byte back, and the close comes after a random delay, not at once.
+                    tracing::debug!(%from, why, "inbound connection gets no answer");
+                    let delay = silence_delay(ctx.inbound.msg1_wait);
+                    tokio::select! {
+                        _ = evict.cancelled() => {}
+                        _ = silence(&mut stream, delay) => {}
+                    }
+                    return;
+                }
+                First::V1(msg1) => (msg1, None),
+                First::V2 { msg1, hour } => (msg1, Some(hour)),
+            };
             lock(&ctx.gate.pending).got_msg1(slot.id);
             let result = tokio::select! {
                 _ = evict.cancelled() => return,
-                r = tokio::time::timeout(ctx.timers.handshake, ctx.respond(&mut stream, first, from)) => r,
+                r = tokio::time::timeout(ctx.timers.handshake, ctx.respond(&mut stream, msg1, version, from)) => r,
             };
             drop(slot);
             match result {
@@ -135,6 +159,49 @@ impl PeerContext {
                 Err(_) => tracing::debug!(%from, "inbound handshake timed out"),
             }
         });
+    }
+
+    /// Reads a connection's first message and says what it is: a relay control record, a
+    /// version 1 msg1 (both start with a record header and a 4-byte magic), or else a
+    /// version 2 msg1, whose head must carry our MAC and not be a replay.
+    async fn first_message(&self, stream: &mut TcpStream) -> Result<First, PeerError> {
+        let mut start = [0u8; 8];
+        stream.read_exact(&mut start).await?;
+        let magic = &start[4..8];
+        if magic == RELAY_MAGIC || magic == MAGIC {
+            if magic == MAGIC && !self.obfs.accept_v1 {
+                return Ok(First::Silence(
+                    "version 1, which this gateway no longer answers",
+                ));
+            }
+            let header = [start[0], start[1], start[2], start[3]];
+            let len = crate::crypto::record_len(header, MAX_HANDSHAKE_RECORD)?;
+            let mut body = magic.to_vec();
+            body.resize(len.max(4), 0);
+            stream.read_exact(&mut body[4..]).await?;
+            body.truncate(len);
+            return Ok(if magic == MAGIC {
+                First::V1(body)
+            } else {
+                First::Relay(body)
+            });
+        }
+        let mut msg1 = start.to_vec();
+        msg1.resize(MSG1_HEAD_LEN, 0);
+        stream.read_exact(&mut msg1[start.len()..]).await?;
+        let hour = transport::hour_now();
+        let key = ProberKey::of(&self.identity.verifying_key());
+        let Ok(head) = read_msg1_head(&key, &msg1, hour) else {
+            return Ok(First::Silence(
+                "its first bytes do not prove knowledge of our key",
+            ));
+        };
+        if !lock(&self.gate.replays).fresh(head.mac, Instant::now()) {
+            return Ok(First::Silence("a replayed first message"));
+        }
+        msg1.resize(MSG1_HEAD_LEN + head.pad_len, 0);
+        stream.read_exact(&mut msg1[MSG1_HEAD_LEN..]).await?;
+        Ok(First::V2 { msg1, hour })
     }
 
     /// A proved initiator: refused if blocked, else a session.
@@ -167,12 +234,18 @@ impl PeerContext {
         &self,
         stream: &mut TcpStream,
         msg1: Vec<u8>,
+        v2_hour: Option<u64>,
         from: SocketAddr,
     ) -> Result<SessionKeys, PeerError> {
         if !lock(&self.gate.budget).answer(from.ip(), Instant::now()) {
             return Err(PeerError::OverBudget);
         }
-        transport::respond_to_msg1(stream, &self.identity, msg1).await
+        match v2_hour {
+            Some(hour) => {
+                transport::respond_v2(stream, &self.identity, &msg1, hour, self.obfs.pad_max).await
+            }
+            None => transport::respond_to_msg1(stream, &self.identity, msg1).await,
+        }
     }
 
     /// A connection whose first record is a relay control message: a dial-back probe we
@@ -207,11 +280,41 @@ impl PeerContext {
     }
 }
 
-/// Reads the first record of a connection: a handshake's msg1 or a relay control record.
-async fn first_record(stream: &mut TcpStream) -> Result<Vec<u8>, PeerError> {
-    let mut buf = Vec::new();
-    transport::read_record(stream, MAX_HANDSHAKE_RECORD, &mut buf).await?;
-    Ok(buf)
+/// What a connection's first message is.
+enum First {
+    /// A relay control record (its body).
+    Relay(Vec<u8>),
+    /// A version 1 msg1 (the record's body).
+    V1(Vec<u8>),
+    /// A version 2 msg1, whole, and the hour its MAC was checked for.
+    V2 { msg1: Vec<u8>, hour: u64 },
+    /// Not to be answered, and why (for the debug log).
+    Silence(&'static str),
+}
+
+/// How long a connection that gets no answer is held before it is closed: random, between
+/// the first message's wait and four times it, so that the close tells a prober nothing.
+fn silence_delay(msg1_wait: Duration) -> Duration {
+    let r = crate::identity::random_bytes::<8>().map_or(0, u64::from_be_bytes);
+    let fraction = (r >> 11) as f64 / (1u64 << 53) as f64;
+    msg1_wait + msg1_wait.mul_f64(3.0 * fraction)
+}
+
+/// Reads and drops whatever arrives until `delay` has passed (or the other side closes),
+/// answering nothing; at most 64 KiB are read, then the socket is just left to wait.
+async fn silence(stream: &mut TcpStream, delay: Duration) {
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        while total < 64 * 1024 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => total += n,
+            }
+        }
+        std::future::pending::<()>().await
+    };
+    let _ = tokio::time::timeout(delay, drain).await;
 }
 
 /// A connection's slot in the pending table, freed on drop.

@@ -15,9 +15,10 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::net::TcpStream;
 
+use super::transport::Version;
 use super::{CONNECT_TIMEOUT, DialError, PeerContext, PeerError, transport};
 use crate::crypto::{HandshakeError, SessionKeys};
-use crate::directory::RelayEntry;
+use crate::directory::{Found, RelayEntry};
 use crate::identity::PeerId;
 use crate::policy::address::{DIAL_STAGGER, DialPlan, DialScope, Host, Skip};
 
@@ -90,6 +91,7 @@ impl PeerContext {
                 .map_err(|e| DialError::Directory(e.to_string()))?
                 .ok_or(DialError::NotFound)?;
             fresh_lookup_done |= !found.from_cache;
+            let version = self.version_for(&found);
             let mut plan = self.dial_rules.plan(found.record.addrs());
             if plan.lists_own() {
                 tracing::info!(peer = %peer.short(), "the peer's record lists this gateway's own address; skipped");
@@ -106,7 +108,7 @@ impl PeerContext {
                 .enumerate()
                 .map(|(i, &addr)| async move {
                     tokio::time::sleep(DIAL_STAGGER * i as u32).await;
-                    (addr, self.connect(peer, addr).await)
+                    (addr, self.connect(peer, addr, version).await)
                 })
                 .collect();
             while let Some((addr, result)) = attempts.next().await {
@@ -147,7 +149,7 @@ impl PeerContext {
             // Then the relays the peer lists, in order.
             let relays = found.record.relays();
             for relay in relays {
-                match self.dial_via(peer, relay).await {
+                match self.dial_via(peer, relay, version).await {
                     Ok(()) => return Ok(()),
                     Err(DialError::Blocked) => return Err(DialError::Blocked),
                     Err(e) => {
@@ -193,7 +195,12 @@ impl PeerContext {
 
     /// Reaches `peer` through `relay` (one of its addresses, by the dial rules; this
     /// gateway's own relay over loopback), authenticates it end to end, starts a session.
-    async fn dial_via(&self, peer: PeerId, relay: &RelayEntry) -> Result<(), DialError> {
+    async fn dial_via(
+        &self,
+        peer: PeerId,
+        relay: &RelayEntry,
+        version: Version,
+    ) -> Result<(), DialError> {
         let addrs = if relay.key == self.own {
             // We are the peer's relay: ask our own relay, on our own port.
             match self.dial_rules.listeners.first() {
@@ -225,7 +232,7 @@ impl PeerContext {
             };
             let keys = tokio::time::timeout(
                 self.timers.handshake,
-                transport::initiate(&mut stream, &self.identity, peer),
+                transport::initiate_version(&mut stream, &self.identity, peer, version),
             )
             .await;
             match keys {
@@ -252,10 +259,21 @@ impl PeerContext {
         })
     }
 
+    /// The handshake a found record's gateway speaks: version 2 for a blinded record, version
+    /// 1 for an old gateway's unblinded one (never a fallback from 2 to 1).
+    fn version_for(&self, found: &Found) -> Version {
+        if found.blinded {
+            Version::V2(self.obfs)
+        } else {
+            Version::V1
+        }
+    }
+
     async fn connect(
         &self,
         peer: PeerId,
         addr: SocketAddr,
+        version: Version,
     ) -> Result<(TcpStream, SessionKeys), PeerError> {
         let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
@@ -263,7 +281,7 @@ impl PeerContext {
         stream.set_nodelay(true)?;
         let keys = tokio::time::timeout(
             self.timers.handshake,
-            transport::initiate(&mut stream, &self.identity, peer),
+            transport::initiate_version(&mut stream, &self.identity, peer, version),
         )
         .await
         .map_err(|_| PeerError::HandshakeTimeout)??;

@@ -3,6 +3,7 @@
 //! starts: dialling a peer found in the directory, and accepting a connection.
 
 mod accept;
+mod codec;
 pub use accept::InboundGate;
 mod dial;
 pub use dial::DialRules;
@@ -174,6 +175,8 @@ pub struct PeerContext {
     /// Budgets of the peer port: handshakes in progress, msg1s answered, session shares
     /// (set with [`PeerContext::set_inbound`]).
     pub inbound: InboundLimits,
+    /// Handshake version 2's padding, and whether version 1 is still answered.
+    pub obfs: transport::Obfs,
     /// Handshakes in progress and the msg1 budget, by those limits.
     gate: Arc<InboundGate>,
     /// The relay this gateway runs for others (`[relay] serve`), if any.
@@ -250,6 +253,7 @@ impl PeerContext {
             max_sessions: default_max_sessions(),
             dial_rules: DialRules::default(),
             inbound: InboundLimits::default(),
+            obfs: transport::Obfs::default(),
             gate: InboundGate::new(&InboundLimits::default()),
             relay: None,
             probes: crate::relay::probe::Probes::new(),

@@ -9,10 +9,11 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::PeerError;
+use super::codec::RecordCodec;
 use super::upgrade::Signal;
 use super::wire::{self, CloseReason, WireError, WireMessage};
 use crate::crypto::{MAX_DATA_RECORD, MAX_PLAINTEXT, SessionKeys};
@@ -70,13 +71,11 @@ pub(super) async fn run_with<S>(
     } = ends;
     let peer = handle.peer;
     let conn_id = handle.conn_id;
+    let mut keys = keys;
+    let codec = RecordCodec::new(keys.opener.take_length_mask(), MAX_DATA_RECORD);
     let mut session = Session::new(keys, router.clone(), peer, handle.activity.clone());
     session.upgrade = upgrade;
     let (reader, writer) = tokio::io::split(stream);
-    let codec = LengthDelimitedCodec::builder()
-        .length_field_type::<u32>()
-        .max_frame_length(MAX_DATA_RECORD)
-        .new_codec();
     let mut reader = FramedRead::new(reader, codec);
     let mut writer = writer;
     let mut commands = commands;
@@ -226,7 +225,7 @@ impl Session {
 
     async fn drive<R, W>(
         &mut self,
-        reader: &mut FramedRead<R, LengthDelimitedCodec>,
+        reader: &mut FramedRead<R, RecordCodec>,
         writer: &mut W,
         commands: &mut mpsc::UnboundedReceiver<SessionCommand>,
         timers: SessionTimers,

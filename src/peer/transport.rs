@@ -1,12 +1,15 @@
 //! The handshake and record IO over any `AsyncRead + AsyncWrite` stream: TCP in the
-//! gateway, `tokio::io::duplex` and fault-injecting streams in tests.
+//! gateway, `tokio::io::duplex` and fault-injecting streams in tests. Version 1 (plain
+//! records) and version 2 (every byte random-looking, padded; [`Obfs`] says how much).
 
 use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::PeerError;
+use crate::crypto::obfs::Ephemeral;
 use crate::crypto::{
-    self, Initiator, MAX_HANDSHAKE_RECORD, RECORD_HEADER_LEN, Responder, SessionKeys,
+    self, Initiator, InitiatorV2, MAX_HANDSHAKE_RECORD, MAX_PAD, MSG2_HEAD_LEN, MSG3_HEAD_LEN,
+    RECORD_HEADER_LEN, Responder, ResponderV2, SessionKeys,
 };
 use crate::identity::{PeerId, random_bytes};
 
@@ -34,6 +37,115 @@ async fn write_record<W: AsyncWrite + Unpin>(writer: &mut W, body: &[u8]) -> Res
     Ok(())
 }
 
+/// How a gateway uses version 2 ([transport] in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Obfs {
+    /// Each handshake message carries a random amount of padding up to this (bytes, at
+    /// most [`MAX_PAD`]).
+    pub pad_max: usize,
+    /// Version 1 connections are answered (the transition); false: version 2 only.
+    pub accept_v1: bool,
+}
+
+impl Default for Obfs {
+    fn default() -> Self {
+        Self {
+            pad_max: DEFAULT_PAD_MAX,
+            accept_v1: true,
+        }
+    }
+}
+
+/// The default padding bound of a handshake message: msg1 is then 50 to 306 bytes, msg2
+/// 146 to 402, msg3 114 to 370.
+pub const DEFAULT_PAD_MAX: usize = 256;
+
+/// The current Unix hour (msg1's MAC binds it).
+pub fn hour_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 3600)
+        .unwrap_or(0)
+}
+
+/// A random length in `0..=max` (at most [`MAX_PAD`]).
+pub fn random_pad_len(max: usize) -> Result<usize, PeerError> {
+    let max = max.min(MAX_PAD);
+    let r = u64::from_be_bytes(random_bytes::<8>()?);
+    Ok((r % (max as u64 + 1)) as usize)
+}
+
+/// Which handshake a dial runs: the version the peer's record says it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2(Obfs),
+}
+
+/// Runs the initiator side of `version`.
+pub async fn initiate_version<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    identity: &SigningKey,
+    expected: PeerId,
+    version: Version,
+) -> Result<SessionKeys, PeerError> {
+    match version {
+        Version::V1 => initiate(stream, identity, expected).await,
+        Version::V2(obfs) => initiate_v2(stream, identity, expected, obfs.pad_max).await,
+    }
+}
+
+/// The version 2 initiator: msg1 with random padding, msg2's head then box, msg3.
+pub async fn initiate_v2<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    identity: &SigningKey,
+    expected: PeerId,
+    pad_max: usize,
+) -> Result<SessionKeys, PeerError> {
+    let mut pad = vec![0u8; random_pad_len(pad_max)?];
+    crate::identity::fill_random(&mut pad)?;
+    let ephemeral = Ephemeral::from_seed(random_bytes()?);
+    let (initiator, msg1) = InitiatorV2::new(
+        identity,
+        &expected.verifying_key(),
+        ephemeral,
+        &pad,
+        hour_now(),
+    );
+    stream.write_all(&msg1).await?;
+    stream.flush().await?;
+    let mut head = [0u8; MSG2_HEAD_LEN];
+    stream.read_exact(&mut head).await?;
+    let waiting = initiator.read_msg2_head(&head)?;
+    let mut sealed = vec![0u8; waiting.box_len()];
+    stream.read_exact(&mut sealed).await?;
+    let (msg3, keys) = waiting.read_msg2_box(&sealed, random_pad_len(pad_max)?)?;
+    stream.write_all(&msg3).await?;
+    stream.flush().await?;
+    Ok(keys)
+}
+
+/// The version 2 responder once the whole msg1 is read (its MAC checked and not a replay:
+/// the accept loop's work), for the hour it was checked at.
+pub async fn respond_v2<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    identity: &SigningKey,
+    msg1: &[u8],
+    hour: u64,
+    pad_max: usize,
+) -> Result<SessionKeys, PeerError> {
+    let responder = ResponderV2::new(identity, Ephemeral::from_seed(random_bytes()?));
+    let (awaiting, msg2) = responder.read_msg1(msg1, hour, random_pad_len(pad_max)?)?;
+    stream.write_all(&msg2).await?;
+    stream.flush().await?;
+    let mut msg3 = vec![0u8; MSG3_HEAD_LEN];
+    stream.read_exact(&mut msg3).await?;
+    let len = awaiting.box_len(&msg3)?;
+    msg3.resize(MSG3_HEAD_LEN + len, 0);
+    stream.read_exact(&mut msg3[MSG3_HEAD_LEN..]).await?;
+    Ok(awaiting.read_msg3(&msg3)?)
+}
+
 /// Runs the initiator side: proves our identity and checks that the responder proves
 /// `expected`. The caller bounds it in time.
 pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
@@ -50,14 +162,38 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(keys)
 }
 
-/// Runs the responder side; the initiator's identity is in the returned keys.
+/// Runs the responder side of either version (told apart by msg1's first bytes, as the
+/// accept loop does, without its replay cache and budgets: for a connection that is
+/// expected, such as a direct upgrade's); the initiator's identity is in the returned keys.
 pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     identity: &SigningKey,
+    obfs: Obfs,
 ) -> Result<SessionKeys, PeerError> {
-    let mut msg1 = Vec::new();
-    read_record(stream, MAX_HANDSHAKE_RECORD, &mut msg1).await?;
-    respond_to_msg1(stream, identity, msg1).await
+    let mut start = [0u8; 8];
+    stream.read_exact(&mut start).await?;
+    if &start[4..8] == crypto::MAGIC {
+        let len = crypto::record_len(
+            [start[0], start[1], start[2], start[3]],
+            MAX_HANDSHAKE_RECORD,
+        )?;
+        let mut msg1 = start[4..].to_vec();
+        msg1.resize(len.max(4), 0);
+        stream.read_exact(&mut msg1[4..]).await?;
+        msg1.truncate(len);
+        return respond_to_msg1(stream, identity, msg1).await;
+    }
+    let mut msg1 = start.to_vec();
+    msg1.resize(crypto::MSG1_HEAD_LEN, 0);
+    stream.read_exact(&mut msg1[8..]).await?;
+    let hour = hour_now();
+    let key = crypto::obfs::ProberKey::of(&identity.verifying_key());
+    let head = crypto::read_msg1_head(&key, &msg1, hour)?;
+    msg1.resize(crypto::MSG1_HEAD_LEN + head.pad_len, 0);
+    stream
+        .read_exact(&mut msg1[crypto::MSG1_HEAD_LEN..])
+        .await?;
+    respond_v2(stream, identity, &msg1, hour, obfs.pad_max).await
 }
 
 /// The responder side once msg1 (the record's body) has been read: the gateway's accept

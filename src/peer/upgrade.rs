@@ -440,8 +440,12 @@ impl PeerContext {
         let handshake = async {
             match role {
                 // Roles swap (see the module's documentation).
-                Role::Responder => transport::initiate(&mut stream, &self.identity, peer).await,
-                Role::Initiator => transport::respond(&mut stream, &self.identity).await,
+                // Version 2: a gateway that upgrades is one that speaks it.
+                Role::Responder => {
+                    transport::initiate_v2(&mut stream, &self.identity, peer, self.obfs.pad_max)
+                        .await
+                }
+                Role::Initiator => transport::respond(&mut stream, &self.identity, self.obfs).await,
             }
         };
         let keys = match tokio::time::timeout(self.timers.handshake, handshake).await {

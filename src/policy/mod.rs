@@ -7,6 +7,7 @@
 //! - [`strangers`]: rates and disk quotas for peers that are not contacts.
 //! - [`irc`]: limits of the IRC listener (connections and password guesses per address).
 //! - [`relay`]: what a relay gives others (reservations, circuits, bytes a second).
+//! - [`replay`]: the first messages of version 2 already answered (probers get silence).
 //!
 //! Shared here: [`canonical_ip`], [`SourcePrefix`] (the unit an attacker gets for free: an
 //! IPv4 /24 or an IPv6 /64) and [`TokenBucket`].
@@ -15,6 +16,7 @@ pub mod address;
 pub mod inbound;
 pub mod irc;
 pub mod relay;
+pub mod replay;
 pub mod strangers;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
