@@ -9,8 +9,10 @@ use ed25519_dalek::SigningKey;
 use super::{BoxFuture, Directory, DirectoryError, DirectoryInfo, Found, PublishedRecord};
 use crate::identity::PeerId;
 
-/// The shared map behind [`MemoryDirectory`] handles.
-pub type SharedRecords = Arc<Mutex<HashMap<PeerId, Vec<u8>>>>;
+/// The shared map behind [`MemoryDirectory`] handles: each peer's record bytes, and whether
+/// they stand for a blinded record (published by a gateway that speaks handshake version 2)
+/// or an old gateway's unblinded one (dialled with version 1).
+pub type SharedRecords = Arc<Mutex<HashMap<PeerId, (Vec<u8>, bool)>>>;
 
 /// One gateway's handle on a shared in-memory directory.
 #[derive(Clone)]
@@ -28,13 +30,19 @@ impl MemoryDirectory {
         }
     }
 
-    /// Stores raw record bytes for `peer`, bypassing validation (to test hostile records).
+    /// Stores raw record bytes for `peer`, bypassing validation (to test hostile records),
+    /// as an old gateway's unblinded record: it is dialled with handshake version 1.
     pub fn insert_raw(records: &SharedRecords, peer: PeerId, value: Vec<u8>) {
-        lock(records).insert(peer, value);
+        lock(records).insert(peer, (value, false));
+    }
+
+    /// [`MemoryDirectory::insert_raw`] as a blinded record: dialled with version 2.
+    pub fn insert_raw_blinded(records: &SharedRecords, peer: PeerId, value: Vec<u8>) {
+        lock(records).insert(peer, (value, true));
     }
 }
 
-fn lock(records: &SharedRecords) -> std::sync::MutexGuard<'_, HashMap<PeerId, Vec<u8>>> {
+fn lock(records: &SharedRecords) -> std::sync::MutexGuard<'_, HashMap<PeerId, (Vec<u8>, bool)>> {
     // A panic elsewhere while holding the lock leaves the map usable: recover it.
     records
         .lock()
@@ -45,22 +53,21 @@ impl Directory for MemoryDirectory {
     fn publish(&self, record: &PublishedRecord) -> BoxFuture<'_, Result<(), DirectoryError>> {
         let encoded = record.encode();
         Box::pin(async move {
-            lock(&self.records).insert(self.own, encoded?);
+            lock(&self.records).insert(self.own, (encoded?, true));
             Ok(())
         })
     }
 
     fn lookup(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<Found>, DirectoryError>> {
         Box::pin(async move {
-            let Some(bytes) = lock(&self.records).get(&peer).cloned() else {
+            let Some((bytes, blinded)) = lock(&self.records).get(&peer).cloned() else {
                 return Ok(None);
             };
             match PublishedRecord::decode(&bytes) {
-                // The in-memory directory stands for today's: its gateways speak version 2.
                 Ok(record) => Ok(Some(Found {
                     record,
                     from_cache: false,
-                    blinded: true,
+                    blinded,
                 })),
                 Err(e) => {
                     tracing::warn!(peer = %peer.short(), error = %e, "ignoring invalid address record");

@@ -71,7 +71,11 @@ mod tests {
         let mut codec = RecordCodec::new(None, 100);
         let mut src = BytesMut::new();
         let mut out = Vec::new();
-        let stream = [&[0u8, 0, 0, 3, 1, 2][..], &[3, 0, 0], &[0, 0, 0, 1, 9]];
+        let stream = [
+            &[0u8, 0, 0, 3, 1, 2][..],
+            &[3, 0, 0],
+            &[0, 0, 0, 0, 0, 1, 9],
+        ];
         for chunk in stream {
             src.extend_from_slice(chunk);
             while let Some(record) = codec.decode(&mut src).unwrap() {

@@ -267,7 +267,9 @@ pub async fn memory_gateway_with(
         .expect("gateway starts")
 }
 
-/// Points `peer`'s directory record at `addr` (a proxy, or somebody else).
+/// Points `peer`'s directory record at `addr` (a proxy, or somebody else), as an old
+/// gateway's unblinded record: dials to it run handshake version 1, whose records a proxy
+/// can parse ([`tampering_proxy`]).
 pub fn redirect(
     records: &disims::directory::memory::SharedRecords,
     peer: disims::identity::PeerId,
@@ -278,4 +280,21 @@ pub fn redirect(
         addrs: vec![addr],
     };
     disims::directory::memory::MemoryDirectory::insert_raw(records, peer, record.encode().unwrap());
+}
+
+/// [`redirect`] as a blinded record: dials to it run handshake version 2.
+pub fn redirect_blinded(
+    records: &disims::directory::memory::SharedRecords,
+    peer: disims::identity::PeerId,
+    addr: SocketAddr,
+) {
+    let record = disims::directory::AddressRecord {
+        protocol_version: 1,
+        addrs: vec![addr],
+    };
+    disims::directory::memory::MemoryDirectory::insert_raw_blinded(
+        records,
+        peer,
+        record.encode().unwrap(),
+    );
 }

@@ -1,0 +1,360 @@
+//! The censor's view (issue 14): a tap on the path records the first kilobytes of many
+//! version 2 connections to a real gateway, both ways, and finds no fixed byte at any
+//! offset, bytes that pass randomness checks, and first packets of varying sizes; the same
+//! checks catch version 1 at once. A prober that does not know the nick gets no byte back
+//! and is closed after a random delay; a replayed first message gets no answer either.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{memory_gateway, raw_peer, redirect, redirect_blinded};
+use disims::crypto::obfs::ProberKey;
+use disims::daemon::Options;
+use disims::directory::memory::SharedRecords;
+use disims::identity::PeerId;
+use disims::message::{ChatMessage, MessageId, MessageKind};
+use disims::peer::SessionTimers;
+use disims::peer::session::SessionCommand;
+use disims::peer::transport::{self, DEFAULT_PAD_MAX};
+use disims::router::RouterInput;
+use ed25519_dalek::SigningKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Bytes recorded per direction of a connection.
+const CAP: usize = 4096;
+
+/// What the tap saw of one connection: each direction's first bytes, and the size of each
+/// direction's first read (its first packet, on loopback).
+#[derive(Default, Clone, Debug)]
+struct Seen {
+    up: Vec<u8>,
+    down: Vec<u8>,
+    first_up: usize,
+    first_down: usize,
+}
+
+type Log = Arc<Mutex<Vec<Arc<Mutex<Seen>>>>>;
+
+/// A TCP tap in front of `target`: forwards both ways and records what passes.
+async fn tap(target: SocketAddr) -> (SocketAddr, Log) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log: Log = Arc::default();
+    let all = log.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = TcpStream::connect(target).await else {
+                continue;
+            };
+            let seen = Arc::new(Mutex::new(Seen::default()));
+            all.lock().unwrap().push(seen.clone());
+            let (in_r, in_w) = inbound.into_split();
+            let (out_r, out_w) = outbound.into_split();
+            tokio::spawn(copy(in_r, out_w, seen.clone(), true));
+            tokio::spawn(copy(out_r, in_w, seen, false));
+        }
+    });
+    (addr, log)
+}
+
+async fn copy(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    seen: Arc<Mutex<Seen>>,
+    up: bool,
+) {
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        {
+            let mut guard = seen.lock().unwrap();
+            let seen = &mut *guard;
+            let (bytes, first) = if up {
+                (&mut seen.up, &mut seen.first_up)
+            } else {
+                (&mut seen.down, &mut seen.first_down)
+            };
+            if *first == 0 {
+                *first = n;
+            }
+            let room = CAP.saturating_sub(bytes.len()).min(n);
+            bytes.extend_from_slice(&buf[..room]);
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+fn chat(n: u64, len: usize) -> ChatMessage {
+    let mut id = [0u8; 16];
+    id[8..].copy_from_slice(&n.to_be_bytes());
+    ChatMessage {
+        id: MessageId(id),
+        kind: MessageKind::Text,
+        text: "x".repeat(len),
+        sent_at_ms: n,
+    }
+}
+
+/// A gateway that lets one address run many handshakes quickly (the tap is one address).
+async fn gateway(dir: &std::path::Path, records: &SharedRecords) -> disims::daemon::Gateway {
+    let mut options = Options::default();
+    options.inbound.msg1_per_prefix_rate = 1000.0;
+    options.inbound.msg1_per_prefix_burst = 1000.0;
+    options.inbound.load_rate = 1000.0;
+    options.inbound.load_burst = 1000.0;
+    options.inbound.msg1_wait = Duration::from_millis(400);
+    memory_gateway(dir, records, options).await
+}
+
+/// Dials `target` through the tap `n` times, with version `v2` or 1, sending a few chats
+/// of random sizes each time (and waiting a moment for the acks), then closing.
+async fn connections(tap: SocketAddr, target: PeerId, n: u64, v2: bool) {
+    let timers = SessionTimers {
+        linger: Duration::from_millis(20),
+        ..SessionTimers::default()
+    };
+    for i in 0..n {
+        let key = SigningKey::from_bytes(&[(i % 200) as u8 + 20; 32]);
+        let mut stream = TcpStream::connect(tap).await.unwrap();
+        let keys = if v2 {
+            transport::initiate_v2(&mut stream, &key, target, DEFAULT_PAD_MAX).await
+        } else {
+            transport::initiate(&mut stream, &key, target).await
+        }
+        .expect("the handshake through the tap");
+        let me = PeerId::of(&key);
+        let mut peer = raw_peer::run(stream, keys, target, me, timers);
+        for m in 0..4 {
+            let len = 20 + ((i * 7 + m * 13) % 200) as usize;
+            peer.commands
+                .send(SessionCommand::Send(chat(i * 10 + m, len)))
+                .unwrap();
+        }
+        // The acks, if the gateway takes the stranger's chats (it may not: no matter).
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(input) = peer.inputs.recv().await {
+                if matches!(input, RouterInput::Acknowledged { .. }) {
+                    return;
+                }
+            }
+        })
+        .await;
+        peer.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(input) = peer.inputs.recv().await {
+                if matches!(input, RouterInput::SessionEnded { .. }) {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+fn captured(log: &Log) -> Vec<Seen> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.lock().unwrap().clone())
+        .collect()
+}
+
+/// Offsets (below `upto`) where one byte value shows in at least `bound` of the samples
+/// that reach that far: a fixed byte, or nearly.
+fn fixed_bytes(samples: &[&[u8]], upto: usize, bound: usize) -> Vec<(usize, u8, usize)> {
+    let mut found = Vec::new();
+    for offset in 0..upto {
+        let mut counts = [0usize; 256];
+        for s in samples.iter().filter(|s| s.len() > offset) {
+            counts[usize::from(s[offset])] += 1;
+        }
+        let (value, count) = counts.iter().enumerate().max_by_key(|(_, c)| **c).unwrap();
+        if *count >= bound {
+            found.push((offset, value as u8, *count));
+        }
+    }
+    found
+}
+
+/// Pearson's chi-square of the byte values against uniform (255 degrees of freedom).
+fn chi_square(bytes: &[u8]) -> f64 {
+    let mut counts = [0u64; 256];
+    for b in bytes {
+        counts[usize::from(*b)] += 1;
+    }
+    let expected = bytes.len() as f64 / 256.0;
+    counts
+        .iter()
+        .map(|&c| (c as f64 - expected).powi(2) / expected)
+        .sum()
+}
+
+/// How far the share of one bits is from a half, in standard deviations.
+fn monobit_sigma(bytes: &[u8]) -> f64 {
+    let ones: u64 = bytes.iter().map(|b| u64::from(b.count_ones())).sum();
+    let bits = bytes.len() as f64 * 8.0;
+    (ones as f64 - bits / 2.0).abs() / (bits / 4.0).sqrt()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_censor_on_the_path_sees_random_bytes_of_random_sizes() {
+    const N: u64 = 120;
+    let records = SharedRecords::default();
+    let dir = tempfile::tempdir().unwrap();
+    let bob = gateway(&dir.path().join("bob"), &records).await;
+    let (tap_addr, log) = tap(bob.peer_addr).await;
+    redirect_blinded(&records, bob.peer_id, tap_addr);
+    connections(tap_addr, bob.peer_id, N, true).await;
+    let seen = captured(&log);
+    assert_eq!(seen.len() as u64, N, "one tapped connection a dial");
+
+    let up: Vec<&[u8]> = seen.iter().map(|s| s.up.as_slice()).collect();
+    let down: Vec<&[u8]> = seen.iter().map(|s| s.down.as_slice()).collect();
+    let (up_bytes, down_bytes) = (up.concat(), down.concat());
+    // Both ways there is something to judge: msg1, msg3 and chats; msg2 and acks.
+    assert!(
+        up_bytes.len() as u64 >= N * 400,
+        "{} bytes up",
+        up_bytes.len()
+    );
+    assert!(
+        down_bytes.len() as u64 >= N * 146,
+        "{} bytes down",
+        down_bytes.len()
+    );
+
+    // No fixed byte at any offset: with 120 uniform samples, one value at one offset
+    // 12 times or more has odds of about 1e-4 over every offset checked.
+    for (name, samples) in [("up", &up), ("down", &down)] {
+        let fixed = fixed_bytes(samples, 512, 12);
+        assert!(fixed.is_empty(), "{name}: fixed bytes {fixed:?}");
+    }
+    // The byte values and bits are those of uniform random bytes (chi-square with 255
+    // degrees of freedom: 360 has odds of about 1e-5; 5 sigma for the bits).
+    for (name, bytes) in [("up", &up_bytes), ("down", &down_bytes)] {
+        let chi = chi_square(bytes);
+        let sigma = monobit_sigma(bytes);
+        println!(
+            "{name}: {} bytes, chi-square {chi:.1}, monobit {sigma:.2} sigma",
+            bytes.len()
+        );
+        assert!(chi < 360.0, "{name}: chi-square {chi}");
+        assert!(sigma < 5.0, "{name}: monobit {sigma} sigma");
+    }
+    // The first packets' sizes vary (msg1: 50 to 306 bytes; msg2: 146 to 402).
+    for (name, sizes) in [
+        (
+            "first packet up",
+            seen.iter().map(|s| s.first_up).collect::<Vec<_>>(),
+        ),
+        (
+            "first packet down",
+            seen.iter().map(|s| s.first_down).collect(),
+        ),
+    ] {
+        let mut distinct = sizes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        println!(
+            "{name}: {} distinct sizes of {N}, {} to {}",
+            distinct.len(),
+            distinct[0],
+            distinct[distinct.len() - 1]
+        );
+        assert!(distinct.len() as u64 >= N / 3, "{name}: sizes {sizes:?}");
+    }
+
+    // The same checks catch version 1 at once: its first bytes are fixed.
+    let (tap_v1, log_v1) = tap(bob.peer_addr).await;
+    redirect(&records, bob.peer_id, tap_v1);
+    connections(tap_v1, bob.peer_id, 20, false).await;
+    let seen_v1 = captured(&log_v1);
+    let up_v1: Vec<&[u8]> = seen_v1.iter().map(|s| s.up.as_slice()).collect();
+    let fixed = fixed_bytes(&up_v1, 512, 12);
+    assert!(
+        fixed.iter().map(|f| f.0).take(10).eq(0..10),
+        "version 1's magic is seen: {fixed:?}"
+    );
+    bob.shutdown().await;
+}
+
+/// Connects to `addr`, sends `bytes`, and reads until the close: what came back and when
+/// the close came.
+async fn probe(addr: SocketAddr, bytes: &[u8]) -> (Vec<u8>, Duration) {
+    let start = Instant::now();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut back = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut back));
+    let _ = read
+        .await
+        .expect("the gateway closes a prober's connection in time");
+    (back, start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prober_without_the_nick_and_a_replayed_first_message_get_no_answer() {
+    let records = SharedRecords::default();
+    let dir = tempfile::tempdir().unwrap();
+    let bob = gateway(&dir.path().join("bob"), &records).await;
+    let msg1_wait = Duration::from_millis(400);
+
+    // Probers: nothing, a few bytes, a head's worth, a first message for another key,
+    // and a lot of random-looking bytes.
+    let other = SigningKey::from_bytes(&[9; 32]);
+    let mut for_other = TcpStream::connect(bob.peer_addr).await.unwrap();
+    let forged = tokio::spawn(async move {
+        let key = SigningKey::from_bytes(&[8; 32]);
+        transport::initiate_v2(&mut for_other, &key, PeerId::of(&other), 0).await
+    });
+    let noise: Vec<u8> = (0..1000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut closes = Vec::new();
+    for bytes in [&[][..], &noise[..10], &noise[..50], &noise[..]] {
+        let (back, after) = probe(bob.peer_addr, bytes).await;
+        assert!(
+            back.is_empty(),
+            "a prober sending {} bytes got {back:?}",
+            bytes.len()
+        );
+        assert!(
+            after >= msg1_wait,
+            "closed after {after:?}: too soon to be the silence"
+        );
+        closes.push(after);
+    }
+    assert!(
+        forged.await.unwrap().is_err(),
+        "a dial of another key at bob's address gets no handshake"
+    );
+    println!("probers closed after {closes:?}");
+
+    // A replay: the first message of a real connection, sent again.
+    let (tap_addr, log) = tap(bob.peer_addr).await;
+    redirect_blinded(&records, bob.peer_id, tap_addr);
+    connections(tap_addr, bob.peer_id, 1, true).await;
+    let up = captured(&log)[0].up.clone();
+    let key = ProberKey::of(&bob.peer_id.verifying_key());
+    let head = disims::crypto::read_msg1_head(&key, &up, transport::hour_now()).expect("a msg1");
+    let msg1 = &up[..disims::crypto::MSG1_HEAD_LEN + head.pad_len];
+    for replay in [msg1, &up[..]] {
+        let (back, after) = probe(bob.peer_addr, replay).await;
+        assert!(back.is_empty(), "a replay got {} bytes", back.len());
+        assert!(after >= msg1_wait);
+    }
+    // The gateway still answers honest dials.
+    connections(tap_addr, bob.peer_id, 1, true).await;
+    assert!(captured(&log)[1].down.len() >= 146, "msg2 came back");
+    bob.shutdown().await;
+}
