@@ -29,7 +29,7 @@
 //! full handshakes/s >= 50% of it, and seal+open throughput at 16 KiB >= 80% of raw secretbox.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use crypto_secretbox::{AeadInPlace, KeyInit, Nonce, Tag, XSalsa20Poly1305};
@@ -45,9 +45,9 @@ use x25519_dalek::{PublicKey, StaticSecret};
 /// Payload sizes of the frame benchmarks.
 const FRAME_SIZES: [(&str, usize); 3] = [("100B", 100), ("1KiB", 1024), ("16KiB", 16 * 1024)];
 
-/// Same-run step: rounds of interleaved samples, and the target duration of one sample.
-const ROUNDS: usize = 5;
-const SAMPLE: Duration = Duration::from_millis(200);
+#[path = "support/same_run.rs"]
+mod same_run;
+use same_run::{Probe, ROUNDS, Row, SAMPLE, measure_interleaved, median, print_rows};
 
 /// 32 pseudo-random bytes derived from a counter (splitmix64): a fresh X25519 secret per
 /// handshake and side for a few nanoseconds, deterministic across runs.
@@ -401,85 +401,6 @@ fn bench_frames(c: &mut Criterion, peers: &Peers) {
     group.finish();
 }
 
-/// One measured thing in the same-run step: runs `iters` calls and returns the elapsed time.
-struct Probe<'a> {
-    run: Box<dyn FnMut(u64) -> Duration + 'a>,
-    iters: u64,
-    /// Nanoseconds per call, one entry per round.
-    ns: Vec<f64>,
-}
-
-impl<'a> Probe<'a> {
-    /// Wraps `f` so that the timing loop itself is monomorphic (no indirect call per iteration).
-    fn new(mut f: impl FnMut() + 'a) -> Self {
-        Self {
-            run: Box::new(move |iters| {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    f();
-                }
-                start.elapsed()
-            }),
-            iters: 0,
-            ns: Vec::with_capacity(ROUNDS),
-        }
-    }
-
-    /// Warms up and picks the iteration count that fills about one `SAMPLE`.
-    fn calibrate(&mut self) {
-        let mut iters = 1u64;
-        loop {
-            let elapsed = (self.run)(iters);
-            if elapsed >= SAMPLE / 10 {
-                let scale = SAMPLE.as_secs_f64() / elapsed.as_secs_f64();
-                self.iters = ((iters as f64 * scale).ceil() as u64).max(1);
-                return;
-            }
-            iters *= 2;
-        }
-    }
-
-    fn sample(&mut self) {
-        let elapsed = (self.run)(self.iters);
-        self.ns.push(elapsed.as_nanos() as f64 / self.iters as f64);
-    }
-
-    fn median(&self) -> f64 {
-        median(self.ns.clone())
-    }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let mid = xs.len() / 2;
-    if xs.len() % 2 == 1 {
-        xs[mid]
-    } else {
-        (xs[mid - 1] + xs[mid]) / 2.0
-    }
-}
-
-/// Calibrates every probe, then samples them all once per round, in order, `ROUNDS` times.
-fn measure_interleaved(probes: &mut [Probe<'_>]) {
-    for probe in probes.iter_mut() {
-        probe.calibrate();
-    }
-    for _ in 0..ROUNDS {
-        for probe in probes.iter_mut() {
-            probe.sample();
-        }
-    }
-}
-
-struct Row {
-    measure: String,
-    ours: String,
-    baseline: String,
-    ratio: f64,
-    /// Minimum ratio, if this row has a target.
-    target: Option<f64>,
-}
-
 /// The same-run comparison: manual timing loops, ours and baseline interleaved.
 fn same_run_table(peers: &Peers) {
     let mut rows = Vec::new();
@@ -555,26 +476,7 @@ fn same_run_table(peers: &Peers) {
         SAMPLE.as_millis()
     );
     println!();
-    println!("| measure | ours | baseline | ratio | target | met? |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for row in &rows {
-        let (target, met) = match row.target {
-            Some(t) => (
-                format!(">= {:.0}%", t * 100.0),
-                if row.ratio >= t { "yes" } else { "no" },
-            ),
-            None => ("(info)".to_string(), "-"),
-        };
-        println!(
-            "| {} | {} | {} | {:.1}% | {} | {} |",
-            row.measure,
-            row.ours,
-            row.baseline,
-            row.ratio * 100.0,
-            target,
-            met
-        );
-    }
+    print_rows(&rows);
     println!();
     println!("Primitive cost of one handshake (full handshake: {full_ns:.0} ns):");
     println!();

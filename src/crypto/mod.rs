@@ -19,6 +19,8 @@ mod safety;
 mod tests;
 #[cfg(test)]
 mod tests_v2;
+#[cfg(test)]
+mod vectors_v2;
 
 pub use frame::{
     FrameError, FrameOpener, FrameSealer, MAX_DATA_RECORD, MAX_HANDSHAKE_RECORD, MAX_PLAINTEXT,
