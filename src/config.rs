@@ -69,6 +69,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub contacts: ContactsConfig,
     pub relay: RelayConfig,
+    pub transport: TransportConfig,
 }
 
 /// What happens to messages from peers who are not contacts (`[contacts] unknown`).
@@ -231,9 +232,12 @@ mod raw;
 mod relay;
 #[path = "config_strangers.rs"]
 mod strangers_budget;
+#[path = "config_transport.rs"]
+mod transport;
 use raw::RawConfig;
 pub use relay::{RelayConfig, Serve};
 use strangers_budget::{quota, stranger_limits};
+pub use transport::TransportConfig;
 
 impl Config {
     /// The configuration `disims run` and `disims id` use: `explicit` (`--config PATH`),
@@ -514,6 +518,7 @@ impl Config {
                 strangers: stranger_limits(&raw.contacts)?,
             },
             relay: relay::relay_config(&raw.relay)?,
+            transport: transport::transport_config(&raw.transport)?,
         })
     }
 }

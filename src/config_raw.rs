@@ -21,6 +21,16 @@ pub(super) struct RawConfig {
     pub(super) contacts: RawContacts,
     #[serde(default)]
     pub(super) relay: RawRelay,
+    #[serde(default)]
+    pub(super) transport: RawTransport,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTransport {
+    pub(super) accept_v1: Option<bool>,
+    pub(super) padding: Option<u64>,
+    pub(super) frame_padding: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]

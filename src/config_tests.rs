@@ -41,6 +41,7 @@ fn example_file_parses_and_states_the_defaults() {
     assert_eq!(c.dht, defaults.dht);
     assert_eq!(c.store, defaults.store);
     assert_eq!(c.contacts, defaults.contacts);
+    assert_eq!(c.transport, defaults.transport);
 }
 
 #[test]
@@ -108,6 +109,14 @@ fn bad_values_name_the_key_and_reason() {
         ("[relay]\nserve = \"everyone\"", "relay.serve"),
         ("[relay]\nuse = [\"alice\"]", "relay.use"),
         ("[relay]\nkeep = 5", "relay.keep"),
+        ("[transport]\npadding = 1025", "transport.padding"),
+        ("[transport]\npadding = -1", "padding"),
+        (
+            "[transport]\nframe_padding = 4097",
+            "transport.frame_padding",
+        ),
+        ("[transport]\naccept_v1 = \"no\"", "accept_v1"),
+        ("[transport]\nobfs = true", "obfs"),
         ("[relay]\nrelays = []", "relays"),
     ];
     for (text, key) in cases {
@@ -354,4 +363,43 @@ fn relay_defaults_and_values() {
     assert_eq!(config.relay.serve, Serve::Anyone);
     assert_eq!(config.relay.use_relays, vec![nick], "listed once");
     assert_eq!(config.relay.keep, 0);
+}
+
+#[test]
+fn transport_defaults_and_values() {
+    let config = Config::from_toml("").unwrap();
+    assert_eq!(config.transport, TransportConfig::default());
+    assert_eq!(
+        config.transport.obfs(),
+        crate::peer::transport::Obfs::default(),
+        "the defaults are the handshake's"
+    );
+    assert_eq!(
+        config.transport.frame_padding,
+        crate::peer::DEFAULT_FRAME_PADDING
+    );
+    let config =
+        Config::from_toml("[transport]\naccept_v1 = false\npadding = 0\nframe_padding = 4096")
+            .unwrap();
+    assert_eq!(
+        config.transport.obfs(),
+        crate::peer::transport::Obfs {
+            pad_max: 0,
+            accept_v1: false
+        }
+    );
+    assert_eq!(config.transport.frame_padding, 4096);
+    let config = Config::from_toml("[transport]\npadding = 1024\nframe_padding = 0").unwrap();
+    assert_eq!(
+        (config.transport.padding, config.transport.frame_padding),
+        (1024, 0)
+    );
+    assert_eq!(
+        error_of("[transport]\npadding = 2000"),
+        "config key `transport.padding`: 2000 is more than 1024"
+    );
+    assert_eq!(
+        error_of("[transport]\nframe_padding = 5000"),
+        "config key `transport.frame_padding`: 5000 is more than 4096"
+    );
 }

@@ -43,6 +43,7 @@ pub fn private_config(data_dir: &Path, irc: SocketAddr, bootstrap: SocketAddr) -
         store: StoreConfig::default(),
         contacts: ContactsConfig::default(),
         relay: crate::config::RelayConfig::default(),
+        transport: crate::config::TransportConfig::default(),
     }
 }
 

@@ -7,7 +7,9 @@
 //! - [`ProberKey`]: the key, derived from the responder's public identity key, that the
 //!   first message is authenticated with: only someone who knows the nick can make a first
 //!   message the responder answers;
-//! - [`LengthMask`]: the XSalsa20 keystream that hides every record length.
+//! - [`LengthMask`]: the XSalsa20 keystream that hides every record length;
+//! - [`PadRng`]: an XSalsa20 keystream used as a random source, cheap enough to draw every
+//!   data frame's padding length from (`peer::padding`).
 //!
 //! Pure: callers pass the random bytes and the hour.
 
@@ -191,5 +193,86 @@ mod tests {
                 other.diffie_hellman(&clean).as_bytes(),
             );
         }
+    }
+}
+/// A cryptographically secure random source that costs a few nanoseconds a draw: the
+/// XSalsa20 keystream of a 32-byte key (nonce all zeros), which the caller takes from the
+/// operating system once per session. Used for the padding length of each data frame,
+/// where asking the operating system every frame would cost a system call.
+pub struct PadRng(XSalsa20);
+
+impl PadRng {
+    /// `key`: 32 fresh random bytes (never reused: the draws would repeat).
+    pub fn new(key: [u8; 32]) -> Self {
+        Self(XSalsa20::new(&key.into(), &[0u8; 24].into()))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut bytes = [0u8; 8];
+        self.0.apply_keystream(&mut bytes);
+        u64::from_le_bytes(bytes)
+    }
+
+    /// A uniform value in `0..bound` (0 when `bound` is 0 or 1), without modulo bias: draws
+    /// at or above the largest multiple of `bound` are drawn again (at most one in two,
+    /// for any bound).
+    pub fn below(&mut self, bound: usize) -> usize {
+        let bound = bound as u64;
+        if bound <= 1 {
+            return 0;
+        }
+        let limit = u64::MAX - u64::MAX % bound;
+        loop {
+            let x = self.next_u64();
+            if x < limit {
+                return (x % bound) as usize;
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PadRng {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PadRng(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod pad_rng_tests {
+    use super::PadRng;
+
+    #[test]
+    fn draws_stay_below_the_bound_and_cover_it_evenly() {
+        let mut rng = PadRng::new([7; 32]);
+        assert_eq!((rng.below(0), rng.below(1)), (0, 0));
+        let mut counts = [0usize; 65];
+        for _ in 0..65_000 {
+            counts[rng.below(65)] += 1;
+        }
+        // 1000 expected per value; a fair source stays within 20 % (about 6 sigma).
+        for (value, &n) in counts.iter().enumerate() {
+            assert!((800..=1200).contains(&n), "{value} drawn {n} times");
+        }
+        // A bound just above a power of two (the worst case for rejection) and a large one.
+        for bound in [(1usize << 31) + 1, usize::MAX] {
+            for _ in 0..1000 {
+                assert!(rng.below(bound) < bound);
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_gives_its_own_sequence() {
+        let draws = |key| {
+            let mut rng = PadRng::new(key);
+            (0..32).map(|_| rng.below(1 << 20)).collect::<Vec<_>>()
+        };
+        assert_eq!(draws([1; 32]), draws([1; 32]));
+        assert_ne!(draws([1; 32]), draws([2; 32]));
+    }
+
+    #[test]
+    fn debug_shows_no_key_or_state() {
+        assert_eq!(format!("{:?}", PadRng::new([9; 32])), "PadRng(<redacted>)");
     }
 }

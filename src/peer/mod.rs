@@ -7,6 +7,8 @@ mod codec;
 pub use accept::InboundGate;
 mod dial;
 pub use dial::DialRules;
+mod padding;
+pub use padding::{DEFAULT_FRAME_PADDING, MAX_FRAME_PADDING};
 pub mod session;
 mod session_api;
 pub mod transport;
@@ -177,6 +179,9 @@ pub struct PeerContext {
     pub inbound: InboundLimits,
     /// Handshake version 2's padding, and whether version 1 is still answered.
     pub obfs: transport::Obfs,
+    /// The bound of each version 2 data frame's random padding (`[transport]
+    /// frame_padding`, at most [`MAX_FRAME_PADDING`]; 0: none).
+    pub frame_padding: usize,
     /// Handshakes in progress and the msg1 budget, by those limits.
     gate: Arc<InboundGate>,
     /// The relay this gateway runs for others (`[relay] serve`), if any.
@@ -254,6 +259,7 @@ impl PeerContext {
             dial_rules: DialRules::default(),
             inbound: InboundLimits::default(),
             obfs: transport::Obfs::default(),
+            frame_padding: DEFAULT_FRAME_PADDING,
             gate: InboundGate::new(&InboundLimits::default()),
             relay: None,
             probes: crate::relay::probe::Probes::new(),
@@ -369,6 +375,7 @@ impl PeerContext {
                 commands: rx,
                 router: ctx.router.clone(),
                 upgrade,
+                frame_padding: ctx.frame_padding,
             };
             session::run_with(stream, keys, handle, ends, ctx.timers, ctx.shutdown.clone()).await;
         });

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::PeerError;
 use super::codec::RecordCodec;
+use super::padding::FramePad;
 use super::upgrade::Signal;
 use super::wire::{self, CloseReason, WireError, WireMessage};
 use crate::crypto::{MAX_DATA_RECORD, MAX_PLAINTEXT, SessionKeys};
@@ -25,7 +26,8 @@ use crate::store::Ticket;
 pub use super::session_api::{PROBE_MIN, SessionCommand, SessionHandle, SessionTimers};
 
 /// Runs a session until it ends, then reports the end (and what the peer has not
-/// acknowledged) to the router.
+/// acknowledged) to the router. Its frames are not padded (the gateway's sessions are,
+/// in version 2: [`run_with`]).
 pub async fn run<S>(
     stream: S,
     keys: SessionKeys,
@@ -41,19 +43,22 @@ pub async fn run<S>(
         commands,
         router,
         upgrade: None,
+        frame_padding: 0,
     };
     run_with(stream, keys, handle, ends, timers, shutdown).await
 }
 
 /// A session's channels: the router's commands, the router, and for a relayed session
-/// the upgrade task that receives the peer's upgrade signals ([`super::upgrade`]).
+/// the upgrade task that receives the peer's upgrade signals ([`super::upgrade`]); and the
+/// bound of its frames' padding (used in version 2 only: [`FramePad`]).
 pub(super) struct Ends {
     pub commands: mpsc::UnboundedReceiver<SessionCommand>,
     pub router: RouterHandle,
     pub upgrade: Option<mpsc::Sender<Signal>>,
+    pub frame_padding: usize,
 }
 
-/// [`run`], with an upgrade task to pass the peer's upgrade signals to.
+/// [`run`], with an upgrade task to pass the peer's upgrade signals to and frame padding.
 pub(super) async fn run_with<S>(
     stream: S,
     keys: SessionKeys,
@@ -68,10 +73,12 @@ pub(super) async fn run_with<S>(
         commands,
         router,
         upgrade,
+        frame_padding,
     } = ends;
     let peer = handle.peer;
     let conn_id = handle.conn_id;
     let mut keys = keys;
+    let pad = FramePad::for_session(keys.version, frame_padding);
     let codec = RecordCodec::new(keys.opener.take_length_mask(), MAX_DATA_RECORD);
     let mut session = Session::new(keys, router.clone(), peer, handle.activity.clone());
     session.upgrade = upgrade;
@@ -79,9 +86,17 @@ pub(super) async fn run_with<S>(
     let mut reader = FramedRead::new(reader, codec);
     let mut writer = writer;
     let mut commands = commands;
-    let result = session
-        .drive(&mut reader, &mut writer, &mut commands, timers, &shutdown)
-        .await;
+    let result = match pad {
+        Ok(pad) => {
+            session.pad = pad;
+            session
+                .drive(&mut reader, &mut writer, &mut commands, timers, &shutdown)
+                .await
+        }
+        // No key for the padding (the OS gave no random bytes): the session ends at once,
+        // as after any other error, and what was queued for it goes back to the hub.
+        Err(e) => Err(e),
+    };
     let _ = writer.shutdown().await;
     // Everything not acknowledged, then everything not yet sent, in order. `recv`, not
     // `try_recv`: a send that passed the channel's check before `close` may not be in the
@@ -167,6 +182,8 @@ struct Session {
     /// A relayed session's upgrade task: the peer's Upgrade and UpgradeSync go to it (and
     /// are ignored without one).
     upgrade: Option<mpsc::Sender<Signal>>,
+    /// Version 2: each frame's random padding; `None` in version 1 or when off.
+    pad: Option<FramePad>,
 }
 
 impl Session {
@@ -197,6 +214,7 @@ impl Session {
             activity,
             over_budget: false,
             upgrade: None,
+            pad: None,
         }
     }
 
@@ -280,6 +298,7 @@ impl Session {
                     let mut inbox = std::mem::take(&mut self.inbox);
                     for message in wire::messages(plaintext) {
                         match message {
+                            Ok(WireMessage::Padding(_)) => {}
                             Ok(message) => inbox.push(message),
                             Err(WireError::UnknownType(t)) => {
                                 tracing::debug!(peer = %self.peer.short(), t, "skipping unknown message type");
@@ -468,7 +487,7 @@ impl Session {
                     self.queue(&WireMessage::Pong(n))?;
                 }
             }
-            WireMessage::Pong(_) => {}
+            WireMessage::Pong(_) | WireMessage::Padding(_) => {}
             WireMessage::Away(reason) => {
                 let reason = (!reason.is_empty()).then(|| wire::clip_away(&reason));
                 self.router.dispatch(RouterInput::PeerAway {
@@ -524,6 +543,9 @@ impl Session {
     fn seal_pending(&mut self) -> Result<(), PeerError> {
         (self.urgent, self.acks_due) = (false, None);
         if !self.plain.is_empty() {
+            if let Some(pad) = &mut self.pad {
+                pad.pad(&mut self.plain)?;
+            }
             self.keys.sealer.seal_into(&self.plain, &mut self.out)?;
             self.plain.clear();
             self.last_tx = Instant::now();

@@ -46,6 +46,19 @@ fn start_budgeted(
     budget: Option<crate::policy::strangers::RateBudget>,
     contacts: &[u8],
 ) -> Running {
+    launch(stream, keys, seed, timers, budget, contacts, 0)
+}
+
+/// [`start_budgeted`] with this bound of frame padding (used in version 2 only).
+fn launch(
+    stream: DuplexStream,
+    keys: SessionKeys,
+    seed: u8,
+    timers: SessionTimers,
+    budget: Option<crate::policy::strangers::RateBudget>,
+    contacts: &[u8],
+    frame_padding: usize,
+) -> Running {
     let (router, inputs) = router::channel();
     router.gate().set_budget(budget);
     router.gate().contacts().set(
@@ -67,12 +80,17 @@ fn start_budgeted(
         activity: Default::default(),
     };
     let shutdown = CancellationToken::new();
-    tokio::spawn(run(
+    let ends = Ends {
+        commands: rx,
+        router,
+        upgrade: None,
+        frame_padding,
+    };
+    tokio::spawn(run_with(
         stream,
         keys,
         handle,
-        rx,
-        router,
+        ends,
         timers,
         shutdown.clone(),
     ));
@@ -426,6 +444,9 @@ async fn a_stranger_over_its_budget_is_not_acknowledged_and_closed_but_a_contact
 
 #[path = "session_frame_tests.rs"]
 mod frames;
+
+#[path = "session_padding_tests.rs"]
+mod padding;
 
 /// A message handed to a session as it ends is either refused by `send` or handed back in
 /// `SessionEnded`, never dropped in between (a send that passed the channel's closed check

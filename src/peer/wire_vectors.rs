@@ -181,6 +181,7 @@ fn encodings() -> Vec<String> {
         WireMessage::Close(CloseReason::Idle),
         WireMessage::Away("lunch".into()),
         WireMessage::Away(String::new()),
+        WireMessage::Padding(5),
     ];
     messages
         .iter()
