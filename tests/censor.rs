@@ -358,3 +358,49 @@ async fn a_prober_without_the_nick_and_a_replayed_first_message_get_no_answer() 
     assert!(captured(&log)[1].down.len() >= 146, "msg2 came back");
     bob.shutdown().await;
 }
+
+/// The transition: by default a gateway still answers version 1 (peers that have not
+/// upgraded reach it); told `accept_v1 = false`, it gives a version 1 first message the
+/// silence a prober gets, and still answers version 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_1_is_answered_during_the_transition_and_silenced_when_refused() {
+    let records = SharedRecords::default();
+    let dir = tempfile::tempdir().unwrap();
+    let both = gateway(&dir.path().join("both"), &records).await;
+    let mut options = Options::default();
+    options.inbound.msg1_wait = Duration::from_millis(400);
+    let v2_only = common::memory_gateway_with(&dir.path().join("v2"), &records, options, |c| {
+        c.transport.accept_v1 = false;
+    })
+    .await;
+    let key = SigningKey::from_bytes(&[30; 32]);
+    for (gateway, answers_v1) in [(&both, true), (&v2_only, false)] {
+        let mut stream = TcpStream::connect(gateway.peer_addr).await.unwrap();
+        let v1 = tokio::time::timeout(
+            Duration::from_secs(10),
+            transport::initiate(&mut stream, &key, gateway.peer_id),
+        )
+        .await
+        .expect("answered or closed in time");
+        assert_eq!(v1.is_ok(), answers_v1, "version 1: {v1:?}");
+        // The refused dial saw no byte: the silence (its first message was whole, so the
+        // close comes after the random delay).
+        let (_, msg1) =
+            disims::crypto::Initiator::new(&key, &gateway.peer_id.verifying_key(), [5; 32]);
+        let mut record = Vec::new();
+        disims::crypto::encode_record(&msg1, &mut record);
+        if !answers_v1 {
+            let (back, after) = probe(gateway.peer_addr, &record).await;
+            assert!(
+                back.is_empty() && after >= Duration::from_millis(400),
+                "{back:?} {after:?}"
+            );
+        }
+        let mut stream = TcpStream::connect(gateway.peer_addr).await.unwrap();
+        transport::initiate_v2(&mut stream, &key, gateway.peer_id, DEFAULT_PAD_MAX)
+            .await
+            .expect("version 2 is answered");
+    }
+    both.shutdown().await;
+    v2_only.shutdown().await;
+}
