@@ -47,22 +47,9 @@ const FRAME_SIZES: [(&str, usize); 3] = [("100B", 100), ("1KiB", 1024), ("16KiB"
 
 #[path = "support/same_run.rs"]
 mod same_run;
-use same_run::{Probe, ROUNDS, Row, SAMPLE, measure_interleaved, median, print_rows};
-
-/// 32 pseudo-random bytes derived from a counter (splitmix64): a fresh X25519 secret per
-/// handshake and side for a few nanoseconds, deterministic across runs.
-fn ephemeral(n: u64, side: u64) -> [u8; 32] {
-    let mut s = n.wrapping_mul(2).wrapping_add(side);
-    let mut out = [0u8; 32];
-    for chunk in out.chunks_exact_mut(8) {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out
-}
+use same_run::{
+    Probe, ROUNDS, Row, SAMPLE, counter_bytes as ephemeral, measure_interleaved, median, print_rows,
+};
 
 /// The two long-term identities (fixed, so runs are comparable).
 struct Peers {

@@ -22,25 +22,13 @@ use disims::crypto::{
     ResponderV2, SessionKeys, read_msg1_head,
 };
 use ed25519_dalek::SigningKey;
-use same_run::{Probe, ROUNDS, Row, SAMPLE, measure_interleaved, median, print_rows};
+use same_run::{
+    Probe, ROUNDS, Row, SAMPLE, counter_bytes as seed, measure_interleaved, median, print_rows,
+};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 const PAD: usize = 128;
 const HOUR: u64 = 493_000;
-
-/// 32 pseudo-random bytes from a counter (splitmix64), as in benches/crypto.rs.
-fn seed(n: u64, side: u64) -> [u8; 32] {
-    let mut s = n.wrapping_mul(2).wrapping_add(side);
-    let mut out = [0u8; 32];
-    for chunk in out.chunks_exact_mut(8) {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out
-}
 
 fn keys() -> (SigningKey, SigningKey) {
     (

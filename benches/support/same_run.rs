@@ -110,3 +110,19 @@ pub fn print_rows(rows: &[Row]) {
         );
     }
 }
+
+/// 32 pseudo-random bytes derived from a counter (splitmix64): a fresh secret per
+/// handshake and side for a few nanoseconds, deterministic across runs (not the OS RNG,
+/// whose cost would pollute the measurement).
+pub fn counter_bytes(n: u64, side: u64) -> [u8; 32] {
+    let mut s = n.wrapping_mul(2).wrapping_add(side);
+    let mut out = [0u8; 32];
+    for chunk in out.chunks_exact_mut(8) {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out
+}

@@ -115,6 +115,7 @@ impl PeerContext {
         let ctx = self.clone();
         self.tracker.spawn(async move {
             let mut stream = stream;
+            let arrived = tokio::time::Instant::now();
             let _ = stream.set_nodelay(true);
             let first = tokio::select! {
                 _ = evict.cancelled() => return,
@@ -137,10 +138,11 @@ impl PeerContext {
                     // A prober, a replay, or a version 1 dialler we no longer answer: no
                     // byte back, and the close comes after a random delay, not at once.
                     tracing::debug!(%from, why, "inbound connection gets no answer");
-                    let delay = silence_delay(ctx.inbound.msg1_wait);
+                    // Timed from the connection's start, whatever the reason.
+                    let close_at = arrived + silence_delay(ctx.inbound.msg1_wait);
                     tokio::select! {
                         _ = evict.cancelled() => {}
-                        _ = silence(&mut stream, delay) => {}
+                        _ = silence(&mut stream, close_at) => {}
                     }
                     return;
                 }
@@ -292,17 +294,18 @@ enum First {
     Silence(&'static str),
 }
 
-/// How long a connection that gets no answer is held before it is closed: random, between
-/// the first message's wait and four times it, so that the close tells a prober nothing.
+/// How long after its start a connection that gets no answer is closed: random, between
+/// the first message's wait and four times it (also when the first message did not come
+/// in time), so that the close tells a prober nothing.
 fn silence_delay(msg1_wait: Duration) -> Duration {
     let r = crate::identity::random_bytes::<8>().map_or(0, u64::from_be_bytes);
     let fraction = (r >> 11) as f64 / (1u64 << 53) as f64;
     msg1_wait + msg1_wait.mul_f64(3.0 * fraction)
 }
 
-/// Reads and drops whatever arrives until `delay` has passed (or the other side closes),
+/// Reads and drops whatever arrives until `close_at` (or until the other side closes),
 /// answering nothing; at most 64 KiB are read, then the socket is just left to wait.
-async fn silence(stream: &mut TcpStream, delay: Duration) {
+async fn silence(stream: &mut TcpStream, close_at: tokio::time::Instant) {
     let drain = async {
         let mut buf = [0u8; 4096];
         let mut total = 0;
@@ -314,7 +317,7 @@ async fn silence(stream: &mut TcpStream, delay: Duration) {
         }
         std::future::pending::<()>().await
     };
-    let _ = tokio::time::timeout(delay, drain).await;
+    let _ = tokio::time::timeout_at(close_at, drain).await;
 }
 
 /// A connection's slot in the pending table, freed on drop.

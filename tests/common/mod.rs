@@ -275,11 +275,7 @@ pub fn redirect(
     peer: disims::identity::PeerId,
     addr: SocketAddr,
 ) {
-    let record = disims::directory::AddressRecord {
-        protocol_version: 1,
-        addrs: vec![addr],
-    };
-    disims::directory::memory::MemoryDirectory::insert_raw(records, peer, record.encode().unwrap());
+    redirect_as(records, peer, addr, false);
 }
 
 /// [`redirect`] as a blinded record: dials to it run handshake version 2.
@@ -288,13 +284,25 @@ pub fn redirect_blinded(
     peer: disims::identity::PeerId,
     addr: SocketAddr,
 ) {
+    redirect_as(records, peer, addr, true);
+}
+
+fn redirect_as(
+    records: &disims::directory::memory::SharedRecords,
+    peer: disims::identity::PeerId,
+    addr: SocketAddr,
+    blinded: bool,
+) {
+    use disims::directory::memory::MemoryDirectory;
     let record = disims::directory::AddressRecord {
         protocol_version: 1,
         addrs: vec![addr],
-    };
-    disims::directory::memory::MemoryDirectory::insert_raw_blinded(
-        records,
-        peer,
-        record.encode().unwrap(),
-    );
+    }
+    .encode()
+    .unwrap();
+    if blinded {
+        MemoryDirectory::insert_raw_blinded(records, peer, record);
+    } else {
+        MemoryDirectory::insert_raw(records, peer, record);
+    }
 }
