@@ -404,3 +404,43 @@ async fn version_1_is_answered_during_the_transition_and_silenced_when_refused()
     both.shutdown().await;
     v2_only.shutdown().await;
 }
+
+/// A relay control record from a scanner (a `Reserve` for a made-up key, or garbage after
+/// the relay magic) gets no byte back: not from a gateway that relays for its contacts only
+/// (the default: a challenge would name it), nor from one that relays for nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanners_relay_record_gets_no_answer() {
+    use disims::config::Serve;
+    use disims::relay::wire::RelayMessage;
+    let records = SharedRecords::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut gateways = Vec::new();
+    for (name, serve) in [("contacts", Serve::Contacts), ("off", Serve::Off)] {
+        let mut options = Options::default();
+        options.inbound.msg1_wait = Duration::from_millis(400);
+        let gateway = common::memory_gateway_with(&dir.path().join(name), &records, options, |c| {
+            c.relay.serve = serve;
+        })
+        .await;
+        gateways.push(gateway);
+    }
+    let scanner = PeerId::of(&SigningKey::from_bytes(&[40; 32]));
+    let record = |body: Vec<u8>| {
+        let mut out = Vec::new();
+        disims::crypto::encode_record(&body, &mut out);
+        out
+    };
+    let reserve = record(RelayMessage::Reserve { target: scanner }.encode());
+    let mut garbage = RelayMessage::Reserve { target: scanner }.encode();
+    garbage.truncate(7);
+    let garbage = record(garbage);
+    for gateway in &gateways {
+        for bytes in [&reserve, &garbage] {
+            let (back, _) = probe(gateway.peer_addr, bytes).await;
+            assert!(back.is_empty(), "a scanner's relay record got {back:?}");
+        }
+    }
+    for gateway in gateways {
+        gateway.shutdown().await;
+    }
+}

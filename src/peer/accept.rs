@@ -24,8 +24,7 @@ use crate::crypto::{MAGIC, MAX_HANDSHAKE_RECORD, MSG1_HEAD_LEN, SessionKeys, rea
 use crate::identity::PeerId;
 use crate::policy::inbound::{HandshakeBudget, InboundLimits, PendingId, PendingTable};
 use crate::policy::replay::ReplayCache;
-use crate::relay::io::status;
-use crate::relay::wire::{RELAY_MAGIC, RelayMessage, StatusCode};
+use crate::relay::wire::{RELAY_MAGIC, RelayMessage};
 use tokio::io::AsyncReadExt;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -130,7 +129,8 @@ impl PeerContext {
                 First::Relay(first) => {
                     drop(slot);
                     if arrival == Arrival::Direct {
-                        ctx.relay_connection(stream, from, &first).await;
+                        let close_at = arrived + silence_delay(ctx.inbound.msg1_wait);
+                        ctx.relay_connection(stream, from, &first, close_at).await;
                     }
                     return;
                 }
@@ -251,14 +251,20 @@ impl PeerContext {
     }
 
     /// A connection whose first record is a relay control message: a dial-back probe we
-    /// asked for, the relay's work when this gateway serves, else a refusal.
-    async fn relay_connection(&self, mut stream: TcpStream, from: SocketAddr, first: &[u8]) {
+    /// asked for, the relay's work when this gateway serves, else silence (a status would
+    /// tell a scanner that a DiSIMS gateway is here).
+    async fn relay_connection(
+        &self,
+        mut stream: TcpStream,
+        from: SocketAddr,
+        first: &[u8],
+        close_at: tokio::time::Instant,
+    ) {
         let message = match RelayMessage::decode(first) {
             Ok(message) => message,
             Err(e) => {
-                tracing::debug!(%from, error = %e, "bad relay message");
-                let _ = status(&mut stream, StatusCode::Unexpected).await;
-                return;
+                tracing::debug!(%from, error = %e, "bad relay message: no answer");
+                return self.silence(&mut stream, close_at).await;
             }
         };
         if let RelayMessage::Probe { token } = message {
@@ -276,8 +282,17 @@ impl PeerContext {
                 }
             }
             None => {
-                let _ = status(&mut stream, StatusCode::ReservationRefused).await;
+                tracing::debug!(%from, "relay record, and this gateway relays for nobody: no answer");
+                self.silence(&mut stream, close_at).await;
             }
+        }
+    }
+
+    /// [`silence`] until `close_at`, or until shutdown.
+    async fn silence(&self, stream: &mut TcpStream, close_at: tokio::time::Instant) {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => {}
+            _ = silence(stream, close_at) => {}
         }
     }
 }

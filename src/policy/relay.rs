@@ -296,6 +296,17 @@ impl RelayTable {
     /// Grants or renews the reservation of `key` (its proof checked) from `ip`; returns
     /// when it expires. A renewal keeps its place: it is checked as if the old one were
     /// gone, and on refusal the old one stays.
+    /// Whether a first Reserve for a key (a contact or not) gets a challenge at all. The
+    /// challenge names the relay, so one this relay would refuse anyway (a stranger's, on a
+    /// contacts-only relay) gets no answer: a scanner with a made-up key learns nothing.
+    pub fn answers_reserve(&self, contact: bool) -> bool {
+        match self.serve {
+            Serve::Off => false,
+            Serve::Contacts => contact,
+            Serve::Anyone => true,
+        }
+    }
+
     pub fn reserve(
         &mut self,
         key: PeerId,

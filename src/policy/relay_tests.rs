@@ -525,3 +525,21 @@ fn the_budget_forgets_old_keys_and_full_prefixes() {
     assert_eq!(b.admit(key(50), from, 7667, t0 + secs(60)), Ok(()));
     assert_eq!(b.counts(), (1, 1, 1));
 }
+
+#[test]
+fn only_a_reserve_the_relay_would_grant_gets_a_challenge() {
+    let now = Instant::now();
+    for (serve, stranger, contact) in [
+        (Serve::Off, false, false),
+        (Serve::Contacts, false, true),
+        (Serve::Anyone, true, true),
+    ] {
+        let table = RelayTable::new(RelayLimits::default(), serve, now);
+        assert_eq!(
+            table.answers_reserve(false),
+            stranger,
+            "{serve:?}, a stranger"
+        );
+        assert_eq!(table.answers_reserve(true), contact, "{serve:?}, a contact");
+    }
+}

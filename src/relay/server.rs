@@ -193,6 +193,12 @@ impl RelayServer {
         renewal: bool,
     ) -> Result<Option<Grant>, RelayIoError> {
         let limits = *lock(&self.table).limits();
+        if !renewal && !lock(&self.table).answers_reserve((self.is_contact)(&target)) {
+            // No challenge (it would name this relay) and no status (it would say that a
+            // relay is here): the connection just closes.
+            tracing::debug!(%from, "reserve for a key this relay does not serve: no answer");
+            return Ok(None);
+        }
         let _slot = match renewal {
             true => None,
             false => {
