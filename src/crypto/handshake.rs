@@ -15,7 +15,7 @@ use super::PROTOCOL_VERSION;
 use super::frame::{FrameOpener, FrameSealer, TAG_LEN, nonce};
 use super::kdf::{
     INFO_DATA_I2R, INFO_DATA_R2I, INFO_HS_INITIATOR, INFO_HS_RESPONDER, LABEL, PROOF_INITIATOR,
-    PROOF_LABEL_LEN, PROOF_RESPONDER, hash, hkdf32,
+    PROOF_LABEL_LEN, PROOF_RESPONDER, Schedule, hash,
 };
 use super::obfs::LengthMask;
 
@@ -180,8 +180,9 @@ impl Initiator {
         let e_r: [u8; 32] = e_r.try_into().map_err(|_| HandshakeError::Decrypt(M))?;
         let dh = contributory(self.ephemeral.diffie_hellman(&PublicKey::from(e_r)), M)?;
         let th1 = hash(&[LABEL, &self.msg1, &e_r]);
-        let k_hs_r = hkdf32(&th1, dh.as_bytes(), INFO_HS_RESPONDER);
-        let k_hs_i = hkdf32(&th1, dh.as_bytes(), INFO_HS_INITIATOR);
+        let schedule = Schedule::new(&th1, dh.as_bytes());
+        let k_hs_r = schedule.key(INFO_HS_RESPONDER);
+        let k_hs_i = schedule.key(INFO_HS_INITIATOR);
 
         let (responder, sig_r) = open_proof(&k_hs_r.cipher(), sealed, M)?;
         verify(&responder, PROOF_RESPONDER, &th1, &sig_r, M)?;
@@ -248,8 +249,9 @@ impl Responder {
         let dh = contributory(self.ephemeral.diffie_hellman(&PublicKey::from(e_i)), M)?;
         let e_r = PublicKey::from(&self.ephemeral);
         let th1 = hash(&[LABEL, msg1, e_r.as_bytes()]);
-        let k_hs_r = hkdf32(&th1, dh.as_bytes(), INFO_HS_RESPONDER);
-        let k_hs_i = hkdf32(&th1, dh.as_bytes(), INFO_HS_INITIATOR);
+        let schedule = Schedule::new(&th1, dh.as_bytes());
+        let k_hs_r = schedule.key(INFO_HS_RESPONDER);
+        let k_hs_i = schedule.key(INFO_HS_INITIATOR);
 
         let sealed = seal_proof(&k_hs_r.cipher(), &self.identity, PROOF_RESPONDER, &th1);
         let mut msg2 = Vec::with_capacity(MSG2_LEN);
@@ -330,9 +332,10 @@ pub(super) fn derive_session_keys(
     labels: &Labels,
     version: u16,
 ) -> SessionKeys {
+    let schedule = Schedule::new(&th3, dh.as_bytes());
     let pair = |i2r: &[u8], r2i: &[u8]| {
-        let i2r = hkdf32(&th3, dh.as_bytes(), i2r);
-        let r2i = hkdf32(&th3, dh.as_bytes(), r2i);
+        let i2r = schedule.key(i2r);
+        let r2i = schedule.key(r2i);
         match role {
             Role::Initiator => (i2r, r2i),
             Role::Responder => (r2i, i2r),

@@ -25,8 +25,9 @@ use super::handshake::{
     open_proof, seal_padded_proof, verify,
 };
 use super::kdf::{
-    LABEL_V2, V2_DATA_I2R, V2_DATA_R2I, V2_HS_INITIATOR, V2_HS_LEN_INITIATOR, V2_HS_LEN_RESPONDER,
-    V2_HS_RESPONDER, V2_LEN_I2R, V2_LEN_R2I, V2_PROOF_INITIATOR, V2_PROOF_RESPONDER, hash, hkdf32,
+    LABEL_V2, Schedule, SecretKey32, V2_DATA_I2R, V2_DATA_R2I, V2_HS_INITIATOR,
+    V2_HS_LEN_INITIATOR, V2_HS_LEN_RESPONDER, V2_HS_RESPONDER, V2_LEN_I2R, V2_LEN_R2I,
+    V2_PROOF_INITIATOR, V2_PROOF_RESPONDER, hash,
 };
 use super::obfs::{Ephemeral, MAC_LEN, ProberKey, REPR_LEN};
 
@@ -85,8 +86,8 @@ pub fn read_msg1_head(key: &ProberKey, head: &[u8], hour: u64) -> Result<Msg1Hea
 }
 
 /// The mask of a box length (the first two bytes of its HKDF output).
-fn length_mask(th1: &[u8; 32], ee: &SharedSecret, label: &[u8]) -> [u8; 2] {
-    let key = hkdf32(th1, ee.as_bytes(), label);
+fn length_mask(schedule: &Schedule, label: &[u8]) -> [u8; 2] {
+    let key = schedule.key(label);
     [key.as_array()[0], key.as_array()[1]]
 }
 
@@ -154,13 +155,15 @@ impl InitiatorV2 {
             .agree(&repr_r)
             .ok_or(HandshakeError::NonContributory(M))?;
         let th1 = hash(&[LABEL_V2, &self.msg1, &repr_r]);
-        let mask_r = length_mask(&th1, &ee, V2_HS_LEN_RESPONDER);
+        let schedule = Schedule::new(&th1, ee.as_bytes());
+        let mask_r = length_mask(&schedule, V2_HS_LEN_RESPONDER);
         let box_len = box_len(&head[REPR_LEN..], mask_r, M)?;
         Ok(InitiatorAwaitingBox {
             identity: self.identity,
             expected: self.expected,
             ee,
             th1,
+            schedule,
             masked: [head[REPR_LEN], head[REPR_LEN + 1]],
             box_len,
         })
@@ -173,6 +176,8 @@ pub struct InitiatorAwaitingBox {
     expected: VerifyingKey,
     ee: SharedSecret,
     th1: [u8; 32],
+    /// HKDF extracted from `th1` and `ee`: the handshake keys and masks.
+    schedule: Schedule,
     masked: [u8; 2],
     box_len: usize,
 }
@@ -194,7 +199,7 @@ impl InitiatorAwaitingBox {
         if sealed.len() != self.box_len {
             return Err(wrong(M, self.box_len, sealed));
         }
-        let k_hs_r = hkdf32(&self.th1, self.ee.as_bytes(), V2_HS_RESPONDER);
+        let k_hs_r = self.schedule.key(V2_HS_RESPONDER);
         let (responder, sig_r) = open_proof(&k_hs_r.cipher(), sealed, M)?;
         verify(&responder, V2_PROOF_RESPONDER, &self.th1, &sig_r, M)?;
         if responder != self.expected {
@@ -204,7 +209,7 @@ impl InitiatorAwaitingBox {
             });
         }
         let th2 = hash(&[&self.th1, &self.masked, sealed]);
-        let k_hs_i = hkdf32(&self.th1, self.ee.as_bytes(), V2_HS_INITIATOR);
+        let k_hs_i = self.schedule.key(V2_HS_INITIATOR);
         let sealed_i = seal_padded_proof(
             &k_hs_i.cipher(),
             &self.identity,
@@ -212,7 +217,7 @@ impl InitiatorAwaitingBox {
             &th2,
             pad.min(MAX_PAD),
         );
-        let mask_i = length_mask(&self.th1, &self.ee, V2_HS_LEN_INITIATOR);
+        let mask_i = length_mask(&self.schedule, V2_HS_LEN_INITIATOR);
         let mut msg3 = masked_len(sealed_i.len(), mask_i).to_vec();
         msg3.extend_from_slice(&sealed_i);
         let th3 = hash(&[&th2, &msg3]);
@@ -279,7 +284,8 @@ impl ResponderV2 {
             .ok_or(HandshakeError::NonContributory(M))?;
         let repr_r = *self.ephemeral.representative();
         let th1 = hash(&[LABEL_V2, msg1, &repr_r]);
-        let k_hs_r = hkdf32(&th1, ee.as_bytes(), V2_HS_RESPONDER);
+        let schedule = Schedule::new(&th1, ee.as_bytes());
+        let k_hs_r = schedule.key(V2_HS_RESPONDER);
         let sealed = seal_padded_proof(
             &k_hs_r.cipher(),
             &self.identity,
@@ -287,17 +293,17 @@ impl ResponderV2 {
             &th1,
             pad.min(MAX_PAD),
         );
-        let mask_r = length_mask(&th1, &ee, V2_HS_LEN_RESPONDER);
+        let mask_r = length_mask(&schedule, V2_HS_LEN_RESPONDER);
         let mut msg2 = Vec::with_capacity(MSG2_HEAD_LEN + sealed.len());
         msg2.extend_from_slice(&repr_r);
         msg2.extend_from_slice(&masked_len(sealed.len(), mask_r));
         msg2.extend_from_slice(&sealed);
         let th2 = hash(&[&th1, &msg2[REPR_LEN..]]);
-        let mask_i = length_mask(&th1, &ee, V2_HS_LEN_INITIATOR);
+        let mask_i = length_mask(&schedule, V2_HS_LEN_INITIATOR);
         Ok((
             AwaitingMsg3V2 {
                 ee,
-                th1,
+                k_hs_i: schedule.key(V2_HS_INITIATOR),
                 th2,
                 mask_i,
             },
@@ -309,7 +315,7 @@ impl ResponderV2 {
 /// The responder after sending msg2, waiting for the initiator's proof.
 pub struct AwaitingMsg3V2 {
     ee: SharedSecret,
-    th1: [u8; 32],
+    k_hs_i: SecretKey32,
     th2: [u8; 32],
     mask_i: [u8; 2],
 }
@@ -332,8 +338,7 @@ impl AwaitingMsg3V2 {
         if msg3.len() != MSG3_HEAD_LEN + len {
             return Err(wrong(M, MSG3_HEAD_LEN + len, msg3));
         }
-        let k_hs_i = hkdf32(&self.th1, self.ee.as_bytes(), V2_HS_INITIATOR);
-        let (initiator, sig_i) = open_proof(&k_hs_i.cipher(), &msg3[MSG3_HEAD_LEN..], M)?;
+        let (initiator, sig_i) = open_proof(&self.k_hs_i.cipher(), &msg3[MSG3_HEAD_LEN..], M)?;
         verify(&initiator, V2_PROOF_INITIATOR, &self.th2, &sig_i, M)?;
         let th3 = hash(&[&self.th2, msg3]);
         Ok(derive_session_keys(

@@ -75,14 +75,37 @@ impl fmt::Debug for SecretKey32 {
     }
 }
 
-/// HKDF-SHA256 (RFC 5869) extract-then-expand to 32 bytes.
+/// HKDF-SHA256 (RFC 5869) extract-then-expand to 32 bytes (tests; the handshakes extract
+/// once per transcript stage with [`Schedule`]).
+#[cfg(test)]
 pub(crate) fn hkdf32(salt: &[u8; 32], ikm: &[u8; 32], info: &[u8]) -> SecretKey32 {
-    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
-    let mut okm = SecretKey32([0u8; 32]);
-    // 32 bytes is far below HKDF's limit of 255 * 32, so expand cannot fail.
-    hk.expand(info, &mut okm.0)
-        .expect("HKDF-SHA256 can always expand to 32 bytes");
-    okm
+    Schedule::new(salt, ikm).key(info)
+}
+
+/// One HKDF extract (salt, ikm), expanded to as many 32-byte keys as there are labels: the
+/// same keys as [`hkdf32`] with each label, for one extraction instead of one a key.
+pub(crate) struct Schedule(Hkdf<Sha256>);
+
+impl Schedule {
+    pub(crate) fn new(salt: &[u8; 32], ikm: &[u8; 32]) -> Self {
+        Self(Hkdf::<Sha256>::new(Some(salt), ikm))
+    }
+
+    /// HKDF-Expand(PRK, info, 32).
+    pub(crate) fn key(&self, info: &[u8]) -> SecretKey32 {
+        let mut okm = SecretKey32([0u8; 32]);
+        // 32 bytes is far below HKDF's limit of 255 * 32, so expand cannot fail.
+        self.0
+            .expand(info, &mut okm.0)
+            .expect("HKDF-SHA256 can always expand to 32 bytes");
+        okm
+    }
+}
+
+impl fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Schedule(<redacted>)")
+    }
 }
 
 /// SHA-256 of the concatenation of `parts`.
