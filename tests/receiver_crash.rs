@@ -28,7 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 /// Messages in the burst.
 const N: usize = 50;
 /// An identity box without padding (key, signature, tag).
-const MSG2_BOX: usize = 16 + 32 + 64;
+const MSG2_BOX: usize = disims::crypto::MAX_BOX - disims::crypto::MAX_PAD;
 
 /// A proxy that lets the receiver's acks through or not.
 struct AckSwallower {

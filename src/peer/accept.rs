@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use super::transport::FirstMessage;
 use super::{PeerContext, PeerError, transport};
-use crate::crypto::obfs::ProberKey;
-use crate::crypto::{MAGIC, MAX_HANDSHAKE_RECORD, MSG1_HEAD_LEN, SessionKeys, read_msg1_head};
+use crate::crypto::SessionKeys;
 use crate::identity::PeerId;
 use crate::policy::inbound::{HandshakeBudget, InboundLimits, PendingId, PendingTable};
 use crate::policy::replay::ReplayCache;
-use crate::relay::wire::{RELAY_MAGIC, RelayMessage};
+use crate::relay::wire::RelayMessage;
 use tokio::io::AsyncReadExt;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -121,12 +121,12 @@ impl PeerContext {
                 r = tokio::time::timeout(ctx.inbound.msg1_wait, ctx.first_message(&mut stream)) => r,
             };
             let first = match first {
-                Ok(Ok(first)) => first,
+                Ok(Ok(first)) => Ok(first),
                 Ok(Err(e)) => return tracing::debug!(%from, error = %e, "inbound connection failed"),
-                Err(_) => First::Silence("no complete first message in time"),
+                Err(_) => Err("no complete first message in time"),
             };
             let (msg1, version) = match first {
-                First::Relay(first) => {
+                Ok(FirstMessage::Relay(first)) => {
                     drop(slot);
                     if arrival == Arrival::Direct {
                         let close_at = arrived + silence_delay(ctx.inbound.msg1_wait);
@@ -134,9 +134,17 @@ impl PeerContext {
                     }
                     return;
                 }
-                First::Silence(why) => {
+                Ok(FirstMessage::V1(msg1)) => (msg1, None),
+                Ok(FirstMessage::V2 { msg1, hour }) => (msg1, Some(hour)),
+                unanswered => {
                     // A prober, a replay, or a version 1 dialler we no longer answer: no
                     // byte back, and the close comes after a random delay, not at once.
+                    let why = match unanswered {
+                        Ok(FirstMessage::RefusedV1) => "version 1, which this gateway no longer answers",
+                        Ok(FirstMessage::Replayed) => "a replayed first message",
+                        Ok(_) => "its first bytes do not prove knowledge of our key",
+                        Err(why) => why,
+                    };
                     tracing::debug!(%from, why, "inbound connection gets no answer");
                     // Timed from the connection's start, whatever the reason.
                     let close_at = arrived + silence_delay(ctx.inbound.msg1_wait);
@@ -146,8 +154,6 @@ impl PeerContext {
                     }
                     return;
                 }
-                First::V1(msg1) => (msg1, None),
-                First::V2 { msg1, hour } => (msg1, Some(hour)),
             };
             lock(&ctx.gate.pending).got_msg1(slot.id);
             let result = tokio::select! {
@@ -163,47 +169,16 @@ impl PeerContext {
         });
     }
 
-    /// Reads a connection's first message and says what it is: a relay control record, a
-    /// version 1 msg1 (both start with a record header and a 4-byte magic), or else a
-    /// version 2 msg1, whose head must carry our MAC and not be a replay.
-    async fn first_message(&self, stream: &mut TcpStream) -> Result<First, PeerError> {
-        let mut start = [0u8; 8];
-        stream.read_exact(&mut start).await?;
-        let magic = &start[4..8];
-        if magic == RELAY_MAGIC || magic == MAGIC {
-            if magic == MAGIC && !self.obfs.accept_v1 {
-                return Ok(First::Silence(
-                    "version 1, which this gateway no longer answers",
-                ));
-            }
-            let header = [start[0], start[1], start[2], start[3]];
-            let len = crate::crypto::record_len(header, MAX_HANDSHAKE_RECORD)?;
-            let mut body = magic.to_vec();
-            body.resize(len.max(4), 0);
-            stream.read_exact(&mut body[4..]).await?;
-            body.truncate(len);
-            return Ok(if magic == MAGIC {
-                First::V1(body)
-            } else {
-                First::Relay(body)
-            });
-        }
-        let mut msg1 = start.to_vec();
-        msg1.resize(MSG1_HEAD_LEN, 0);
-        stream.read_exact(&mut msg1[start.len()..]).await?;
-        let hour = transport::hour_now();
-        let key = ProberKey::of(&self.identity.verifying_key());
-        let Ok(head) = read_msg1_head(&key, &msg1, hour) else {
-            return Ok(First::Silence(
-                "its first bytes do not prove knowledge of our key",
-            ));
-        };
-        if !lock(&self.gate.replays).fresh(head.mac, Instant::now()) {
-            return Ok(First::Silence("a replayed first message"));
-        }
-        msg1.resize(MSG1_HEAD_LEN + head.pad_len, 0);
-        stream.read_exact(&mut msg1[MSG1_HEAD_LEN..]).await?;
-        Ok(First::V2 { msg1, hour })
+    /// Reads a connection's first message ([`transport::read_first_message`]) with the
+    /// replay cache and `[transport] accept_v1`.
+    async fn first_message(&self, stream: &mut TcpStream) -> Result<FirstMessage, PeerError> {
+        transport::read_first_message(
+            stream,
+            &self.identity.verifying_key(),
+            self.obfs.accept_v1,
+            |mac| lock(&self.gate.replays).fresh(*mac, Instant::now()),
+        )
+        .await
     }
 
     /// A proved initiator: refused if blocked, else a session.
@@ -295,18 +270,6 @@ impl PeerContext {
             _ = silence(stream, close_at) => {}
         }
     }
-}
-
-/// What a connection's first message is.
-enum First {
-    /// A relay control record (its body).
-    Relay(Vec<u8>),
-    /// A version 1 msg1 (the record's body).
-    V1(Vec<u8>),
-    /// A version 2 msg1, whole, and the hour its MAC was checked for.
-    V2 { msg1: Vec<u8>, hour: u64 },
-    /// Not to be answered, and why (for the debug log).
-    Silence(&'static str),
 }
 
 /// How long after its start a connection that gets no answer is closed: random, between

@@ -162,38 +162,89 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(keys)
 }
 
-/// Runs the responder side of either version (told apart by msg1's first bytes, as the
-/// accept loop does, without its replay cache and budgets: for a connection that is
-/// expected, such as a direct upgrade's); the initiator's identity is in the returned keys.
+/// A connection's first message, told apart by its first 8 bytes: a relay control record
+/// and a version 1 msg1 start with a record header and a 4-byte magic (`DSRL`, `DSMS`);
+/// anything else is read as a version 2 msg1.
+#[derive(Debug)]
+pub enum FirstMessage {
+    /// A relay control record (its body).
+    Relay(Vec<u8>),
+    /// A version 1 msg1 (the record's body).
+    V1(Vec<u8>),
+    /// A version 2 msg1, whole, and the hour its MAC was checked for.
+    V2 { msg1: Vec<u8>, hour: u64 },
+    /// A version 1 msg1 while version 1 is refused (read no further).
+    RefusedV1,
+    /// A version 2 head without our MAC (a prober, or a dial of another key) or with too
+    /// much padding.
+    NotForUs(crypto::HandshakeError),
+    /// A version 2 head that `fresh` said was answered already (a replay).
+    Replayed,
+}
+
+/// Reads a connection's first message for the responder `us`; `fresh` is asked about a
+/// version 2 head's MAC once the MAC checks out (the accept loop's replay cache).
+pub async fn read_first_message<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    us: &ed25519_dalek::VerifyingKey,
+    accept_v1: bool,
+    fresh: impl FnOnce(&[u8; crypto::obfs::MAC_LEN]) -> bool,
+) -> Result<FirstMessage, PeerError> {
+    let mut start = [0u8; 8];
+    stream.read_exact(&mut start).await?;
+    let magic = &start[4..8];
+    if magic == crate::relay::wire::RELAY_MAGIC || magic == crypto::MAGIC {
+        if magic == crypto::MAGIC && !accept_v1 {
+            return Ok(FirstMessage::RefusedV1);
+        }
+        let header = [start[0], start[1], start[2], start[3]];
+        let len = crypto::record_len(header, MAX_HANDSHAKE_RECORD)?;
+        let mut body = magic.to_vec();
+        body.resize(len.max(4), 0);
+        stream.read_exact(&mut body[4..]).await?;
+        body.truncate(len);
+        return Ok(if magic == crypto::MAGIC {
+            FirstMessage::V1(body)
+        } else {
+            FirstMessage::Relay(body)
+        });
+    }
+    let mut msg1 = start.to_vec();
+    msg1.resize(crypto::MSG1_HEAD_LEN, 0);
+    stream.read_exact(&mut msg1[start.len()..]).await?;
+    let hour = hour_now();
+    let head = match crypto::read_msg1_head(&crypto::obfs::ProberKey::of(us), &msg1, hour) {
+        Ok(head) => head,
+        Err(e) => return Ok(FirstMessage::NotForUs(e)),
+    };
+    if !fresh(&head.mac) {
+        return Ok(FirstMessage::Replayed);
+    }
+    msg1.resize(crypto::MSG1_HEAD_LEN + head.pad_len, 0);
+    stream
+        .read_exact(&mut msg1[crypto::MSG1_HEAD_LEN..])
+        .await?;
+    Ok(FirstMessage::V2 { msg1, hour })
+}
+
+/// Runs the responder side of either version ([`read_first_message`], without the accept
+/// loop's replay cache and budgets: for a connection that is expected, such as a direct
+/// upgrade's); the initiator's identity is in the returned keys.
 pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     identity: &SigningKey,
     obfs: Obfs,
 ) -> Result<SessionKeys, PeerError> {
-    let mut start = [0u8; 8];
-    stream.read_exact(&mut start).await?;
-    if &start[4..8] == crypto::MAGIC {
-        let len = crypto::record_len(
-            [start[0], start[1], start[2], start[3]],
-            MAX_HANDSHAKE_RECORD,
-        )?;
-        let mut msg1 = start[4..].to_vec();
-        msg1.resize(len.max(4), 0);
-        stream.read_exact(&mut msg1[4..]).await?;
-        msg1.truncate(len);
-        return respond_to_msg1(stream, identity, msg1).await;
+    match read_first_message(stream, &identity.verifying_key(), true, |_| true).await? {
+        FirstMessage::V1(msg1) => respond_to_msg1(stream, identity, msg1).await,
+        FirstMessage::V2 { msg1, hour } => {
+            respond_v2(stream, identity, &msg1, hour, obfs.pad_max).await
+        }
+        FirstMessage::NotForUs(e) => Err(e.into()),
+        FirstMessage::Relay(_) | FirstMessage::RefusedV1 | FirstMessage::Replayed => {
+            Err(crypto::HandshakeError::NotForUs.into())
+        }
     }
-    let mut msg1 = start.to_vec();
-    msg1.resize(crypto::MSG1_HEAD_LEN, 0);
-    stream.read_exact(&mut msg1[8..]).await?;
-    let hour = hour_now();
-    let key = crypto::obfs::ProberKey::of(&identity.verifying_key());
-    let head = crypto::read_msg1_head(&key, &msg1, hour)?;
-    msg1.resize(crypto::MSG1_HEAD_LEN + head.pad_len, 0);
-    stream
-        .read_exact(&mut msg1[crypto::MSG1_HEAD_LEN..])
-        .await?;
-    respond_v2(stream, identity, &msg1, hour, obfs.pad_max).await
 }
 
 /// The responder side once msg1 (the record's body) has been read: the gateway's accept
