@@ -385,7 +385,8 @@ fn transport_defaults_and_values() {
         config.transport.obfs(),
         crate::peer::transport::Obfs {
             pad_max: 0,
-            accept_v1: false
+            accept_v1: false,
+            frame_padding: 4096,
         }
     );
     assert_eq!(config.transport.frame_padding, 4096);

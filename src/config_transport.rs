@@ -39,6 +39,7 @@ impl TransportConfig {
         Obfs {
             pad_max: self.padding,
             accept_v1: self.accept_v1,
+            frame_padding: self.frame_padding,
         }
     }
 }

@@ -176,7 +176,6 @@ impl Gateway {
         ctx.dial_rules.set_published(&config.peer.advertise);
         ctx.set_inbound(options.inbound);
         ctx.obfs = config.transport.obfs();
-        ctx.frame_padding = config.transport.frame_padding;
         if config.relay.serve != Serve::Off {
             let contacts = ctx.contacts.clone();
             let server = RelayServer::new(

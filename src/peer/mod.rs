@@ -177,11 +177,8 @@ pub struct PeerContext {
     /// Budgets of the peer port: handshakes in progress, msg1s answered, session shares
     /// (set with [`PeerContext::set_inbound`]).
     pub inbound: InboundLimits,
-    /// Handshake version 2's padding, and whether version 1 is still answered.
+    /// Version 2's handshake and frame padding, and whether version 1 is still answered.
     pub obfs: transport::Obfs,
-    /// The bound of each version 2 data frame's random padding (`[transport]
-    /// frame_padding`, at most [`MAX_FRAME_PADDING`]; 0: none).
-    pub frame_padding: usize,
     /// Handshakes in progress and the msg1 budget, by those limits.
     gate: Arc<InboundGate>,
     /// The relay this gateway runs for others (`[relay] serve`), if any.
@@ -259,7 +256,6 @@ impl PeerContext {
             dial_rules: DialRules::default(),
             inbound: InboundLimits::default(),
             obfs: transport::Obfs::default(),
-            frame_padding: DEFAULT_FRAME_PADDING,
             gate: InboundGate::new(&InboundLimits::default()),
             relay: None,
             probes: crate::relay::probe::Probes::new(),
@@ -375,7 +371,7 @@ impl PeerContext {
                 commands: rx,
                 router: ctx.router.clone(),
                 upgrade,
-                frame_padding: ctx.frame_padding,
+                frame_padding: ctx.obfs.frame_padding,
             };
             session::run_with(stream, keys, handle, ends, ctx.timers, ctx.shutdown.clone()).await;
         });

@@ -45,6 +45,9 @@ pub struct Obfs {
     pub pad_max: usize,
     /// Version 1 connections are answered (the transition); false: version 2 only.
     pub accept_v1: bool,
+    /// Each version 2 data frame carries a random amount of padding up to this (bytes, at
+    /// most [`super::padding::MAX_FRAME_PADDING`]; 0: none).
+    pub frame_padding: usize,
 }
 
 impl Default for Obfs {
@@ -52,6 +55,7 @@ impl Default for Obfs {
         Self {
             pad_max: DEFAULT_PAD_MAX,
             accept_v1: true,
+            frame_padding: super::padding::DEFAULT_FRAME_PADDING,
         }
     }
 }
