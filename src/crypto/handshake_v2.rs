@@ -109,7 +109,7 @@ fn masked_len(len: usize, mask: [u8; 2]) -> [u8; 2] {
 /// The dialling side, after sending msg1.
 pub struct InitiatorV2 {
     identity: SigningKey,
-    expected: VerifyingKey,
+    expected: Option<VerifyingKey>,
     ephemeral: Ephemeral,
     msg1: Vec<u8>,
 }
@@ -125,18 +125,27 @@ impl InitiatorV2 {
         pad: &[u8],
         hour: u64,
     ) -> (Self, Vec<u8>) {
+        let key = ProberKey::of(expected);
+        Self::with_prober_key(identity, &key, Some(expected), ephemeral, pad, hour)
+    }
+
+    /// [`InitiatorV2::new`] with msg1's MAC under `key` (what the connection is for: relay
+    /// control, [`ProberKey`]), expecting the responder to prove `expected`, or any key
+    /// when `None` (an open relay known by its address only; the proved key is
+    /// `SessionKeys::peer`).
+    pub fn with_prober_key(
+        identity: &SigningKey,
+        key: &ProberKey,
+        expected: Option<&VerifyingKey>,
+        ephemeral: Ephemeral,
+        pad: &[u8],
+        hour: u64,
+    ) -> (Self, Vec<u8>) {
         assert!(pad.len() <= MAX_PAD, "msg1 padding over MAX_PAD");
-        let repr = *ephemeral.representative();
-        let tag = ProberKey::of(expected).tag(&repr, hour);
-        let mut msg1 = Vec::with_capacity(MSG1_HEAD_LEN + pad.len());
-        msg1.extend_from_slice(&repr);
-        msg1.extend_from_slice(&tag[..MAC_LEN]);
-        let [a, b] = (pad.len() as u16).to_be_bytes();
-        msg1.extend_from_slice(&[a ^ tag[MAC_LEN], b ^ tag[MAC_LEN + 1]]);
-        msg1.extend_from_slice(pad);
+        let msg1 = key.first_message(ephemeral.representative(), hour, pad);
         let state = Self {
             identity: identity.clone(),
-            expected: *expected,
+            expected: expected.copied(),
             ephemeral,
             msg1: msg1.clone(),
         };
@@ -173,7 +182,7 @@ impl InitiatorV2 {
 /// The initiator once msg2's head is read, before its box.
 pub struct InitiatorAwaitingBox {
     identity: SigningKey,
-    expected: VerifyingKey,
+    expected: Option<VerifyingKey>,
     ee: SharedSecret,
     th1: [u8; 32],
     /// HKDF extracted from `th1` and `ee`: the handshake keys and masks.
@@ -202,9 +211,11 @@ impl InitiatorAwaitingBox {
         let k_hs_r = self.schedule.key(V2_HS_RESPONDER);
         let (responder, sig_r) = open_proof(&k_hs_r.cipher(), sealed, M)?;
         verify(&responder, V2_PROOF_RESPONDER, &self.th1, &sig_r, M)?;
-        if responder != self.expected {
+        if let Some(expected) = self.expected
+            && responder != expected
+        {
             return Err(HandshakeError::WrongPeer {
-                expected: self.expected.to_bytes(),
+                expected: expected.to_bytes(),
                 found: responder.to_bytes(),
             });
         }
@@ -249,14 +260,10 @@ impl ResponderV2 {
         }
     }
 
-    /// A responder that checks first messages with another key's prober key: a man in the
-    /// middle who knows the dialled nick (tests of what it can and cannot do).
-    #[cfg(test)]
-    pub(crate) fn with_prober_key(
-        identity: &SigningKey,
-        key: ProberKey,
-        ephemeral: Ephemeral,
-    ) -> Self {
+    /// A responder that checks first messages with another prober key: relay control
+    /// ([`ProberKey::relay`], [`ProberKey::open`]; the accept loop matched msg1's MAC with
+    /// it), or, in tests, a man in the middle who knows the dialled nick.
+    pub fn with_prober_key(identity: &SigningKey, key: ProberKey, ephemeral: Ephemeral) -> Self {
         Self {
             identity: identity.clone(),
             key,

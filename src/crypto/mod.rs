@@ -18,6 +18,8 @@ mod safety;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_purpose;
+#[cfg(test)]
 mod tests_v2;
 #[cfg(test)]
 mod vectors_v2;

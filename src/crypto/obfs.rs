@@ -33,6 +33,9 @@ pub const MAC_LEN: usize = 16;
 
 const EPHEMERAL_LABEL: &[u8] = b"disims v2 ephemeral";
 const PROBER_LABEL: &[u8] = b"disims v2 prober key";
+const RELAY_LABEL: &[u8] = b"disims v2 relay key";
+const OPEN_RELAY_LABEL: &[u8] = b"disims v2 open relay key";
+const DIAL_BACK_LABEL: &[u8] = b"disims v2 dial-back key";
 
 /// An ephemeral X25519 key pair whose public key is representable, with its representative.
 pub struct Ephemeral {
@@ -94,20 +97,64 @@ pub fn public_of(repr: &[u8; REPR_LEN]) -> PublicKey {
     PublicKey::from(MontgomeryPoint::map_to_point(repr).0)
 }
 
-/// The key a first message is authenticated with, known to whoever knows the responder's
-/// nick: SHA-256("disims v2 prober key" || identity public key).
+/// The key a first message is authenticated with. It says what the connection is for,
+/// before any curve operation, and only someone who knows what it is derived from can make
+/// a first message the responder answers:
+/// - [`ProberKey::of`]: a peer session, SHA-256("disims v2 prober key" || R);
+/// - [`ProberKey::relay`]: relay control at a relay known by its key,
+///   SHA-256("disims v2 relay key" || R);
+/// - [`ProberKey::open`]: relay control at a relay known only by its address (found in the
+///   DHT), SHA-256("disims v2 open relay key"): public, answered only by open relays;
+/// - [`ProberKey::dial_back`]: a relay's dial-back probe for the nonce `n` a gateway sent it,
+///   SHA-256("disims v2 dial-back key" || T || n).
+///
+/// R and T are ed25519 public keys (32 bytes).
 #[derive(Clone)]
 pub struct ProberKey([u8; 32]);
 
 impl ProberKey {
+    fn derive(parts: &[&[u8]]) -> Self {
+        let mut h = Sha256::new();
+        for part in parts {
+            h.update(part);
+        }
+        Self(h.finalize().into())
+    }
+
+    /// A peer session with `responder`.
     pub fn of(responder: &VerifyingKey) -> Self {
-        Self(
-            Sha256::new()
-                .chain_update(PROBER_LABEL)
-                .chain_update(responder.as_bytes())
-                .finalize()
-                .into(),
-        )
+        Self::derive(&[PROBER_LABEL, responder.as_bytes()])
+    }
+
+    /// Relay control at the relay `relay`.
+    pub fn relay(relay: &VerifyingKey) -> Self {
+        Self::derive(&[RELAY_LABEL, relay.as_bytes()])
+    }
+
+    /// Relay control at a relay whose key the initiator does not know (an open relay).
+    pub fn open() -> Self {
+        Self::derive(&[OPEN_RELAY_LABEL])
+    }
+
+    /// The dial-back probe to `gateway` for its nonce `nonce`.
+    pub fn dial_back(gateway: &VerifyingKey, nonce: &[u8; 16]) -> Self {
+        Self::derive(&[DIAL_BACK_LABEL, gateway.as_bytes(), nonce])
+    }
+
+    /// A first message's head and padding under this key: `repr || mac || plen ^ t[16..18]
+    /// || pad`, t = HMAC(key, repr || hour). A msg1 when `repr` is an ephemeral's
+    /// representative; a dial-back probe when it is 32 random bytes.
+    pub fn first_message(&self, repr: &[u8; REPR_LEN], hour: u64, pad: &[u8]) -> Vec<u8> {
+        let tag = self.tag(repr, hour);
+        let mut out = Vec::with_capacity(REPR_LEN + MAC_LEN + 2 + pad.len());
+        out.extend_from_slice(repr);
+        out.extend_from_slice(&tag[..MAC_LEN]);
+        let [a, b] = u16::try_from(pad.len())
+            .expect("padding fits a u16")
+            .to_be_bytes();
+        out.extend_from_slice(&[a ^ tag[MAC_LEN], b ^ tag[MAC_LEN + 1]]);
+        out.extend_from_slice(pad);
+        out
     }
 
     /// HMAC-SHA256(key, representative || hour as u64 BE): the MAC is its first 16 bytes,
