@@ -142,7 +142,11 @@ fn relay_child(kind: &str) {
         for _ in 0..PORTS {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             addrs.push(listener.local_addr().expect("addr").to_string());
-            tokio::spawn(relay.clone().serve(listener, CancellationToken::new()));
+            tokio::spawn(
+                relay
+                    .clone()
+                    .serve(listener, sk(RELAY_SEED), CancellationToken::new()),
+            );
         }
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", addrs.join(" ")).expect("stdout");

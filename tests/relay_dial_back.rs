@@ -381,9 +381,10 @@ async fn a_reservation_reads_nothing_past_reserved_and_takes_the_shown_key_when_
     assert_eq!(reservation.relay(), relay_key);
     let _relay_side = tokio::time::timeout(LIMIT, script).await.unwrap().unwrap();
     // A caller that runs the connection itself finds the offer still in the stream.
-    let (mut stream, relay, _) = reservation.into_parts();
+    let (mut control, relay, _) = reservation.into_parts();
     assert_eq!(relay, relay_key);
-    let next = tokio::time::timeout(LIMIT, read_message(&mut stream))
+    assert!(!control.is_sealed());
+    let next = tokio::time::timeout(LIMIT, control.read())
         .await
         .unwrap()
         .unwrap();

@@ -18,12 +18,14 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::transport::FirstMessage;
+use super::transport::{FirstMessage, Purpose};
 use super::{PeerContext, PeerError, transport};
 use crate::crypto::SessionKeys;
+use crate::crypto::obfs::ProberKey;
 use crate::identity::PeerId;
 use crate::policy::inbound::{HandshakeBudget, InboundLimits, PendingId, PendingTable};
 use crate::policy::replay::ReplayCache;
+use crate::relay::io::Control;
 use crate::relay::wire::RelayMessage;
 use tokio::io::AsyncReadExt;
 
@@ -118,7 +120,7 @@ impl PeerContext {
             let _ = stream.set_nodelay(true);
             let first = tokio::select! {
                 _ = evict.cancelled() => return,
-                r = tokio::time::timeout(ctx.inbound.msg1_wait, ctx.first_message(&mut stream)) => r,
+                r = tokio::time::timeout(ctx.inbound.msg1_wait, ctx.first_message(&mut stream, arrival)) => r,
             };
             let first = match first {
                 Ok(Ok(first)) => Ok(first),
@@ -134,8 +136,16 @@ impl PeerContext {
                     }
                     return;
                 }
+                Ok(FirstMessage::V2 { purpose: Purpose::DialBack(token), .. }) => {
+                    // A relay dialling us back: that it arrived is the answer. Nothing is
+                    // written back (a probe looks like any first message, and so does our
+                    // silence).
+                    drop(slot);
+                    let ours = ctx.probes.arrived(token, from);
+                    return tracing::debug!(%from, ours, "dial-back probe");
+                }
                 Ok(FirstMessage::V1(msg1)) => (msg1, None),
-                Ok(FirstMessage::V2 { msg1, hour }) => (msg1, Some(hour)),
+                Ok(FirstMessage::V2 { msg1, hour, purpose, key }) => (msg1, Some((hour, purpose, key))),
                 unanswered => {
                     // A prober, a replay, or a version 1 dialler we no longer answer: no
                     // byte back, and the close comes after a random delay, not at once.
@@ -156,13 +166,20 @@ impl PeerContext {
                 }
             };
             lock(&ctx.gate.pending).got_msg1(slot.id);
+            let purpose = version.as_ref().map_or(Purpose::Session, |(_, p, _)| *p);
             let result = tokio::select! {
                 _ = evict.cancelled() => return,
                 r = tokio::time::timeout(ctx.timers.handshake, ctx.respond(&mut stream, msg1, version, from)) => r,
             };
             drop(slot);
             match result {
-                Ok(Ok(keys)) => ctx.after_handshake(stream, keys, from, arrival),
+                Ok(Ok(keys)) if purpose == Purpose::Session => {
+                    ctx.after_handshake(stream, keys, from, arrival)
+                }
+                Ok(Ok(keys)) => {
+                    let open = purpose == Purpose::OpenRelay;
+                    ctx.sealed_relay_connection(stream, keys, from, open).await
+                }
                 Ok(Err(e)) => tracing::debug!(%from, error = %e, "inbound handshake failed"),
                 Err(_) => tracing::debug!(%from, "inbound handshake timed out"),
             }
@@ -170,14 +187,26 @@ impl PeerContext {
     }
 
     /// Reads a connection's first message ([`transport::read_first_message`]) with the
-    /// replay cache and `[transport] accept_v1`.
-    async fn first_message(&self, stream: &mut TcpStream) -> Result<FirstMessage, PeerError> {
-        transport::read_first_message(
-            stream,
-            &self.identity.verifying_key(),
-            self.obfs.accept_v1,
-            |mac| lock(&self.gate.replays).fresh(*mac, Instant::now()),
-        )
+    /// replay cache and `[transport] accept_v1`. On our peer port a version 2 first
+    /// message may be for a session, for relay control when we relay, or a dial-back
+    /// probe we await; on a relayed circuit only for a session.
+    async fn first_message(
+        &self,
+        stream: &mut TcpStream,
+        arrival: Arrival,
+    ) -> Result<FirstMessage, PeerError> {
+        let us = self.identity.verifying_key();
+        let mut keys = vec![(Purpose::Session, ProberKey::of(&us))];
+        if arrival == Arrival::Direct {
+            if let Some(relay) = &self.relay {
+                keys.extend(relay.purpose_keys(&us));
+            }
+            let probes = self.probes.keys(&us);
+            keys.extend(probes.into_iter().map(|(t, k)| (Purpose::DialBack(t), k)));
+        }
+        transport::read_first_message(stream, &keys, self.obfs.accept_v1, |mac| {
+            lock(&self.gate.replays).fresh(*mac, Instant::now())
+        })
         .await
     }
 
@@ -211,23 +240,53 @@ impl PeerContext {
         &self,
         stream: &mut TcpStream,
         msg1: Vec<u8>,
-        v2_hour: Option<u64>,
+        v2: Option<(u64, Purpose, ProberKey)>,
         from: SocketAddr,
     ) -> Result<SessionKeys, PeerError> {
         if !lock(&self.gate.budget).answer(from.ip(), Instant::now()) {
             return Err(PeerError::OverBudget);
         }
-        match v2_hour {
-            Some(hour) => {
-                transport::respond_v2(stream, &self.identity, &msg1, hour, self.obfs.pad_max).await
+        match v2 {
+            Some((hour, _, key)) => {
+                let pad_max = self.obfs.pad_max;
+                transport::respond_v2(stream, &self.identity, key, &msg1, hour, pad_max).await
             }
             None => transport::respond_to_msg1(stream, &self.identity, msg1).await,
         }
     }
 
-    /// A connection whose first record is a relay control message: a dial-back probe we
-    /// asked for, the relay's work when this gateway serves, else silence (a status would
-    /// tell a scanner that a DiSIMS gateway is here).
+    /// A sealed relay control connection (its version 2 handshake done, under
+    /// [`ProberKey::relay`] or, when `open`, [`ProberKey::open`]): its first record within
+    /// the first message's wait, then the relay's work.
+    async fn sealed_relay_connection(
+        &self,
+        stream: TcpStream,
+        keys: SessionKeys,
+        from: SocketAddr,
+        open: bool,
+    ) {
+        let Some(server) = self.relay.clone() else {
+            return;
+        };
+        let mut control = match Control::sealed(stream, keys, self.obfs.frame_padding) {
+            Ok(control) => control,
+            Err(e) => return tracing::debug!(%from, error = %e, "sealed relay connection"),
+        };
+        let first = match tokio::time::timeout(self.inbound.msg1_wait, control.read()).await {
+            Ok(Ok(first)) => first,
+            Ok(Err(e)) => return tracing::debug!(%from, error = %e, "sealed relay connection"),
+            Err(_) => return tracing::debug!(%from, "sealed relay connection: no request in time"),
+        };
+        tokio::select! {
+            _ = self.shutdown.cancelled() => {}
+            _ = server.handle(control, from, first, open) => {}
+        }
+    }
+
+    /// A connection whose first record is a plain relay control message: the relay's work
+    /// when this gateway serves and answers plain control (`[relay] plain_control`), else
+    /// silence (a status would tell a scanner that a DiSIMS gateway is here). A plain
+    /// Probe is never ours: our dial-backs are asked for on sealed reservations.
     async fn relay_connection(
         &self,
         mut stream: TcpStream,
@@ -242,22 +301,18 @@ impl PeerContext {
                 return self.silence(&mut stream, close_at).await;
             }
         };
-        if let RelayMessage::Probe { token } = message {
-            // A relay dialling us back: the answer is that the connection arrived.
-            let ours = self.probes.arrived(token, from);
-            tracing::debug!(%from, ours, "dial-back probe");
-            return;
-        }
         match &self.relay {
-            Some(server) => {
+            Some(server)
+                if server.plain_control() && !matches!(message, RelayMessage::Probe { .. }) =>
+            {
                 let server = server.clone();
                 tokio::select! {
                     _ = self.shutdown.cancelled() => {}
-                    _ = server.handle(stream, from, message) => {}
+                    _ = server.handle(Control::plain(stream), from, message, false) => {}
                 }
             }
-            None => {
-                tracing::debug!(%from, "relay record, and this gateway relays for nobody: no answer");
+            _ => {
+                tracing::debug!(%from, "plain relay record not answered here: no answer");
                 self.silence(&mut stream, close_at).await;
             }
         }

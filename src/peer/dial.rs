@@ -21,6 +21,7 @@ use crate::crypto::{HandshakeError, SessionKeys};
 use crate::directory::{Found, RelayEntry};
 use crate::identity::PeerId;
 use crate::policy::address::{DIAL_STAGGER, DialPlan, DialScope, Host, Skip};
+use crate::relay::client;
 
 /// What the dialler may connect to: the configured scope and what it must recognise as
 /// this gateway itself.
@@ -214,11 +215,17 @@ impl PeerContext {
         };
         let mut last_error = String::from("no relay address this gateway dials");
         for addr in addrs {
-            let connected = tokio::time::timeout(
-                CONNECT_TIMEOUT + self.timers.handshake,
-                crate::relay::client::connect(addr, peer),
-            )
-            .await;
+            // A gateway that publishes blinded records holds its reservations over sealed
+            // control (docs/protocol.md, "Relay control, version 2"); an old one's relays
+            // speak plain records.
+            let connecting = async {
+                match version {
+                    Version::V2(obfs) => client::connect_sealed(addr, relay.key, peer, obfs).await,
+                    Version::V1 => client::connect(addr, peer).await,
+                }
+            };
+            let connected =
+                tokio::time::timeout(CONNECT_TIMEOUT + self.timers.handshake, connecting).await;
             let mut stream = match connected {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {

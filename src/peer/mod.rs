@@ -7,7 +7,7 @@ mod codec;
 pub use accept::InboundGate;
 mod dial;
 pub use dial::DialRules;
-mod padding;
+pub(crate) mod padding;
 pub use padding::{DEFAULT_FRAME_PADDING, MAX_FRAME_PADDING};
 pub mod session;
 mod session_api;

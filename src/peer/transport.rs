@@ -6,7 +6,7 @@ use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::PeerError;
-use crate::crypto::obfs::Ephemeral;
+use crate::crypto::obfs::{Ephemeral, ProberKey};
 use crate::crypto::{
     self, Initiator, InitiatorV2, MAX_HANDSHAKE_RECORD, MAX_PAD, MSG2_HEAD_LEN, MSG3_HEAD_LEN,
     RECORD_HEADER_LEN, Responder, ResponderV2, SessionKeys,
@@ -106,16 +106,26 @@ pub async fn initiate_v2<S: AsyncRead + AsyncWrite + Unpin>(
     expected: PeerId,
     pad_max: usize,
 ) -> Result<SessionKeys, PeerError> {
+    let expected = expected.verifying_key();
+    let key = ProberKey::of(&expected);
+    initiate_v2_with(stream, identity, &key, Some(&expected), pad_max).await
+}
+
+/// [`initiate_v2`] with msg1 MACed under `key` (relay control: [`ProberKey::relay`],
+/// [`ProberKey::open`]), expecting `expected`, or any key when `None` (the proved key is in
+/// the returned keys).
+pub async fn initiate_v2_with<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    identity: &SigningKey,
+    key: &ProberKey,
+    expected: Option<&ed25519_dalek::VerifyingKey>,
+    pad_max: usize,
+) -> Result<SessionKeys, PeerError> {
     let mut pad = vec![0u8; random_pad_len(pad_max)?];
     crate::identity::fill_random(&mut pad)?;
     let ephemeral = Ephemeral::from_seed(random_bytes()?);
-    let (initiator, msg1) = InitiatorV2::new(
-        identity,
-        &expected.verifying_key(),
-        ephemeral,
-        &pad,
-        hour_now(),
-    );
+    let (initiator, msg1) =
+        InitiatorV2::with_prober_key(identity, key, expected, ephemeral, &pad, hour_now());
     stream.write_all(&msg1).await?;
     stream.flush().await?;
     let mut head = [0u8; MSG2_HEAD_LEN];
@@ -134,11 +144,13 @@ pub async fn initiate_v2<S: AsyncRead + AsyncWrite + Unpin>(
 pub async fn respond_v2<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     identity: &SigningKey,
+    key: ProberKey,
     msg1: &[u8],
     hour: u64,
     pad_max: usize,
 ) -> Result<SessionKeys, PeerError> {
-    let responder = ResponderV2::new(identity, Ephemeral::from_seed(random_bytes()?));
+    let ephemeral = Ephemeral::from_seed(random_bytes()?);
+    let responder = ResponderV2::with_prober_key(identity, key, ephemeral);
     let (awaiting, msg2) = responder.read_msg1(msg1, hour, random_pad_len(pad_max)?)?;
     stream.write_all(&msg2).await?;
     stream.flush().await?;
@@ -166,17 +178,38 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(keys)
 }
 
+/// What a version 2 first message is for: told by the key its MAC is under
+/// ([`ProberKey`]), before any curve operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// A peer session ([`ProberKey::of`]).
+    Session,
+    /// Relay control from someone who knows our key ([`ProberKey::relay`]).
+    Relay,
+    /// Relay control from someone who found our address only ([`ProberKey::open`]).
+    OpenRelay,
+    /// A relay's dial-back probe for the dial-back with this token
+    /// ([`ProberKey::dial_back`]).
+    DialBack([u8; 16]),
+}
+
 /// A connection's first message, told apart by its first 8 bytes: a relay control record
 /// and a version 1 msg1 start with a record header and a 4-byte magic (`DSRL`, `DSMS`);
-/// anything else is read as a version 2 msg1.
+/// anything else is read as a version 2 first message.
 #[derive(Debug)]
 pub enum FirstMessage {
     /// A relay control record (its body).
     Relay(Vec<u8>),
     /// A version 1 msg1 (the record's body).
     V1(Vec<u8>),
-    /// A version 2 msg1, whole, and the hour its MAC was checked for.
-    V2 { msg1: Vec<u8>, hour: u64 },
+    /// A version 2 first message, whole, the hour its MAC was checked for, and the purpose
+    /// and key that checked it.
+    V2 {
+        msg1: Vec<u8>,
+        hour: u64,
+        purpose: Purpose,
+        key: ProberKey,
+    },
     /// A version 1 msg1 while version 1 is refused (read no further).
     RefusedV1,
     /// A version 2 head without our MAC (a prober, or a dial of another key) or with too
@@ -186,11 +219,13 @@ pub enum FirstMessage {
     Replayed,
 }
 
-/// Reads a connection's first message for the responder `us`; `fresh` is asked about a
-/// version 2 head's MAC once the MAC checks out (the accept loop's replay cache).
+/// Reads a connection's first message for a responder that answers version 2 first
+/// messages MACed with one of `keys` (tried in order, each for three hours: three HMACs a
+/// key); `fresh` is asked about a version 2 head's MAC once the MAC checks out (the accept
+/// loop's replay cache).
 pub async fn read_first_message<S: AsyncRead + Unpin>(
     stream: &mut S,
-    us: &ed25519_dalek::VerifyingKey,
+    keys: &[(Purpose, ProberKey)],
     accept_v1: bool,
     fresh: impl FnOnce(&[u8; crypto::obfs::MAC_LEN]) -> bool,
 ) -> Result<FirstMessage, PeerError> {
@@ -217,9 +252,19 @@ pub async fn read_first_message<S: AsyncRead + Unpin>(
     msg1.resize(crypto::MSG1_HEAD_LEN, 0);
     stream.read_exact(&mut msg1[start.len()..]).await?;
     let hour = hour_now();
-    let head = match crypto::read_msg1_head(&crypto::obfs::ProberKey::of(us), &msg1, hour) {
-        Ok(head) => head,
-        Err(e) => return Ok(FirstMessage::NotForUs(e)),
+    let mut refused = crypto::HandshakeError::NotForUs;
+    let mut matched = None;
+    for (purpose, key) in keys {
+        match crypto::read_msg1_head(key, &msg1, hour) {
+            Ok(head) => {
+                matched = Some((head, *purpose, key.clone()));
+                break;
+            }
+            Err(e) => refused = e,
+        }
+    }
+    let Some((head, purpose, key)) = matched else {
+        return Ok(FirstMessage::NotForUs(refused));
     };
     if !fresh(&head.mac) {
         return Ok(FirstMessage::Replayed);
@@ -228,7 +273,12 @@ pub async fn read_first_message<S: AsyncRead + Unpin>(
     stream
         .read_exact(&mut msg1[crypto::MSG1_HEAD_LEN..])
         .await?;
-    Ok(FirstMessage::V2 { msg1, hour })
+    Ok(FirstMessage::V2 {
+        msg1,
+        hour,
+        purpose,
+        key,
+    })
 }
 
 /// Runs the responder side of either version ([`read_first_message`], without the accept
@@ -239,11 +289,12 @@ pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     identity: &SigningKey,
     obfs: Obfs,
 ) -> Result<SessionKeys, PeerError> {
-    match read_first_message(stream, &identity.verifying_key(), true, |_| true).await? {
+    let keys = [(Purpose::Session, ProberKey::of(&identity.verifying_key()))];
+    match read_first_message(stream, &keys, true, |_| true).await? {
         FirstMessage::V1(msg1) => respond_to_msg1(stream, identity, msg1).await,
-        FirstMessage::V2 { msg1, hour } => {
-            respond_v2(stream, identity, &msg1, hour, obfs.pad_max).await
-        }
+        FirstMessage::V2 {
+            msg1, hour, key, ..
+        } => respond_v2(stream, identity, key, &msg1, hour, obfs.pad_max).await,
         FirstMessage::NotForUs(e) => Err(e.into()),
         FirstMessage::Relay(_) | FirstMessage::RefusedV1 | FirstMessage::Replayed => {
             Err(crypto::HandshakeError::NotForUs.into())

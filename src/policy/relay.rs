@@ -143,6 +143,11 @@ impl RelayTable {
         &self.limits
     }
 
+    /// Whom this relay serves.
+    pub fn serve(&self) -> Serve {
+        self.serve
+    }
+
     /// Reservations and circuits held (for `status`).
     pub fn counts(&self) -> (usize, usize) {
         (self.reservations.len(), self.circuits.len())
@@ -341,12 +346,22 @@ impl RelayTable {
         Ok(())
     }
 
-    /// The target's Accept for `id`: the circuit must be waiting, and not for too long.
-    /// Returns the target the circuit was opened for.
-    pub fn accept_circuit(&mut self, id: CircuitId, now: Instant) -> Result<PeerId, RelayRefusal> {
+    /// The target's Accept for `id`: the circuit must be waiting, and not for too long;
+    /// when the connection proved its key (`by`, sealed control), it must be the circuit's
+    /// target. Returns the target the circuit was opened for.
+    pub fn accept_circuit(
+        &mut self,
+        id: CircuitId,
+        by: Option<PeerId>,
+        now: Instant,
+    ) -> Result<PeerId, RelayRefusal> {
         let wait = self.limits.accept_wait;
         match self.circuits.get_mut(&id) {
-            Some(c) if !c.accepted && now.saturating_duration_since(c.opened) < wait => {
+            Some(c)
+                if !c.accepted
+                    && now.saturating_duration_since(c.opened) < wait
+                    && by.is_none_or(|k| k == c.target) =>
+            {
                 c.accepted = true;
                 c.last_active = now;
                 Ok(c.target)

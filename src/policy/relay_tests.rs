@@ -265,11 +265,20 @@ fn a_circuit_is_accepted_once_and_in_time() {
         .unwrap();
     t.open_circuit(cid(2), key(1), ip("203.0.113.1"), t0)
         .unwrap();
-    assert_eq!(t.accept_circuit(cid(1), t0), Ok(key(1)));
-    assert_eq!(t.accept_circuit(cid(1), t0), Err(RelayRefusal::NoCircuit));
-    assert_eq!(t.accept_circuit(cid(9), t0), Err(RelayRefusal::NoCircuit));
+    assert_eq!(t.accept_circuit(cid(1), None, t0), Ok(key(1)));
+    assert_eq!(
+        t.accept_circuit(cid(1), None, t0),
+        Err(RelayRefusal::NoCircuit)
+    );
+    assert_eq!(
+        t.accept_circuit(cid(9), None, t0),
+        Err(RelayRefusal::NoCircuit)
+    );
     let late = t0 + l.accept_wait;
-    assert_eq!(t.accept_circuit(cid(2), late), Err(RelayRefusal::NoCircuit));
+    assert_eq!(
+        t.accept_circuit(cid(2), None, late),
+        Err(RelayRefusal::NoCircuit)
+    );
     assert_eq!(t.expire(late).circuits, vec![cid(2)]);
     // The accepted one stays until idle.
     assert_eq!(t.counts(), (1, 1));
@@ -285,7 +294,7 @@ fn traffic_keeps_a_circuit_alive() {
     t.reserve(key(1), ip("192.0.2.1"), true, t0).unwrap();
     t.open_circuit(cid(1), key(1), ip("203.0.113.1"), t0)
         .unwrap();
-    t.accept_circuit(cid(1), t0).unwrap();
+    t.accept_circuit(cid(1), None, t0).unwrap();
     let mid = t0 + l.circuit_idle / 2;
     assert_eq!(t.transfer(&cid(1), 100, mid), Ok(Duration::ZERO));
     assert!(t.expire(t0 + l.circuit_idle).circuits.is_empty());
@@ -308,7 +317,7 @@ fn bytes_are_paced_per_circuit_and_in_total() {
     for n in 1..=2 {
         t.open_circuit(cid(n), key(1), ip("203.0.113.1"), t0)
             .unwrap();
-        t.accept_circuit(cid(n), t0).unwrap();
+        t.accept_circuit(cid(n), None, t0).unwrap();
     }
     assert_eq!(t.transfer(&cid(1), 2000, t0), Ok(Duration::ZERO));
     // Circuit 1 spent its burst: it waits for its own rate.
@@ -372,7 +381,7 @@ proptest::proptest! {
                 Op::Unreserve(k) => t.unreserve(&key(k)),
                 Op::Ping(k) => t.ping(&key(k), now),
                 Op::Open(c, k, p) => { let _ = t.open_circuit(cid(c), key(k), from(p), now); }
-                Op::Accept(c) => { let _ = t.accept_circuit(cid(c), now); }
+                Op::Accept(c) => { let _ = t.accept_circuit(cid(c), None, now); }
                 Op::Close(c) => t.close_circuit(&cid(c)),
                 Op::Transfer(c, n) => { let _ = t.transfer(&cid(c), n.into(), now); }
                 Op::Advance(s) => {

@@ -14,8 +14,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::DropGuard;
 
@@ -23,10 +21,10 @@ use crate::directory::RelayEntry;
 use crate::identity::PeerId;
 use crate::peer::PeerContext;
 use crate::relay::client::{self, Reservation};
-use crate::relay::io::{RelayIoError, read_message, write_message};
+use crate::relay::io::{Control, ControlWriter, RelayIoError};
 use crate::relay::probe::{DIAL_BACK_WAIT, PROBE_GRACE, Probes, Verdict};
 use crate::relay::proof::prove;
-use crate::relay::wire::{Grant, RelayMessage, StatusCode};
+use crate::relay::wire::{CircuitId, Grant, RelayMessage, StatusCode};
 
 /// Keepalive interval, at most (a third of the relay's idle time when that is shorter).
 pub const PING_EVERY: Duration = Duration::from_secs(60);
@@ -109,13 +107,10 @@ pub fn spawn(
     };
     let token = stop.clone();
     ctx.tracker.spawn(async move {
-        let (relay, stream, grant) = {
-            let (stream, relay, grant) = reservation.into_parts();
-            (relay, stream, grant)
-        };
+        let (control, relay, grant) = reservation.into_parts();
         let why = tokio::select! {
             _ = token.cancelled() => return,
-            why = task.run(stream, relay, grant, rx) => why,
+            why = task.run(control, relay, grant, rx) => why,
         };
         tracing::info!(relay = %relay.short(), %why, "relay reservation lost");
         let _ = lost.send(Lost {
@@ -136,7 +131,7 @@ struct Hold {
     accepts: Arc<Semaphore>,
 }
 
-/// How often to ping and when to renew, from the grant.
+/// How often to ping (at most) and when to renew, from the grant.
 fn timers(grant: &Grant) -> (Duration, Duration) {
     let idle = Duration::from_secs(grant.idle_s.max(3).into());
     let ping = PING_EVERY.min(idle / 3);
@@ -144,20 +139,28 @@ fn timers(grant: &Grant) -> (Duration, Duration) {
     (ping, renew)
 }
 
+/// When to send the next Ping: at a random time between half the interval and the whole
+/// of it from now, so that keepalives do not beat a fixed rhythm an observer could match.
+fn next_ping(every: Duration) -> tokio::time::Instant {
+    let r = crate::identity::random_bytes::<2>().map_or(0, u16::from_be_bytes);
+    let fraction = f64::from(r) / f64::from(u16::MAX);
+    tokio::time::Instant::now() + every / 2 + (every / 2).mul_f64(fraction)
+}
+
 impl Hold {
     async fn run(
         &self,
-        stream: TcpStream,
+        control: Control,
         relay: PeerId,
         grant: Grant,
         mut commands: mpsc::Receiver<Command>,
     ) -> RelayIoError {
         let mut dial_backs: Vec<([u8; 16], oneshot::Sender<StatusCode>)> = Vec::new();
-        let (mut rd, mut wr) = stream.into_split();
+        let (mut rd, mut wr) = control.into_split();
         let (tx, mut rx) = mpsc::channel(8);
         let reader = tokio::spawn(async move {
             loop {
-                let message = read_message(&mut rd).await;
+                let message = rd.read().await;
                 let end = message.is_err();
                 if tx.send(message).await.is_err() || end {
                     return;
@@ -166,8 +169,7 @@ impl Hold {
         });
         let _reader = AbortOnDrop(reader);
         let (mut ping_every, mut renew_in) = timers(&grant);
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let mut ping_at = next_ping(ping_every);
         let mut renew_at = tokio::time::Instant::now() + renew_in;
         let mut heard = tokio::time::Instant::now();
         let mut renewing = false;
@@ -178,25 +180,26 @@ impl Hold {
                 Some(Command::DialBack { port, nonce, reply }) = commands.recv() => {
                     dial_backs.retain(|(_, r)| !r.is_closed());
                     dial_backs.push((nonce, reply));
-                    if let Err(e) = write_message(&mut wr, &RelayMessage::DialBack { port, nonce }).await {
+                    if let Err(e) = wr.write(&RelayMessage::DialBack { port, nonce }).await {
                         return e;
                     }
                     continue;
                 }
-                _ = ping.tick() => {
+                _ = tokio::time::sleep_until(ping_at) => {
                     // Three intervals without a word: the relay or the path is gone.
                     if heard.elapsed() > ping_every * 3 {
                         return RelayIoError::Timeout;
                     }
                     nonce += 1;
-                    if let Err(e) = write_message(&mut wr, &RelayMessage::Ping(nonce)).await {
+                    ping_at = next_ping(ping_every);
+                    if let Err(e) = wr.write(&RelayMessage::Ping(nonce)).await {
                         return e;
                     }
                     continue;
                 }
                 _ = tokio::time::sleep_until(renew_at), if !renewing => {
                     let target = self.ctx.own;
-                    if let Err(e) = write_message(&mut wr, &RelayMessage::Reserve { target }).await {
+                    if let Err(e) = wr.write(&RelayMessage::Reserve { target }).await {
                         return e;
                     }
                     renewing = true;
@@ -210,23 +213,22 @@ impl Hold {
             };
             heard = tokio::time::Instant::now();
             let result = match message {
-                RelayMessage::Ping(n) => write_message(&mut wr, &RelayMessage::Pong(n)).await,
+                RelayMessage::Ping(n) => wr.write(&RelayMessage::Pong(n)).await,
                 RelayMessage::Pong(_) => Ok(()),
                 RelayMessage::Incoming { circuit, from } => {
-                    self.accept(circuit, from, relay);
+                    self.accept(circuit, from, relay, wr.is_sealed());
                     Ok(())
                 }
                 RelayMessage::Challenge {
                     relay: shown,
                     nonce,
-                } if renewing => self.answer(&mut wr, &relay, &shown, &nonce).await,
+                } if renewing && !wr.is_sealed() => {
+                    self.answer(&mut wr, &relay, &shown, &nonce).await
+                }
                 RelayMessage::Reserved(grant) if renewing => {
                     renewing = false;
                     (ping_every, renew_in) = timers(&grant);
-                    ping = tokio::time::interval_at(
-                        tokio::time::Instant::now() + ping_every,
-                        ping_every,
-                    );
+                    ping_at = next_ping(ping_every);
                     renew_at = tokio::time::Instant::now() + renew_in;
                     Ok(())
                 }
@@ -251,18 +253,18 @@ impl Hold {
 
     async fn answer(
         &self,
-        wr: &mut OwnedWriteHalf,
+        wr: &mut ControlWriter,
         relay: &PeerId,
         shown: &PeerId,
         nonce: &[u8; 32],
     ) -> Result<(), RelayIoError> {
         let signature = prove(&self.ctx.identity, relay, shown, nonce)?;
-        write_message(wr, &RelayMessage::Proof { signature }).await
+        wr.write(&RelayMessage::Proof { signature }).await
     }
 
     /// Accepts an offered circuit on a new connection, at most [`ACCEPTS_AT_ONCE`] at a time
     /// (an offer beyond that is left to time out at the relay).
-    fn accept(&self, circuit: crate::relay::wire::CircuitId, from: SocketAddr, relay: PeerId) {
+    fn accept(&self, circuit: CircuitId, from: SocketAddr, relay: PeerId, sealed: bool) {
         let Ok(permit) = self.accepts.clone().try_acquire_owned() else {
             tracing::debug!(%from, "too many circuits being accepted; one offer left to expire");
             return;
@@ -270,8 +272,16 @@ impl Hold {
         let ctx = self.ctx.clone();
         let relay_addr = self.relay_addr;
         self.ctx.tracker.spawn(async move {
-            let accepted =
-                tokio::time::timeout(ACCEPT_TIMEOUT, client::accept(relay_addr, circuit)).await;
+            let accepting = async {
+                match sealed {
+                    true => {
+                        let obfs = ctx.obfs;
+                        client::accept_sealed(relay_addr, relay, &ctx.identity, circuit, obfs).await
+                    }
+                    false => client::accept(relay_addr, circuit).await,
+                }
+            };
+            let accepted = tokio::time::timeout(ACCEPT_TIMEOUT, accepting).await;
             drop(permit);
             match accepted {
                 Ok(Ok(stream)) => ctx.admit_relayed(stream, from, relay),

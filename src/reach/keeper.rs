@@ -282,8 +282,9 @@ impl Keeper {
             let Ok(Some(found_record)) = result else {
                 continue;
             };
-            // Only a gateway reachable directly can relay.
-            if found_record.record.behind_nat() {
+            // Only a gateway reachable directly can relay, and only one of this version
+            // (blinded records) holds a reservation over sealed control.
+            if found_record.record.behind_nat() || !found_record.blinded {
                 continue;
             }
             let plan = self.ctx.dial_rules.plan(found_record.record.addrs());
@@ -335,9 +336,11 @@ impl Keeper {
                 }
             };
             let _ = stream.set_nodelay(true);
+            // Always sealed: a relay known by its key under its key, one found in the DHT
+            // as an open relay (docs/protocol.md, "Relay control, version 2").
             let reserved = tokio::time::timeout(
                 self.ctx.timers.handshake,
-                client::reserve(stream, &self.ctx.identity, candidate.key),
+                client::reserve_sealed(stream, &self.ctx.identity, candidate.key, self.ctx.obfs),
             )
             .await;
             match reserved {

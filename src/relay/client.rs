@@ -3,6 +3,11 @@
 //! handshake (`crate::peer::transport`); nothing here sees a session key. The reservation
 //! connection also carries dial-back requests and their answers ([`RelayEvent`];
 //! [`super::probe`] says how to combine them with the probe's arrival).
+//!
+//! Each function comes sealed ([`reserve_sealed`], [`connect_sealed`], [`accept_sealed`]:
+//! a version 2 handshake with the relay first, then sealed records, so that the connection
+//! looks random like any other; what a gateway uses) and plain ([`reserve`], [`connect`],
+//! [`accept`]: version 1 records, for relays of the transition and for tests).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -11,10 +16,14 @@ use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::io::{RelayIoError, expect_ok, write_message};
+use super::io::{Control, RelayIoError, expect_ok, write_message};
 use super::proof::prove;
-use super::wire::{CircuitId, Grant, MAX_RELAY_RECORD, RelayMessage, StatusCode};
+use super::sealed::{ControlOpener, ControlSealer, MAX_SEALED_RECORD};
+use super::wire::{CircuitId, Grant, RelayMessage, StatusCode};
+use crate::crypto::RECORD_HEADER_LEN;
+use crate::crypto::obfs::ProberKey;
 use crate::identity::PeerId;
+use crate::peer::transport::{self, Obfs};
 
 /// Events read during a renewal and kept for [`Reservation::next_event`]: the relay sends
 /// none while it waits for a proof, so only those already on the way (a few) can cross it.
@@ -46,13 +55,17 @@ pub enum RelayEvent {
 /// [`Reservation::renew`] is not (it is one exchange; await it to the end).
 pub struct Reservation {
     stream: TcpStream,
+    sealer: ControlSealer,
+    opener: ControlOpener,
     relay: PeerId,
     /// What the relay granted last.
     pub grant: Grant,
     /// The record being read, `have` bytes of it so far (exact-length reads: nothing past
-    /// the record is read, so [`Reservation::into_parts`] loses nothing).
-    inbox: [u8; 4 + MAX_RELAY_RECORD],
+    /// the record is read, so [`Reservation::into_parts`] loses nothing), and its body's
+    /// length once its header is read (unmasked once: the mask is a keystream).
+    inbox: Vec<u8>,
     have: usize,
+    body_len: Option<usize>,
     /// Records to write; `outbox[sent..]` is not written yet.
     outbox: Vec<u8>,
     sent: usize,
@@ -67,29 +80,74 @@ pub async fn reserve(
     identity: &SigningKey,
     relay: Option<PeerId>,
 ) -> Result<Reservation, RelayIoError> {
-    let mut reservation = Reservation {
-        stream,
-        // Replaced by the key shown in the challenge when none was given.
-        relay: relay.unwrap_or(PeerId::of(identity)),
-        grant: Grant {
-            ttl_s: 0,
-            rate: 0,
-            idle_s: 0,
-            observed: SocketAddr::from(([0, 0, 0, 0], 0)),
-        },
-        inbox: [0; 4 + MAX_RELAY_RECORD],
-        have: 0,
-        outbox: Vec::new(),
-        sent: 0,
-        queued: VecDeque::new(),
-    };
+    // Replaced by the key shown in the challenge when none was given.
+    let shown = relay.unwrap_or(PeerId::of(identity));
+    let mut reservation = Reservation::new(Control::plain(stream), shown);
     reservation
         .prove_and_reserve(identity, relay.is_none())
         .await?;
     Ok(reservation)
 }
 
+/// A version 2 handshake with the relay `relay` over `stream` (msg1 under
+/// [`ProberKey::relay`]), or, with no key (a relay found in the DHT), with whichever relay
+/// answers [`ProberKey::open`] (its proved key is taken); then a sealed Reserve and
+/// Reserved. No challenge: the handshake proved both keys.
+pub async fn reserve_sealed(
+    mut stream: TcpStream,
+    identity: &SigningKey,
+    relay: Option<PeerId>,
+    obfs: Obfs,
+) -> Result<Reservation, RelayIoError> {
+    let control = sealed_control(&mut stream, identity, relay, obfs).await?;
+    let control = Control::sealed(stream, control, obfs.frame_padding)?;
+    let shown = control.peer().expect("a sealed connection proved a key");
+    let mut reservation = Reservation::new(control, shown);
+    reservation.prove_and_reserve(identity, false).await?;
+    Ok(reservation)
+}
+
+/// The relay control handshake (version 2) towards `relay`, or towards an open relay when
+/// `None`; a handshake error is reported as such.
+async fn sealed_control(
+    stream: &mut TcpStream,
+    identity: &SigningKey,
+    relay: Option<PeerId>,
+    obfs: Obfs,
+) -> Result<crate::crypto::SessionKeys, RelayIoError> {
+    let expected = relay.map(|r| r.verifying_key());
+    let key = match &expected {
+        Some(r) => ProberKey::relay(r),
+        None => ProberKey::open(),
+    };
+    transport::initiate_v2_with(stream, identity, &key, expected.as_ref(), obfs.pad_max)
+        .await
+        .map_err(|e| RelayIoError::Handshake(e.to_string()))
+}
+
 impl Reservation {
+    fn new(control: Control, relay: PeerId) -> Self {
+        let (stream, sealer, opener, _) = control.into_parts();
+        Self {
+            stream,
+            sealer,
+            opener,
+            relay,
+            grant: Grant {
+                ttl_s: 0,
+                rate: 0,
+                idle_s: 0,
+                observed: SocketAddr::from(([0, 0, 0, 0], 0)),
+            },
+            inbox: vec![0; RECORD_HEADER_LEN + MAX_SEALED_RECORD],
+            have: 0,
+            body_len: None,
+            outbox: Vec::new(),
+            sent: 0,
+            queued: VecDeque::new(),
+        }
+    }
+
     /// The next event, answering the relay's Pings and skipping Pongs. Cancel-safe. The
     /// caller sends [`Reservation::ping`] every 60 s. A Status here is the relay ending
     /// the reservation (returned as [`RelayIoError::Refused`]).
@@ -123,8 +181,9 @@ impl Reservation {
         self.send(&RelayMessage::DialBack { port, nonce }).await
     }
 
-    /// Renews the reservation on the same connection (a new challenge, a new proof).
-    /// Events that cross it are kept for [`Reservation::next_event`].
+    /// Renews the reservation on the same connection (plain: a new challenge, a new proof;
+    /// sealed: Reserve and Reserved). Events that cross it are kept for
+    /// [`Reservation::next_event`].
     pub async fn renew(&mut self, identity: &SigningKey) -> Result<(), RelayIoError> {
         self.prove_and_reserve(identity, false).await
     }
@@ -139,12 +198,20 @@ impl Reservation {
     /// Lossless right after [`reserve`] (records are read with exact lengths); events kept
     /// from a renewal or half a record left by a cancelled `next_event` would be dropped,
     /// so use it instead of those, not after.
-    pub fn into_parts(self) -> (TcpStream, PeerId, Grant) {
-        (self.stream, self.relay, self.grant)
+    pub fn into_parts(self) -> (Control, PeerId, Grant) {
+        let sealed = self.sealer.is_sealed().then_some(self.relay);
+        let control = Control::from_parts(self.stream, self.sealer, self.opener, sealed);
+        (control, self.relay, self.grant)
     }
 
-    /// Reserve, Challenge, Proof, Reserved; with `take_shown`, the relay's key is the one
-    /// it shows (no key was known), else it must be `self.relay`.
+    /// Whether the control connection is sealed (version 2).
+    pub fn is_sealed(&self) -> bool {
+        self.sealer.is_sealed()
+    }
+
+    /// Reserve, Challenge, Proof, Reserved (sealed: Reserve, Reserved); with `take_shown`,
+    /// the relay's key is the one it shows (no key was known), else it must be
+    /// `self.relay`.
     async fn prove_and_reserve(
         &mut self,
         identity: &SigningKey,
@@ -152,6 +219,15 @@ impl Reservation {
     ) -> Result<(), RelayIoError> {
         let target = PeerId::of(identity);
         self.send(&RelayMessage::Reserve { target }).await?;
+        if self.sealer.is_sealed() {
+            return match self.next_answer().await? {
+                RelayMessage::Reserved(grant) => {
+                    self.grant = grant;
+                    Ok(())
+                }
+                other => Err(refusal(other)),
+            };
+        }
         let (shown, nonce) = match self.next_answer().await? {
             RelayMessage::Challenge { relay, nonce } => (relay, nonce),
             other => return Err(refusal(other)),
@@ -190,7 +266,7 @@ impl Reservation {
     async fn next_control(&mut self) -> Result<RelayMessage, RelayIoError> {
         loop {
             match self.read_record().await? {
-                RelayMessage::Ping(n) => self.queue(&RelayMessage::Pong(n)),
+                RelayMessage::Ping(n) => self.queue(&RelayMessage::Pong(n))?,
                 RelayMessage::Pong(_) => {}
                 other => return Ok(other),
             }
@@ -200,18 +276,20 @@ impl Reservation {
     /// Reads the next record, header then body, never past it (what is owed is written
     /// first). Cancel-safe: the bytes read so far stay in the inbox.
     async fn read_record(&mut self) -> Result<RelayMessage, RelayIoError> {
+        const H: usize = RECORD_HEADER_LEN;
         loop {
-            let mut need = 4;
-            if let Some(header) = self.inbox[..self.have].first_chunk::<4>() {
-                let len = u32::from_be_bytes(*header) as usize;
-                if len > MAX_RELAY_RECORD {
-                    return Err(RelayIoError::TooLong(len));
-                }
-                need = 4 + len;
-                if self.have == need {
-                    self.have = 0;
-                    return Ok(RelayMessage::decode(&self.inbox[4..need])?);
-                }
+            if self.body_len.is_none() && self.have == H {
+                let header = *self
+                    .inbox
+                    .first_chunk::<H>()
+                    .expect("the inbox holds a header");
+                self.body_len = Some(self.opener.body_len(header)?);
+            }
+            let need = self.body_len.map_or(H, |len| H + len);
+            if self.have == need && self.body_len.is_some() {
+                self.have = 0;
+                self.body_len = None;
+                return Ok(self.opener.decode(&mut self.inbox[H..need])?);
             }
             self.flush().await?;
             let n = self.stream.read(&mut self.inbox[self.have..need]).await?;
@@ -222,15 +300,12 @@ impl Reservation {
         }
     }
 
-    fn queue(&mut self, message: &RelayMessage) {
-        let body = message.encode();
-        self.outbox
-            .extend_from_slice(&(body.len() as u32).to_be_bytes());
-        self.outbox.extend_from_slice(&body);
+    fn queue(&mut self, message: &RelayMessage) -> Result<(), RelayIoError> {
+        Ok(self.sealer.encode(message, &mut self.outbox)?)
     }
 
     async fn send(&mut self, message: &RelayMessage) -> Result<(), RelayIoError> {
-        self.queue(message);
+        self.queue(message)?;
         self.flush().await
     }
 
@@ -295,4 +370,43 @@ pub async fn connect(relay_addr: SocketAddr, target: PeerId) -> Result<TcpStream
     write_message(&mut stream, &RelayMessage::Connect { target }).await?;
     expect_ok(&mut stream).await?;
     Ok(stream)
+}
+
+/// [`accept`] over a sealed control connection: a version 2 handshake with the relay
+/// `relay` under our own key (the relay checks that the circuit is ours), a sealed Accept
+/// and Ok; then the stream, its control keys dropped, is the circuit.
+pub async fn accept_sealed(
+    relay_addr: SocketAddr,
+    relay: PeerId,
+    identity: &SigningKey,
+    circuit: CircuitId,
+    obfs: Obfs,
+) -> Result<TcpStream, RelayIoError> {
+    let mut stream = TcpStream::connect(relay_addr).await?;
+    let _ = stream.set_nodelay(true);
+    let keys = sealed_control(&mut stream, identity, Some(relay), obfs).await?;
+    let mut control = Control::sealed(stream, keys, obfs.frame_padding)?;
+    control.write(&RelayMessage::Accept { circuit }).await?;
+    control.expect_ok().await?;
+    Ok(control.into_raw())
+}
+
+/// [`connect`] over a sealed control connection to the relay `relay`: the handshake with
+/// the relay runs under a throwaway key made for this circuit (the relay learns nothing
+/// of who dials), then a sealed Connect and Ok; then the stream is the circuit, on which
+/// the caller runs the handshake with `target`.
+pub async fn connect_sealed(
+    relay_addr: SocketAddr,
+    relay: PeerId,
+    target: PeerId,
+    obfs: Obfs,
+) -> Result<TcpStream, RelayIoError> {
+    let throwaway = SigningKey::from_bytes(&crate::identity::random_bytes()?);
+    let mut stream = TcpStream::connect(relay_addr).await?;
+    let _ = stream.set_nodelay(true);
+    let keys = sealed_control(&mut stream, &throwaway, Some(relay), obfs).await?;
+    let mut control = Control::sealed(stream, keys, obfs.frame_padding)?;
+    control.write(&RelayMessage::Connect { target }).await?;
+    control.expect_ok().await?;
+    Ok(control.into_raw())
 }

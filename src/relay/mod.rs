@@ -13,5 +13,6 @@ pub mod client;
 pub mod io;
 pub mod probe;
 pub mod proof;
+pub mod sealed;
 pub mod server;
 pub mod wire;

@@ -13,10 +13,14 @@
 //!    up to [`PROBE_GRACE`] more for the probe, since the relay reports Ok once written;
 //! 4. `Verdict::of(result, probe_arrived)`.
 //!
-//! The accept loop calls [`Probes::arrived`] when a connection's first record decodes to
-//! `RelayMessage::Probe { token }`, then closes the connection; unknown tokens are
-//! ignored, so a forged probe cannot make a gateway believe it is reachable without the
-//! nonce, which travels only on the reservation connection to the relay.
+//! The probe is a version 2 first message MACed with
+//! [`ProberKey::dial_back`]`(our key, nonce)` (a plain reservation's relay writes a plain
+//! `RelayMessage::Probe { token }` instead, `token` = [`probe_token`]`(nonce)`). The
+//! accept loop tries the keys of the nonces awaited ([`Probes::keys`]) on a first message
+//! no other key opened, and calls [`Probes::arrived`] with the matching token, then closes
+//! the connection unanswered; unknown probes are ignored, so a forged probe cannot make a
+//! gateway believe it is reachable without the nonce, which travels only inside the
+//! reservation connection to the relay (sealed).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -28,7 +32,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use ed25519_dalek::VerifyingKey;
+
 use super::wire::{StatusCode, probe_token};
+use crate::crypto::obfs::ProberKey;
 use crate::identity::{IdentityError, random_bytes};
 
 /// Dial-backs awaited at once; a seventeenth drops the oldest.
@@ -111,13 +118,21 @@ impl<T> PendingProbes<T> {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// The live entries' tokens and values, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8; 16], &T)> {
+        self.entries.iter().map(|(token, _, value)| (token, value))
+    }
 }
+
+/// What a pending dial-back keeps: its nonce (for the version 2 probe's key) and its waiter.
+type Pending = ([u8; 16], oneshot::Sender<SocketAddr>);
 
 /// The dial-backs this gateway awaits, shared by the relay keepers (which ask) and the
 /// accept loop (which sees probes arrive).
 #[derive(Clone, Default)]
 pub struct Probes {
-    inner: Arc<Mutex<PendingProbes<oneshot::Sender<SocketAddr>>>>,
+    inner: Arc<Mutex<PendingProbes<Pending>>>,
 }
 
 impl Probes {
@@ -125,7 +140,7 @@ impl Probes {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, PendingProbes<oneshot::Sender<SocketAddr>>> {
+    fn lock(&self) -> MutexGuard<'_, PendingProbes<Pending>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -134,8 +149,20 @@ impl Probes {
     pub fn expect(&self) -> Result<([u8; 16], ProbeWaiter), IdentityError> {
         let nonce: [u8; 16] = random_bytes()?;
         let (tx, rx) = oneshot::channel();
-        self.lock().insert(probe_token(&nonce), tx, Instant::now());
+        self.lock()
+            .insert(probe_token(&nonce), (nonce, tx), Instant::now());
         Ok((nonce, ProbeWaiter { rx }))
+    }
+
+    /// For each dial-back awaited by the gateway `own`: its token (for [`Probes::arrived`])
+    /// and the key its version 2 probe is MACed with. Empty, and no hashing, when none is.
+    pub fn keys(&self, own: &VerifyingKey) -> Vec<([u8; 16], ProberKey)> {
+        let mut table = self.lock();
+        table.expire(Instant::now());
+        table
+            .iter()
+            .map(|(token, (nonce, _))| (*token, ProberKey::dial_back(own, nonce)))
+            .collect()
     }
 
     /// A Probe with `token` arrived on a connection from `from`: true if it was awaited
@@ -143,7 +170,7 @@ impl Probes {
     pub fn arrived(&self, token: [u8; 16], from: SocketAddr) -> bool {
         let waiter = self.lock().take(&token, Instant::now());
         // The waiter may have given up already; the probe was still ours.
-        waiter.map(|tx| tx.send(from)).is_some()
+        waiter.map(|(_, tx)| tx.send(from)).is_some()
     }
 
     /// Dial-backs awaited (expired ones are dropped first).

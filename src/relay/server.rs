@@ -15,20 +15,25 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::io::{RelayIoError, read_message, status, write_message};
+use super::io::{Control, ControlReader, ControlWriter, RelayIoError};
 use super::proof::Challenge;
+use super::sealed::ControlSealer;
 use super::wire::{CircuitId, Grant, RelayMessage, StatusCode, probe_token};
+use crate::crypto::obfs::ProberKey;
 use crate::identity::{PeerId, random_bytes};
+use crate::peer::padding::DEFAULT_FRAME_PADDING;
+use crate::peer::transport::{self, DEFAULT_PAD_MAX as MAX_PAD_DEFAULT, FirstMessage, Purpose};
 use crate::policy::canonical_ip;
 use crate::policy::inbound::MSG1_WAIT;
 use crate::policy::relay::{
@@ -73,6 +78,8 @@ pub struct RelayServer {
     /// Shared with the dial-back tasks, which free their slot when they end.
     dial_backs: Arc<Mutex<DialBackBudget>>,
     generation: AtomicU64,
+    /// `[relay] plain_control`: plain (version 1) control records are answered.
+    plain_control: AtomicBool,
 }
 
 impl RelayServer {
@@ -94,6 +101,7 @@ impl RelayServer {
                 Instant::now(),
             ))),
             generation: AtomicU64::new(0),
+            plain_control: AtomicBool::new(true),
         })
     }
 
@@ -126,10 +134,20 @@ impl RelayServer {
         }
     }
 
-    /// Serves relay connections on `listener` until `shutdown` (anything whose first
-    /// record is not a relay message is closed), sweeping expired entries every second.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
+    /// Serves relay connections on `listener` until `shutdown`, as the accept loop of a
+    /// gateway does (sealed control under [`ProberKey::relay`] and, for an open relay,
+    /// [`ProberKey::open`], answered with `identity`; plain records while plain control is
+    /// allowed; anything else is closed unanswered), sweeping expired entries every second.
+    /// For tests and benchmarks: the gateway runs [`RelayServer::handle`] from its own
+    /// accept loop.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        identity: SigningKey,
+        shutdown: CancellationToken,
+    ) {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
+        let identity = Arc::new(identity);
         loop {
             let (mut stream, from) = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -147,57 +165,162 @@ impl RelayServer {
             };
             let relay = self.clone();
             let stop = shutdown.clone();
+            let identity = identity.clone();
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
-                let first = tokio::time::timeout(MSG1_WAIT, read_message(&mut stream)).await;
-                if let Ok(Ok(first)) = first {
+                let keys = relay.purpose_keys(&identity.verifying_key());
+                let first = tokio::time::timeout(
+                    MSG1_WAIT,
+                    transport::read_first_message(&mut stream, &keys, false, |_| true),
+                )
+                .await;
+                let control = match first {
+                    Ok(Ok(FirstMessage::Relay(body))) if relay.plain_control() => {
+                        match RelayMessage::decode(&body) {
+                            Ok(first) => Some((Control::plain(stream), first, false)),
+                            Err(_) => None,
+                        }
+                    }
+                    Ok(Ok(FirstMessage::V2 {
+                        msg1,
+                        hour,
+                        purpose,
+                        key,
+                    })) => {
+                        let open = purpose == Purpose::OpenRelay;
+                        let sealed = async {
+                            let keys = transport::respond_v2(
+                                &mut stream,
+                                &identity,
+                                key,
+                                &msg1,
+                                hour,
+                                MAX_PAD_DEFAULT,
+                            )
+                            .await
+                            .map_err(|e| RelayIoError::Handshake(e.to_string()))?;
+                            let mut control = Control::sealed(stream, keys, DEFAULT_FRAME_PADDING)?;
+                            let first = control.read().await?;
+                            Ok::<_, RelayIoError>((control, first, open))
+                        };
+                        tokio::time::timeout(MSG1_WAIT * 4, sealed)
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                    }
+                    _ => None,
+                };
+                if let Some((control, first, open)) = control {
                     tokio::select! {
                         _ = stop.cancelled() => {}
-                        _ = relay.handle(stream, from, first) => {}
+                        _ = relay.handle(control, from, first, open) => {}
                     }
                 }
             });
         }
     }
 
-    /// Handles a relay connection whose first message is `first`.
+    /// The keys of the version 2 first messages this relay answers for relay control
+    /// ([`ProberKey::relay`] while it serves, and [`ProberKey::open`] when it serves
+    /// anyone), to try after the gateway's own.
+    pub fn purpose_keys(&self, own: &VerifyingKey) -> Vec<(Purpose, ProberKey)> {
+        let serve = lock(&self.table).serve();
+        let mut keys = Vec::new();
+        if serve != Serve::Off {
+            keys.push((Purpose::Relay, ProberKey::relay(own)));
+        }
+        if serve == Serve::Anyone {
+            keys.push((Purpose::OpenRelay, ProberKey::open()));
+        }
+        keys
+    }
+
+    /// Whether plain (version 1) control records are answered (`[relay] plain_control`).
+    pub fn plain_control(&self) -> bool {
+        self.plain_control.load(Ordering::Relaxed)
+    }
+
+    /// Answers plain control records, or gives them silence (`[relay] plain_control`).
+    pub fn set_plain_control(&self, allowed: bool) {
+        self.plain_control.store(allowed, Ordering::Relaxed);
+    }
+
+    /// Handles a relay connection whose first message is `first`. On a sealed connection
+    /// the handshake proved the client's key: a Reserve must be for that key, an Accept
+    /// for a circuit to it; on an `open` one (the client knew our address only) only a
+    /// Reserve is taken.
     pub async fn handle(
         self: Arc<Self>,
-        mut stream: TcpStream,
+        mut control: Control,
         from: SocketAddr,
         first: RelayMessage,
+        open: bool,
     ) {
+        let peer = control.peer();
         let result = match first {
-            RelayMessage::Reserve { target } => self.reservation(stream, from, target).await,
-            RelayMessage::Connect { target } => self.circuit(stream, from, target).await,
-            RelayMessage::Accept { circuit } => self.accept(stream, circuit).await,
+            RelayMessage::Reserve { target } if peer.is_none_or(|p| p == target) => {
+                self.reservation(control, from, target).await
+            }
+            RelayMessage::Connect { target } if !open => self.circuit(control, from, target).await,
+            RelayMessage::Accept { circuit } if !open => self.accept(control, circuit).await,
             // Only a reservation connection may ask: its source address is the one dialled.
-            RelayMessage::DialBack { .. } => status(&mut stream, StatusCode::NoReservation).await,
-            _ => status(&mut stream, StatusCode::Unexpected).await,
+            RelayMessage::DialBack { .. } => control.status(StatusCode::NoReservation).await,
+            _ => control.status(StatusCode::Unexpected).await,
         };
         if let Err(e) = result {
             tracing::debug!(%from, error = %e, "relay connection ended");
         }
     }
 
-    /// Challenge, proof, table: the grant, or the refusal already told. A first Reserve's
-    /// wait for the proof takes a challenge slot of `from`'s prefix (refused with
-    /// `resource_limit` when there is none), freed however it ends; a `renewal` takes none
-    /// (it comes on a reservation's connection, and reservations are capped).
+    /// The grant, or the refusal already told. Plain: challenge, proof, table; a first
+    /// Reserve's wait for the proof takes a challenge slot of `from`'s prefix (refused
+    /// with `resource_limit` when there is none), freed however it ends; a `renewal`
+    /// takes none (it comes on a reservation's connection, and reservations are capped).
+    /// Sealed: the handshake proved the key (its msg3 signature covers our fresh
+    /// ephemeral and our key: what the challenge is for), so the table decides at once.
     async fn prove(
         &self,
-        wr: &mut OwnedWriteHalf,
+        wr: &mut ControlWriter,
         rx: &mut Messages,
         from: SocketAddr,
         target: PeerId,
         renewal: bool,
     ) -> Result<Option<Grant>, RelayIoError> {
         let limits = *lock(&self.table).limits();
+        if !wr.is_sealed() && !self.challenge(wr, rx, from, target, renewal).await? {
+            return Ok(None);
+        }
+        let contact = (self.is_contact)(&target);
+        let granted = lock(&self.table).reserve(target, from.ip(), contact, Instant::now());
+        if let Err(refusal) = granted {
+            wr.status(refusal.status()).await?;
+            return Ok(None);
+        }
+        let grant = Grant {
+            ttl_s: limits.reservation_ttl.as_secs() as u32,
+            rate: limits.circuit_rate as u32,
+            idle_s: limits.reservation_idle.as_secs() as u32,
+            observed: from,
+        };
+        wr.write(&RelayMessage::Reserved(grant)).await?;
+        Ok(Some(grant))
+    }
+
+    /// A plain Reserve's challenge and proof: true when `target`'s proof verified.
+    async fn challenge(
+        &self,
+        wr: &mut ControlWriter,
+        rx: &mut Messages,
+        from: SocketAddr,
+        target: PeerId,
+        renewal: bool,
+    ) -> Result<bool, RelayIoError> {
+        let limits = *lock(&self.table).limits();
         if !renewal && !lock(&self.table).answers_reserve((self.is_contact)(&target)) {
             // No challenge (it would name this relay) and no status (it would say that a
             // relay is here): the connection just closes.
             tracing::debug!(%from, "reserve for a key this relay does not serve: no answer");
-            return Ok(None);
+            return Ok(false);
         }
         let _slot = match renewal {
             true => None,
@@ -205,8 +328,8 @@ impl RelayServer {
                 let taken = lock(&self.table).begin_challenge(from.ip());
                 if let Err(refusal) = taken {
                     tracing::debug!(%from, %refusal, "reserve refused before its challenge");
-                    status(wr, refusal.status()).await?;
-                    return Ok(None);
+                    wr.status(refusal.status()).await?;
+                    return Ok(false);
                 }
                 Some(ChallengeSlot {
                     table: &self.table,
@@ -216,13 +339,13 @@ impl RelayServer {
         };
         let challenge = Challenge::new(self.key, target, random_bytes()?, Instant::now());
         let (relay, nonce) = challenge.fields();
-        write_message(wr, &RelayMessage::Challenge { relay, nonce }).await?;
+        wr.write(&RelayMessage::Challenge { relay, nonce }).await?;
         // A keepalive may cross the challenge: Pings are answered, Pongs skipped.
         let proof = async {
             loop {
                 match rx.recv().await {
                     Some(Ok(RelayMessage::Ping(n))) => {
-                        write_message(wr, &RelayMessage::Pong(n)).await?;
+                        wr.write(&RelayMessage::Pong(n)).await?;
                         lock(&self.table).ping(&target, Instant::now());
                     }
                     Some(Ok(RelayMessage::Pong(_))) => {}
@@ -235,44 +358,31 @@ impl RelayServer {
             Ok(Ok(Some(Ok(RelayMessage::Proof { signature })))) => signature,
             Ok(Ok(Some(Err(e)))) => return Err(e),
             Err(_) => {
-                status(wr, StatusCode::BadProof).await?;
-                return Ok(None);
+                wr.status(StatusCode::BadProof).await?;
+                return Ok(false);
             }
             _ => {
-                status(wr, StatusCode::Unexpected).await?;
-                return Ok(None);
+                wr.status(StatusCode::Unexpected).await?;
+                return Ok(false);
             }
         };
         if challenge
             .verify(&signature, Instant::now(), limits.challenge_wait)
             .is_err()
         {
-            status(wr, StatusCode::BadProof).await?;
-            return Ok(None);
+            wr.status(StatusCode::BadProof).await?;
+            return Ok(false);
         }
-        let contact = (self.is_contact)(&target);
-        let granted = lock(&self.table).reserve(target, from.ip(), contact, Instant::now());
-        if let Err(refusal) = granted {
-            status(wr, refusal.status()).await?;
-            return Ok(None);
-        }
-        let grant = Grant {
-            ttl_s: limits.reservation_ttl.as_secs() as u32,
-            rate: limits.circuit_rate as u32,
-            idle_s: limits.reservation_idle.as_secs() as u32,
-            observed: from,
-        };
-        write_message(wr, &RelayMessage::Reserved(grant)).await?;
-        Ok(Some(grant))
+        Ok(true)
     }
 
     async fn reservation(
         &self,
-        stream: TcpStream,
+        control: Control,
         from: SocketAddr,
         target: PeerId,
     ) -> Result<(), RelayIoError> {
-        let (rd, mut wr) = stream.into_split();
+        let (rd, mut wr) = control.into_split();
         let mut rx = spawn_reader(rd);
         if self
             .prove(&mut wr, &mut rx, from, target, false)
@@ -292,30 +402,32 @@ impl RelayServer {
         lock(&self.targets).insert(target, (generation, tx));
         let idle = lock(&self.table).limits().reservation_idle;
         let (done_tx, mut done) = mpsc::channel::<DialBackDone>(4);
+        let sealed = wr.is_sealed();
         let result = async {
             loop {
                 tokio::select! {
                     Some((nonce, code)) = done.recv() => {
                         let result = RelayMessage::DialBackResult { nonce, code, retry_after_s: 0 };
-                        write_message(&mut wr, &result).await?
+                        wr.write(&result).await?
                     }
                     offer = offers.recv() => match offer {
                         Some((circuit, from)) => {
-                            write_message(&mut wr, &RelayMessage::Incoming { circuit, from }).await?
+                            wr.write(&RelayMessage::Incoming { circuit, from }).await?
                         }
                         None => return Ok(()),
                     },
                     message = tokio::time::timeout(idle, rx.recv()) => match message {
                         Ok(Some(Ok(RelayMessage::Ping(n)))) => {
                             lock(&self.table).ping(&target, Instant::now());
-                            write_message(&mut wr, &RelayMessage::Pong(n)).await?;
+                            wr.write(&RelayMessage::Pong(n)).await?;
                         }
                         Ok(Some(Ok(RelayMessage::Pong(_)))) => {
                             lock(&self.table).ping(&target, Instant::now())
                         }
                         Ok(Some(Ok(RelayMessage::DialBack { port, nonce }))) => {
-                            if let Some(refused) = self.dial_back(target, from, port, nonce, &done_tx) {
-                                write_message(&mut wr, &refused).await?
+                            let asked = DialBackAsk { target, from, port, nonce, sealed };
+                            if let Some(refused) = self.dial_back(asked, &done_tx) {
+                                wr.write(&refused).await?
                             }
                         }
                         Ok(Some(Ok(RelayMessage::Reserve { target: t }))) if t == target => {
@@ -324,7 +436,7 @@ impl RelayServer {
                             }
                         }
                         Ok(Some(Ok(_))) => {
-                            status(&mut wr, StatusCode::Unexpected).await?;
+                            wr.status(StatusCode::Unexpected).await?;
                             return Ok(());
                         }
                         Ok(Some(Err(e))) => return Err(e),
@@ -346,12 +458,16 @@ impl RelayServer {
     /// its dial, whose end is sent on `done`; or returns the refusal to write back.
     fn dial_back(
         &self,
-        target: PeerId,
-        from: SocketAddr,
-        port: u16,
-        nonce: [u8; 16],
+        asked: DialBackAsk,
         done: &mpsc::Sender<DialBackDone>,
     ) -> Option<RelayMessage> {
+        let DialBackAsk {
+            target,
+            from,
+            port,
+            nonce,
+            sealed,
+        } = asked;
         let mut budget = lock(&self.dial_backs);
         if let Err(refusal) = budget.admit(target, from.ip(), port, Instant::now()) {
             tracing::debug!(%from, port, %refusal, "dial-back refused");
@@ -368,7 +484,7 @@ impl RelayServer {
         let to = SocketAddr::new(canonical_ip(from.ip()), port);
         let (budget, done) = (self.dial_backs.clone(), done.clone());
         tokio::spawn(async move {
-            let code = probe(to, nonce, timeout).await;
+            let code = probe(to, target, nonce, sealed, timeout).await;
             lock(&budget).finished();
             // The reservation may have ended meanwhile: nobody to tell.
             let _ = done.send((nonce, code)).await;
@@ -378,14 +494,14 @@ impl RelayServer {
 
     async fn circuit(
         &self,
-        mut stream: TcpStream,
+        mut control: Control,
         from: SocketAddr,
         target: PeerId,
     ) -> Result<(), RelayIoError> {
         let id = CircuitId(random_bytes()?);
         let opened = lock(&self.table).open_circuit(id, target, from.ip(), Instant::now());
         if let Err(refusal) = opened {
-            return status(&mut stream, refusal.status()).await;
+            return control.status(refusal.status()).await;
         }
         let sender = lock(&self.targets).get(&target).map(|(_, tx)| tx.clone());
         let (tx, joined) = oneshot::channel();
@@ -400,30 +516,36 @@ impl RelayServer {
             false => None,
         };
         let result = match other {
-            Some(other) => match status(&mut stream, StatusCode::Ok).await {
-                Ok(()) => self.splice(id, stream, other).await,
+            // The dialler sends nothing after its Connect until this Ok: nothing of the
+            // circuit was read, and what follows on both streams is the circuit's.
+            Some(other) => match control.status(StatusCode::Ok).await {
+                Ok(()) => self.splice(id, control.into_raw(), other).await,
                 Err(e) => Err(e),
             },
             None => {
                 lock(&self.waiting).remove(&id);
-                status(&mut stream, StatusCode::ConnectionFailed).await
+                control.status(StatusCode::ConnectionFailed).await
             }
         };
         lock(&self.table).close_circuit(&id);
         result
     }
 
-    async fn accept(&self, mut stream: TcpStream, circuit: CircuitId) -> Result<(), RelayIoError> {
-        let accepted = lock(&self.table).accept_circuit(circuit, Instant::now());
+    /// A target's Accept of `circuit`. On a sealed connection the handshake proved who
+    /// accepts: only the circuit's target may (no one else who saw the Incoming can take
+    /// the circuit).
+    async fn accept(&self, mut control: Control, circuit: CircuitId) -> Result<(), RelayIoError> {
+        let by = control.peer();
+        let accepted = lock(&self.table).accept_circuit(circuit, by, Instant::now());
         let waiting = lock(&self.waiting).remove(&circuit);
         match (accepted, waiting) {
             (Ok(_), Some(tx)) => {
-                status(&mut stream, StatusCode::Ok).await?;
+                control.status(StatusCode::Ok).await?;
                 // The dialler's task joins the streams; if it gave up, this one closes.
-                let _ = tx.send(stream);
+                let _ = tx.send(control.into_raw());
                 Ok(())
             }
-            _ => status(&mut stream, StatusCode::NoCircuit).await,
+            _ => control.status(StatusCode::NoCircuit).await,
         }
     }
 
@@ -494,14 +616,55 @@ impl RelayServer {
     }
 }
 
-/// Connects to `to` and writes the Probe for `nonce` as the connection's only record, then
-/// closes it: `Ok` when all of it was written within `timeout`, `DialBackFailed` otherwise.
-async fn probe(to: SocketAddr, nonce: [u8; 16], timeout: Duration) -> StatusCode {
-    let token = probe_token(&nonce);
+/// What a DialBack asked, and whether it came on a sealed reservation.
+struct DialBackAsk {
+    target: PeerId,
+    from: SocketAddr,
+    port: u16,
+    nonce: [u8; 16],
+    sealed: bool,
+}
+
+/// The most padding of a version 2 dial-back probe.
+pub const PROBE_PADDING: usize = 128;
+
+/// The bytes of a dial-back probe to `target` for `nonce`: asked on a sealed reservation,
+/// a version 2 first message under [`ProberKey::dial_back`] (32 random bytes where a msg1
+/// has its representative, random padding of 0 to [`PROBE_PADDING`] bytes), so it looks
+/// like any other connection's start; on a plain one, the plain Probe record.
+pub fn probe_bytes(
+    target: &PeerId,
+    nonce: &[u8; 16],
+    sealed: bool,
+) -> Result<Vec<u8>, RelayIoError> {
+    if !sealed {
+        let mut out = Vec::new();
+        let token = probe_token(nonce);
+        ControlSealer::Plain.encode(&RelayMessage::Probe { token }, &mut out)?;
+        return Ok(out);
+    }
+    let r: [u8; 32] = random_bytes()?;
+    let mut pad = vec![0u8; transport::random_pad_len(PROBE_PADDING).unwrap_or(0)];
+    crate::identity::fill_random(&mut pad)?;
+    let key = ProberKey::dial_back(&target.verifying_key(), nonce);
+    Ok(key.first_message(&r, transport::hour_now(), &pad))
+}
+
+/// Connects to `to` and writes the probe for `nonce` ([`probe_bytes`]) as all the
+/// connection carries, then closes it: `Ok` when all of it was written within `timeout`,
+/// `DialBackFailed` otherwise.
+async fn probe(
+    to: SocketAddr,
+    target: PeerId,
+    nonce: [u8; 16],
+    sealed: bool,
+    timeout: Duration,
+) -> StatusCode {
     let attempt = async {
+        let bytes = probe_bytes(&target, &nonce, sealed)?;
         let mut stream = TcpStream::connect(to).await?;
         let _ = stream.set_nodelay(true);
-        write_message(&mut stream, &RelayMessage::Probe { token }).await?;
+        stream.write_all(&bytes).await?;
         stream.shutdown().await?;
         Ok::<_, RelayIoError>(())
     };
@@ -517,11 +680,11 @@ async fn probe(to: SocketAddr, nonce: [u8; 16], timeout: Duration) -> StatusCode
 
 /// Reads control messages on their own task, so that waiting for one can be given up
 /// (a `select!`) without losing half a record.
-fn spawn_reader(mut rd: OwnedReadHalf) -> Messages {
+fn spawn_reader(mut rd: ControlReader) -> Messages {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         loop {
-            let message = read_message(&mut rd).await;
+            let message = rd.read().await;
             let end = message.is_err();
             if tx.send(message).await.is_err() || end {
                 return;

@@ -2,6 +2,7 @@
 //! held to their prefix's challenge slots, offers beyond eight, half-closed circuits.
 
 use super::*;
+use crate::relay::io::{read_message, write_message};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpSocket;
 
@@ -24,13 +25,15 @@ async fn a_dial_back_that_gets_no_answer_fails_at_its_timeout() {
         assert!(held.len() < 64, "the listen queue never filled");
     }
     let started = Instant::now();
-    let code = probe(to, [1; 16], Duration::from_millis(300)).await;
+    let target = PeerId::of(&key(1));
+    let code = probe(to, target, [1; 16], false, Duration::from_millis(300)).await;
     assert_eq!(code, StatusCode::DialBackFailed);
     assert!(started.elapsed() >= Duration::from_millis(300));
     // And a port that accepts gets the probe: the token of the nonce, then the end.
     let open = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let to = open.local_addr().unwrap();
-    let (code, accepted) = tokio::join!(probe(to, [1; 16], Duration::from_secs(5)), open.accept());
+    let probing = probe(to, target, [1; 16], false, Duration::from_secs(5));
+    let (code, accepted) = tokio::join!(probing, open.accept());
     assert_eq!(code, StatusCode::Ok);
     let (mut s, _) = accepted.unwrap();
     let first = read_message(&mut s).await.unwrap();
@@ -42,6 +45,20 @@ async fn a_dial_back_that_gets_no_answer_fails_at_its_timeout() {
     );
     let mut rest = Vec::new();
     assert_eq!(s.read_to_end(&mut rest).await.unwrap(), 0);
+    // Asked on a sealed reservation: a first message under the dial-back key of the
+    // target and the nonce, nothing else, with random padding.
+    let probing = probe(to, target, [1; 16], true, Duration::from_secs(5));
+    let (code, accepted) = tokio::join!(probing, open.accept());
+    assert_eq!(code, StatusCode::Ok);
+    let mut bytes = Vec::new();
+    accepted.unwrap().0.read_to_end(&mut bytes).await.unwrap();
+    let key_of = |nonce| ProberKey::dial_back(&target.verifying_key(), nonce);
+    let hour = transport::hour_now();
+    let head = crate::crypto::read_msg1_head(&key_of(&[1; 16]), &bytes, hour).unwrap();
+    assert_eq!(bytes.len(), crate::crypto::MSG1_HEAD_LEN + head.pad_len);
+    assert!(head.pad_len <= PROBE_PADDING);
+    assert!(crate::crypto::read_msg1_head(&key_of(&[2; 16]), &bytes, hour).is_err());
+    assert!(!bytes.windows(4).any(|w| w == b"DSRL"));
     drop(full);
 }
 
@@ -60,7 +77,7 @@ async fn start(limits: RelayLimits) -> (Arc<RelayServer>, SocketAddr, Cancellati
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    tokio::spawn(relay.clone().serve(listener, stop.clone()));
+    tokio::spawn(relay.clone().serve(listener, key(9), stop.clone()));
     (relay, addr, stop)
 }
 
@@ -154,7 +171,11 @@ async fn more_than_eight_connects_to_one_target_at_once_are_all_offered() {
         let connect = RelayMessage::Connect {
             target: PeerId::of(&target),
         };
-        tokio::spawn(relay.clone().handle(relay_side, from, connect));
+        tokio::spawn(
+            relay
+                .clone()
+                .handle(Control::plain(relay_side), from, connect, false),
+        );
         diallers.push(dialler);
     }
     let mut joined = Vec::new();

@@ -41,7 +41,7 @@ pub async fn start_relay(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    tokio::spawn(relay.clone().serve(listener, stop.clone()));
+    tokio::spawn(relay.clone().serve(listener, sk(RELAY_SEED), stop.clone()));
     (relay, addr, stop)
 }
 
