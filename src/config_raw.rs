@@ -40,6 +40,7 @@ pub(super) struct RawRelay {
     #[serde(rename = "use")]
     pub(super) use_relays: Option<Vec<String>>,
     pub(super) keep: Option<u64>,
+    pub(super) plain_control: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -25,6 +25,12 @@ pub struct RelayConfig {
     /// Reservations to keep while not reachable directly (`keep`, 0 to 4; 0: never use a
     /// relay).
     pub keep: usize,
+    /// Whether a serving gateway answers plain (version 1) relay control records
+    /// (`plain_control`, default true during the transition to version 2): old gateways
+    /// reserve and dial with them, and their plain Reserve is answered with a Challenge that
+    /// names this relay. False: silence to every plain relay record, as to a prober; this
+    /// gateway's own relay use is always sealed.
+    pub plain_control: bool,
 }
 
 impl Default for RelayConfig {
@@ -33,6 +39,7 @@ impl Default for RelayConfig {
             serve: Serve::Contacts,
             use_relays: Vec::new(),
             keep: DEFAULT_KEEP,
+            plain_control: true,
         }
     }
 }
@@ -93,5 +100,6 @@ pub(super) fn relay_config(raw: &RawRelay) -> Result<RelayConfig, ConfigError> {
         serve,
         use_relays,
         keep: keep as usize,
+        plain_control: raw.plain_control.unwrap_or(true),
     })
 }

@@ -109,6 +109,7 @@ fn bad_values_name_the_key_and_reason() {
         ("[relay]\nserve = \"everyone\"", "relay.serve"),
         ("[relay]\nuse = [\"alice\"]", "relay.use"),
         ("[relay]\nkeep = 5", "relay.keep"),
+        ("[relay]\nplain_control = \"no\"", "plain_control"),
         ("[transport]\npadding = 1025", "transport.padding"),
         ("[transport]\npadding = -1", "padding"),
         (
@@ -363,6 +364,9 @@ fn relay_defaults_and_values() {
     assert_eq!(config.relay.serve, Serve::Anyone);
     assert_eq!(config.relay.use_relays, vec![nick], "listed once");
     assert_eq!(config.relay.keep, 0);
+    assert!(config.relay.plain_control, "answered during the transition by default");
+    let off = Config::from_toml("[relay]\nplain_control = false").unwrap();
+    assert!(!off.relay.plain_control);
 }
 
 #[test]

@@ -184,6 +184,7 @@ impl Gateway {
                 config.relay.serve,
                 Box::new(move |key| contacts.contains(key)),
             );
+            server.set_plain_control(config.relay.plain_control);
             tracker.spawn(sweep_loop(server.clone(), shutdown.clone()));
             ctx.relay = Some(server);
         }
