@@ -364,7 +364,10 @@ fn relay_defaults_and_values() {
     assert_eq!(config.relay.serve, Serve::Anyone);
     assert_eq!(config.relay.use_relays, vec![nick], "listed once");
     assert_eq!(config.relay.keep, 0);
-    assert!(config.relay.plain_control, "answered during the transition by default");
+    assert!(
+        config.relay.plain_control,
+        "answered during the transition by default"
+    );
     let off = Config::from_toml("[relay]\nplain_control = false").unwrap();
     assert!(!off.relay.plain_control);
 }

@@ -84,6 +84,7 @@ fn labels() -> Vec<Needle> {
         b"disims".to_vec(),
         disims::crypto::LABEL.to_vec(),
         disims::directory::mainline::RELAY_TOPIC.to_vec(),
+        disims::directory::mainline::RELAY_TOPIC_V1.to_vec(),
         disims::directory::ADDRESS_SALT.to_vec(),
     ]);
     let name = |l: &[u8]| format!("label {:?}", String::from_utf8_lossy(l));

@@ -26,17 +26,55 @@ use super::{
 use crate::config::{DhtConfig, DhtServerMode};
 use crate::identity::PeerId;
 
-/// The BEP 5 info hash under which relays that serve anyone announce themselves: the
-/// first 20 bytes of SHA-256 of [`RELAY_TOPIC`].
-pub fn relay_info_hash() -> ::mainline::Id {
+/// The BEP 5 info hash under which relays that serve anyone announce themselves on `day`
+/// (days since the Unix epoch, UTC): the first 20 bytes of
+/// SHA-256([`RELAY_TOPIC`] || day as u64 BE). It changes every day, so that no constant
+/// value marks DiSIMS traffic on the DHT's UDP path; anyone with the code can still compute
+/// it (docs/threat-model.md).
+pub fn relay_info_hash(day: u64) -> ::mainline::Id {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(RELAY_TOPIC);
+    let digest = sha2::Sha256::new()
+        .chain_update(RELAY_TOPIC)
+        .chain_update(day.to_be_bytes())
+        .finalize();
     let mut id = [0u8; 20];
     id.copy_from_slice(&digest[..20]);
     ::mainline::Id::from(id)
 }
-/// What relays announce under ([`relay_info_hash`]).
-pub const RELAY_TOPIC: &[u8] = b"disims relays v1";
+
+/// The info hash of the version 1 relays (plain control), SHA-256([`RELAY_TOPIC_V1`])'s
+/// first 20 bytes: announced too while `[relay] plain_control` is on, for old gateways;
+/// never searched.
+pub fn legacy_relay_info_hash() -> ::mainline::Id {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(RELAY_TOPIC_V1);
+    let mut id = [0u8; 20];
+    id.copy_from_slice(&digest[..20]);
+    ::mainline::Id::from(id)
+}
+
+/// What relays announce under, with the day ([`relay_info_hash`]).
+pub const RELAY_TOPIC: &[u8] = b"disims relays v2";
+/// What version 1 relays announce under ([`legacy_relay_info_hash`]).
+pub const RELAY_TOPIC_V1: &[u8] = b"disims relays v1";
+
+/// The days whose relay info hash a seeker asks at `unix_s`: today's, and during the first
+/// hour of a day also yesterday's (relays re-announce every 20 minutes; announcements of
+/// the day before are still held then).
+pub fn relay_days(unix_s: u64) -> Vec<u64> {
+    let day = unix_s / 86_400;
+    match unix_s % 86_400 < 3600 {
+        true => vec![day, day.saturating_sub(1)],
+        false => vec![day],
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Relay addresses read from one `get_peers` query at most.
 pub const MAX_FOUND_RELAYS: usize = 32;
 
@@ -358,17 +396,22 @@ impl Directory for MainlineDirectory {
         self.cache().remove(peer);
     }
 
-    fn announce_relay(&self, port: u16) -> BoxFuture<'_, Result<(), DirectoryError>> {
+    fn announce_relay(&self, port: u16, plain: bool) -> BoxFuture<'_, Result<(), DirectoryError>> {
         Box::pin(async move {
-            match self
-                .dht()?
-                .announce_peer(relay_info_hash(), Some(port))
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(PutQueryError::NoClosestNodes) => Err(self.offline()),
-                Err(e) => Err(DirectoryError::PutFailed(e.to_string())),
+            let dht = self.dht()?;
+            let today = unix_now() / 86_400;
+            let mut topics = vec![relay_info_hash(today)];
+            if plain {
+                topics.push(legacy_relay_info_hash());
             }
+            for topic in topics {
+                match dht.announce_peer(topic, Some(port)).await {
+                    Ok(_) => {}
+                    Err(PutQueryError::NoClosestNodes) => return Err(self.offline()),
+                    Err(e) => return Err(DirectoryError::PutFailed(e.to_string())),
+                }
+            }
+            Ok(())
         })
     }
 
@@ -378,19 +421,21 @@ impl Directory for MainlineDirectory {
                 return Vec::new();
             };
             let mut found: Vec<SocketAddr> = Vec::new();
-            let mut stream = dht.get_peers(relay_info_hash());
-            let collect = async {
-                while let Some(peers) = stream.next().await {
-                    for peer in peers {
-                        let peer = SocketAddr::V4(peer);
-                        if !found.contains(&peer) && found.len() < MAX_FOUND_RELAYS {
-                            found.push(peer);
+            for day in relay_days(unix_now()) {
+                let mut stream = dht.get_peers(relay_info_hash(day));
+                let collect = async {
+                    while let Some(peers) = stream.next().await {
+                        for peer in peers {
+                            let peer = SocketAddr::V4(peer);
+                            if !found.contains(&peer) && found.len() < MAX_FOUND_RELAYS {
+                                found.push(peer);
+                            }
                         }
                     }
-                }
-            };
-            // The stream ends with the query; a slow query still gives what came in time.
-            let _ = tokio::time::timeout(LOOKUP_TIMEOUT, collect).await;
+                };
+                // The stream ends with the query; a slow query still gives what came in time.
+                let _ = tokio::time::timeout(LOOKUP_TIMEOUT, collect).await;
+            }
             found
         })
     }

@@ -471,3 +471,16 @@ fn a_record_is_published_for_tomorrow_too_in_the_last_two_hours_of_a_day() {
         vec![20_000, 20_001]
     );
 }
+
+#[test]
+fn the_relay_topic_changes_every_day_and_seekers_overlap_the_change() {
+    use super::{legacy_relay_info_hash, relay_days, relay_info_hash};
+    let day = 20_421u64;
+    assert_ne!(relay_info_hash(day), relay_info_hash(day + 1));
+    assert_ne!(relay_info_hash(day), legacy_relay_info_hash());
+    let midnight = day * 86_400;
+    assert_eq!(relay_days(midnight), vec![day, day - 1]);
+    assert_eq!(relay_days(midnight + 3599), vec![day, day - 1]);
+    assert_eq!(relay_days(midnight + 3600), vec![day]);
+    assert_eq!(relay_days(midnight + 86_399), vec![day]);
+}

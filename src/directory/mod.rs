@@ -82,9 +82,10 @@ pub trait Directory: Send + Sync + 'static {
     /// What the directory knows about its own place in the network.
     fn info(&self) -> BoxFuture<'_, DirectoryInfo>;
     /// Says that this gateway relays for anyone, at `port` of the address the DHT sees
-    /// (`[relay] serve = "anyone"`). A directory that cannot announce does nothing.
-    fn announce_relay(&self, port: u16) -> BoxFuture<'_, Result<(), DirectoryError>> {
-        let _ = port;
+    /// (`[relay] serve = "anyone"`), to gateways of this version, and with `plain` to old
+    /// ones too (`[relay] plain_control`). A directory that cannot announce does nothing.
+    fn announce_relay(&self, port: u16, plain: bool) -> BoxFuture<'_, Result<(), DirectoryError>> {
+        let _ = (port, plain);
         Box::pin(async { Ok(()) })
     }
     /// Addresses of gateways that announced they relay for anyone (none where the

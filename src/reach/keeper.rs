@@ -167,7 +167,8 @@ impl Keeper {
                 && verdict == Verdict::Reachable
                 && announced.is_none_or(|at| at.elapsed() >= ANNOUNCE_EVERY)
             {
-                match self.ctx.directory.announce_relay(self.port).await {
+                let plain = self.config.plain_control;
+                match self.ctx.directory.announce_relay(self.port, plain).await {
                     Ok(()) => {
                         tracing::info!(
                             port = self.port,
