@@ -537,7 +537,11 @@ impl RelayServer {
     async fn accept(&self, mut control: Control, circuit: CircuitId) -> Result<(), RelayIoError> {
         let by = control.peer();
         let accepted = lock(&self.table).accept_circuit(circuit, by, Instant::now());
-        let waiting = lock(&self.waiting).remove(&circuit);
+        // A refused Accept (another key, too late) leaves the dialler waiting.
+        let waiting = match accepted {
+            Ok(_) => lock(&self.waiting).remove(&circuit),
+            Err(_) => None,
+        };
         match (accepted, waiting) {
             (Ok(_), Some(tx)) => {
                 control.status(StatusCode::Ok).await?;

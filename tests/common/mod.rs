@@ -24,6 +24,8 @@ pub mod raw_peer;
 
 pub mod relay;
 
+pub mod tap;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;

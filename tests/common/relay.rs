@@ -32,9 +32,18 @@ pub async fn start_relay(
     serve: Serve,
     contacts: Vec<PeerId>,
 ) -> (Arc<RelayServer>, SocketAddr, CancellationToken) {
+    start_relay_with(serve, contacts, RelayLimits::default()).await
+}
+
+/// [`start_relay`] with these limits.
+pub async fn start_relay_with(
+    serve: Serve,
+    contacts: Vec<PeerId>,
+    limits: RelayLimits,
+) -> (Arc<RelayServer>, SocketAddr, CancellationToken) {
     let relay = RelayServer::new(
         relay_key(),
-        RelayLimits::default(),
+        limits,
         serve,
         Box::new(move |k| contacts.contains(k)),
     );
@@ -52,4 +61,15 @@ pub async fn reserve(
     relay: PeerId,
 ) -> Result<client::Reservation, RelayIoError> {
     client::reserve(TcpStream::connect(addr).await.unwrap(), who, Some(relay)).await
+}
+
+/// A reservation over sealed control (what a gateway makes) for `who` at the relay at
+/// `addr`: known by its key, or an open relay when `relay` is `None`.
+pub async fn reserve_sealed(
+    addr: SocketAddr,
+    who: &SigningKey,
+    relay: Option<PeerId>,
+) -> Result<client::Reservation, RelayIoError> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    client::reserve_sealed(stream, who, relay, Default::default()).await
 }
