@@ -162,3 +162,7 @@ impl ControlOpener {
 #[cfg(test)]
 #[path = "sealed_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "sealed_vectors.rs"]
+mod vectors;
