@@ -13,6 +13,9 @@
 //!    and messages a second (64-byte ping-pong, raw) through [`RELAY_BUSY`] circuits at
 //!    once, against the same load through the splice process.
 //!
+//! Control connections are sealed (version 2), as a gateway makes them; `RELAY_PLAIN=1`
+//! measures the plain (version 1) form instead, for the set-up cost of each.
+//!
 //! Run: `cargo bench --bench relay` (about a minute). Options (environment): `RELAY_PINGS`
 //! (default 2000 round trips after 200 warm-up ones), `RELAY_ROUNDS` (default 5: the three
 //! paths take turns, and a ratio is the median of the per-round ratios), `RELAY_MIB` (default
@@ -266,6 +269,23 @@ async fn next_circuit(r: &mut Reservation) -> Result<(CircuitId, SocketAddr), Re
     }
 }
 
+/// Whether control connections are plain (`RELAY_PLAIN=1`) rather than sealed.
+fn plain() -> bool {
+    std::env::var_os("RELAY_PLAIN").is_some_and(|v| v == "1")
+}
+
+fn relay_id() -> PeerId {
+    PeerId::of(&sk(RELAY_SEED))
+}
+
+/// A Connect to `target` at `addr`, sealed or plain ([`plain`]).
+async fn connect(addr: SocketAddr, target: PeerId) -> Result<TcpStream, RelayIoError> {
+    match plain() {
+        true => client::connect(addr, target).await,
+        false => client::connect_sealed(addr, relay_id(), target, Default::default()).await,
+    }
+}
+
 /// A target: reserves at the relay with `key` and accepts every circuit offered, passing on
 /// its end of each one.
 async fn target(addrs: &[SocketAddr], key: SigningKey) -> mpsc::UnboundedReceiver<TcpStream> {
@@ -273,9 +293,11 @@ async fn target(addrs: &[SocketAddr], key: SigningKey) -> mpsc::UnboundedReceive
     let stream = TcpStream::connect(addr)
         .await
         .expect("connect to the relay");
-    let mut reservation = client::reserve(stream, &key, Some(PeerId::of(&sk(RELAY_SEED))))
-        .await
-        .expect("reserve");
+    let mut reservation = match plain() {
+        true => client::reserve(stream, &key, Some(relay_id())).await,
+        false => client::reserve_sealed(stream, &key, Some(relay_id()), Default::default()).await,
+    }
+    .expect("reserve");
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut port = 0;
@@ -284,8 +306,16 @@ async fn target(addrs: &[SocketAddr], key: SigningKey) -> mpsc::UnboundedReceive
             // The Accept goes to any of the relay's ports, in turn.
             let addr = addrs[port % addrs.len()];
             port += 1;
+            let key = key.clone();
             tokio::spawn(async move {
-                let stream = client::accept(addr, circuit).await.expect("accept");
+                let stream = match plain() {
+                    true => client::accept(addr, circuit).await,
+                    false => {
+                        let obfs = Default::default();
+                        client::accept_sealed(addr, relay_id(), &key, circuit, obfs).await
+                    }
+                }
+                .expect("accept");
                 let _ = tx.send(stream);
             });
         }
@@ -299,7 +329,7 @@ async fn circuit(
     target_key: PeerId,
     accepted: &mut mpsc::UnboundedReceiver<TcpStream>,
 ) -> (TcpStream, TcpStream) {
-    let dialler = client::connect(addr, target_key).await.expect("connect");
+    let dialler = connect(addr, target_key).await.expect("connect");
     let target = accepted.recv().await.expect("the target's end");
     (dialler, target)
 }
@@ -570,7 +600,7 @@ async fn capacity(circuits: usize, busy: usize) -> Capacity {
             let permit = limit.clone().acquire_owned().await.expect("semaphore");
             let (target_key, addr) = (keys[i % TARGETS], addrs[i % addrs.len()]);
             tasks.push(tokio::spawn(async move {
-                let s = client::connect(addr, target_key).await.expect("connect");
+                let s = connect(addr, target_key).await.expect("connect");
                 drop(permit);
                 s
             }));
