@@ -49,20 +49,26 @@ pub enum SealedError {
 /// Writes control records: plain, or sealed with padding.
 pub enum ControlSealer {
     Plain,
-    Sealed {
-        sealer: FrameSealer,
-        pad: PadRng,
-        pad_max: usize,
-    },
+    Sealed(Box<SealedOut>),
+}
+
+/// The sealing side of a sealed control connection.
+pub struct SealedOut {
+    sealer: FrameSealer,
+    pad: PadRng,
+    pad_max: usize,
 }
 
 /// Reads control records: plain, or sealed (the peer's length mask taken from its opener).
 pub enum ControlOpener {
     Plain,
-    Sealed {
-        opener: FrameOpener,
-        mask: LengthMask,
-    },
+    Sealed(Box<SealedIn>),
+}
+
+/// The opening side of a sealed control connection.
+pub struct SealedIn {
+    opener: FrameOpener,
+    mask: LengthMask,
 }
 
 /// The two halves of a sealed control channel from a version 2 session's keys; `pad_key`:
@@ -78,12 +84,12 @@ pub fn sealed(
     } = keys;
     let mask = opener.take_length_mask()?;
     Some((
-        ControlSealer::Sealed {
+        ControlSealer::Sealed(Box::new(SealedOut {
             sealer,
             pad: PadRng::new(pad_key),
             pad_max: pad_max.min(MAX_CONTROL_PADDING),
-        },
-        ControlOpener::Sealed { opener, mask },
+        })),
+        ControlOpener::Sealed(Box::new(SealedIn { opener, mask })),
     ))
 }
 
@@ -97,11 +103,12 @@ impl ControlSealer {
                 out.extend_from_slice(&body);
                 Ok(())
             }
-            Self::Sealed {
-                sealer,
-                pad,
-                pad_max,
-            } => {
+            Self::Sealed(sealed) => {
+                let SealedOut {
+                    sealer,
+                    pad,
+                    pad_max,
+                } = &mut **sealed;
                 let p = pad.below(*pad_max + 1);
                 let mut plain = Vec::with_capacity(2 + body.len() + p);
                 plain.extend_from_slice(&(body.len() as u16).to_be_bytes());
@@ -113,7 +120,7 @@ impl ControlSealer {
     }
 
     pub fn is_sealed(&self) -> bool {
-        matches!(self, Self::Sealed { .. })
+        matches!(self, Self::Sealed(_))
     }
 }
 
@@ -123,8 +130,8 @@ impl ControlOpener {
     pub fn body_len(&mut self, mut header: [u8; RECORD_HEADER_LEN]) -> Result<usize, SealedError> {
         let max = match self {
             Self::Plain => MAX_RELAY_RECORD,
-            Self::Sealed { mask, .. } => {
-                mask.apply(&mut header);
+            Self::Sealed(input) => {
+                input.mask.apply(&mut header);
                 MAX_SEALED_RECORD
             }
         };
@@ -139,8 +146,8 @@ impl ControlOpener {
     pub fn decode(&mut self, body: &mut [u8]) -> Result<RelayMessage, SealedError> {
         match self {
             Self::Plain => Ok(RelayMessage::decode(body)?),
-            Self::Sealed { opener, .. } => {
-                let plain = opener.open(body)?;
+            Self::Sealed(input) => {
+                let plain = input.opener.open(body)?;
                 let n = match plain.first_chunk::<2>() {
                     Some(n) => usize::from(u16::from_be_bytes(*n)),
                     None => return Err(SealedError::BadLength(0)),
@@ -155,7 +162,7 @@ impl ControlOpener {
     }
 
     pub fn is_sealed(&self) -> bool {
-        matches!(self, Self::Sealed { .. })
+        matches!(self, Self::Sealed(_))
     }
 }
 

@@ -123,7 +123,12 @@ fn the_documented_purpose_keys_are_the_ones_in_use() {
         (ProberKey::open(), b"disims v2 open relay key".to_vec()),
         (
             ProberKey::dial_back(&t, &[0x5a; 16]),
-            [b"disims v2 dial-back key".as_slice(), t.as_bytes(), &[0x5a; 16]].concat(),
+            [
+                b"disims v2 dial-back key".as_slice(),
+                t.as_bytes(),
+                &[0x5a; 16],
+            ]
+            .concat(),
         ),
     ];
     for (key, definition) in cases {
@@ -132,6 +137,9 @@ fn the_documented_purpose_keys_are_the_ones_in_use() {
         mac.update(&[0; 40]);
         let expected = mac.finalize().into_bytes();
         assert_eq!(key_hex(&key), hex(&expected[..16]));
-        assert!(section().contains(&hex(&defined)), "the table lists the key");
+        assert!(
+            section().contains(&hex(&defined)),
+            "the table lists the key"
+        );
     }
 }

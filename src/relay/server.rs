@@ -17,25 +17,21 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::io::{Control, ControlReader, ControlWriter, RelayIoError};
 use super::proof::Challenge;
-use super::sealed::ControlSealer;
-use super::wire::{CircuitId, Grant, RelayMessage, StatusCode, probe_token};
+use super::wire::{CircuitId, Grant, RelayMessage, StatusCode};
 use crate::crypto::obfs::ProberKey;
 use crate::identity::{PeerId, random_bytes};
-use crate::peer::padding::DEFAULT_FRAME_PADDING;
-use crate::peer::transport::{self, DEFAULT_PAD_MAX as MAX_PAD_DEFAULT, FirstMessage, Purpose};
-use crate::policy::canonical_ip;
-use crate::policy::inbound::MSG1_WAIT;
+use crate::peer::transport::Purpose;
 use crate::policy::relay::{
     DialBackBudget, DialBackLimits, MAX_CHUNK, RelayLimits, RelayTable, Serve,
 };
@@ -131,92 +127,6 @@ impl RelayServer {
             if let Some(token) = joined.remove(id) {
                 token.cancel();
             }
-        }
-    }
-
-    /// Serves relay connections on `listener` until `shutdown`, as the accept loop of a
-    /// gateway does (sealed control under [`ProberKey::relay`] and, for an open relay,
-    /// [`ProberKey::open`], answered with `identity`; plain records while plain control is
-    /// allowed; anything else is closed unanswered), sweeping expired entries every second.
-    /// For tests and benchmarks: the gateway runs [`RelayServer::handle`] from its own
-    /// accept loop.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        identity: SigningKey,
-        shutdown: CancellationToken,
-    ) {
-        let mut tick = tokio::time::interval(SWEEP_EVERY);
-        let identity = Arc::new(identity);
-        loop {
-            let (mut stream, from) = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {
-                    self.sweep(Instant::now());
-                    continue;
-                }
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accepting a relay connection failed");
-                        continue;
-                    }
-                },
-            };
-            let relay = self.clone();
-            let stop = shutdown.clone();
-            let identity = identity.clone();
-            tokio::spawn(async move {
-                let _ = stream.set_nodelay(true);
-                let keys = relay.purpose_keys(&identity.verifying_key());
-                let first = tokio::time::timeout(
-                    MSG1_WAIT,
-                    transport::read_first_message(&mut stream, &keys, false, |_| true),
-                )
-                .await;
-                let control = match first {
-                    Ok(Ok(FirstMessage::Relay(body))) if relay.plain_control() => {
-                        match RelayMessage::decode(&body) {
-                            Ok(first) => Some((Control::plain(stream), first, false)),
-                            Err(_) => None,
-                        }
-                    }
-                    Ok(Ok(FirstMessage::V2 {
-                        msg1,
-                        hour,
-                        purpose,
-                        key,
-                    })) => {
-                        let open = purpose == Purpose::OpenRelay;
-                        let sealed = async {
-                            let keys = transport::respond_v2(
-                                &mut stream,
-                                &identity,
-                                key,
-                                &msg1,
-                                hour,
-                                MAX_PAD_DEFAULT,
-                            )
-                            .await
-                            .map_err(|e| RelayIoError::Handshake(e.to_string()))?;
-                            let mut control = Control::sealed(stream, keys, DEFAULT_FRAME_PADDING)?;
-                            let first = control.read().await?;
-                            Ok::<_, RelayIoError>((control, first, open))
-                        };
-                        tokio::time::timeout(MSG1_WAIT * 4, sealed)
-                            .await
-                            .ok()
-                            .and_then(Result::ok)
-                    }
-                    _ => None,
-                };
-                if let Some((control, first, open)) = control {
-                    tokio::select! {
-                        _ = stop.cancelled() => {}
-                        _ = relay.handle(control, from, first, open) => {}
-                    }
-                }
-            });
         }
     }
 
@@ -454,44 +364,6 @@ impl RelayServer {
         result
     }
 
-    /// Admits a DialBack from `target`'s reservation connection (from `from`) and starts
-    /// its dial, whose end is sent on `done`; or returns the refusal to write back.
-    fn dial_back(
-        &self,
-        asked: DialBackAsk,
-        done: &mpsc::Sender<DialBackDone>,
-    ) -> Option<RelayMessage> {
-        let DialBackAsk {
-            target,
-            from,
-            port,
-            nonce,
-            sealed,
-        } = asked;
-        let mut budget = lock(&self.dial_backs);
-        if let Err(refusal) = budget.admit(target, from.ip(), port, Instant::now()) {
-            tracing::debug!(%from, port, %refusal, "dial-back refused");
-            let (code, retry_after_s) = refusal.status();
-            return Some(RelayMessage::DialBackResult {
-                nonce,
-                code,
-                retry_after_s,
-            });
-        }
-        let timeout = budget.limits().connect_timeout;
-        drop(budget);
-        // Never another IP than the one the reservation connection comes from.
-        let to = SocketAddr::new(canonical_ip(from.ip()), port);
-        let (budget, done) = (self.dial_backs.clone(), done.clone());
-        tokio::spawn(async move {
-            let code = probe(to, target, nonce, sealed, timeout).await;
-            lock(&budget).finished();
-            // The reservation may have ended meanwhile: nobody to tell.
-            let _ = done.send((nonce, code)).await;
-        });
-        None
-    }
-
     async fn circuit(
         &self,
         mut control: Control,
@@ -620,68 +492,6 @@ impl RelayServer {
     }
 }
 
-/// What a DialBack asked, and whether it came on a sealed reservation.
-struct DialBackAsk {
-    target: PeerId,
-    from: SocketAddr,
-    port: u16,
-    nonce: [u8; 16],
-    sealed: bool,
-}
-
-/// The most padding of a version 2 dial-back probe.
-pub const PROBE_PADDING: usize = 128;
-
-/// The bytes of a dial-back probe to `target` for `nonce`: asked on a sealed reservation,
-/// a version 2 first message under [`ProberKey::dial_back`] (32 random bytes where a msg1
-/// has its representative, random padding of 0 to [`PROBE_PADDING`] bytes), so it looks
-/// like any other connection's start; on a plain one, the plain Probe record.
-pub fn probe_bytes(
-    target: &PeerId,
-    nonce: &[u8; 16],
-    sealed: bool,
-) -> Result<Vec<u8>, RelayIoError> {
-    if !sealed {
-        let mut out = Vec::new();
-        let token = probe_token(nonce);
-        ControlSealer::Plain.encode(&RelayMessage::Probe { token }, &mut out)?;
-        return Ok(out);
-    }
-    let r: [u8; 32] = random_bytes()?;
-    let mut pad = vec![0u8; transport::random_pad_len(PROBE_PADDING).unwrap_or(0)];
-    crate::identity::fill_random(&mut pad)?;
-    let key = ProberKey::dial_back(&target.verifying_key(), nonce);
-    Ok(key.first_message(&r, transport::hour_now(), &pad))
-}
-
-/// Connects to `to` and writes the probe for `nonce` ([`probe_bytes`]) as all the
-/// connection carries, then closes it: `Ok` when all of it was written within `timeout`,
-/// `DialBackFailed` otherwise.
-async fn probe(
-    to: SocketAddr,
-    target: PeerId,
-    nonce: [u8; 16],
-    sealed: bool,
-    timeout: Duration,
-) -> StatusCode {
-    let attempt = async {
-        let bytes = probe_bytes(&target, &nonce, sealed)?;
-        let mut stream = TcpStream::connect(to).await?;
-        let _ = stream.set_nodelay(true);
-        stream.write_all(&bytes).await?;
-        stream.shutdown().await?;
-        Ok::<_, RelayIoError>(())
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(Ok(())) => StatusCode::Ok,
-        Ok(Err(e)) => {
-            tracing::debug!(%to, error = %e, "dial-back failed");
-            StatusCode::DialBackFailed
-        }
-        Err(_) => StatusCode::DialBackFailed,
-    }
-}
-
 /// Reads control messages on their own task, so that waiting for one can be given up
 /// (a `select!`) without losing half a record.
 fn spawn_reader(mut rd: ControlReader) -> Messages {
@@ -697,6 +507,14 @@ fn spawn_reader(mut rd: ControlReader) -> Messages {
     });
     rx
 }
+
+#[path = "server_dial_back.rs"]
+mod dial_back;
+#[path = "server_serve.rs"]
+mod serve;
+
+use dial_back::DialBackAsk;
+pub use dial_back::{PROBE_PADDING, probe_bytes};
 
 #[cfg(test)]
 #[path = "server_tests.rs"]

@@ -1,9 +1,15 @@
 //! Tests of the relay server over loopback TCP: dial-back timeouts, unproved Reserves
 //! held to their prefix's challenge slots, offers beyond eight, half-closed circuits.
 
+use super::dial_back::probe;
 use super::*;
+use crate::crypto::obfs::ProberKey;
+use crate::peer::transport;
 use crate::relay::io::{read_message, write_message};
+use crate::relay::wire::probe_token;
+use std::time::Duration;
 use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
 use tokio::net::TcpSocket;
 
 #[tokio::test]
