@@ -12,12 +12,14 @@
 //! - [`state`]: the resolved state (members, roles, topic, modes) and its changes.
 //! - [`machine`]: [`Group`], one group as a member holds it: apply ops, author ops, check
 //!   chats.
+//! - [`wire`]: the session messages GroupOp, GroupChat and GroupHeads (types 10 to 12).
 
 pub mod dag;
 pub mod machine;
 pub mod op;
 pub mod resolve;
 pub mod state;
+pub mod wire;
 
 pub use machine::{ChatVerdict, Effects, Group, GroupError, MAX_DEPS};
 pub use op::{Action, GroupId, Modes, Op, OpError, OpId, SignedOp};
@@ -32,3 +34,5 @@ mod machine_tests;
 mod removal_tests;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod wire_tests;
