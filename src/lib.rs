@@ -9,6 +9,7 @@
 //! - [`crypto`]: IO-free handshake state machine, key schedule and frame sealing.
 //! - [`peer`]: wire messages inside a session, the encrypted transport, dial/accept, sessions.
 //! - [`directory`]: where peers can be reached: the `Directory` trait, mainline DHT, in-memory.
+//! - [`group`]: groups, pure: signed membership changes, the convergence rule, their codecs.
 //! - [`message`]: the shared vocabulary: chat messages, front-end requests and events.
 //! - [`net`]: what the gateway asks of its network: port mapping on the home router.
 //! - [`policy`]: budgets for what strangers can make us spend (pure; one place for the numbers).
@@ -33,6 +34,7 @@ pub mod daemon;
 pub mod datadir_lock;
 pub mod demo;
 pub mod directory;
+pub mod group;
 pub mod hardening;
 pub mod identity;
 pub mod irc;
