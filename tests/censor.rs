@@ -9,7 +9,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::tap::{captured, chi_square, fixed_bytes, monobit_sigma, probe, tap};
+use common::tap::{
+    assert_first_packets_vary, captured, chi_square, fixed_bytes, monobit_sigma, probe, tap,
+};
 use common::{memory_gateway, raw_peer, redirect, redirect_blinded};
 use disims::crypto::obfs::ProberKey;
 use disims::daemon::Options;
@@ -136,27 +138,7 @@ async fn a_censor_on_the_path_sees_random_bytes_of_random_sizes() {
         assert!(sigma < 5.0, "{name}: monobit {sigma} sigma");
     }
     // The first packets' sizes vary (msg1: 50 to 306 bytes; msg2: 146 to 402).
-    for (name, sizes) in [
-        (
-            "first packet up",
-            seen.iter().map(|s| s.first_up).collect::<Vec<_>>(),
-        ),
-        (
-            "first packet down",
-            seen.iter().map(|s| s.first_down).collect(),
-        ),
-    ] {
-        let mut distinct = sizes.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        println!(
-            "{name}: {} distinct sizes of {N}, {} to {}",
-            distinct.len(),
-            distinct[0],
-            distinct[distinct.len() - 1]
-        );
-        assert!(distinct.len() as u64 >= N / 3, "{name}: sizes {sizes:?}");
-    }
+    assert_first_packets_vary(&seen);
 
     // The same checks catch version 1 at once: its first bytes are fixed.
     let (tap_v1, log_v1) = tap(bob.peer_addr).await;

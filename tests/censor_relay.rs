@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::relay::{relay_key, sk, start_relay_with};
-use common::tap::{Seen, captured, chi_square, fixed_bytes, monobit_sigma, probe, tap};
+use common::tap::{
+    Seen, assert_first_packets_vary, captured, chi_square, fixed_bytes, monobit_sigma, probe, tap,
+};
 use disims::crypto::obfs::{Ephemeral, ProberKey};
 use disims::crypto::{InitiatorV2, MSG1_HEAD_LEN};
 use disims::identity::PeerId;
@@ -146,26 +148,7 @@ async fn relay_connections_look_random_too() {
     let seen = captured(&log);
     assert_eq!(seen.len(), total, "reservations, Connects and Accepts");
     assert_looks_random("relay connections", &seen, 12);
-    for (name, sizes) in [
-        (
-            "first packet up",
-            seen.iter().map(|s| s.first_up).collect::<Vec<_>>(),
-        ),
-        (
-            "first packet down",
-            seen.iter().map(|s| s.first_down).collect(),
-        ),
-    ] {
-        let mut distinct = sizes.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        println!(
-            "{name}: {} distinct sizes of {}",
-            distinct.len(),
-            sizes.len()
-        );
-        assert!(distinct.len() >= sizes.len() / 3, "{name}: {sizes:?}");
-    }
+    assert_first_packets_vary(&seen);
     stop.cancel();
 }
 

@@ -138,3 +138,23 @@ pub async fn probe(addr: SocketAddr, bytes: &[u8]) -> (Vec<u8>, Duration) {
         .expect("the gateway closes a prober's connection in time");
     (back, start.elapsed())
 }
+
+/// Asserts that the first packets' sizes vary, each way: at least a third of the connections
+/// have a size of their own. Prints the counts and ranges.
+pub fn assert_first_packets_vary(seen: &[Seen]) {
+    let up: Vec<usize> = seen.iter().map(|s| s.first_up).collect();
+    let down: Vec<usize> = seen.iter().map(|s| s.first_down).collect();
+    for (name, sizes) in [("first packet up", up), ("first packet down", down)] {
+        let mut distinct = sizes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        println!(
+            "{name}: {} distinct sizes of {}, {} to {}",
+            distinct.len(),
+            sizes.len(),
+            distinct[0],
+            distinct[distinct.len() - 1]
+        );
+        assert!(distinct.len() * 3 >= sizes.len(), "{name}: sizes {sizes:?}");
+    }
+}
