@@ -759,6 +759,83 @@ pub(crate) fn map_fe_to_edwards(r: &FieldElement) -> (FieldElement, FieldElement
     (&xn * &(xd.invert()), &yn * &(yd.invert()))
 }
 
+// ===========================================================================
+// DiSIMS additions (not in the published crate; see DISIMS.md at the crate root)
+// ===========================================================================
+
+/// [`Randomized::to_representative`], with the same result for every input, for one field
+/// exponentiation instead of two.
+///
+/// The published function takes the Montgomery `u` of the dirty point in affine form (an
+/// inversion) and then `sqrt(1 / (-2 u (u + A)))` (a second exponentiation). With the
+/// projective `u = U / W` (`U = Z + Y`, `W = Z - Y`, as in `to_montgomery`):
+/// `-2 u (u + A) = -2 U (U + A W) / W^2` is a square exactly when `-2 U (U + A W)` is, and
+/// `u * sqrt(1 / (-2 u (u + A))) = ±U * sqrt(1 / (-2 U (U + A W)))` (likewise with `u + A`
+/// and `U + A W`): the same value up to sign, and the sign is normalised below exactly as
+/// there. `W` is never zero: the point is `clamp(privkey)·B` (a point of prime order, never
+/// the identity, as `clamp(privkey)` is below `8 l` and a multiple of 8 that `l` does not
+/// divide) plus a point of order at most 8, so it is not the identity either.
+pub fn randomized_representative(privkey: &[u8; 32], tweak: u8) -> CtOption<[u8; 32]> {
+    let point = EdwardsPoint::mul_base_clamped_dirty(*privkey);
+    let u = &point.Z + &point.Y;
+    let w = &point.Z - &point.Y;
+    // W (u + A)
+    let u_plus_a = &u + &(&MONTGOMERY_A * &w);
+    // -2 U (U + A W)
+    let t3 = &(&u * &u_plus_a) * &FE_MINUS_TWO;
+    let (is_sq, t3) = FieldElement::sqrt_ratio_i(&FieldElement::ONE, &t3);
+
+    let t1 = FieldElement::conditional_select(&u, &u_plus_a, Choice::from(tweak & 1));
+    let mut r = &t1 * &t3;
+    let doubled = &r + &r;
+    let negative = doubled.as_bytes()[0] & 1;
+    r.conditional_negate(Choice::from(negative));
+
+    let mut representative = r.as_bytes();
+    representative[31] |= tweak & MASK_SET_BYTE;
+    CtOption::new(representative, is_sq)
+}
+
+/// [`MontgomeryPoint::map_to_point`], with the same result for every input (the Montgomery
+/// `u` of the Elligator2 map of `r`, its top two bits cleared), for one field exponentiation
+/// instead of four: `v`, which X25519 does not use, is not computed, and the inversion and
+/// the Legendre symbol share one inverse square root.
+///
+/// As in `map_to_curve_parts`: `D = 1 + 2 r^2` (never zero: 2 is not a square), `d = -A / D`,
+/// and `u = d` if `g(d) = d^3 + A d^2 + d` is a square, `-d - A` otherwise. Now
+/// `g(d) = -A M / D^3` with `M = A^2 - A^2 D + D^2`, so `g(d)` is a square exactly when
+/// `N = -A M D` is (they differ by the square `D^4`; neither is zero, as `d != 0` and
+/// `d^2 + A d + 1` has no root, `A^2 - 4` not being a square). `sqrt_ratio_i(1, N)` gives `s`
+/// with `s^2 = 1 / N` if `N` is a square and `s^2 = i / N` if not, and
+/// `1 / D = -A M / N = -A M s^2` (times `-i` in the second case).
+pub fn map_to_montgomery_u(r: &[u8; 32]) -> MontgomeryPoint {
+    let mut clamped = *r;
+    clamped[31] &= MASK_UNSET_BYTE;
+    let r = FieldElement::from_bytes(&clamped);
+
+    let minus_one = -&FieldElement::ONE;
+    let mut tv1 = r.square2();
+    // As map_to_curve_parts (2 r^2 = -1 has no solution: -1/2 is not a square).
+    tv1.conditional_assign(&FieldElement::ZERO, tv1.ct_eq(&minus_one));
+    let big_d = &FieldElement::ONE + &tv1;
+
+    let a_squared = MONTGOMERY_A.square();
+    // M = A^2 - A^2 D + D^2, N = -A M D
+    let m = &(&a_squared - &(&a_squared * &big_d)) + &big_d.square();
+    let n = &(&MONTGOMERY_A_NEG * &m) * &big_d;
+    let (is_sq, s) = FieldElement::sqrt_ratio_i(&FieldElement::ONE, &n);
+
+    // 1 / N: s^2, or -i s^2 when N is not a square
+    let s2 = s.square();
+    let mut inv_n = -&(&SQRT_M1 * &s2);
+    inv_n.conditional_assign(&s2, is_sq);
+    // d = -A / D = -A (-A M / N) = A^2 M / N
+    let d = &(&a_squared * &m) * &inv_n;
+    let mut u = -&(&d + &MONTGOMERY_A);
+    u.conditional_assign(&d, is_sq);
+    MontgomeryPoint(u.as_bytes())
+}
+
 // ========================================================================
 // Tests
 // ========================================================================
