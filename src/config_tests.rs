@@ -42,6 +42,7 @@ fn example_file_parses_and_states_the_defaults() {
     assert_eq!(c.store, defaults.store);
     assert_eq!(c.contacts, defaults.contacts);
     assert_eq!(c.transport, defaults.transport);
+    assert_eq!(c.relay, defaults.relay);
 }
 
 #[test]
