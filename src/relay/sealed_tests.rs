@@ -205,3 +205,22 @@ fn version_1_keys_cannot_seal_control() {
     let (_, keys) = initiator.read_msg2(&msg2).unwrap();
     assert!(sealed(keys, [0; 32], 0).is_none());
 }
+
+proptest::proptest! {
+    /// Arbitrary bytes read as a record, plain or sealed, never panic, and a sealed one
+    /// never decodes (it would need the session's key).
+    #[test]
+    fn arbitrary_records_never_panic_and_never_open(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+        let ((_, _), (_, mut opener)) = channel(16);
+        let mut sealed = bytes.clone();
+        if sealed.len() >= RECORD_HEADER_LEN {
+            let result = read(&mut opener, &mut sealed);
+            proptest::prop_assert!(result.is_err());
+        }
+        let mut plain = bytes;
+        let _ = ControlOpener::Plain.decode(&mut plain);
+        if plain.len() >= RECORD_HEADER_LEN {
+            let _ = read(&mut ControlOpener::Plain, &mut plain);
+        }
+    }
+}
