@@ -16,7 +16,7 @@ use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::io::{Control, RelayIoError, expect_ok, write_message};
+use super::io::{Control, RelayIoError};
 use super::proof::prove;
 use super::sealed::{ControlOpener, ControlSealer, MAX_SEALED_RECORD};
 use super::wire::{CircuitId, Grant, RelayMessage, StatusCode};
@@ -94,35 +94,52 @@ pub async fn reserve(
 /// answers [`ProberKey::open`] (its proved key is taken); then a sealed Reserve and
 /// Reserved. No challenge: the handshake proved both keys.
 pub async fn reserve_sealed(
-    mut stream: TcpStream,
+    stream: TcpStream,
     identity: &SigningKey,
     relay: Option<PeerId>,
     obfs: Obfs,
 ) -> Result<Reservation, RelayIoError> {
-    let control = sealed_control(&mut stream, identity, relay, obfs).await?;
-    let control = Control::sealed(stream, control, obfs.frame_padding)?;
+    let control = sealed_control(stream, identity, relay, obfs).await?;
     let shown = control.peer().expect("a sealed connection proved a key");
     let mut reservation = Reservation::new(control, shown);
     reservation.prove_and_reserve(identity, false).await?;
     Ok(reservation)
 }
 
-/// The relay control handshake (version 2) towards `relay`, or towards an open relay when
-/// `None`; a handshake error is reported as such.
+/// A sealed control connection over `stream`: the relay control handshake (version 2)
+/// under `identity` towards `relay`, or towards an open relay when `None` (a handshake
+/// error is reported as such), then records padded up to `obfs.frame_padding`.
 async fn sealed_control(
-    stream: &mut TcpStream,
+    mut stream: TcpStream,
     identity: &SigningKey,
     relay: Option<PeerId>,
     obfs: Obfs,
-) -> Result<crate::crypto::SessionKeys, RelayIoError> {
+) -> Result<Control, RelayIoError> {
     let expected = relay.map(|r| r.verifying_key());
     let key = match &expected {
         Some(r) => ProberKey::relay(r),
         None => ProberKey::open(),
     };
-    transport::initiate_v2_with(stream, identity, &key, expected.as_ref(), obfs.pad_max)
-        .await
-        .map_err(|e| RelayIoError::Handshake(e.to_string()))
+    let keys =
+        transport::initiate_v2_with(&mut stream, identity, &key, expected.as_ref(), obfs.pad_max)
+            .await
+            .map_err(|e| RelayIoError::Handshake(e.to_string()))?;
+    Control::sealed(stream, keys, obfs.frame_padding)
+}
+
+/// A new connection to the relay at `relay_addr`, without Nagle's delay.
+async fn dial(relay_addr: SocketAddr) -> Result<TcpStream, RelayIoError> {
+    let stream = TcpStream::connect(relay_addr).await?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Sends `request` (an Accept or a Connect) and waits for the relay's Ok; then the stream,
+/// its control codec dropped (nothing past the Ok was read), is the circuit.
+async fn join(mut control: Control, request: RelayMessage) -> Result<TcpStream, RelayIoError> {
+    control.write(&request).await?;
+    control.expect_ok().await?;
+    Ok(control.into_raw())
 }
 
 impl Reservation {
@@ -355,21 +372,15 @@ fn refusal(message: RelayMessage) -> RelayIoError {
 /// accepts `circuit`. The returned stream is joined to the dialler's; the caller runs the
 /// handshake as responder on it.
 pub async fn accept(relay_addr: SocketAddr, circuit: CircuitId) -> Result<TcpStream, RelayIoError> {
-    let mut stream = TcpStream::connect(relay_addr).await?;
-    let _ = stream.set_nodelay(true);
-    write_message(&mut stream, &RelayMessage::Accept { circuit }).await?;
-    expect_ok(&mut stream).await?;
-    Ok(stream)
+    let control = Control::plain(dial(relay_addr).await?);
+    join(control, RelayMessage::Accept { circuit }).await
 }
 
 /// The dialler's side: asks the relay at `relay_addr` for `target`. The returned stream is
 /// joined to the target's; the caller runs the handshake as initiator expecting `target`.
 pub async fn connect(relay_addr: SocketAddr, target: PeerId) -> Result<TcpStream, RelayIoError> {
-    let mut stream = TcpStream::connect(relay_addr).await?;
-    let _ = stream.set_nodelay(true);
-    write_message(&mut stream, &RelayMessage::Connect { target }).await?;
-    expect_ok(&mut stream).await?;
-    Ok(stream)
+    let control = Control::plain(dial(relay_addr).await?);
+    join(control, RelayMessage::Connect { target }).await
 }
 
 /// [`accept`] over a sealed control connection: a version 2 handshake with the relay
@@ -382,13 +393,8 @@ pub async fn accept_sealed(
     circuit: CircuitId,
     obfs: Obfs,
 ) -> Result<TcpStream, RelayIoError> {
-    let mut stream = TcpStream::connect(relay_addr).await?;
-    let _ = stream.set_nodelay(true);
-    let keys = sealed_control(&mut stream, identity, Some(relay), obfs).await?;
-    let mut control = Control::sealed(stream, keys, obfs.frame_padding)?;
-    control.write(&RelayMessage::Accept { circuit }).await?;
-    control.expect_ok().await?;
-    Ok(control.into_raw())
+    let control = sealed_control(dial(relay_addr).await?, identity, Some(relay), obfs).await?;
+    join(control, RelayMessage::Accept { circuit }).await
 }
 
 /// [`connect`] over a sealed control connection to the relay `relay`: the handshake with
@@ -402,11 +408,6 @@ pub async fn connect_sealed(
     obfs: Obfs,
 ) -> Result<TcpStream, RelayIoError> {
     let throwaway = SigningKey::from_bytes(&crate::identity::random_bytes()?);
-    let mut stream = TcpStream::connect(relay_addr).await?;
-    let _ = stream.set_nodelay(true);
-    let keys = sealed_control(&mut stream, &throwaway, Some(relay), obfs).await?;
-    let mut control = Control::sealed(stream, keys, obfs.frame_padding)?;
-    control.write(&RelayMessage::Connect { target }).await?;
-    control.expect_ok().await?;
-    Ok(control.into_raw())
+    let control = sealed_control(dial(relay_addr).await?, &throwaway, Some(relay), obfs).await?;
+    join(control, RelayMessage::Connect { target }).await
 }

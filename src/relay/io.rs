@@ -137,11 +137,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Control<S> {
 
     /// Writes a Status with no retry hint.
     pub async fn status(&mut self, code: StatusCode) -> Result<(), RelayIoError> {
-        let status = RelayMessage::Status {
-            code,
-            retry_after_s: 0,
-        };
-        self.write(&status).await
+        self.write(&no_retry(code)).await
     }
 
     /// Reads a Status: Ok, or the refusal as an error.
@@ -218,11 +214,7 @@ impl ControlWriter {
 
     /// Writes a Status with no retry hint.
     pub async fn status(&mut self, code: StatusCode) -> Result<(), RelayIoError> {
-        let status = RelayMessage::Status {
-            code,
-            retry_after_s: 0,
-        };
-        self.write(&status).await
+        self.write(&no_retry(code)).await
     }
 
     pub fn is_sealed(&self) -> bool {
@@ -270,12 +262,13 @@ pub async fn status<W: AsyncWrite + Unpin>(
     writer: &mut W,
     code: StatusCode,
 ) -> Result<(), RelayIoError> {
-    write_message(
-        writer,
-        &RelayMessage::Status {
-            code,
-            retry_after_s: 0,
-        },
-    )
-    .await
+    write_message(writer, &no_retry(code)).await
+}
+
+/// A Status with no retry hint.
+fn no_retry(code: StatusCode) -> RelayMessage {
+    RelayMessage::Status {
+        code,
+        retry_after_s: 0,
+    }
 }
