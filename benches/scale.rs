@@ -368,14 +368,14 @@ fn main() {
                 let tick = Instant::now();
                 for (i, peer) in peers.iter().enumerate().skip(1) {
                     seq += 1;
-                    let _ = peer.commands.send(SessionCommand::Send(chat(seq, &format!("load {second} {i}"))));
+                    let _ = peer.commands.send(SessionCommand::Send(chat(seq, &format!("load {second} {i}")).into()));
                 }
                 // Ten probes spread over the second.
                 for p in 0..10u64 {
                     seq += 1;
                     let sent = Instant::now();
                     let mark = format!("{second}-{p}");
-                    let _ = probe.commands.send(SessionCommand::Send(chat(seq, &format!("probe-{mark}"))));
+                    let _ = probe.commands.send(SessionCommand::Send(chat(seq, &format!("probe-{mark}")).into()));
                     loop {
                         match tokio::time::timeout(Duration::from_secs(30), probes.recv()).await {
                             Ok(Some(m)) if m == mark => break,

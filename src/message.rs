@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::contacts::ContactBook;
+use crate::group::{GroupId, OpId, SignedOp};
 use crate::identity::PeerId;
 
 /// A 128-bit message id chosen by the sender, unique per message (dedup key).
@@ -37,6 +38,47 @@ pub struct ChatMessage {
     pub text: String,
     /// Sender's clock when the message was accepted, Unix milliseconds.
     pub sent_at_ms: u64,
+}
+
+/// A message between two peers that the receiver stores before it acknowledges it by id
+/// (exactly once, in order per peer): what a session sends from the hub's queue, hands
+/// back when the peer did not acknowledge it, and hands to the hub when received.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum PeerMessage {
+    /// A private message.
+    Chat(ChatMessage),
+    /// A message to a group, with the sender's heads when it sent it (its causal context).
+    GroupChat {
+        group: GroupId,
+        deps: Vec<OpId>,
+        message: ChatMessage,
+    },
+    /// A change of a group, with the id its Ack names.
+    GroupOp { id: MessageId, op: SignedOp },
+}
+
+impl PeerMessage {
+    /// The id the receiver acknowledges.
+    pub fn id(&self) -> MessageId {
+        match self {
+            PeerMessage::Chat(m) | PeerMessage::GroupChat { message: m, .. } => m.id,
+            PeerMessage::GroupOp { id, .. } => *id,
+        }
+    }
+}
+
+/// In unit tests, a private chat compares with the message it carries.
+#[cfg(test)]
+impl PartialEq<ChatMessage> for PeerMessage {
+    fn eq(&self, other: &ChatMessage) -> bool {
+        matches!(self, PeerMessage::Chat(m) if m == other)
+    }
+}
+
+impl From<ChatMessage> for PeerMessage {
+    fn from(message: ChatMessage) -> PeerMessage {
+        PeerMessage::Chat(message)
+    }
 }
 
 /// What a front end asks of the hub. The hub learns which front end asked from

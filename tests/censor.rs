@@ -68,7 +68,7 @@ async fn connections(tap: SocketAddr, target: PeerId, n: u64, v2: bool) {
         for m in 0..4 {
             let len = 20 + ((i * 7 + m * 13) % 200) as usize;
             peer.commands
-                .send(SessionCommand::Send(chat(i * 10 + m, len)))
+                .send(SessionCommand::Send(chat(i * 10 + m, len).into()))
                 .unwrap();
         }
         // The acks, if the gateway takes the stranger's chats (it may not: no matter).

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::raw_peer;
 use disims::crypto::{Initiator, Responder, SessionKeys};
 use disims::identity::PeerId;
-use disims::message::{ChatMessage, MessageId, MessageKind};
+use disims::message::{ChatMessage, MessageId, MessageKind, PeerMessage};
 use disims::peer::session::{SessionCommand, SessionTimers};
 use disims::router::RouterInput;
 use ed25519_dalek::SigningKey;
@@ -146,7 +146,7 @@ async fn cuts_at_random_points_lose_nothing_and_duplicate_nothing() {
     }
     for iteration in 0..200u64 {
         // The sender's queue and the receiver's view, across the reconnections.
-        let mut queue: Vec<ChatMessage> = (0..MESSAGES).map(chat).collect();
+        let mut queue: Vec<PeerMessage> = (0..MESSAGES).map(|n| chat(n).into()).collect();
         let mut seen = HashSet::new();
         let mut shown = Vec::new();
         let mut attempt = 0u64;
@@ -157,7 +157,7 @@ async fn cuts_at_random_points_lose_nothing_and_duplicate_nothing() {
             // loop would wait for it for ever).
             let lost: Vec<_> = (0..MESSAGES)
                 .map(chat)
-                .filter(|m| !seen.contains(&m.id) && !queue.iter().any(|q| q.id == m.id))
+                .filter(|m| !seen.contains(&m.id) && !queue.iter().any(|q| q.id() == m.id))
                 .map(|m| m.text)
                 .collect();
             assert!(lost.is_empty(), "iteration {iteration}: lost {lost:?}");
@@ -203,7 +203,9 @@ async fn cuts_at_random_points_lose_nothing_and_duplicate_nothing() {
                     Some(input) = b_in.recv() => {
                         if let RouterInput::Received { messages, .. } = input {
                             for m in messages {
-                                if seen.insert(m.id) {
+                                if let PeerMessage::Chat(m) = m
+                                    && seen.insert(m.id)
+                                {
                                     shown.push(m.text);
                                 }
                             }
@@ -231,7 +233,9 @@ async fn cuts_at_random_points_lose_nothing_and_duplicate_nothing() {
                 match input {
                     RouterInput::Received { messages, .. } => {
                         for m in messages {
-                            if seen.insert(m.id) {
+                            if let PeerMessage::Chat(m) = m
+                                && seen.insert(m.id)
+                            {
                                 shown.push(m.text);
                             }
                         }

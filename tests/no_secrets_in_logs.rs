@@ -164,7 +164,7 @@ async fn a_conversation_at_trace_level_logs_no_secret() {
         text,
         sent_at_ms: 0,
     };
-    tx_i.send(SessionCommand::Send(message)).unwrap();
+    tx_i.send(SessionCommand::Send(message.into())).unwrap();
     assert!(matches!(
         inputs_r.recv().await,
         Some(RouterInput::Received { .. })

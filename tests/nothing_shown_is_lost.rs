@@ -170,7 +170,7 @@ async fn a_slow_client_dropped_in_a_stranger_flood_loses_no_acknowledged_contact
                 let text = format!("flood {s}/{n} {pad}");
                 let _ = stranger
                     .commands
-                    .send(SessionCommand::Send(chat(100 + s as u8, n, text)));
+                    .send(SessionCommand::Send(chat(100 + s as u8, n, text).into()));
             }
         }
     };
@@ -298,7 +298,7 @@ async fn an_8_kib_message_arrives_as_lines_within_512_bytes_that_give_the_text_b
     };
     let _ = peer
         .commands
-        .send(SessionCommand::Send(chat(7, 1, text.clone())));
+        .send(SessionCommand::Send(chat(7, 1, text.clone()).into()));
     let mut parts = String::new();
     let mut lines = 0;
     while parts.len() < text.len() {

@@ -17,7 +17,7 @@ use disims::config::Config;
 use disims::daemon::{Gateway, Options};
 use disims::directory::memory::SharedRecords;
 use disims::identity::PeerId;
-use disims::message::{ChatMessage, MessageId, MessageKind};
+use disims::message::{ChatMessage, MessageId, MessageKind, PeerMessage};
 use disims::peer::session::{SessionCommand, SessionTimers};
 use disims::policy::inbound::InboundLimits;
 use disims::policy::strangers::{Quota, RateBudget, row_bytes};
@@ -75,7 +75,7 @@ struct Raw {
 struct Outcome {
     acked: Vec<MessageId>,
     /// `Some`: the gateway closed the session, and these were handed back unacknowledged.
-    ended: Option<Vec<ChatMessage>>,
+    ended: Option<Vec<PeerMessage>>,
 }
 
 impl Raw {
@@ -107,7 +107,7 @@ impl Raw {
 
     fn send(&self, chats: impl IntoIterator<Item = ChatMessage>) {
         for c in chats {
-            let _ = self.commands.send(SessionCommand::Send(c));
+            let _ = self.commands.send(SessionCommand::Send(c.into()));
         }
     }
 

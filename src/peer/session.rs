@@ -1,6 +1,7 @@
 //! One established, encrypted session with a peer: the task that seals what the router
-//! sends, opens what the peer sends, acknowledges chat messages, keeps the connection
-//! alive, and hands back what was not acknowledged when it ends.
+//! sends, opens what the peer sends, acknowledges chat messages (private and group chats,
+//! group ops) once the hub stored them, passes group heads to the hub, keeps the
+//! connection alive, and hands back what was not acknowledged when it ends.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -18,8 +19,9 @@ use super::padding::FramePad;
 use super::upgrade::Signal;
 use super::wire::{self, CloseReason, WireError, WireMessage};
 use crate::crypto::{MAX_DATA_RECORD, MAX_PLAINTEXT, SessionKeys};
+use crate::group::wire::GroupMessage;
 use crate::identity::PeerId;
-use crate::message::{ChatMessage, MessageId};
+use crate::message::{MessageId, PeerMessage};
 use crate::router::{Receipt, RouterHandle, RouterInput};
 use crate::store::Ticket;
 
@@ -103,7 +105,7 @@ pub(super) async fn run_with<S>(
     // queue yet (try_recv says Empty, and it would be dropped with the receiver, although
     // the sender was told Ok); `recv` ends only once no such send is in flight.
     commands.close();
-    let mut unsent: Vec<ChatMessage> = session.unacked.into_iter().collect();
+    let mut unsent: Vec<PeerMessage> = session.unacked.into_iter().collect();
     while let Some(cmd) = commands.recv().await {
         if let SessionCommand::Send(m) = cmd {
             unsent.push(m);
@@ -144,10 +146,12 @@ const OUT_HARD_LIMIT: usize = 4 * 1024 * 1024;
 /// peer that stops reading cannot stop us reading (and acknowledging) what it sends.
 struct Session {
     keys: SessionKeys,
-    /// Sent chat messages the peer has not acknowledged yet, oldest first.
-    unacked: VecDeque<ChatMessage>,
-    /// Chats of the frame being read, not yet handed to the hub.
-    received: Vec<ChatMessage>,
+    /// Sent messages (chats, group chats, group ops) the peer has not acknowledged yet,
+    /// oldest first.
+    unacked: VecDeque<PeerMessage>,
+    /// What the frame being read carried to store and acknowledge, not yet handed to the
+    /// hub.
+    received: Vec<PeerMessage>,
     /// Ids the peer acknowledged in the frame being read, not yet reported to the hub.
     acked: Vec<MessageId>,
     /// Chats the hub wrote to the store's open write, to acknowledge once it is committed.
@@ -218,13 +222,18 @@ impl Session {
         }
     }
 
-    /// Whether a received chat is taken (stored, then acknowledged): always from a contact;
-    /// from a stranger while its rate budget lasts (the budget outlives the session).
-    fn admit(&mut self, chat: &ChatMessage) -> bool {
+    /// Whether a received chat (or group chat, or group op) is taken (stored, then
+    /// acknowledged): always from a contact; from a stranger while its rate budget lasts
+    /// (the budget outlives the session).
+    fn admit(&mut self, message: &PeerMessage) -> bool {
         if self.over_budget {
             return false;
         }
-        let cost = crate::policy::strangers::row_bytes(chat.text.len());
+        let len = match message {
+            PeerMessage::Chat(m) | PeerMessage::GroupChat { message: m, .. } => m.text.len(),
+            PeerMessage::GroupOp { op, .. } => op.bytes().len(),
+        };
+        let cost = crate::policy::strangers::row_bytes(len);
         if self
             .router
             .gate()
@@ -307,15 +316,17 @@ impl Session {
                         }
                     }
                     for message in inbox.drain(..) {
-                        match message {
-                            // Chats are collected and stored together, then acknowledged;
-                            // a stranger's only within its budget (`policy::strangers`).
-                            WireMessage::Chat(chat) => {
-                                if self.admit(&chat) {
-                                    self.received.push(chat);
+                        match message.into_peer_message() {
+                            // Chats, group chats and group ops are collected and stored
+                            // together, then acknowledged; a stranger's only within its
+                            // budget (`policy::strangers`).
+                            Ok(received) => {
+                                if self.admit(&received) {
+                                    self.received.push(received);
                                 }
                             }
-                            message => {
+                            // Anything else comes after what the frame carried before it.
+                            Err(message) => {
                                 self.take_received()?;
                                 self.confirm_received()?;
                                 if self.handle(message)? {
@@ -351,6 +362,9 @@ impl Session {
                     loop {
                         match next {
                             Some(SessionCommand::Send(message)) => self.send_chat(message)?,
+                            Some(SessionCommand::Group(message)) => {
+                                self.queue(&WireMessage::Group(message))?;
+                            }
                             Some(SessionCommand::Away(reason)) => {
                                 self.queue(&WireMessage::Away(wire::clip_away(&reason)))?;
                             }
@@ -439,7 +453,7 @@ impl Session {
         }
         let chats = std::mem::take(&mut self.received);
         self.activity.touch();
-        let ids: Vec<_> = chats.iter().map(|c| c.id).collect();
+        let ids: Vec<_> = chats.iter().map(PeerMessage::id).collect();
         match self.router.receive(self.peer, chats) {
             Receipt::NotStored => return Err(PeerError::NotStored),
             Receipt::Stored => self.acknowledge(ids)?,
@@ -472,12 +486,25 @@ impl Session {
         Ok(())
     }
 
-    /// Handles one message other than a chat; returns true when the peer closed.
+    /// Handles one message other than those to store and acknowledge (taken by the read
+    /// loop); returns true when the peer closed.
     fn handle(&mut self, message: WireMessage) -> Result<bool, PeerError> {
         match message {
-            WireMessage::Chat(chat) => self.received.push(chat),
+            WireMessage::Chat(_)
+            | WireMessage::Group(GroupMessage::Op { .. } | GroupMessage::Chat { .. }) => {
+                // The read loop took it (`into_peer_message`).
+            }
+            WireMessage::Group(GroupMessage::Heads { group, heads }) => {
+                self.router.dispatch(RouterInput::GroupHeads {
+                    peer: self.peer,
+                    group,
+                    heads,
+                });
+            }
             WireMessage::Ack(id) => {
-                if let Some(pos) = self.unacked.iter().position(|m| m.id == id) {
+                // An ack of something not waiting for one (a group op sent for a sync,
+                // outside the outbox) is ignored.
+                if let Some(pos) = self.unacked.iter().position(|m| m.id() == id) {
                     self.unacked.remove(pos);
                     self.acked.push(id);
                 }
@@ -518,12 +545,12 @@ impl Session {
         }
     }
 
-    fn send_chat(&mut self, message: ChatMessage) -> Result<(), PeerError> {
+    fn send_chat(&mut self, message: PeerMessage) -> Result<(), PeerError> {
         // Encoded from the message itself, which then waits for its ack (no copy of it).
         self.activity.touch();
-        let chat = WireMessage::Chat(message);
-        self.queue(&chat)?;
-        if let WireMessage::Chat(message) = chat {
+        let wire = WireMessage::from(message);
+        self.queue(&wire)?;
+        if let Ok(message) = wire.into_peer_message() {
             self.unacked.push_back(message);
         }
         Ok(())

@@ -7,8 +7,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::upgrade::Signal;
+use crate::group::wire::GroupMessage;
 use crate::identity::PeerId;
-use crate::message::ChatMessage;
+use crate::message::PeerMessage;
 
 /// First presence probe after a failed dial (the default of [`SessionTimers::probe`]).
 pub const PROBE_MIN: Duration = Duration::from_secs(60);
@@ -47,7 +48,13 @@ impl Default for SessionTimers {
 /// What the router can ask of a session.
 #[derive(Debug)]
 pub enum SessionCommand {
-    Send(ChatMessage),
+    /// A message from the outbox: sent, kept until the peer acknowledges it, handed back
+    /// to the hub when the session ends before.
+    Send(PeerMessage),
+    /// A group message outside the outbox (GroupHeads, or the GroupOps a peer lacks, sent
+    /// for a sync): sent once, not kept (a sync lost with the session is made again at the
+    /// next one).
+    Group(GroupMessage),
     /// Tell the peer our user is away with this reason (empty: back); at most
     /// [`wire::MAX_AWAY`] bytes (see [`wire::clip_away`]).
     Away(String),

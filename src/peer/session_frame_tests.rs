@@ -175,7 +175,9 @@ async fn a_retired_session_takes_what_it_reads_but_answers_nothing() {
     let (sa, raw) = tokio::io::duplex(1 << 16);
     let mut a = start(sa, ka, 2, SessionTimers::default());
     let (mut raw_read, mut raw_write) = tokio::io::split(raw);
-    a.commands.send(SessionCommand::Send(chat(1))).unwrap();
+    a.commands
+        .send(SessionCommand::Send(chat(1).into()))
+        .unwrap();
     a.commands.send(SessionCommand::Retire).unwrap();
     assert_eq!(
         read_frame(&mut raw_read, &mut kb).await,

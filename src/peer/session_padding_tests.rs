@@ -53,7 +53,7 @@ fn sealed_lengths(
     assert_eq!(mask.is_some(), version == 2);
     let mut lengths = Vec::new();
     for _ in 0..n {
-        session.send_chat(chat(7)).unwrap();
+        session.send_chat(chat(7).into()).unwrap();
         session.seal_pending().unwrap();
         let mut record = std::mem::take(&mut session.out);
         let mut header: [u8; 4] = record[..4].try_into().unwrap();
@@ -103,7 +103,9 @@ async fn padded_frames_deliver_every_chat_exactly_once() {
     let mut got = Vec::new();
     for m in &all {
         // One at a time: each chat (and each Ack) has a frame of its own.
-        a.commands.send(SessionCommand::Send(m.clone())).unwrap();
+        a.commands
+            .send(SessionCommand::Send(m.clone().into()))
+            .unwrap();
         match next(&mut b.inputs).await {
             RouterInput::Received { messages, .. } => got.extend(messages),
             other => panic!("{other:?}"),

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::crypto::{Initiator, Responder};
-use crate::message::{MessageId, MessageKind};
+use crate::message::{ChatMessage, MessageId, MessageKind, PeerMessage};
 use crate::router;
 use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncReadExt, DuplexStream};
@@ -130,7 +130,9 @@ async fn messages_are_delivered_in_order_and_acknowledged() {
     let mut a = start(sa, ka, 2, SessionTimers::default());
     let mut b = start(sb, kb, 1, SessionTimers::default());
     for n in 0..20 {
-        a.commands.send(SessionCommand::Send(chat(n))).unwrap();
+        a.commands
+            .send(SessionCommand::Send(chat(n).into()))
+            .unwrap();
     }
     let mut got = Vec::new();
     while got.len() < 20 {
@@ -174,7 +176,9 @@ async fn keepalives_hold_an_idle_session_open() {
     tokio::time::sleep(FAST.idle_timeout * 3).await;
     assert!(a.inputs.try_recv().is_err());
     assert!(b.inputs.try_recv().is_err());
-    a.commands.send(SessionCommand::Send(chat(9))).unwrap();
+    a.commands
+        .send(SessionCommand::Send(chat(9).into()))
+        .unwrap();
     assert!(matches!(
         next(&mut b.inputs).await,
         RouterInput::Received { .. }
@@ -186,8 +190,12 @@ async fn a_silent_peer_times_out_and_unacked_messages_come_back() {
     let (ka, _kb) = keys();
     let (sa, mut silent) = tokio::io::duplex(1 << 16);
     let mut a = start(sa, ka, 2, FAST);
-    a.commands.send(SessionCommand::Send(chat(1))).unwrap();
-    a.commands.send(SessionCommand::Send(chat(2))).unwrap();
+    a.commands
+        .send(SessionCommand::Send(chat(1).into()))
+        .unwrap();
+    a.commands
+        .send(SessionCommand::Send(chat(2).into()))
+        .unwrap();
     // Drain what A writes so it never blocks, but never answer.
     tokio::spawn(async move {
         let mut sink = vec![0u8; 4096];
@@ -229,8 +237,12 @@ async fn a_retire_queued_behind_messages_still_closes_the_session() {
     let mut a = start(sa, ka, 2, FAST);
     let _b = start(sb, kb, 1, FAST);
     // All three are waiting before the session task first runs.
-    a.commands.send(SessionCommand::Send(chat(1))).unwrap();
-    a.commands.send(SessionCommand::Send(chat(2))).unwrap();
+    a.commands
+        .send(SessionCommand::Send(chat(1).into()))
+        .unwrap();
+    a.commands
+        .send(SessionCommand::Send(chat(2).into()))
+        .unwrap();
     a.commands.send(SessionCommand::Retire).unwrap();
     match next(&mut a.inputs).await {
         RouterInput::SessionEnded { .. } => {}
@@ -266,9 +278,11 @@ async fn both_ends_sending_heavily_over_a_small_pipe_do_not_deadlock() {
             0,
             1,
         ]);
-        a.commands.send(SessionCommand::Send(m.clone())).unwrap();
+        a.commands
+            .send(SessionCommand::Send(m.clone().into()))
+            .unwrap();
         m.id.0[15] = 2;
-        b.commands.send(SessionCommand::Send(m)).unwrap();
+        b.commands.send(SessionCommand::Send(m.into())).unwrap();
     }
     let (mut got_a, mut got_b) = (0, 0);
     while got_a < N || got_b < N {
@@ -288,7 +302,9 @@ async fn a_peer_that_stops_reading_is_dropped_and_we_keep_reading_meanwhile() {
     let (raw_read, mut raw_write) = tokio::io::split(raw);
     // The "peer" never reads; A's output backs up in the 1 KiB pipe.
     for n in 0..50 {
-        a.commands.send(SessionCommand::Send(chat(n))).unwrap();
+        a.commands
+            .send(SessionCommand::Send(chat(n).into()))
+            .unwrap();
     }
     // Meanwhile the peer sends a chat, which A still reads and hands on.
     let mut kb = kb;
@@ -359,7 +375,9 @@ async fn an_ack_rides_with_the_reply_or_goes_alone_after_a_short_delay() {
         next(&mut a.inputs).await,
         RouterInput::Received { .. }
     ));
-    a.commands.send(SessionCommand::Send(chat(2))).unwrap();
+    a.commands
+        .send(SessionCommand::Send(chat(2).into()))
+        .unwrap();
     let frame = read_frame(&mut raw_read, &mut kb).await;
     assert_eq!(
         frame,
@@ -398,7 +416,9 @@ async fn a_stranger_over_its_budget_is_not_acknowledged_and_closed_but_a_contact
         let contacts: &[u8] = if contact { &[1] } else { &[] };
         let mut b = start_budgeted(sb, kb, 1, FAST, budget, contacts);
         for n in 0..N {
-            a.commands.send(SessionCommand::Send(chat(n))).unwrap();
+            a.commands
+                .send(SessionCommand::Send(chat(n).into()))
+                .unwrap();
         }
         let (mut got, mut acked) = (Vec::new(), Vec::new());
         let unsent = loop {
@@ -448,6 +468,9 @@ mod frames;
 #[path = "session_padding_tests.rs"]
 mod padding;
 
+#[path = "session_group_tests.rs"]
+mod groups;
+
 /// A message handed to a session as it ends is either refused by `send` or handed back in
 /// `SessionEnded`, never dropped in between (a send that passed the channel's closed check
 /// before the session closed it must still be drained: the fault-injection hang).
@@ -470,7 +493,11 @@ async fn a_message_sent_while_the_session_ends_is_refused_or_handed_back() {
         let commands = a.commands.clone();
         let sender = std::thread::spawn(move || {
             (0..)
-                .take_while(|n| commands.send(SessionCommand::Send(numbered(*n))).is_ok())
+                .take_while(|n| {
+                    commands
+                        .send(SessionCommand::Send(numbered(*n).into()))
+                        .is_ok()
+                })
                 .count()
         });
         drop(sb);
@@ -481,7 +508,7 @@ async fn a_message_sent_while_the_session_ends_is_refused_or_handed_back() {
         };
         let back: Vec<u32> = unsent
             .iter()
-            .map(|m| u32::from_be_bytes(m.id.0[..4].try_into().unwrap()))
+            .map(|m| u32::from_be_bytes(m.id().0[..4].try_into().unwrap()))
             .collect();
         assert_eq!(
             back,

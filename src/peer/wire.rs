@@ -21,6 +21,9 @@
 //!          initiator, dials half a round trip later, when Sync has arrived)
 //! 9 Padding      n bytes (zeros)      nothing: the receiver skips it (version 2 sessions
 //!          pad each frame with one, `peer::padding`); any body is valid
+//! 10 GroupOp     11 GroupChat     12 GroupHeads: the group messages, encoded and decoded
+//!          by `group::wire` (layouts there and in docs/protocol.md); GroupOp and GroupChat
+//!          are acknowledged by Ack(id) like a Chat
 //! ```
 //! A message of an unknown type is skipped (newer peers may add types); a known type with a
 //! malformed body is a protocol error that closes the connection.
@@ -29,7 +32,8 @@ use std::net::SocketAddr;
 
 use crate::directory::record::{AddrError, Mapped, push_addr, read_addr};
 
-use crate::message::{ChatMessage, MessageId, MessageKind};
+use crate::group::wire::{GROUP_CHAT, GROUP_HEADS, GROUP_OP, GroupMessage, GroupWireError};
+use crate::message::{ChatMessage, MessageId, MessageKind, PeerMessage};
 
 /// Longest chat text, in bytes, one message may carry.
 pub const MAX_TEXT: usize = 8192;
@@ -86,7 +90,8 @@ pub fn push(frame: &mut Vec<u8>, message: &WireMessage) -> Result<(), WireError>
         frame.truncate(start);
         return Err(e);
     }
-    // A message is at most 1 + 16 + 8 + 1 + 2 + MAX_TEXT bytes, well below u16::MAX, or
+    // A message is at most a GroupChat of 1 + 16 + 8 + 1 + 32 + 1 + 32 * 32 + 2 + MAX_TEXT
+    // bytes, well below u16::MAX, or
     // Padding of at most 1 + MAX_PADDING = u16::MAX bytes.
     let len = (frame.len() - start - 2) as u16;
     frame[start..start + 2].copy_from_slice(&len.to_be_bytes());
@@ -109,6 +114,11 @@ pub fn pushed_len(message: &WireMessage) -> usize {
         }
         WireMessage::UpgradeSync => 1,
         WireMessage::Padding(n) => 1 + n,
+        WireMessage::Group(GroupMessage::Op { op, .. }) => 1 + 16 + 2 + op.bytes().len(),
+        WireMessage::Group(GroupMessage::Chat { deps, message, .. }) => {
+            1 + 16 + 8 + 1 + 32 + 1 + 32 * deps.len() + 2 + message.text.len()
+        }
+        WireMessage::Group(GroupMessage::Heads { heads, .. }) => 1 + 32 + 1 + 32 * heads.len(),
     }
 }
 
@@ -154,6 +164,49 @@ pub enum WireMessage {
     /// This many bytes of padding (zeros when sent, anything when read), which the
     /// receiver skips: they only change the frame's length.
     Padding(usize),
+    /// A group message (types 10 to 12, `group::wire`).
+    Group(GroupMessage),
+}
+
+impl From<PeerMessage> for WireMessage {
+    fn from(message: PeerMessage) -> WireMessage {
+        match message {
+            PeerMessage::Chat(m) => WireMessage::Chat(m),
+            PeerMessage::GroupChat {
+                group,
+                deps,
+                message,
+            } => WireMessage::Group(GroupMessage::Chat {
+                group,
+                deps,
+                message,
+            }),
+            PeerMessage::GroupOp { id, op } => WireMessage::Group(GroupMessage::Op { id, op }),
+        }
+    }
+}
+
+impl WireMessage {
+    /// The message as the hub carries it, when it is one the receiver stores and
+    /// acknowledges (a chat, a group chat or a group op); itself otherwise. (Both sides are
+    /// the message moved, not an error: their size is the message's.)
+    #[allow(clippy::result_large_err)]
+    pub fn into_peer_message(self) -> Result<PeerMessage, WireMessage> {
+        match self {
+            WireMessage::Chat(m) => Ok(PeerMessage::Chat(m)),
+            WireMessage::Group(GroupMessage::Chat {
+                group,
+                deps,
+                message,
+            }) => Ok(PeerMessage::GroupChat {
+                group,
+                deps,
+                message,
+            }),
+            WireMessage::Group(GroupMessage::Op { id, op }) => Ok(PeerMessage::GroupOp { id, op }),
+            other => Err(other),
+        }
+    }
 }
 
 /// A session message that could not be decoded.
@@ -187,6 +240,8 @@ pub enum WireError {
     MappedAddress,
     #[error("{0} bytes of padding, more than {MAX_PADDING}")]
     PaddingTooLong(usize),
+    #[error("group message: {0}")]
+    Group(#[from] GroupWireError),
 }
 
 impl WireMessage {
@@ -254,6 +309,7 @@ impl WireMessage {
                 out.push(PADDING);
                 out.resize(out.len() + n, 0);
             }
+            WireMessage::Group(message) => message.encode(out)?,
         }
         Ok(())
     }
@@ -326,6 +382,10 @@ impl WireMessage {
             UPGRADE_SYNC => WireMessage::UpgradeSync,
             // Its content is not looked at (a sender writes zeros).
             PADDING => WireMessage::Padding(std::mem::take(&mut r.rest).len()),
+            // Decoded whole, type byte included, by `group::wire` (trailing bytes refused).
+            GROUP_OP | GROUP_CHAT | GROUP_HEADS => {
+                return Ok(WireMessage::Group(GroupMessage::decode(bytes)?));
+            }
             other => return Err(WireError::UnknownType(other)),
         };
         if !r.rest.is_empty() {

@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::wire::{self, CloseReason, WireMessage};
 use crate::crypto::{Initiator, Responder, SessionKeys};
+use crate::group::wire::GroupMessage;
+use crate::group::{Action, GroupId, Modes, Op, OpId, SignedOp};
+use crate::identity::PeerId;
 use crate::message::{ChatMessage, MessageId, MessageKind};
 
 /// docs/test-vectors.md, read at compile time: the document and these values cannot drift
@@ -169,6 +172,60 @@ fn frames(mut i_keys: SessionKeys, mut r_keys: SessionKeys) -> Vec<(String, Stri
     out
 }
 
+/// The Create op of docs/plans/groups.md's known values (`group::op` tests): founder seed
+/// `01 x 32`, nonce `07 x 16`, modes `+t`, name `rust`, time 1000.
+fn create_op() -> SignedOp {
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let founder = PeerId::of(&key);
+    let (nonce, modes) = (
+        [7; 16],
+        Modes {
+            topic_ops: true,
+            ..Modes::default()
+        },
+    );
+    let op = Op {
+        group: GroupId::derive(&founder, 1000, &nonce, modes, "rust"),
+        author: founder,
+        lamport: 0,
+        created_at_ms: 1000,
+        parents: Vec::new(),
+        action: Action::Create {
+            nonce,
+            modes,
+            name: "rust".into(),
+        },
+    };
+    SignedOp::sign(op, &key).expect("signs")
+}
+
+/// The group messages of the table: the Create op, a chat to its group naming it as the
+/// context, and the group's heads.
+fn group_messages() -> Vec<WireMessage> {
+    let create = create_op();
+    let (group, head): (GroupId, OpId) = (create.op().group, create.id());
+    vec![
+        WireMessage::Group(GroupMessage::Op {
+            id: id(4),
+            op: create,
+        }),
+        WireMessage::Group(GroupMessage::Chat {
+            group,
+            deps: vec![head],
+            message: ChatMessage {
+                id: id(5),
+                kind: MessageKind::Text,
+                text: "hi all".into(),
+                sent_at_ms: 1_764_400_000_000,
+            },
+        }),
+        WireMessage::Group(GroupMessage::Heads {
+            group,
+            heads: vec![head],
+        }),
+    ]
+}
+
 /// Each message on its own (`type || body`, no length prefix), for the table of encodings.
 fn encodings() -> Vec<String> {
     let messages = [
@@ -185,6 +242,7 @@ fn encodings() -> Vec<String> {
     ];
     messages
         .iter()
+        .chain(&group_messages())
         .map(|m| {
             let mut out = Vec::new();
             m.encode(&mut out).expect("encodes");

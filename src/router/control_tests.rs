@@ -2,7 +2,7 @@
 //! persistence, unknown senders, blocking, echo, the attach sequence and away.
 use super::tests::{context, stored_router as open};
 use super::*;
-use crate::message::{ControlTarget, MessageKind};
+use crate::message::{ChatMessage, ControlTarget, MessageKind};
 use ed25519_dalek::SigningKey;
 
 pub(super) fn peer(n: u8) -> PeerId {

@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{FRONTEND_QUEUE, Receipt, Router, RouterInput};
 use crate::identity::PeerId;
-use crate::message::{ChatMessage, FrontendEvent, FrontendId};
+use crate::message::{FrontendEvent, FrontendId, PeerMessage};
 use crate::policy::strangers::StrangerGate;
 use crate::store::Ticket;
 
@@ -84,7 +84,7 @@ impl RouterHandle {
 
     /// Hands received messages to the hub, which writes them to the store's open write and
     /// shows them (see [`Receipt`]).
-    pub fn receive(&self, peer: PeerId, messages: Vec<ChatMessage>) -> Receipt {
+    pub fn receive(&self, peer: PeerId, messages: Vec<PeerMessage>) -> Receipt {
         match &self.0 {
             Target::Hub(hub) => match lock(hub).as_mut() {
                 // As in `dispatch`; unstored messages are not acknowledged, so come again.

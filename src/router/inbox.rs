@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{CLOCK_SKEW_MS, PLAYBACK_LIMIT, Router, RouterInput, now_ms};
 use crate::identity::PeerId;
-use crate::message::{ChatMessage, FrontendEvent, FrontendId, StoredRow};
+use crate::message::{ChatMessage, FrontendEvent, FrontendId, PeerMessage, StoredRow};
 use crate::store::Ticket;
 
 /// Marks of shown messages wait at most this long for a write to take them along: a
@@ -41,7 +41,7 @@ pub(super) enum Screen {
 impl Router {
     /// Stores received messages (deduplicating resends) and shows the new ones, and commits
     /// them; returns false when they could not be stored, so that they are not acknowledged.
-    pub fn receive(&mut self, peer: PeerId, messages: Vec<ChatMessage>) -> bool {
+    pub fn receive<M: Into<PeerMessage>>(&mut self, peer: PeerId, messages: Vec<M>) -> bool {
         match self.receive_open(peer, messages) {
             Receipt::Stored => true,
             Receipt::NotStored => false,
@@ -56,7 +56,32 @@ impl Router {
     /// stored unshown, and marked shown only once a front end reports them written to its
     /// client ([`Router::shown`]): a front end that goes away, or is dropped for falling
     /// behind, loses nothing.
-    pub fn receive_open(&mut self, peer: PeerId, mut messages: Vec<ChatMessage>) -> Receipt {
+    pub fn receive_open<M: Into<PeerMessage>>(
+        &mut self,
+        peer: PeerId,
+        messages: Vec<M>,
+    ) -> Receipt {
+        let mut chats = Vec::with_capacity(messages.len());
+        let mut group = Vec::new();
+        for message in messages {
+            match message.into() {
+                PeerMessage::Chat(chat) => chats.push(chat),
+                other => group.push(other),
+            }
+        }
+        if !group.is_empty() {
+            // The hub keeps no groups yet (docs/plans/groups.md, section 11, step 4):
+            // acknowledged and discarded, as what a blocked peer sends.
+            tracing::debug!(peer = %peer.short(), count = group.len(), "group messages not taken: groups are not wired into the hub");
+            if chats.is_empty() {
+                return Receipt::Stored;
+            }
+        }
+        self.receive_chats_open(peer, chats)
+    }
+
+    /// [`Router::receive_open`] for private chats.
+    fn receive_chats_open(&mut self, peer: PeerId, mut messages: Vec<ChatMessage>) -> Receipt {
         self.settle();
         // The sender's clock dates a message (it may have waited offline), but a time in our
         // future is a wrong clock or a lie: show our own time instead.

@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::{StoreConfig, UnknownSenders};
 use crate::contacts::ContactBook;
 use crate::control::Settings;
+use crate::group::{GroupId, OpId};
 use crate::identity::{PeerId, random_bytes};
-use crate::message::{ChatMessage, FrontendEvent, FrontendRequest, MessageId, Presence};
+use crate::message::{FrontendEvent, FrontendRequest, MessageId, PeerMessage, Presence};
 use crate::peer::{PeerContext, SessionCommand, SessionHandle};
 use crate::store::SenderState;
 use crate::store::{Store, Ticket};
@@ -66,15 +67,21 @@ pub enum RouterInput {
         requests: Vec<FrontendRequest>,
     },
     SessionUp(SessionHandle),
-    /// Chat messages from a peer (the ones one frame carried).
+    /// Messages from a peer to store (the ones one frame carried).
     Received {
         peer: PeerId,
-        messages: Vec<ChatMessage>,
+        messages: Vec<PeerMessage>,
+    },
+    /// A peer's heads of a group (GroupHeads): answer with the ops it lacks.
+    GroupHeads {
+        peer: PeerId,
+        group: GroupId,
+        heads: Vec<OpId>,
     },
     SessionEnded {
         peer: PeerId,
         conn_id: u64,
-        unsent: Vec<ChatMessage>,
+        unsent: Vec<PeerMessage>,
         error: Option<String>,
     },
     DialFailed {
@@ -141,7 +148,7 @@ struct PeerState {
     /// eviction; a counter, not a clock, to keep clock reads off the per-message path).
     last_activity: u64,
     /// Messages waiting for a session, oldest first.
-    pending: VecDeque<ChatMessage>,
+    pending: VecDeque<PeerMessage>,
     dialing: bool,
     /// Next retry delay after a failed dial.
     retry_delay: std::time::Duration,
@@ -403,6 +410,11 @@ impl Router {
                 self.dial_failed(peer, error);
             }
             RouterInput::PeerAway { peer, reason } => self.peer_away(peer, reason),
+            RouterInput::GroupHeads { peer, group, .. } => {
+                // Answered once the hub keeps groups (docs/plans/groups.md, section 11,
+                // step 4); until then a peer's heads ask for nothing we hold.
+                tracing::debug!(peer = %peer.short(), group = ?group.0[..4], "group heads ignored");
+            }
             RouterInput::Probe(peer) => self.probe_due(peer),
             RouterInput::Published(addrs) => self.published = Some((addrs, now_ms())),
             RouterInput::PortMapping(line) => self.port_mapping = Some(line),

@@ -65,7 +65,7 @@ async fn the_offline_notice_names_the_petname_and_keeps_the_count_right() {
     r.handle(RouterInput::SessionUp(session));
     let ids: Vec<MessageId> = std::iter::from_fn(|| commands.try_recv().ok())
         .filter_map(|c| match c {
-            SessionCommand::Send(m) => Some(m.id),
+            SessionCommand::Send(m) => Some(m.id()),
             _ => None,
         })
         .collect();
@@ -82,7 +82,7 @@ async fn the_offline_notice_names_the_petname_and_keeps_the_count_right() {
     );
     let five = std::iter::from_fn(|| commands.try_recv().ok())
         .find_map(|c| match c {
-            SessionCommand::Send(m) => Some(m.id),
+            SessionCommand::Send(m) => Some(m.id()),
             _ => None,
         })
         .expect("five went out on the session");
@@ -132,7 +132,7 @@ async fn the_offline_notice_says_when_our_side_cannot_look_the_peer_up() {
     r.handle(RouterInput::SessionUp(session));
     let ids: Vec<MessageId> = std::iter::from_fn(|| commands.try_recv().ok())
         .filter_map(|c| match c {
-            SessionCommand::Send(m) => Some(m.id),
+            SessionCommand::Send(m) => Some(m.id()),
             _ => None,
         })
         .collect();

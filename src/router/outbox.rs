@@ -8,7 +8,7 @@ use super::notices::{self, Offline, Unreached};
 use super::redial::{self, Outcome};
 use super::{Router, RouterInput, now_ms};
 use crate::identity::PeerId;
-use crate::message::{ChatMessage, FrontendEvent, MessageId};
+use crate::message::{ChatMessage, FrontendEvent, MessageId, PeerMessage};
 use crate::message::{FrontendId, FrontendRequest, MessageKind};
 use crate::peer::wire::MAX_TEXT;
 use crate::store::{Durability, Ticket};
@@ -104,7 +104,7 @@ impl Router {
                 message: message.clone(),
                 origin: from,
             });
-            self.send_to(to, message);
+            self.send_to(to, message.into());
             match ticket {
                 Some(ticket) => self.unsettled.push((ticket, to, echo)),
                 None => {
@@ -219,7 +219,7 @@ impl Router {
         &mut self,
         peer: PeerId,
         conn_id: u64,
-        unsent: Vec<ChatMessage>,
+        unsent: Vec<PeerMessage>,
         error: Option<String>,
     ) {
         let state = self.peer(peer);
@@ -241,7 +241,7 @@ impl Router {
         // Not acknowledged: send again (the receiver drops what it has already seen),
         // unless it expired meanwhile (the user was told it was dropped).
         for message in unsent.into_iter().rev() {
-            if !state.expired.contains(&message.id) {
+            if !state.expired.contains(&message.id()) {
                 state.pending.push_front(message);
             }
         }
@@ -334,7 +334,9 @@ impl Router {
         for (peer, messages) in waiting {
             self.wrote_to(peer);
             tracing::info!(peer = %peer.short(), count = messages.len(), "delivering messages queued before the restart");
-            self.peer(peer).pending.extend(messages);
+            self.peer(peer)
+                .pending
+                .extend(messages.into_iter().map(PeerMessage::Chat));
             self.flush(peer);
         }
     }
@@ -367,7 +369,7 @@ impl Router {
             let state = self.peer(peer);
             state
                 .pending
-                .retain(|m| !messages.iter().any(|e| e.id == m.id));
+                .retain(|m| !messages.iter().any(|e| e.id == m.id()));
             if state.active.is_some() || state.retiring.is_some() {
                 // Some may be in flight: should the session hand them back, they stay dropped.
                 state.expired.extend(messages.iter().map(|m| m.id));

@@ -6,7 +6,7 @@
 use super::*;
 
 impl Router {
-    pub(super) fn send_to(&mut self, to: PeerId, message: ChatMessage) {
+    pub(super) fn send_to(&mut self, to: PeerId, message: PeerMessage) {
         let durable = self.store.is_some();
         let state = self.peer(to);
         // With a store the outbox holds the message anyway; the bound is for memory only.

@@ -6,6 +6,7 @@
 use super::control_tests::{attach, drain, peer, run};
 use super::tests::stored_router as open;
 use super::*;
+use crate::message::ChatMessage;
 use crate::message::StoredRow;
 
 fn chat(n: u32) -> ChatMessage {

@@ -8,6 +8,7 @@ use super::super::control_tests::{attach, chat, drain, peer, run, texts};
 use super::super::tests::next_input;
 use super::super::*;
 use crate::config::StoreConfig;
+use crate::message::ChatMessage;
 use crate::policy::strangers::{Quota, row_bytes};
 
 /// A hub on a store in `dir` whose own inputs (scheduled batches, announcements) come out

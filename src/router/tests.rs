@@ -1,7 +1,7 @@
 //! Tests of the hub: backlog and playback, deduplication, clock clamping, bounds.
 use super::*;
 use crate::directory::memory::{MemoryDirectory, SharedRecords};
-use crate::message::MessageKind;
+use crate::message::{ChatMessage, MessageKind};
 use crate::peer::SessionTimers;
 use crate::store::Durability;
 use ed25519_dalek::SigningKey;
@@ -99,7 +99,7 @@ async fn a_full_backlog_is_replayed_whole_to_the_first_client() {
     for n in 0..BACKLOG_LIMIT as u32 {
         r.handle(RouterInput::Received {
             peer: from,
-            messages: vec![chat(n, 1)],
+            messages: vec![chat(n, 1).into()],
         });
     }
     let mut rx = attach(&mut r);
@@ -124,15 +124,15 @@ async fn duplicates_are_shown_once_and_future_times_are_clamped() {
     let far_future = now_ms() + 10 * 24 * 3600 * 1000;
     r.handle(RouterInput::Received {
         peer: peer(1),
-        messages: vec![chat(1, far_future)],
+        messages: vec![chat(1, far_future).into()],
     });
     r.handle(RouterInput::Received {
         peer: peer(1),
-        messages: vec![chat(1, far_future)],
+        messages: vec![chat(1, far_future).into()],
     });
     r.handle(RouterInput::Received {
         peer: peer(1),
-        messages: vec![chat(2, 1_000)],
+        messages: vec![chat(2, 1_000).into()],
     });
     let got = received(&mut rx);
     assert_eq!(got.len(), 2, "{got:?}");
@@ -153,7 +153,7 @@ async fn per_peer_state_stays_bounded() {
     for n in 0..(MAX_PEER_STATES as u32 + 500) {
         r.handle(RouterInput::Received {
             peer: peer(n),
-            messages: vec![chat(n, 1)],
+            messages: vec![chat(n, 1).into()],
         });
     }
     assert!(r.peers.len() <= MAX_PEER_STATES, "{}", r.peers.len());
@@ -169,12 +169,12 @@ async fn an_event_refused_by_the_last_client_is_kept_for_the_next() {
     r.handle(RouterInput::Attach { events, reply });
     r.handle(RouterInput::Received {
         peer: peer(1),
-        messages: vec![chat(1, 1)],
+        messages: vec![chat(1, 1).into()],
     });
     // The queue is full now: the next event drops this client, and is kept.
     r.handle(RouterInput::Received {
         peer: peer(1),
-        messages: vec![chat(2, 1)],
+        messages: vec![chat(2, 1).into()],
     });
     assert!(r.frontends.is_empty());
     drop(rx);
@@ -274,7 +274,7 @@ pub(super) fn fake_session(
 fn sent_texts(rx: &mut mpsc::UnboundedReceiver<SessionCommand>) -> Vec<String> {
     std::iter::from_fn(|| rx.try_recv().ok())
         .filter_map(|c| match c {
-            SessionCommand::Send(m) => Some(m.text),
+            SessionCommand::Send(crate::message::PeerMessage::Chat(m)) => Some(m.text),
             _ => None,
         })
         .collect()
@@ -316,7 +316,7 @@ async fn a_duplicate_session_handover_keeps_the_order() {
     r.handle(RouterInput::SessionEnded {
         peer: bob,
         conn_id: 1,
-        unsent: vec![chat(1, 1), chat(2, 2)],
+        unsent: vec![chat(1, 1).into(), chat(2, 2).into()],
         error: None,
     });
     // ...and all three go out on the kept session, in order.
@@ -348,7 +348,7 @@ async fn a_direct_session_replaces_a_relayed_one() {
     r.handle(RouterInput::SessionEnded {
         peer: bob,
         conn_id: 1,
-        unsent: vec![chat(1, 1)],
+        unsent: vec![chat(1, 1).into()],
         error: None,
     });
     assert_eq!(sent_texts(&mut direct_rx), ["m1", "m2"]);
@@ -387,7 +387,7 @@ async fn a_peer_that_closes_right_after_the_handshake_is_retried_with_growing_ba
         r.handle(RouterInput::SessionEnded {
             peer: bob,
             conn_id,
-            unsent: vec![chat(1, 1)],
+            unsent: vec![chat(1, 1).into()],
             error: None,
         });
         delays.push(r.peers[&bob].retry_delay.as_secs());
@@ -415,7 +415,7 @@ async fn only_a_session_that_lasted_and_carried_acks_is_followed_by_an_immediate
         r.handle(RouterInput::SessionEnded {
             peer: bob,
             conn_id,
-            unsent: vec![chat(1, 1)],
+            unsent: vec![chat(1, 1).into()],
             error: None,
         });
         let state = &r.peers[&bob];
@@ -470,7 +470,7 @@ async fn a_session_found_closing_hands_back_its_messages_before_newer_ones_go_ou
     r.handle(RouterInput::SessionEnded {
         peer: bob,
         conn_id: 1,
-        unsent: vec![chat(1, 1)],
+        unsent: vec![chat(1, 1).into()],
         error: None,
     });
     assert_eq!(sent_texts(&mut second_rx), ["m1", "m2", "m3"]);
