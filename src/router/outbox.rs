@@ -321,7 +321,7 @@ impl Router {
         let waiting = store.outbox_peers().and_then(|peers| {
             peers
                 .into_iter()
-                .map(|p| store.outbox(&p).map(|m| (p, m)))
+                .map(|p| store.queued(&p).map(|m| (p, m)))
                 .collect::<Result<Vec<_>, _>>()
         });
         let waiting = match waiting {
@@ -334,9 +334,7 @@ impl Router {
         for (peer, messages) in waiting {
             self.wrote_to(peer);
             tracing::info!(peer = %peer.short(), count = messages.len(), "delivering messages queued before the restart");
-            self.peer(peer)
-                .pending
-                .extend(messages.into_iter().map(PeerMessage::Chat));
+            self.peer(peer).pending.extend(messages);
             self.flush(peer);
         }
     }
@@ -358,7 +356,7 @@ impl Router {
                 return;
             }
         };
-        let mut by_peer: Vec<(PeerId, Vec<ChatMessage>)> = Vec::new();
+        let mut by_peer: Vec<(PeerId, Vec<PeerMessage>)> = Vec::new();
         for (peer, message) in expired {
             match by_peer.iter_mut().find(|(p, _)| *p == peer) {
                 Some((_, messages)) => messages.push(message),
@@ -369,10 +367,10 @@ impl Router {
             let state = self.peer(peer);
             state
                 .pending
-                .retain(|m| !messages.iter().any(|e| e.id == m.id()));
+                .retain(|m| !messages.iter().any(|e| e.id() == m.id()));
             if state.active.is_some() || state.retiring.is_some() {
                 // Some may be in flight: should the session hand them back, they stay dropped.
-                state.expired.extend(messages.iter().map(|m| m.id));
+                state.expired.extend(messages.iter().map(PeerMessage::id));
             }
             if let Some(offline) = state.offline.as_mut() {
                 offline.told = offline.told.saturating_sub(messages.len());
@@ -382,13 +380,20 @@ impl Router {
                     state.offline = None;
                 }
             }
+            // The peer's notice tells of private messages; group messages that expired
+            // are not the peer's conversation (the group's is told in step 4's channel).
+            let chats: Vec<&ChatMessage> = messages
+                .iter()
+                .filter_map(|m| match m {
+                    PeerMessage::Chat(m) => Some(m),
+                    _ => None,
+                })
+                .collect();
+            let Some(first) = chats.first() else {
+                continue;
+            };
             let name = self.book.display_nick(&peer);
-            let text = notices::expired(
-                &name,
-                messages.len(),
-                &messages[0].text,
-                &describe(expire_after),
-            );
+            let text = notices::expired(&name, chats.len(), &first.text, &describe(expire_after));
             self.broadcast(FrontendEvent::PeerNotice { peer, text });
         }
     }

@@ -10,21 +10,22 @@
 //!
 //! The hub stores received messages here before they are acknowledged and plays back
 //! unshown ones. The user's contacts, runtime settings, announced senders and held
-//! messages are in [`contacts`].
+//! messages are in [`contacts`]; groups (their names, ops, group chats in the outbox and
+//! the history) in [`groups`].
 
-use std::collections::hash_map::Entry;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::group::GroupId;
 use crate::identity::PeerId;
-use crate::message::{ChatMessage, MessageId, MessageKind};
+use crate::message::{ChatMessage, MessageId, MessageKind, PeerMessage};
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "disims.db";
 /// The schema version this code writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,8 @@ pub struct Received {
     pub from: PeerId,
     pub message: ChatMessage,
     pub received_at_ms: u64,
+    /// The group it was sent to; `None` for a private message.
+    pub group: Option<GroupId>,
 }
 
 /// Acknowledged messages kept in memory at most this many before their rows are deleted
@@ -112,6 +115,8 @@ const MIGRATIONS: &[&str] = &[
     MIGRATION_4,
     // 4 -> 5
     contacts::MIGRATION_5,
+    // 5 -> 6
+    groups::MIGRATION_6,
 ];
 
 /// Schema step 2 -> 3: fewer b-trees to update per message (docs/performance.md). Every
@@ -170,7 +175,7 @@ const MIGRATION_4: &str = "CREATE TABLE outbox_v4 (
      DROP TABLE outbox;
      ALTER TABLE outbox_v4 RENAME TO outbox;";
 
-fn kind_code(kind: MessageKind) -> i64 {
+pub(super) fn kind_code(kind: MessageKind) -> i64 {
     match kind {
         MessageKind::Text => 0,
         MessageKind::Notice => 1,
@@ -271,57 +276,62 @@ impl Store {
         &mut self,
         messages: &[(PeerId, ChatMessage)],
     ) -> Result<Ticket, StoreError> {
+        self.enqueue_rows(
+            messages
+                .iter()
+                .map(|(peer, m)| (*peer, groups::OutboxRow::of_chat(m)))
+                .collect(),
+        )
+    }
+
+    /// Writes outbox rows in the open write and remembers each by (id, peer) for its ack.
+    fn enqueue_rows(
+        &mut self,
+        rows: Vec<(PeerId, groups::OutboxRow<'_>)>,
+    ) -> Result<Ticket, StoreError> {
         let (seqs, ticket) = self.write(|db| {
-            let mut insert = db.prepare_cached(
-                "INSERT INTO outbox (peer, id, kind, text, sent_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let mut seqs = Vec::with_capacity(messages.len());
-            for (peer, m) in messages {
-                insert.execute(params![
-                    &peer.as_bytes()[..],
-                    &m.id.0[..],
-                    kind_code(m.kind),
-                    m.text,
-                    m.sent_at_ms as i64
-                ])?;
-                seqs.push(db.last_insert_rowid());
-            }
-            Ok(seqs)
+            rows.iter()
+                .map(|(peer, row)| groups::insert_outbox(db, peer, row))
+                .collect::<Result<Vec<_>, _>>()
         })?;
-        for ((peer, m), seq) in messages.iter().zip(seqs) {
-            self.write.outbox_rows.insert(m.id, (*peer, seq));
-            self.write.rows_in_open.push(m.id);
+        for ((peer, row), seq) in rows.iter().zip(seqs) {
+            self.write.outbox_rows.insert((row.id, *peer), seq);
+            self.write.rows_in_open.push((row.id, *peer));
         }
         Ok(ticket)
     }
 
-    /// The messages waiting for `peer`, in the order they were accepted.
+    /// The private messages waiting for `peer`, in the order they were accepted (what
+    /// [`Store::queued`] gives, without the group messages).
     pub fn outbox(&mut self, peer: &PeerId) -> Result<Vec<ChatMessage>, StoreError> {
+        Ok(self
+            .queued(peer)?
+            .into_iter()
+            .filter_map(|m| match m {
+                PeerMessage::Chat(m) => Some(m),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Everything waiting for `peer` (private chats, group chats, group ops), in the order
+    /// it was accepted.
+    pub fn queued(&mut self, peer: &PeerId) -> Result<Vec<PeerMessage>, StoreError> {
         self.apply_acks()?;
-        let mut select = self.db.prepare_cached(
-            "SELECT seq, id, kind, text, sent_at_ms FROM outbox WHERE peer = ?1 ORDER BY seq",
-        )?;
+        let mut select = self.db.prepare_cached(&format!(
+            "SELECT seq, {} FROM outbox WHERE peer = ?1 ORDER BY seq",
+            groups::OUTBOX_COLUMNS
+        ))?;
         let rows = select.query_map([&peer.as_bytes()[..]], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
+            Ok((r.get::<_, i64>(0)?, groups::outbox_message(r, 1)?))
         })?;
         let outbox_rows = &mut self.write.outbox_rows;
         rows.map(|row| {
-            let (seq, id, kind, text, sent_at_ms) = row?;
-            let id = id_of(id)?;
+            let (seq, raw) = row?;
+            let message = raw.decode()?;
             // Written by an earlier run: its ack will find the row by this.
-            outbox_rows.insert(id, (*peer, seq));
-            Ok(ChatMessage {
-                id,
-                kind: kind_of(kind)?,
-                text,
-                sent_at_ms: sent_at_ms as u64,
-            })
+            outbox_rows.insert((message.id(), *peer), seq);
+            Ok(message)
         })
         .collect()
     }
@@ -351,10 +361,8 @@ impl Store {
     /// did not have waiting are ignored.
     pub fn acknowledged(&mut self, peer: &PeerId, ids: &[MessageId]) -> Result<(), StoreError> {
         for id in ids {
-            if let Entry::Occupied(row) = self.write.outbox_rows.entry(*id)
-                && row.get().0 == *peer
-            {
-                self.write.acked.push(row.remove().1);
+            if let Some(seq) = self.write.outbox_rows.remove(&(*id, *peer)) {
+                self.write.acked.push(seq);
             }
         }
         if self.write.acked.len() >= MAX_PENDING_ACKS {
@@ -377,31 +385,21 @@ impl Store {
     }
 
     /// Removes and returns the messages accepted before `before_ms` (they expire undelivered).
-    pub fn expire(&mut self, before_ms: u64) -> Result<Vec<(PeerId, ChatMessage)>, StoreError> {
+    pub fn expire(&mut self, before_ms: u64) -> Result<Vec<(PeerId, PeerMessage)>, StoreError> {
         let (expired, _) = self.write(|db| {
-            let mut select = db.prepare_cached(
-                "SELECT peer, id, kind, text, sent_at_ms FROM outbox WHERE sent_at_ms < ?1 ORDER BY seq",
-            )?;
+            let mut select = db.prepare_cached(&format!(
+                "SELECT peer, {} FROM outbox WHERE sent_at_ms < ?1 ORDER BY seq",
+                groups::OUTBOX_COLUMNS
+            ))?;
             let rows = select.query_map([before_ms as i64], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
+                Ok((r.get::<_, Vec<u8>>(0)?, groups::outbox_message(r, 1)?))
             })?;
-            let expired = rows.map(|row| {
-                let (peer, id, kind, text, sent_at_ms) = row?;
-                let message = ChatMessage {
-                    id: id_of(id)?,
-                    kind: kind_of(kind)?,
-                    text,
-                    sent_at_ms: sent_at_ms as u64,
-                };
-                Ok((peer_of(peer)?, message))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            let expired = rows
+                .map(|row| {
+                    let (peer, raw) = row?;
+                    Ok((peer_of(peer)?, raw.decode()?))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
             db.execute(
                 "DELETE FROM outbox WHERE sent_at_ms < ?1",
                 [before_ms as i64],
@@ -409,8 +407,8 @@ impl Store {
             Ok(expired)
         })?;
         self.commit()?;
-        for (_, message) in &expired {
-            self.write.outbox_rows.remove(&message.id);
+        for (peer, message) in &expired {
+            self.write.outbox_rows.remove(&(message.id(), *peer));
         }
         Ok(expired)
     }
@@ -527,6 +525,7 @@ impl Drop for Store {
 
 mod checkpoint;
 pub mod contacts;
+pub mod groups;
 mod quota;
 mod shown;
 mod write;

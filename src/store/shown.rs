@@ -27,11 +27,11 @@ pub const MAX_PENDING_SHOWN: usize = 4096;
 /// `+peer` keeps SQLite on the index of unshown rows (`received_unshown`) rather than the
 /// `(peer, id)` index, which would walk a contact's whole history.
 pub(super) const CONTACTS_UNSHOWN: &str =
-    "SELECT row, peer, id, kind, text, sent_at_ms, received_at_ms
+    "SELECT row, peer, id, kind, text, sent_at_ms, received_at_ms, grp
      FROM received WHERE shown = 0
      AND +peer IN (SELECT peer FROM contacts WHERE blocked = 0) ORDER BY row LIMIT ?1";
 pub(super) const OTHERS_UNSHOWN: &str =
-    "SELECT row, peer, id, kind, text, sent_at_ms, received_at_ms
+    "SELECT row, peer, id, kind, text, sent_at_ms, received_at_ms, grp
      FROM received WHERE shown = 0
      AND +peer NOT IN (SELECT peer FROM contacts WHERE blocked = 0) ORDER BY row LIMIT ?1";
 
@@ -60,10 +60,11 @@ impl Store {
                 r.get::<_, String>(4)?,
                 r.get::<_, i64>(5)?,
                 r.get::<_, i64>(6)?,
+                r.get::<_, Option<Vec<u8>>>(7)?,
             ))
         })?;
         rows.map(|row| {
-            let (row, peer, id, kind, text, sent_at_ms, received_at_ms) = row?;
+            let (row, peer, id, kind, text, sent_at_ms, received_at_ms, grp) = row?;
             Ok(Received {
                 row,
                 from: peer_of(peer)?,
@@ -74,6 +75,7 @@ impl Store {
                     sent_at_ms: sent_at_ms as u64,
                 },
                 received_at_ms: received_at_ms as u64,
+                group: grp.map(super::groups::group_of).transpose()?,
             })
         })
         .collect()

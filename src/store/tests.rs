@@ -86,7 +86,10 @@ fn old_messages_expire_and_are_returned() {
         ])
         .unwrap();
     let expired = store.expire(3_000).unwrap();
-    assert_eq!(expired, vec![(a, chat(1, 1_000)), (a, chat(3, 2_000))]);
+    assert_eq!(
+        expired,
+        vec![(a, chat(1, 1_000).into()), (a, chat(3, 2_000).into())]
+    );
     assert_eq!(store.outbox(&a).unwrap(), vec![chat(2, 5_000)]);
 }
 

@@ -51,13 +51,13 @@ pub(super) struct WriteState {
     failed: VecDeque<u64>,
     /// The oldest ticket number whose outcome is still known (see `FAILED_KEPT`).
     known_from: u64,
-    /// The peer and the outbox row (`seq`) of every message this store wrote to or read
-    /// from the outbox and that is not acknowledged yet: an ack from that peer deletes the
-    /// row by it (the outbox has no index on ids).
-    pub(super) outbox_rows: HashMap<MessageId, (PeerId, i64), BuildHasherDefault<IdHasher>>,
-    /// The ids the open write added to `outbox_rows`: should it be rolled back, their rows
+    /// The outbox row (`seq`) of every (message, peer) this store wrote to or read from the
+    /// outbox and that is not acknowledged yet: an ack from that peer deletes the row by it
+    /// (the outbox has no index on ids). A group message is one id in a row per member.
+    pub(super) outbox_rows: HashMap<(MessageId, PeerId), i64, BuildHasherDefault<IdHasher>>,
+    /// The rows the open write added to `outbox_rows`: should it be rolled back, their rows
     /// never existed, and a later row may get the same `seq`.
-    pub(super) rows_in_open: Vec<MessageId>,
+    pub(super) rows_in_open: Vec<(MessageId, PeerId)>,
     /// Outbox rows of acknowledged messages, not deleted yet: the deletes ride along with
     /// the next write of the outbox, so that an ack costs no commit of its own. Lost in a crash, they
     /// only make the messages go out again, and the receiver drops what it has.
@@ -75,8 +75,9 @@ pub(super) struct WriteState {
     pub(super) forget_shown: bool,
 }
 
-/// Hashes message ids for `outbox_rows`. Only our own ids go in (a random per-run prefix
-/// and a counter: nothing a peer chooses), so a multiply-fold with a final mix is enough;
+/// Hashes (message id, peer) for `outbox_rows`. Only our own ids go in (a random per-run
+/// prefix and a counter: nothing a peer chooses), with the keys of peers the user sends to,
+/// so a multiply-fold with a final mix is enough;
 /// with the default SipHash, the map took a seventh of the sending gateway's time in a
 /// long e2e burst.
 #[derive(Default)]
@@ -217,8 +218,8 @@ impl Store {
         }
         self.write.acked_in_open = 0;
         self.write.shown_in_open = 0;
-        for id in std::mem::take(&mut self.write.rows_in_open) {
-            self.write.outbox_rows.remove(&id);
+        for key in std::mem::take(&mut self.write.rows_in_open) {
+            self.write.outbox_rows.remove(&key);
         }
         self.write.failed.push_back(ticket);
         if self.write.failed.len() > FAILED_KEPT {
