@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::contacts::ContactBook;
-use crate::group::{GroupId, OpId, SignedOp};
+use crate::group::{Change, GroupId, Modes, OpId, Refusal, SignedOp, Topic};
 use crate::identity::PeerId;
 
 /// A 128-bit message id chosen by the sender, unique per message (dedup key).
@@ -120,6 +120,110 @@ pub enum FrontendRequest {
     /// went away, or the hub dropped this front end) stays unshown and is played back to
     /// the next front end that attaches. The hub marks them lazily, with its next write.
     Shown(Vec<StoredRow>),
+    /// Send a message to a group (an IRC channel), by its local name: one outbox row per
+    /// other member. Echoed as [`FrontendEvent::GroupSent`]; refused with
+    /// [`FrontendEvent::GroupRefused`].
+    GroupSend {
+        channel: String,
+        kind: MessageKind,
+        text: String,
+    },
+    /// Change a group (by its local name), or make one: the hub answers with
+    /// [`FrontendEvent::Group`] to every front end when it changed, or with
+    /// [`FrontendEvent::GroupRefused`] to the asker.
+    Group {
+        channel: String,
+        action: GroupAction,
+    },
+}
+
+/// What the user asks of a group (IRC JOIN, PART, INVITE, KICK, TOPIC, MODE).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum GroupAction {
+    /// Create the group when no group has this local name; accept an invitation to it;
+    /// nothing when we are a member.
+    Join,
+    Part {
+        reason: String,
+    },
+    Invite {
+        peer: PeerId,
+    },
+    Kick {
+        peer: PeerId,
+        reason: String,
+    },
+    /// Set the topic; an empty text clears it.
+    Topic {
+        text: String,
+    },
+    /// Give operator status (+o).
+    Op {
+        peer: PeerId,
+    },
+    /// Take operator status (-o).
+    Deop {
+        peer: PeerId,
+    },
+    /// Set and clear the channel modes `+i +t +m`.
+    Mode {
+        set: Modes,
+        clear: Modes,
+    },
+}
+
+/// Why the hub did not do what a front end asked of a group.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum GroupRefusal {
+    /// No group has this local name (and the request does not create one).
+    NoSuchChannel,
+    /// The name cannot be a group's (IRC: 479): the reason.
+    BadName(String),
+    /// We are not a member (IRC: 442).
+    NotOnChannel,
+    /// A group of this name exists, we are not a member and hold no invitation (IRC: 473).
+    InviteOnly,
+    /// The group's rules refuse it (IRC: 482, 443, 441, 404 or 471 by the reason).
+    Refused(Refusal),
+    /// It could not be done (the store failed...): the reason, for a notice.
+    Failed(String),
+}
+
+/// One member of a group, as front ends show it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GroupMember {
+    pub peer: PeerId,
+    pub operator: bool,
+    /// A session with the peer is up (IRC: voiced); always true for ourselves.
+    pub online: bool,
+}
+
+/// A group as front ends show it (an IRC channel): what the hub sends whenever it changes.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GroupView {
+    /// The local channel name (`#rust`, or `#rust-2` when the name was taken).
+    pub channel: Arc<str>,
+    /// The group's own name, as its founder chose it (without `#`).
+    pub name: String,
+    /// We are a member (false: invited only, or departed: the front end leaves it).
+    pub joined: bool,
+    /// Who invited us, while we are invited and not a member.
+    pub invited_by: Option<PeerId>,
+    /// Members by key.
+    pub members: Vec<GroupMember>,
+    /// Peers invited who have not joined yet.
+    pub invited: Vec<PeerId>,
+    /// The topic, who set it and when (the setter's clock, Unix ms).
+    pub topic: Option<Topic>,
+    pub modes: Modes,
+    /// When the group was created (the founder's clock, Unix ms).
+    pub created_at_ms: u64,
+}
+
+impl GroupView {
+    pub fn member(&self, peer: &PeerId) -> Option<&GroupMember> {
+        self.members.iter().find(|m| &m.peer == peer)
+    }
 }
 
 /// The store's name for a received message (its history row), as the hub hands it to front
@@ -222,4 +326,35 @@ pub enum FrontendEvent {
     },
     /// The answer to [`FrontendRequest::PeerInfo`].
     PeerInfo(Box<PeerInfo>),
+    /// A group's current state, with the changes that led to it (in order; empty when a
+    /// front end attaches, or when only a member's presence changed). `at_ms`: when the
+    /// last change was made (its author's clock, clamped to ours). Not kept for front ends
+    /// that attach later: they get each group's state when they attach.
+    Group {
+        view: Arc<GroupView>,
+        changes: Vec<Change>,
+        at_ms: u64,
+        /// The front end whose request made the changes (IRC: 341 after an INVITE).
+        origin: Option<FrontendId>,
+    },
+    /// A message to a group from one of its members.
+    GroupReceived {
+        channel: Arc<str>,
+        from: PeerId,
+        message: ChatMessage,
+        played_back: bool,
+        stored: Option<StoredRow>,
+    },
+    /// A message the user sent to a group, accepted into the outbox (echo-message).
+    GroupSent {
+        channel: Arc<str>,
+        message: ChatMessage,
+        origin: FrontendId,
+    },
+    /// A group request of this front end was refused (`channel` as the asker named it).
+    GroupRefused {
+        channel: String,
+        action: Option<GroupAction>,
+        reason: GroupRefusal,
+    },
 }

@@ -331,6 +331,11 @@ impl Client {
             }
             FrontendEvent::ControlAnnounce { text } => self.on_control_announce(text, out),
             FrontendEvent::PeerInfo(info) => self.on_peer_info(info, out),
+            // Channels of groups: rendered once `irc/groups.rs` exists (issue 15, step 5).
+            FrontendEvent::Group { .. }
+            | FrontendEvent::GroupReceived { .. }
+            | FrontendEvent::GroupSent { .. }
+            | FrontendEvent::GroupRefused { .. } => {}
         }
     }
 

@@ -471,6 +471,7 @@ impl Router {
 mod contacts;
 mod control;
 mod deliver;
+mod groups;
 mod handle;
 mod inbox;
 pub use handle::{RouterHandle, channel};

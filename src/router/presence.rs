@@ -52,6 +52,12 @@ impl Router {
                 }
             }
             FrontendRequest::Shown(rows) => self.shown(from, &rows),
+            FrontendRequest::GroupSend {
+                channel,
+                kind,
+                text,
+            } => self.group_send(from, channel, kind, text),
+            FrontendRequest::Group { channel, action } => self.group_request(from, channel, action),
             FrontendRequest::Watch { peers } => self.watch(from, peers),
             FrontendRequest::Unwatch { peers } => {
                 if let Some(watched) = self.watches.get_mut(&from) {
