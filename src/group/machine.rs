@@ -116,6 +116,11 @@ impl Group {
         self.dag.is_empty()
     }
 
+    /// Whether the op is in the log or waits for its parents.
+    pub fn knows(&self, id: &OpId) -> bool {
+        self.dag.knows(id)
+    }
+
     /// Ops waiting for their parents.
     pub fn waiting(&self) -> usize {
         self.dag.waiting()

@@ -61,23 +61,41 @@ impl Router {
         peer: PeerId,
         messages: Vec<M>,
     ) -> Receipt {
-        let mut chats = Vec::with_capacity(messages.len());
-        let mut group = Vec::new();
+        // In order: a run of private chats at a time, each group message on its own.
+        let mut receipt = Receipt::Stored;
+        let mut chats = Vec::new();
         for message in messages {
             match message.into() {
                 PeerMessage::Chat(chat) => chats.push(chat),
-                other => group.push(other),
+                other => {
+                    if !chats.is_empty() {
+                        let got = self.receive_chats_open(peer, std::mem::take(&mut chats));
+                        receipt = self.both(receipt, got);
+                    }
+                    let got = self.receive_group(peer, other);
+                    receipt = self.both(receipt, got);
+                }
             }
         }
-        if !group.is_empty() {
-            // The hub keeps no groups yet (docs/plans/groups.md, section 11, step 4):
-            // acknowledged and discarded, as what a blocked peer sends.
-            tracing::debug!(peer = %peer.short(), count = group.len(), "group messages not taken: groups are not wired into the hub");
-            if chats.is_empty() {
-                return Receipt::Stored;
-            }
+        if !chats.is_empty() {
+            let got = self.receive_chats_open(peer, chats);
+            receipt = self.both(receipt, got);
         }
-        self.receive_chats_open(peer, chats)
+        receipt
+    }
+
+    /// What two receipts of one frame's messages make: acknowledged only when both are.
+    fn both(&mut self, first: Receipt, then: Receipt) -> Receipt {
+        match (first, then) {
+            (Receipt::NotStored, _) | (_, Receipt::NotStored) => Receipt::NotStored,
+            (Receipt::Stored, r) | (r, Receipt::Stored) => r,
+            // An earlier write was committed in between (naming a group commits): it must
+            // have been durable.
+            (Receipt::Pending(a), Receipt::Pending(b)) if a != b && !self.is_durable(a) => {
+                Receipt::NotStored
+            }
+            (Receipt::Pending(_), r) => r,
+        }
     }
 
     /// [`Router::receive_open`] for private chats.
@@ -188,11 +206,22 @@ impl Router {
         unshown.truncate(PLAYBACK_LIMIT);
         let _ = self.deliver(FrontendEvent::PlaybackStart);
         for stored in unshown {
-            let event = FrontendEvent::Received {
-                from: stored.from,
-                message: stored.message,
-                played_back: true,
-                stored: Some(stored.row),
+            let event = match stored.group.map(|g| self.groups.channel(&g)) {
+                None => FrontendEvent::Received {
+                    from: stored.from,
+                    message: stored.message,
+                    played_back: true,
+                    stored: Some(stored.row),
+                },
+                Some(Some(channel)) => FrontendEvent::GroupReceived {
+                    channel,
+                    from: stored.from,
+                    message: stored.message,
+                    played_back: true,
+                    stored: Some(stored.row),
+                },
+                // A group without a name has shown nothing yet.
+                Some(None) => continue,
             };
             if self.deliver_stored(event, stored.row, false).is_err() {
                 break;

@@ -260,10 +260,13 @@ pub struct Router {
     /// A [`RouterInput::FlushAcks`] is on its way.
     acks_flush_due: bool,
     /// Sent messages in the store's open write (group commit): each is echoed to the
-    /// front ends (the event, when any was attached) once its ticket is durable.
-    unsettled: Vec<(Ticket, PeerId, Option<FrontendEvent>)>,
+    /// front ends (the event, when any was attached) once its ticket is durable; the peer
+    /// it went to (`None`: a group's members) is told about when the write is lost.
+    unsettled: Vec<(Ticket, Option<PeerId>, Option<FrontendEvent>)>,
     /// Front ends that show no echoes of sent messages ([`FrontendRequest::Echoes`]).
     no_echoes: HashSet<FrontendId>,
+    /// The groups we are in or invited to (`groups.rs`).
+    groups: groups::Groups,
     /// Budgets of peers that are not contacts: new senders, the history quota.
     strangers: strangers::Strangers,
     /// Stored received messages each front end has taken but not yet reported written
@@ -291,6 +294,7 @@ impl Router {
             status: None,
             acks_flush_due: false,
             unsettled: Vec::new(),
+            groups: groups::Groups::default(),
             no_echoes: HashSet::new(),
             strangers: strangers::Strangers::new(
                 crate::policy::strangers::DEFAULT_NEW_SENDERS_PER_MINUTE,
@@ -339,6 +343,7 @@ impl Router {
             ..Self::new(ctx)
         };
         router.load(settings);
+        router.load_groups();
         router
     }
 
@@ -410,11 +415,7 @@ impl Router {
                 self.dial_failed(peer, error);
             }
             RouterInput::PeerAway { peer, reason } => self.peer_away(peer, reason),
-            RouterInput::GroupHeads { peer, group, .. } => {
-                // Answered once the hub keeps groups (docs/plans/groups.md, section 11,
-                // step 4); until then a peer's heads ask for nothing we hold.
-                tracing::debug!(peer = %peer.short(), group = ?group.0[..4], "group heads ignored");
-            }
+            RouterInput::GroupHeads { peer, group, heads } => self.group_heads(peer, group, heads),
             RouterInput::Probe(peer) => self.probe_due(peer),
             RouterInput::Published(addrs) => self.published = Some((addrs, now_ms())),
             RouterInput::PortMapping(line) => self.port_mapping = Some(line),
@@ -471,6 +472,8 @@ impl Router {
 mod contacts;
 mod control;
 mod deliver;
+mod group_inbox;
+mod group_views;
 mod groups;
 mod handle;
 mod inbox;
@@ -489,6 +492,10 @@ pub use presence::{MAX_WATCHES, PROBE_MAX};
 mod block_tests;
 #[cfg(test)]
 mod control_tests;
+#[cfg(test)]
+mod group_net;
+#[cfg(test)]
+mod groups_tests;
 #[cfg(test)]
 mod notice_tests;
 #[cfg(test)]

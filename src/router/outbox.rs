@@ -106,7 +106,7 @@ impl Router {
             });
             self.send_to(to, message.into());
             match ticket {
-                Some(ticket) => self.unsettled.push((ticket, to, echo)),
+                Some(ticket) => self.unsettled.push((ticket, Some(to), echo)),
                 None => {
                     if let Some(echo) = echo {
                         self.deliver_echo(echo);
@@ -136,7 +136,7 @@ impl Router {
             return;
         }
         let mut echoes = Vec::new();
-        let mut lost: Vec<(PeerId, usize)> = Vec::new();
+        let mut lost: Vec<(Option<PeerId>, usize)> = Vec::new();
         for (ticket, to, echo) in std::mem::take(&mut self.unsettled) {
             match store.durability(ticket) {
                 Durability::Durable => echoes.extend(echo),
@@ -151,8 +151,16 @@ impl Router {
             self.deliver_echo(echo);
         }
         for (peer, n) in lost {
-            let text = notices::not_stored(&self.book.display_nick(&peer), n);
-            self.broadcast(FrontendEvent::PeerNotice { peer, text });
+            match peer {
+                Some(peer) => {
+                    let text = notices::not_stored(&self.book.display_nick(&peer), n);
+                    self.broadcast(FrontendEvent::PeerNotice { peer, text });
+                }
+                None => {
+                    let text = notices::not_stored("the group's members", n);
+                    self.broadcast(FrontendEvent::ServerNotice { text });
+                }
+            }
         }
     }
 
@@ -265,6 +273,10 @@ impl Router {
             if self.peers.get(&peer).is_some_and(|s| s.active.is_none()) {
                 self.session_lost(peer);
             }
+        }
+        if outcome.is_some() {
+            // The session front ends showed the peer online by ended.
+            self.groups_presence(peer);
         }
     }
 

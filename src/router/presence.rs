@@ -96,6 +96,7 @@ impl Router {
                 reason: Some(reason.clone()),
             });
         }
+        self.greet_groups(events);
     }
 
     /// A front end went away: its watches go with it.

@@ -122,5 +122,6 @@ impl Router {
         }
         self.flush(peer);
         self.presence_up(peer);
+        self.groups_session_up(peer);
     }
 }

@@ -385,6 +385,17 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Groups with stored ops but no local channel name yet (an invitation whose Create op
+    /// had not come when the gateway stopped), in the order their first op was stored.
+    pub fn unnamed_groups(&self) -> Result<Vec<GroupId>, StoreError> {
+        let mut select = self.db.prepare_cached(
+            "SELECT grp FROM group_ops WHERE grp NOT IN (SELECT grp FROM groups)
+             GROUP BY grp ORDER BY MIN(seq)",
+        )?;
+        let rows = select.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        rows.map(|grp| group_of(grp?)).collect()
+    }
+
     /// The groups and their local channel names, in the order they were added.
     pub fn groups(&self) -> Result<Vec<(GroupId, String)>, StoreError> {
         let mut select = self
