@@ -223,3 +223,34 @@ fn local_channel_names_are_unique_regardless_of_ascii_case() {
         vec![(one, "#Rust".to_string()), (two, "#rust-2".to_string())]
     );
 }
+
+#[test]
+fn groups_with_ops_but_no_name_are_found_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut named, create) = founded();
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let (invite, _) = named
+        .author(&key, Action::Invite { peer: peer(2) }, 2000)
+        .unwrap();
+    // An invitation whose Create op has not come: stored, not named.
+    let (other, other_create) = Group::create(&key, "go", Modes::default(), [8; 16], 1000).unwrap();
+    let mut other = other;
+    let (other_invite, _) = other
+        .author(&key, Action::Invite { peer: peer(2) }, 2000)
+        .unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .store_group_ops_open(&named.id(), &[&create, &invite])
+        .unwrap();
+    store
+        .store_group_ops_open(&other.id(), &[&other_invite])
+        .unwrap();
+    store.commit().unwrap();
+    assert!(store.add_group(&named.id(), "#rust", 1).unwrap());
+    assert_eq!(store.unnamed_groups().unwrap(), vec![other.id()]);
+    store
+        .store_group_ops_open(&other.id(), &[&other_create])
+        .unwrap();
+    assert!(store.add_group(&other.id(), "#go", 2).unwrap());
+    assert!(store.unnamed_groups().unwrap().is_empty());
+}
