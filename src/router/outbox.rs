@@ -306,15 +306,22 @@ impl Router {
             redial::random_jitter(),
         );
         state.retry_delay = next;
-        let queued = state.pending.len();
-        let notice = notices::offline(&name, &error, queued, state.offline.as_ref());
-        state.offline = Some(Offline {
-            told: queued,
-            ours: error.ours(),
-            queued,
-        });
-        if let Some(text) = notice {
-            self.broadcast(FrontendEvent::PeerNotice { peer, text });
+        // The notice tells of private messages: group messages are the channel's.
+        let queued = state
+            .pending
+            .iter()
+            .filter(|m| matches!(m, PeerMessage::Chat(_)))
+            .count();
+        if queued > 0 {
+            let notice = notices::offline(&name, &error, queued, state.offline.as_ref());
+            state.offline = Some(Offline {
+                told: queued,
+                ours: error.ours(),
+                queued,
+            });
+            if let Some(text) = notice {
+                self.broadcast(FrontendEvent::PeerNotice { peer, text });
+            }
         }
         let (router, shutdown) = (self.ctx.router.clone(), self.ctx.shutdown.clone());
         self.ctx.tracker.spawn(async move {

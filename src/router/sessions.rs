@@ -16,8 +16,10 @@ impl Router {
             self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
             return;
         }
+        let chat = matches!(message, PeerMessage::Chat(_));
         state.pending.push_back(message);
-        if state.active.is_none()
+        if chat
+            && state.active.is_none()
             && let Some(offline) = state.offline.as_mut()
         {
             // The user knows it is offline: the figure the back notice gives grows.
