@@ -62,7 +62,7 @@ async fn irssi_in_a_three_member_channel() {
     bob_makes_the_channel(&mut bob, &mut carol, &a_nick, &c_nick).await;
 
     // The invitation shows in irssi; /join accepts it.
-    alice.wait_for("the invitation", &format!("{b_nick}")).await;
+    alice.wait_for("the invitation", &b_nick).await;
     alice.type_line("/join #rust");
     let screen = alice
         .wait_in("#rust", "irssi to join #rust", "has joined #rust")

@@ -16,6 +16,10 @@ use crate::store::groups::GroupChatState;
 
 /// At most this many heads go in one GroupHeads (the wire's bound).
 const MAX_HEADS: usize = 64;
+/// Chats of one group kept while their causal context is missing, at most: beyond, they
+/// are acknowledged and dropped (a member could otherwise fill the disk with chats naming
+/// ops that never come).
+pub const MAX_WAITING_CHATS: usize = 256;
 
 impl Router {
     /// Takes one group message from `peer` (an op or a chat; private chats go elsewhere).
@@ -182,10 +186,18 @@ impl Router {
                 return Receipt::Stored;
             }
         };
-        if let ChatVerdict::Wait { missing } = &verdict
-            && !missing.is_empty()
-        {
-            self.send_heads(peer, id);
+        if let ChatVerdict::Wait { missing } = &verdict {
+            let full = self.store.as_ref().is_some_and(|s| {
+                s.waiting_count(&id)
+                    .map_or(true, |n| n >= MAX_WAITING_CHATS)
+            });
+            if full {
+                tracing::debug!(peer = %peer.short(), "group chat dropped: too many wait for their ops");
+                return Receipt::Stored;
+            }
+            if !missing.is_empty() {
+                self.send_heads(peer, id);
+            }
         }
         let Some(store) = self.store.as_mut() else {
             if state != GroupChatState::Waiting

@@ -419,3 +419,37 @@ async fn a_moderated_group_hears_operators_only() {
     assert_eq!(net.chats(1).last().unwrap().1, "operators only");
     assert!(net.chats(2).iter().all(|(_, t)| t != "may I?"));
 }
+
+#[tokio::test]
+async fn chats_waiting_for_ops_are_bounded_per_group() {
+    let mut net = Net::new(2);
+    net.group_of_all("#rust");
+    let group = *net.nodes[1].router.groups.map.keys().next().unwrap();
+    let alice = net.id(0);
+    let extra = 20;
+    for n in 0..group_inbox::MAX_WAITING_CHATS + extra {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+        let chat = PeerMessage::GroupChat {
+            group,
+            // An op nobody will ever send.
+            deps: vec![crate::group::OpId([9; 32])],
+            message: ChatMessage {
+                id: MessageId(id),
+                kind: MessageKind::Text,
+                text: "waiting".into(),
+                sent_at_ms: now_ms(),
+            },
+        };
+        assert!(
+            net.nodes[1].router.receive(alice, vec![chat]),
+            "acknowledged"
+        );
+    }
+    let store = net.nodes[1].router.store.as_ref().unwrap();
+    assert_eq!(
+        store.waiting_count(&group).unwrap(),
+        group_inbox::MAX_WAITING_CHATS
+    );
+    assert!(net.chats(1).is_empty());
+}

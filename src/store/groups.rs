@@ -311,6 +311,15 @@ impl Store {
         .collect()
     }
 
+    /// How many chats of `group` wait for their context.
+    pub fn waiting_count(&self, group: &GroupId) -> Result<usize, StoreError> {
+        let mut select = self
+            .db
+            .prepare_cached("SELECT COUNT(*) FROM received WHERE shown = 3 AND grp = ?1")?;
+        let n: i64 = select.query_row([&group.0[..]], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
     /// Decides waiting chats in the open write: each becomes shown, unshown (played back)
     /// or dropped (its text deleted). Rows that are not waiting are left alone.
     pub fn decide_waiting(
