@@ -5,14 +5,9 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::directory::memory::{MemoryDirectory, SharedRecords};
 use crate::group::Change;
 use crate::group::wire::GroupMessage;
 use crate::message::{GroupAction, GroupRefusal, GroupView, MessageKind};
-use crate::peer::SessionTimers;
-use ed25519_dalek::SigningKey;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub(super) struct Node {
     pub(super) router: Router,
@@ -34,17 +29,7 @@ pub(super) struct Net {
 }
 
 fn node(n: u8) -> Node {
-    let key = Arc::new(SigningKey::from_bytes(&[n; 32]));
-    let directory = Arc::new(MemoryDirectory::new(&key, SharedRecords::default()));
-    let (handle, _inputs) = channel();
-    let ctx = PeerContext::new(
-        key,
-        directory,
-        handle,
-        SessionTimers::default(),
-        CancellationToken::new(),
-        TaskTracker::new(),
-    );
+    let (ctx, _inputs) = super::tests::keyed_context(n);
     let dir = tempfile::tempdir().unwrap();
     let id = ctx.own;
     let mut router = Router::with_store(

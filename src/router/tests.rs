@@ -23,7 +23,12 @@ pub(super) fn context() -> PeerContext {
 
 /// A context whose hub inputs (timers the hub schedules for itself) come out of the channel.
 pub(super) fn context_with_inputs() -> (PeerContext, mpsc::UnboundedReceiver<RouterInput>) {
-    let key = Arc::new(SigningKey::from_bytes(&[1; 32]));
+    keyed_context(1)
+}
+
+/// [`context_with_inputs`] for the key of seed `[seed; 32]`.
+pub(super) fn keyed_context(seed: u8) -> (PeerContext, mpsc::UnboundedReceiver<RouterInput>) {
+    let key = Arc::new(SigningKey::from_bytes(&[seed; 32]));
     let directory = Arc::new(MemoryDirectory::new(&key, SharedRecords::default()));
     let (handle, inputs) = channel();
     let ctx = PeerContext::new(
