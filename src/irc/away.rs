@@ -54,8 +54,10 @@ impl Client {
         if before == reason {
             return;
         }
-        // away-notify is about users in a channel the client shares: contacts in &disims.
-        if self.caps.away_notify && self.channel.joined && self.book.get(&peer).is_some() {
+        // away-notify is about users in a channel the client shares: contacts in &disims,
+        // members of the groups it is in.
+        let in_control = self.channel.joined && self.book.get(&peer).is_some();
+        if self.caps.away_notify && (in_control || self.groups.shares(&peer)) {
             let prefix = self.peer_prefix(&peer);
             let line = render::line(Some(&prefix), "AWAY", &[], reason.as_deref());
             out.push(Action::Send(line));
@@ -63,8 +65,9 @@ impl Client {
     }
 }
 
-/// At most `max` bytes of `text`, cut at a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
+/// At most `max` bytes of `text`, cut at a character boundary (also for TOPICLEN and
+/// KICKLEN, which servers truncate at).
+pub(super) fn truncate(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;

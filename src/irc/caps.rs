@@ -18,9 +18,13 @@ pub const SUPPORTED_CAPS: &[&str] = &[
     // CAP NEW or DEL to send: enabling it is all there is to support.
     "cap-notify",
     "echo-message",
+    // An INVITE line when a member of a channel the client is in invites someone (without
+    // it, a NOTICE in the channel says so).
+    "invite-notify",
     "message-tags",
-    // NAMES and WHO show every prefix a member has: in `&disims` nobody has more than
-    // one (the service is @, contacts online are +), so there is nothing more to do.
+    // NAMES, WHO and WHOIS show every prefix a member has: in `&disims` nobody has more
+    // than one (the service is @, contacts online are +); in a group an operator online
+    // is `@+`.
     "multi-prefix",
     "server-time",
     // NAMES gives each member as nick!user@host.
@@ -38,6 +42,7 @@ pub struct Caps {
     pub batch: bool,
     pub cap_notify: bool,
     pub echo_message: bool,
+    pub invite_notify: bool,
     pub message_tags: bool,
     pub multi_prefix: bool,
     pub server_time: bool,
@@ -54,6 +59,7 @@ impl Caps {
             "batch" => &mut self.batch,
             "cap-notify" => &mut self.cap_notify,
             "echo-message" => &mut self.echo_message,
+            "invite-notify" => &mut self.invite_notify,
             "message-tags" => &mut self.message_tags,
             "multi-prefix" => &mut self.multi_prefix,
             "server-time" => &mut self.server_time,

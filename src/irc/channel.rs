@@ -6,11 +6,14 @@
 //! is complete); later books are diffed against the previous one: a new contact JOINs, a
 //! removed one PARTs, a new petname is a NICK change (open queries follow it). Presence
 //! changes are `MODE &disims +v/-v` by the service. The user may PART and JOIN again.
+//!
+//! The channel commands hand groups' `#` channels to `group_commands.rs`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::client::{Action, Client, Target, is_channel};
+use super::groups::is_group_channel;
 use super::numerics::*;
 use super::queries::mask_matches;
 use super::render::{self, CONTROL_CHANNEL, OWN_USER_HOST, PEER_USER_HOST, SERVICE_PREFIX};
@@ -24,6 +27,10 @@ pub const TOPIC: &str = "DiSIMS control channel: type help. Your contacts are he
 
 /// Names per 353 line, at most this many bytes.
 const NAMES_BYTES: usize = 400;
+
+/// The text of a 403 for a channel that is neither `&disims` nor a group's.
+pub(super) const NO_SUCH_CHANNEL: &str =
+    "No such channel: groups are #name (/join #name makes one), the control channel is &disims";
 
 /// Where the client stands with the control channel.
 pub(super) struct ChannelState {
@@ -45,29 +52,36 @@ impl Default for ChannelState {
     }
 }
 
-/// One member of the control channel as NAMES and WHO show it.
-struct Member {
-    nick: String,
-    user_host: &'static str,
-    /// "@", "+" or "".
-    status: &'static str,
-    away: bool,
-    realname: &'static str,
+/// One member of a channel (the control channel, or a group's) as NAMES and WHO show it.
+pub(super) struct Member {
+    pub(super) nick: String,
+    pub(super) user_host: &'static str,
+    /// "@", "+", "@+" (multi-prefix) or "".
+    pub(super) status: &'static str,
+    pub(super) away: bool,
+    pub(super) realname: &'static str,
 }
 
 impl Client {
     pub(super) fn on_join(&mut self, params: &[String], out: &mut Vec<Action>) {
         for channel in params[0].split(',').filter(|c| !c.is_empty()) {
             if channel == "0" {
-                // JOIN 0: leave every channel.
+                // JOIN 0: leave `&disims`. Not the groups: leaving one is for good (its
+                // members see it, and coming back takes a new invitation).
                 self.part_control(None, out);
+                if self.groups.joined().next().is_some() {
+                    let text = "JOIN 0 leaves &disims only: leave a group with /part #name";
+                    self.server_notice(out, text);
+                }
             } else if channel.eq_ignore_ascii_case(CONTROL_CHANNEL) {
                 self.channel.auto_join = false;
                 if !self.channel.joined {
                     self.join_burst(out);
                 }
+            } else if is_group_channel(channel) {
+                self.join_group(channel, out);
             } else {
-                let text = "No such channel: DiSIMS has only &disims";
+                let text = NO_SUCH_CHANNEL;
                 self.numeric(out, ERR_NOSUCHCHANNEL, &[channel], text);
             }
         }
@@ -76,8 +90,10 @@ impl Client {
     pub(super) fn on_part(&mut self, params: &[String], out: &mut Vec<Action>) {
         let reason = params.get(1).map(String::as_str);
         for channel in params[0].split(',').filter(|c| !c.is_empty()) {
-            if !channel.eq_ignore_ascii_case(CONTROL_CHANNEL) {
-                let text = "No such channel: DiSIMS has only &disims";
+            if is_group_channel(channel) {
+                self.part_group(channel, reason, out);
+            } else if !channel.eq_ignore_ascii_case(CONTROL_CHANNEL) {
+                let text = NO_SUCH_CHANNEL;
                 self.numeric(out, ERR_NOSUCHCHANNEL, &[channel], text);
             } else if !self.channel.joined {
                 // Not in it yet (no contact book so far): do not join it later either.
@@ -119,8 +135,17 @@ impl Client {
     }
 
     fn send_names(&self, out: &mut Vec<Action>) {
-        let names: Vec<String> = self
-            .members()
+        self.send_member_names(CONTROL_CHANNEL, &self.members(), out);
+    }
+
+    /// 353 lines for `members` (none when there are none), then 366.
+    pub(super) fn send_member_names(
+        &self,
+        channel: &str,
+        members: &[Member],
+        out: &mut Vec<Action>,
+    ) {
+        let names: Vec<String> = members
             .iter()
             .map(|m| {
                 if self.caps.userhost_in_names {
@@ -130,15 +155,12 @@ impl Client {
                 }
             })
             .collect();
-        for chunk in chunks(&names, ' ', NAMES_BYTES) {
-            self.numeric(out, RPL_NAMREPLY, &["=", CONTROL_CHANNEL], &chunk);
+        if !names.is_empty() {
+            for chunk in chunks(&names, ' ', NAMES_BYTES) {
+                self.numeric(out, RPL_NAMREPLY, &["=", channel], &chunk);
+            }
         }
-        self.numeric(
-            out,
-            RPL_ENDOFNAMES,
-            &[CONTROL_CHANNEL],
-            "End of /NAMES list",
-        );
+        self.numeric(out, RPL_ENDOFNAMES, &[channel], "End of /NAMES list");
     }
 
     /// The service, the user, then the contacts by display nick.
@@ -180,11 +202,21 @@ impl Client {
         2 + self.book.len()
     }
 
+    /// NAMES [channels]: without any, `&disims` and the groups the client is in.
     pub(super) fn on_names(&mut self, params: &[String], out: &mut Vec<Action>) {
-        let channels = params.first().map_or(CONTROL_CHANNEL, String::as_str);
+        let all = || {
+            let groups = self.groups.joined().map(|v| v.channel.to_string());
+            std::iter::once(CONTROL_CHANNEL.to_string())
+                .chain(groups)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let channels = params.first().map_or_else(all, String::clone);
         for channel in channels.split(',').filter(|c| !c.is_empty()) {
             if channel.eq_ignore_ascii_case(CONTROL_CHANNEL) {
                 self.send_names(out);
+            } else if is_group_channel(channel) {
+                self.names_group(channel, out);
             } else {
                 self.numeric(out, RPL_ENDOFNAMES, &[channel], "End of /NAMES list");
             }
@@ -193,8 +225,11 @@ impl Client {
 
     pub(super) fn on_topic(&mut self, params: &[String], out: &mut Vec<Action>) {
         let channel = params[0].as_str();
-        if !channel.eq_ignore_ascii_case(CONTROL_CHANNEL) {
-            let text = "No such channel: DiSIMS has only &disims";
+        if is_group_channel(channel) {
+            let text = params.get(1).map(String::as_str);
+            self.topic_group(channel, text, out);
+        } else if !channel.eq_ignore_ascii_case(CONTROL_CHANNEL) {
+            let text = NO_SUCH_CHANNEL;
             self.numeric(out, ERR_NOSUCHCHANNEL, &[channel], text);
         } else if params.len() > 1 {
             let text = "You're not channel operator: the service keeps this topic";
@@ -204,10 +239,11 @@ impl Client {
         }
     }
 
-    /// LIST [masks]: `&disims` is the one channel there is, listed when no mask is given or
-    /// one of the comma-separated masks (`*`, `?`) matches it.
+    /// LIST [masks]: `&disims` and the groups the client is in, listed when no mask is
+    /// given or one of the comma-separated masks (`*`, `?`) matches their name.
     pub(super) fn on_list(&mut self, params: &[String], out: &mut Vec<Action>) {
-        let listed = match params.first().filter(|p| !p.is_empty()) {
+        let masks = params.first().filter(|p| !p.is_empty()).cloned();
+        let listed = match &masks {
             None => true,
             Some(masks) => masks.split(',').any(|m| mask_matches(m, CONTROL_CHANNEL)),
         };
@@ -215,6 +251,7 @@ impl Client {
             let users = self.member_count().to_string();
             self.numeric(out, RPL_LIST, &[CONTROL_CHANNEL, &users], TOPIC);
         }
+        self.list_groups(masks.as_deref(), out);
         self.numeric(out, RPL_LISTEND, &[], "End of /LIST");
     }
 
@@ -227,6 +264,8 @@ impl Client {
             for member in self.members() {
                 self.who_reply(CONTROL_CHANNEL, &member, out);
             }
+        } else if is_group_channel(mask) {
+            self.who_group(mask, out);
         } else if mask == "0" || mask.contains(['*', '?']) {
             let channel = if self.channel.joined {
                 CONTROL_CHANNEL
@@ -261,7 +300,7 @@ impl Client {
         self.numeric(out, RPL_ENDOFWHO, &[mask], "End of /WHO list");
     }
 
-    fn who_reply(&self, channel: &str, member: &Member, out: &mut Vec<Action>) {
+    pub(super) fn who_reply(&self, channel: &str, member: &Member, out: &mut Vec<Action>) {
         let (user, host) = member
             .user_host
             .split_once('@')
@@ -280,8 +319,11 @@ impl Client {
     /// MODE on a channel: `&disims` is +nt and its lists are empty; changes are the
     /// service's.
     pub(super) fn channel_mode(&mut self, channel: &str, modes: &[String], out: &mut Vec<Action>) {
+        if is_group_channel(channel) {
+            return self.mode_group(channel, modes, out);
+        }
         if !channel.eq_ignore_ascii_case(CONTROL_CHANNEL) {
-            let text = "No such channel: DiSIMS has only &disims";
+            let text = NO_SUCH_CHANNEL;
             return self.numeric(out, ERR_NOSUCHCHANNEL, &[channel], text);
         }
         let with_mask = modes.len() > 1;

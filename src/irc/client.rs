@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::caps::Caps;
 use super::channel::ChannelState;
 use super::codec::Line;
+use super::groups::Groups;
 use super::messages::Playback;
 use super::monitor::Monitor;
 use super::numerics::*;
@@ -96,7 +97,7 @@ pub(super) enum Target {
     Control,
     /// The service user (`disims`).
     Service,
-    /// Some other channel: there are none.
+    /// Some other channel: a group's (`#`), or none.
     OtherChannel,
     Peer(PeerId),
 }
@@ -133,6 +134,8 @@ pub struct Client {
     /// Control lines echoed so far (their msgids count them).
     pub(super) control_lines: u64,
     pub(super) channel: ChannelState,
+    /// Groups: their latest views, and which channels the client shows.
+    pub(super) groups: Groups,
     pub(super) monitor: Monitor,
     /// WHOIS requests waiting for the hub's answer, oldest first.
     pub(super) whois: VecDeque<PendingWhois>,
@@ -202,6 +205,7 @@ const COMMANDS: &[CommandSpec] = &[
     spec("HELP", 0, false, Client::on_help),
     spec("OPER", 2, false, Client::on_oper),
     spec("KICK", 2, false, Client::on_kick),
+    spec("INVITE", 0, false, Client::on_invite),
 ];
 
 /// Whether `verb` (upper case) is one we answer.
@@ -229,6 +233,7 @@ impl Client {
             invisible: false,
             control_lines: 0,
             channel: ChannelState::default(),
+            groups: Groups::default(),
             monitor: Monitor::default(),
             whois: VecDeque::new(),
             playback: Playback::default(),
@@ -331,11 +336,10 @@ impl Client {
             }
             FrontendEvent::ControlAnnounce { text } => self.on_control_announce(text, out),
             FrontendEvent::PeerInfo(info) => self.on_peer_info(info, out),
-            // Channels of groups: rendered once `irc/groups.rs` exists (issue 15, step 5).
             FrontendEvent::Group { .. }
             | FrontendEvent::GroupReceived { .. }
             | FrontendEvent::GroupSent { .. }
-            | FrontendEvent::GroupRefused { .. } => {}
+            | FrontendEvent::GroupRefused { .. } => self.on_group_event(event, out),
         }
     }
 

@@ -471,6 +471,9 @@ fn render(
     let close = perform(client.handle_event(event), out, requests);
     if let FrontendEvent::Received {
         stored: Some(row), ..
+    }
+    | FrontendEvent::GroupReceived {
+        stored: Some(row), ..
     } = event
     {
         rendered.push((*row, out.len()));

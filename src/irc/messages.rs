@@ -1,7 +1,8 @@
-//! Chat messages both ways: PRIVMSG/NOTICE/ACTION from the client to peers (or to the
-//! service), and from the hub to the client: received messages (with `msgid`/`time` tags),
-//! echoes of the user's own messages (echo-message, znc.in/self-message) and played-back
-//! messages wrapped in `chathistory` batches.
+//! Chat messages both ways: PRIVMSG/NOTICE/ACTION from the client to peers, groups' `#`
+//! channels (or to the service), and from the hub to the client: received messages (with
+//! `msgid`/`time` tags), echoes of the user's own messages (echo-message,
+//! znc.in/self-message) and played-back messages wrapped in `chathistory` batches (one per
+//! run of messages from one peer, or to one channel).
 
 use crate::identity::PeerId;
 use crate::message::{ChatMessage, ControlTarget, FrontendId, FrontendRequest, MessageKind};
@@ -11,14 +12,22 @@ use super::numerics::*;
 use super::render;
 
 /// Played-back messages: whether a playback is running, and the batch open for the run of
-/// consecutive messages from one peer.
+/// consecutive messages from one peer (or to one channel).
 #[derive(Default)]
 pub(super) struct Playback {
     active: bool,
-    /// The peer of the open batch and its reference.
-    open: Option<(PeerId, String)>,
+    /// What the open batch is the history of, and its reference.
+    open: Option<(History, String)>,
     /// Batch references are `pb<n>`: unique per connection.
     next_ref: u64,
+}
+
+/// What a `chathistory` batch holds: the private messages of a peer, or a channel's.
+#[derive(Clone, PartialEq, Eq)]
+enum History {
+    Peer(PeerId),
+    /// A group's channel, folded (CASEMAPPING=ascii).
+    Channel(String),
 }
 
 impl Client {
@@ -117,8 +126,11 @@ impl Client {
                     let reply = ControlTarget::Query;
                     out.push(Action::Request(FrontendRequest::Control { line, reply }));
                 }
+                Ok(Target::OtherChannel) if super::groups::is_group_channel(target) => {
+                    self.message_group(target, kind, &body, out);
+                }
                 Ok(Target::OtherChannel) => {
-                    let text = "No such channel: DiSIMS has only &disims";
+                    let text = super::channel::NO_SUCH_CHANNEL;
                     error(self, out, ERR_NOSUCHCHANNEL, &[target], text);
                 }
                 Err(text) if !notice => self.no_such_nick(target, &text, out),
@@ -160,8 +172,36 @@ impl Client {
         played_back: bool,
         out: &mut Vec<Action>,
     ) {
+        let own = self.own_nick.clone();
+        self.show_received(from, &own, History::Peer(*from), message, played_back, out);
+    }
+
+    /// A message to a group's channel from one of its members.
+    pub(super) fn on_group_received(
+        &mut self,
+        channel: &str,
+        from: &PeerId,
+        message: &ChatMessage,
+        played_back: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let history = History::Channel(super::groups::fold(channel));
+        self.show_received(from, channel, history, message, played_back, out);
+    }
+
+    /// A received message from `from` to `target` (us, or a channel); a played-back one
+    /// in the batch of `history`.
+    fn show_received(
+        &mut self,
+        from: &PeerId,
+        target: &str,
+        history: History,
+        message: &ChatMessage,
+        played_back: bool,
+        out: &mut Vec<Action>,
+    ) {
         let batch = if played_back && self.playback.active && self.caps.batch {
-            Some(self.batch_for(from, out))
+            Some(self.batch_for(history, target, out))
         } else {
             None
         };
@@ -173,7 +213,7 @@ impl Client {
             String::new()
         };
         let from = self.peer_prefix(from);
-        let lines = render::chat_lines(&from, &self.own_nick, message.kind, &message.text, &lead);
+        let lines = render::chat_lines(&from, target, message.kind, &message.text, &lead);
         for (part, line) in lines.into_iter().enumerate() {
             let tags = self.message_tags(message, batch.clone(), part);
             out.push(Action::Send(render::with_tags(&tags, line)));
@@ -190,14 +230,36 @@ impl Client {
         origin: FrontendId,
         out: &mut Vec<Action>,
     ) {
+        let target = self.book.display_nick(to);
+        self.show_sent(&target, message, origin, out);
+    }
+
+    /// A message the user sent to a group, accepted by the hub: shown as [`Self::on_sent`]
+    /// shows one to a peer.
+    pub(super) fn on_group_sent(
+        &mut self,
+        channel: &str,
+        message: &ChatMessage,
+        origin: FrontendId,
+        out: &mut Vec<Action>,
+    ) {
+        self.show_sent(channel, message, origin, out);
+    }
+
+    fn show_sent(
+        &mut self,
+        target: &str,
+        message: &ChatMessage,
+        origin: FrontendId,
+        out: &mut Vec<Action>,
+    ) {
         let ours = self.frontend_id == Some(origin);
         let show = self.caps.echo_message || (!ours && self.caps.self_message);
         if !show {
             return;
         }
-        let target = self.book.display_nick(to);
         let own = self.own_prefix();
-        let lines = render::chat_lines(&own, &target, message.kind, &message.text, "");
+        let lines = render::chat_lines(&own, target, message.kind, &message.text, "");
         for (part, line) in lines.into_iter().enumerate() {
             let tags = self.message_tags(message, None, part);
             out.push(Action::Send(render::with_tags(&tags, line)));
@@ -235,18 +297,22 @@ impl Client {
         self.playback.active = false;
     }
 
-    /// The reference of the batch for a played-back message from `from`: the open one if it
-    /// is `from`'s, else a new one (closing the previous run's).
-    fn batch_for(&mut self, from: &PeerId, out: &mut Vec<Action>) -> String {
-        if let Some((peer, reference)) = &self.playback.open
-            && peer == from
+    /// The reference of the batch for a played-back message of `history`: the open one if
+    /// it is `history`'s, else a new one (closing the previous run's). `target` is what the
+    /// message is addressed to (us, or a channel).
+    fn batch_for(&mut self, history: History, target: &str, out: &mut Vec<Action>) -> String {
+        if let Some((open, reference)) = &self.playback.open
+            && *open == history
         {
             return reference.clone();
         }
         self.close_batch(out);
         self.playback.next_ref += 1;
         let reference = format!("pb{}", self.playback.next_ref);
-        let target = self.book.display_nick(from);
+        let target = match &history {
+            History::Peer(peer) => self.book.display_nick(peer),
+            History::Channel(_) => target.to_string(),
+        };
         let start = format!("+{reference}");
         out.push(Action::Send(render::line(
             Some(&self.settings.server_name),
@@ -254,7 +320,7 @@ impl Client {
             &[&start, "chathistory", &target],
             None,
         )));
-        self.playback.open = Some((*from, reference.clone()));
+        self.playback.open = Some((history, reference.clone()));
         reference
     }
 

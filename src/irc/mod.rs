@@ -5,7 +5,8 @@
 //! - [`client`]: one connection's state machine (a line in, actions out), with the command
 //!   table; its handlers are split by subject: `registration.rs`, [`caps`], `messages.rs`
 //!   (PRIVMSG/NOTICE, echo, playback batches), `channel.rs` (the `&disims` control
-//!   channel), [`monitor`] (MONITOR, ISON, USERHOST), [`whois`], `away.rs`, `queries.rs` (LUSERS,
+//!   channel), `groups.rs` (groups as `#` channels: what the hub says of them) and
+//!   `group_commands.rs` (their commands), [`monitor`] (MONITOR, ISON, USERHOST), [`whois`], `away.rs`, `queries.rs` (LUSERS,
 //!   VERSION, INFO, ADMIN, HELP, OPER, KICK).
 //! - [`parse`]: a line's verb and parameters.
 //! - [`flood`]: the token bucket the conn task reads each client's lines through.
@@ -38,6 +39,8 @@ pub mod client;
 pub mod codec;
 pub mod conn;
 pub mod flood;
+mod group_commands;
+mod groups;
 pub mod listener;
 mod messages;
 pub mod monitor;

@@ -80,3 +80,19 @@ pub const RPL_MONOFFLINE: &str = "731";
 pub const RPL_MONLIST: &str = "732";
 pub const RPL_ENDOFMONLIST: &str = "733";
 pub const ERR_MONLISTFULL: &str = "734";
+
+// Channels of groups (`groups.rs`, `group_commands.rs`).
+pub const RPL_WHOISCHANNELS: &str = "319";
+pub const RPL_CREATIONTIME: &str = "329";
+pub const RPL_NOTOPIC: &str = "331";
+pub const RPL_TOPICWHOTIME: &str = "333";
+/// The invitations the user holds (INVITE without parameters), and their end. Not 346/347
+/// (RFC 2812's invite-exception list, `+I`, whose end is [`RPL_ENDOFINVITELIST`] here).
+pub const RPL_INVITELIST: &str = "336";
+pub const RPL_ENDOFINVITES: &str = "337";
+pub const RPL_INVITING: &str = "341";
+pub const ERR_USERNOTINCHANNEL: &str = "441";
+pub const ERR_USERONCHANNEL: &str = "443";
+pub const ERR_CHANNELISFULL: &str = "471";
+pub const ERR_INVITEONLYCHAN: &str = "473";
+pub const ERR_BADCHANNAME: &str = "479";

@@ -12,8 +12,10 @@ const HELP_LINES: &[&str] = &[
     "DiSIMS commands (contacts, petnames, status) go to the service:",
     "/msg disims help, or type help in &disims.",
     "To write to a friend: /msg <their 52-character nick or petname> <text>.",
-    "IRC commands answered: PRIVMSG NOTICE JOIN PART NAMES TOPIC WHO WHOIS WHOWAS LIST",
-    "MODE MONITOR ISON USERHOST AWAY TIME MOTD LUSERS VERSION INFO ADMIN HELP PING QUIT.",
+    "Groups are channels: /join #name makes one, /invite <nick> #name invites a peer.",
+    "IRC commands answered: PRIVMSG NOTICE JOIN PART INVITE KICK NAMES TOPIC WHO WHOIS",
+    "WHOWAS LIST MODE MONITOR ISON USERHOST AWAY TIME MOTD LUSERS VERSION INFO ADMIN HELP",
+    "PING QUIT.",
 ];
 
 /// What INFO shows (371 lines).
@@ -33,7 +35,8 @@ impl Client {
         let visible = total - invisible;
         let text = format!("There are {visible} users and {invisible} invisible on 1 servers");
         self.numeric(out, RPL_LUSERCLIENT, &[], &text);
-        self.numeric(out, RPL_LUSERCHANNELS, &["1"], "channels formed");
+        let channels = (1 + self.groups.joined().count()).to_string();
+        self.numeric(out, RPL_LUSERCHANNELS, &[&channels], "channels formed");
         let text = format!("I have {total} clients and 0 servers");
         self.numeric(out, RPL_LUSERME, &[], &text);
         let n = total.to_string();
@@ -112,12 +115,15 @@ impl Client {
         self.numeric(out, ERR_NOOPERHOST, &[], text);
     }
 
-    /// KICK: only the service is an operator of `&disims`; a contact leaves it when it is
-    /// removed (`/msg disims help remove`).
+    /// KICK: groups' channels are `group_commands.rs`'s; only the service is an operator of
+    /// `&disims`, and a contact leaves it when it is removed (`/msg disims help remove`).
     pub(super) fn on_kick(&mut self, params: &[String], out: &mut Vec<Action>) {
         let channel = params[0].as_str();
+        if super::groups::is_group_channel(channel) {
+            return self.kick_group(params, out);
+        }
         if !channel.eq_ignore_ascii_case(CONTROL_CHANNEL) {
-            let text = "No such channel: DiSIMS has only &disims";
+            let text = super::channel::NO_SUCH_CHANNEL;
             return self.numeric(out, ERR_NOSUCHCHANNEL, &[channel], text);
         }
         if !self.channel.joined {

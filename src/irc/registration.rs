@@ -9,6 +9,8 @@
 use sha2::{Digest, Sha256};
 
 use super::client::{AWAYLEN, Action, Client, MAX_TARGETS, Phase};
+use super::group_commands::MODES_PER_LINE;
+use super::groups::{CHANNELLEN, KICKLEN, TOPICLEN};
 use super::monitor::MONITOR_LIMIT;
 use super::numerics::*;
 use super::render;
@@ -105,7 +107,8 @@ impl Client {
             "This server is your own DiSIMS gateway",
         );
         // 004 has no trailing text. The one user mode is `i` (client.rs, `user_mode`).
-        let myinfo = [own.as_str(), server, version, "i", "ntov"];
+        // Channel modes: the flags of groups (imnt) and the prefixes (ov), which take a nick.
+        let myinfo = [own.as_str(), server, version, "i", "imnotv", "ov"];
         out.push(Action::Send(render::line(
             Some(server),
             RPL_MYINFO,
@@ -127,7 +130,7 @@ impl Client {
         let first = [
             &awaylen,
             "CASEMAPPING=ascii",
-            "CHANTYPES=&",
+            "CHANTYPES=#&",
             &nicklen,
             "NETWORK=DiSIMS",
             "UTF8ONLY",
@@ -138,14 +141,21 @@ impl Client {
         self.numeric(out, RPL_ISUPPORT, &first, "are supported by this server");
         // Peers carry no client-only tags (`+typing`, `+draft/reply`...): clients are told
         // they are all refused, so that none shows a reply or typing the peer never sees.
+        // Groups (`#`) have no limit of their own here (the hub has), so CHANLIMIT names
+        // `&` only. CHANMODES: the flags of groups; `n` is always set.
+        let channellen = format!("CHANNELLEN={CHANNELLEN}");
+        let topiclen = format!("TOPICLEN={TOPICLEN}");
+        let kicklen = format!("KICKLEN={KICKLEN}");
+        let modes = format!("MODES={MODES_PER_LINE}");
         let second = [
             "CHANLIMIT=&:1",
             "CLIENTTAGDENY=*",
-            "CHANMODES=,,,nt",
-            "CHANNELLEN=32",
+            "CHANMODES=,,,imnt",
+            &channellen,
             "PREFIX=(ov)@+",
-            "MODES=1",
-            "TOPICLEN=390",
+            &modes,
+            &topiclen,
+            &kicklen,
         ];
         self.numeric(out, RPL_ISUPPORT, &second, "are supported by this server");
     }

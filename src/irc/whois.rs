@@ -82,6 +82,7 @@ impl Client {
         let own = self.own_nick.clone();
         let server = self.settings.server_name.clone();
         self.numeric(out, RPL_WHOISUSER, &[&own, "me", "disims", "*"], "you");
+        self.whois_channels(&own, &self.settings.own, out);
         self.numeric(out, RPL_WHOISSERVER, &[&own, &server], "DiSIMS gateway");
         let key = self.settings.own;
         self.whois_key_lines(&own, &key, out);
@@ -148,6 +149,7 @@ impl Client {
             &[&nick, "peer", "disims", "*"],
             realname,
         );
+        self.whois_channels(&nick, &peer, out);
         self.numeric(out, RPL_WHOISSERVER, &[&nick, &server], "DiSIMS gateway");
         let petname = match contact.and_then(|c| c.petname.as_deref()) {
             Some(name) => format!("petname {name}, key nick {}", peer.nick()),

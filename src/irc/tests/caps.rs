@@ -34,7 +34,7 @@ fn every_advertised_capability_can_be_requested_and_listed() {
             ":disims CAP * NAK :-batch sasl".to_string(),
             format!(":disims CAP * LIST :{all}"),
             ":disims CAP * ACK :-batch -echo-message".to_string(),
-            ":disims CAP * LIST :away-notify cap-notify message-tags multi-prefix server-time userhost-in-names znc.in/self-message"
+            ":disims CAP * LIST :away-notify cap-notify invite-notify message-tags multi-prefix server-time userhost-in-names znc.in/self-message"
                 .to_string(),
         ]
     );

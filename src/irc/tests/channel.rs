@@ -202,7 +202,7 @@ fn part_join_and_the_channel_commands() {
         vec![format!(":{own}!me@disims PART &disims :bye")]
     );
     assert_eq!(code(&sent(&mut client, &["PART &disims"])[0]), "442");
-    assert_eq!(code(&sent(&mut client, &["PART #x"])[0]), "403");
+    assert_eq!(code(&sent(&mut client, &["PART &x"])[0]), "403");
     let out = sent(&mut client, &["PRIVMSG &disims :help"]);
     assert_eq!(code(&out[0]), "404");
     let out = shown(
@@ -222,7 +222,7 @@ fn part_join_and_the_channel_commands() {
     );
     assert_eq!(out, vec![":alice!peer@disims NICK :al".to_string()]);
     // JOIN again: the burst; twice is once; other channels do not exist.
-    let out = sent(&mut client, &["JOIN &disims,#x", "JOIN &DISIMS"]);
+    let out = sent(&mut client, &["JOIN &disims,&x", "JOIN &DISIMS"]);
     assert_eq!(out[0], format!(":{own}!me@disims JOIN &disims"));
     assert_eq!(code(&out[3]), "366");
     assert_eq!(code(&out[4]), "403");

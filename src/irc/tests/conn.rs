@@ -239,3 +239,46 @@ async fn a_line_after_a_service_command_waits_for_its_late_reply() {
     );
     shutdown.cancel();
 }
+
+/// A group message with a stored row is reported shown once written, as a private one is
+/// (otherwise it would be played back at every attach).
+#[tokio::test]
+async fn a_written_group_message_is_reported_shown() {
+    let (addr, mut inputs, shutdown) = listen(IrcLimits::default()).await;
+    let (mut lines, events) =
+        connect_and_attach(addr, &mut inputs, b"NICK a\r\nUSER a 0 * :a\r\n", true).await;
+    events
+        .send(FrontendEvent::GroupReceived {
+            channel: "#rust".into(),
+            from: peer(2),
+            message: ChatMessage {
+                id: MessageId([3; 16]),
+                kind: MessageKind::Text,
+                text: "hello".into(),
+                sent_at_ms: 0,
+            },
+            played_back: false,
+            stored: Some(42),
+        })
+        .await
+        .unwrap();
+    loop {
+        if next_line(&mut lines)
+            .await
+            .ends_with("PRIVMSG #rust :hello")
+        {
+            break;
+        }
+    }
+    loop {
+        match next_input(&mut inputs).await {
+            RouterInput::Request {
+                request: FrontendRequest::Shown(rows),
+                ..
+            } if rows == [42] => break,
+            RouterInput::Requests { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    shutdown.cancel();
+}

@@ -7,6 +7,9 @@ mod caps;
 mod channel;
 mod conn;
 mod echo;
+mod group_commands;
+mod group_refusals;
+mod groups;
 mod long_lines;
 mod monitor;
 mod never_panics;
@@ -172,9 +175,12 @@ fn privmsg_to_a_key_nick_requests_a_send_with_the_exact_text() {
         out,
         vec![
             send(to, MessageKind::Text, "ab"),
-            Action::Send(format!(
-                ":disims 403 {own} #chan :No such channel: DiSIMS has only &disims"
-            )),
+            // A group's channel: the hub knows whether it is one.
+            Action::Request(FrontendRequest::GroupSend {
+                channel: "#chan".into(),
+                kind: MessageKind::Text,
+                text: "ab".into()
+            }),
             send(three, MessageKind::Text, "ab"),
             Action::Send(format!(
                 ":disims 401 {own} nobody :no contact has this petname, and it is not a DiSIMS nick: expected 52 z-base-32 characters, got 6"
@@ -255,7 +261,9 @@ fn message_errors_and_notice_silence() {
             format!(":disims 412 {own} :No text to send"),
             format!(":disims 412 {own} :No text to send"),
             format!(":disims 411 {own} :No recipient given (PRIVMSG)"),
-            format!(":disims 403 {own} &c :No such channel: DiSIMS has only &disims"),
+            format!(
+                ":disims 403 {own} &c :No such channel: groups are #name (/join #name makes one), the control channel is &disims"
+            ),
         ]
     );
     let out = sent(
@@ -270,7 +278,7 @@ fn message_errors_and_notice_silence() {
     assert!(
         feed(
             &mut client,
-            &["NOTICE", "NOTICE x", "NOTICE nobody :x", "NOTICE #c :x"]
+            &["NOTICE", "NOTICE x", "NOTICE nobody :x", "NOTICE &c :x"]
         )
         .is_empty()
     );
@@ -358,9 +366,9 @@ fn mode_whois_join_ping_quit_and_unknown() {
     );
     assert_eq!(code(&sent(&mut client, &["WHOIS"])[0]), "461");
     assert_eq!(
-        sent(&mut client, &["JOIN #x"]),
+        sent(&mut client, &["JOIN &x"]),
         vec![format!(
-            ":disims 403 {own} #x :No such channel: DiSIMS has only &disims"
+            ":disims 403 {own} &x :No such channel: groups are #name (/join #name makes one), the control channel is &disims"
         )]
     );
     assert!(sent(&mut client, &["JOIN :"]).is_empty());

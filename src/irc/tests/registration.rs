@@ -19,7 +19,7 @@ fn irssi_registration_gets_cap_replies_then_a_welcome_to_the_key_nick() {
     assert_eq!(
         out,
         vec![
-            ":disims CAP * LS :away-notify batch cap-notify echo-message message-tags multi-prefix server-time userhost-in-names znc.in/self-message"
+            ":disims CAP * LS :away-notify batch cap-notify echo-message invite-notify message-tags multi-prefix server-time userhost-in-names znc.in/self-message"
         ]
     );
     assert!(
@@ -45,10 +45,10 @@ fn irssi_registration_gets_cap_replies_then_a_welcome_to_the_key_nick() {
         out[0],
         format!(":disims 001 {own} :Welcome to DiSIMS, {own}")
     );
-    assert!(out[4].contains(" CASEMAPPING=ascii CHANTYPES=& NICKLEN=52 NETWORK=DiSIMS "));
+    assert!(out[4].contains(" CASEMAPPING=ascii CHANTYPES=#& NICKLEN=52 NETWORK=DiSIMS "));
     assert!(out[4].ends_with(" :are supported by this server"));
     assert!(out[4].contains(" AWAYLEN=200 ") && out[4].contains(" MONITOR=100 "));
-    assert!(out[5].contains(" CHANMODES=,,,nt ") && out[5].contains(" PREFIX=(ov)@+ "));
+    assert!(out[5].contains(" CHANMODES=,,,imnt ") && out[5].contains(" PREFIX=(ov)@+ "));
     let motd = out.join("\n");
     assert!(motd.contains(&own) && motd.contains("/msg <friend's nick> hello"));
     assert!(motd.contains("is their key"));
