@@ -115,7 +115,12 @@ impl Net {
         while got.len() < count {
             let line = self.expect(i, |l| l.contains(&marker)).await;
             let nick = line[1..line.find('!').unwrap()].to_string();
-            let text = line[line.find(&marker).unwrap() + marker.len()..].to_string();
+            let text = &line[line.find(&marker).unwrap() + marker.len()..];
+            // A played-back message shows its time first when the client has no server-time.
+            let text = match text.strip_prefix('[').and_then(|t| t.split_once(" UTC] ")) {
+                Some((_, text)) => text.to_string(),
+                None => text.to_string(),
+            };
             got.push((nick, text));
         }
         got

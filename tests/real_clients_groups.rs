@@ -137,7 +137,7 @@ async fn weechat_in_a_three_member_channel() {
         .await;
     bob_makes_the_channel(&mut bob, &mut carol, &a_nick, &c_nick).await;
     alice
-        .wait_for_log("the invitation", "irc.server.s", "has invited")
+        .wait_for_log("the invitation", "irc.server.s", "invited to #rust")
         .await;
     alice.fifo("irc.server.s */join #rust");
     let log = alice
