@@ -429,7 +429,10 @@ impl Router {
         kind: MessageKind,
         text: String,
     ) {
-        if let Err(reason) = self.try_group_send(from, &channel, kind, text) {
+        // A notice is never answered (RFC 2812), not even with a refusal.
+        if let Err(reason) = self.try_group_send(from, &channel, kind, text)
+            && kind != MessageKind::Notice
+        {
             let event = FrontendEvent::GroupRefused {
                 channel,
                 action: None,

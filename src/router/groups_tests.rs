@@ -453,3 +453,21 @@ async fn chats_waiting_for_ops_are_bounded_per_group() {
     );
     assert!(net.chats(1).is_empty());
 }
+
+#[tokio::test]
+async fn a_refused_notice_gets_no_answer() {
+    let mut net = Net::new(2);
+    net.request(0, "#rust", GroupAction::Join);
+    net.nodes[1].router.handle(RouterInput::Request {
+        from: 1,
+        request: FrontendRequest::GroupSend {
+            channel: "#rust".into(),
+            kind: MessageKind::Notice,
+            text: "not a member".into(),
+        },
+    });
+    net.pump();
+    assert!(net.refusals(1).is_empty());
+    net.say(1, "#rust", "not a member");
+    assert_eq!(net.refusals(1), vec![GroupRefusal::NoSuchChannel]);
+}
