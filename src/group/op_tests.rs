@@ -306,3 +306,127 @@ proptest! {
         }
     }
 }
+
+/// The group vectors of docs/test-vectors.md ("Groups"), checked literally: a five-op log
+/// (Create, an Invite of member 2, its Join, a Topic concurrent with the Join, a Kick of
+/// member 2 with both as parents), what it resolves to, and the chat check against it. The
+/// bytes were also computed with Python's `cryptography` from protocol.md's layout.
+#[test]
+fn the_documented_group_vectors() {
+    use crate::group::{ChatVerdict, Departure, Group, Refusal};
+    const DOC: &str = include_str!("../../docs/test-vectors.md");
+    let flat: String = DOC.split_whitespace().collect();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let sign = |n: u8, op: Op| SignedOp::sign(op, &key(n)).unwrap();
+    let create = create_op();
+    let group = create.op().group;
+    let at = |author: u8, lamport: u64, time: u64, parents: Vec<OpId>, action: Action| Op {
+        group,
+        author: peer(author),
+        lamport,
+        created_at_ms: time,
+        parents,
+        action,
+    };
+    let invite = sign(
+        1,
+        at(
+            1,
+            1,
+            2000,
+            vec![create.id()],
+            Action::Invite { peer: peer(2) },
+        ),
+    );
+    let join = sign(2, at(2, 2, 3000, vec![invite.id()], Action::Join));
+    let topic = sign(
+        1,
+        at(
+            1,
+            2,
+            3500,
+            vec![invite.id()],
+            Action::Topic {
+                text: "hello".into(),
+            },
+        ),
+    );
+    let mut both = vec![join.id(), topic.id()];
+    both.sort();
+    let kick = sign(
+        1,
+        at(
+            1,
+            3,
+            4000,
+            both,
+            Action::Kick {
+                peer: peer(2),
+                reason: "bye".into(),
+            },
+        ),
+    );
+    let log = [&create, &invite, &join, &topic, &kick];
+    for op in log {
+        for value in [hex(op.bytes()), hex(&op.id().0)] {
+            assert!(
+                flat.contains(&value),
+                "{value} missing from test-vectors.md"
+            );
+        }
+    }
+    // The group id's input, as the document spells it.
+    let input = [
+        GROUP_ID_LABEL,
+        peer(1).as_bytes(),
+        &1000u64.to_be_bytes(),
+        &[7; 16],
+        &[2, 4],
+        b"rust",
+    ]
+    .concat();
+    assert!(flat.contains(&hex(&input)));
+    // Before the Kick: member 2 speaks with its Join as context, not with the Topic alone.
+    let mut before = Group::new(group);
+    before.apply_all(log[..4].iter().map(|op| (*op).clone()));
+    assert_eq!(
+        before.check_chat(&peer(2), &[join.id()]),
+        ChatVerdict::Accept
+    );
+    assert_eq!(
+        before.check_chat(&peer(2), &[topic.id()]),
+        ChatVerdict::Drop(Refusal::Unseen)
+    );
+    // Fed in reverse, the log resolves the same: the order is by (lamport, author, id).
+    let mut g = Group::new(group);
+    g.apply_all(log.iter().rev().map(|op| (*op).clone()));
+    let order: Vec<OpId> = g.ops().iter().map(|op| op.id()).collect();
+    assert_eq!(
+        order,
+        [create.id(), invite.id(), join.id(), topic.id(), kick.id()]
+    );
+    let state = g.state().unwrap();
+    assert_eq!(state.members.keys().copied().collect::<Vec<_>>(), [peer(1)]);
+    assert!(state.is_operator(&peer(1)));
+    assert_eq!(
+        state.departed.get(&peer(2)),
+        Some(&Departure::Kicked {
+            by: peer(1),
+            reason: "bye".into()
+        })
+    );
+    let shown = state.topic.as_ref().unwrap();
+    assert_eq!((shown.text.as_str(), shown.at_ms), ("hello", 3500));
+    assert_eq!(g.passes(), 1);
+    assert_eq!(
+        g.check_chat(&peer(2), &[join.id()]),
+        ChatVerdict::Drop(Refusal::NotMember)
+    );
+    // A peer whose head is the Join lacks the Topic and the Kick, in that order.
+    let lacks: Vec<OpId> = g
+        .missing_for(&[join.id()])
+        .iter()
+        .map(|op| op.id())
+        .collect();
+    assert_eq!(lacks, [topic.id(), kick.id()]);
+}
