@@ -199,6 +199,14 @@ impl Router {
                 self.send_heads(peer, id);
             }
         }
+        // A stranger's rows fit under its share of the history quota (its oldest go first),
+        // as for its private chats.
+        if self.store.is_some()
+            && self.is_stranger(&peer)
+            && !self.make_room(&peer, std::slice::from_ref(&message))
+        {
+            return Receipt::NotStored;
+        }
         let Some(store) = self.store.as_mut() else {
             if state != GroupChatState::Waiting
                 && let Some(channel) = channel
@@ -304,8 +312,9 @@ impl Router {
         let Some(entry) = self.groups.map.get(&id) else {
             return;
         };
+        // The latest heads (in the total order) when there are more than a GroupHeads holds.
         let mut heads = entry.group.heads();
-        heads.truncate(MAX_HEADS);
+        heads.drain(..heads.len().saturating_sub(MAX_HEADS));
         self.send_sync(peer, GroupMessage::Heads { group: id, heads });
     }
 

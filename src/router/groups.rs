@@ -63,15 +63,22 @@ impl Groups {
         self.map.get(group).and_then(|e| e.channel.clone())
     }
 
-    /// Groups we are not a member of: all, and those a stranger invited us to.
+    /// Invitations waiting for the user (or for their group's log): all, and those from
+    /// strangers. Groups we left, declined or were kicked from do not count.
     pub(super) fn unjoined(&self, own: &PeerId) -> (usize, usize) {
         let unjoined = self
             .map
             .values()
-            .filter(|e| !e.group.state().is_some_and(|s| s.is_member(own)));
+            .filter(|e| e.group.state().is_none_or(|s| s.is_invited(own)));
         unjoined.fold((0, 0), |(all, strangers), e| {
             (all + 1, strangers + usize::from(e.from_stranger))
         })
+    }
+
+    /// Groups we are a member of.
+    pub(super) fn joined(&self, own: &PeerId) -> usize {
+        let member = |e: &&Entry| e.group.state().is_some_and(|s| s.is_member(own));
+        self.map.values().filter(member).count()
     }
 
     pub(super) fn insert(&mut self, group: Group, from_stranger: bool) {
@@ -263,12 +270,7 @@ impl Router {
             .strip_prefix('#')
             .ok_or(GroupRefusal::NoSuchChannel)?;
         crate::group::op::check_name(name).map_err(|e| GroupRefusal::BadName(e.to_string()))?;
-        let (unjoined, _) = self.groups.unjoined(&self.ctx.own);
-        if self.groups.map.len() - unjoined >= MAX_JOINED {
-            return Err(GroupRefusal::Failed(format!(
-                "you are in {MAX_JOINED} groups already"
-            )));
-        }
+        self.room_to_join()?;
         let nonce = random_bytes().map_err(|e| GroupRefusal::Failed(e.to_string()))?;
         let modes = Modes {
             topic_ops: true,
@@ -302,6 +304,16 @@ impl Router {
         Ok(())
     }
 
+    /// Whether the user may be in one more group.
+    fn room_to_join(&self) -> Result<(), GroupRefusal> {
+        match self.groups.joined(&self.ctx.own) >= MAX_JOINED {
+            true => Err(GroupRefusal::Failed(format!(
+                "you are in {MAX_JOINED} groups already"
+            ))),
+            false => Ok(()),
+        }
+    }
+
     /// `JOIN` of a group's name: accept its invitation; nothing when we are a member.
     fn join_group(&mut self, from: FrontendId, id: GroupId) -> Result<(), GroupRefusal> {
         let own = self.ctx.own;
@@ -320,7 +332,10 @@ impl Router {
                 }
                 Ok(())
             }
-            Some(s) if s.is_invited(&own) => self.author(from, id, Action::Join),
+            Some(s) if s.is_invited(&own) => {
+                self.room_to_join()?;
+                self.author(from, id, Action::Join)
+            }
             _ => Err(GroupRefusal::InviteOnly),
         }
     }

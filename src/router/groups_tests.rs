@@ -471,3 +471,28 @@ async fn a_refused_notice_gets_no_answer() {
     net.say(1, "#rust", "not a member");
     assert_eq!(net.refusals(1), vec![GroupRefusal::NoSuchChannel]);
 }
+
+#[tokio::test]
+async fn expired_group_chats_are_told_per_group() {
+    let mut net = Net::new(3);
+    net.group_of_all("#rust");
+    net.down(0, 2);
+    net.say(0, "#rust", "too late for carol");
+    net.nodes[0].router.limits.expire_after = std::time::Duration::ZERO;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    net.nodes[0].router.handle(RouterInput::Maintain);
+    net.pump();
+    let carol = net.nodes[0].router.book.display_nick(&net.id(2));
+    let told = net.nodes[0].seen.iter().any(|e| {
+        matches!(e, FrontendEvent::ServerNotice { text }
+            if text.starts_with("1 of your message to #rust expired") && text.contains(&carol))
+    });
+    assert!(
+        told,
+        "{:#?}",
+        &net.nodes[0].seen[net.nodes[0].seen.len() - 3..]
+    );
+    net.up(0, 2);
+    assert!(net.chats(2).iter().all(|(_, t)| t != "too late for carol"));
+    assert!(net.chats(1).iter().any(|(_, t)| t == "too late for carol"));
+}

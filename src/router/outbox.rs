@@ -382,6 +382,7 @@ impl Router {
                 None => by_peer.push((peer, vec![message])),
             }
         }
+        self.tell_expired_group_chats(&by_peer, expire_after);
         for (peer, messages) in by_peer {
             let state = self.peer(peer);
             state
@@ -399,8 +400,8 @@ impl Router {
                     state.offline = None;
                 }
             }
-            // The peer's notice tells of private messages; group messages that expired
-            // are not the peer's conversation (the group's is told in step 4's channel).
+            // The peer's notice tells of private messages; group chats that expired are
+            // told per group (`tell_expired_group_chats`).
             let chats: Vec<&ChatMessage> = messages
                 .iter()
                 .filter_map(|m| match m {
@@ -414,6 +415,54 @@ impl Router {
             let name = self.book.display_nick(&peer);
             let text = notices::expired(&name, chats.len(), &first.text, &describe(expire_after));
             self.broadcast(FrontendEvent::PeerNotice { peer, text });
+        }
+    }
+}
+
+impl Router {
+    /// Tells the user which group chats expired before reaching which members: one
+    /// notice per group.
+    fn tell_expired_group_chats(
+        &mut self,
+        by_peer: &[(PeerId, Vec<PeerMessage>)],
+        expire_after: Duration,
+    ) {
+        let mut by_group: Vec<(crate::group::GroupId, Vec<MessageId>, Vec<PeerId>)> = Vec::new();
+        for (peer, messages) in by_peer {
+            for message in messages {
+                let PeerMessage::GroupChat { group, message, .. } = message else {
+                    continue;
+                };
+                let at = match by_group.iter().position(|(g, ..)| g == group) {
+                    Some(at) => at,
+                    None => {
+                        by_group.push((*group, Vec::new(), Vec::new()));
+                        by_group.len() - 1
+                    }
+                };
+                let (_, ids, peers) = &mut by_group[at];
+                if !ids.contains(&message.id) {
+                    ids.push(message.id);
+                }
+                if !peers.contains(peer) {
+                    peers.push(*peer);
+                }
+            }
+        }
+        for (group, ids, peers) in by_group {
+            let count = ids.len();
+            let Some(channel) = self.groups.channel(&group) else {
+                continue;
+            };
+            let mut nicks: Vec<String> = peers.iter().map(|p| self.book.display_nick(p)).collect();
+            nicks.sort();
+            let text = format!(
+                "{count} of your message{} to {channel} expired after {} before reaching {}: not delivered there",
+                if count == 1 { "" } else { "s" },
+                describe(expire_after),
+                nicks.join(", ")
+            );
+            self.broadcast(FrontendEvent::ServerNotice { text });
         }
     }
 }
