@@ -183,6 +183,7 @@ async fn main() {
             .until(|l| l.contains("PONG") && l.contains("contacts"))
             .await;
     }
+    eprintln!("{n} gateways up, contacts added");
     members[0].irc.send("JOIN #bench").await;
     members[0].irc.until(|l| l.contains(" 366 ")).await;
     for (i, nick) in nicks.iter().enumerate().skip(1) {
@@ -190,15 +191,26 @@ async fn main() {
         members[i].irc.until(|l| l.contains(" INVITE ")).await;
         members[i].irc.send("JOIN #bench").await;
         members[i].irc.until(|l| l.contains(" 366 ")).await;
+        eprintln!("member {i} joined");
     }
     // Every member knows every other as a member once member 0's NAMES lists them all
     // and each member's own NAMES does too.
     for m in members.iter_mut() {
         loop {
             m.irc.send("NAMES #bench").await;
-            let line = m.irc.until(|l| l.contains(" 353 ")).await;
-            m.irc.until(|l| l.contains(" 366 ")).await;
-            if line[line.rfind(" :").unwrap() + 2..].split(' ').count() == n {
+            // Long lists come in several 353 lines.
+            let mut names = 0;
+            loop {
+                let line = m
+                    .irc
+                    .until(|l| l.contains(" 353 ") || l.contains(" 366 "))
+                    .await;
+                if line.contains(" 366 ") {
+                    break;
+                }
+                names += line[line.rfind(" :").unwrap() + 2..].split(' ').count();
+            }
+            if names == n {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
