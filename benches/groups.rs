@@ -9,6 +9,7 @@
 //! - **one message at a time** (`GROUP_SINGLES`, default 30): from the sender's PRIVMSG to
 //!   its echo (accepted: 49 outbox rows committed), and to the last of the 49 members'
 //!   clients showing it (delivered);
+//! - **the same as a private message to one member**, the baseline in this run;
 //! - **a burst** (`GROUP_BURST`, default 500 messages sent at once): messages accepted a
 //!   second (until the last echo), and the time until the last member has shown all of them.
 //!
@@ -239,6 +240,21 @@ async fn main() {
         last.push(start.elapsed());
     }
 
+    // The same to one peer, a private message: the baseline of the fan-out, in this run.
+    let (mut private_accepted, mut private_last) = (Vec::new(), Vec::new());
+    let to = nicks[1].clone();
+    for i in 0..singles {
+        let start = Instant::now();
+        members[0]
+            .irc
+            .send(&format!("PRIVMSG {to} :private {i}"))
+            .await;
+        members[0].irc.until(|l| l.contains(" :private ")).await;
+        private_accepted.push(start.elapsed());
+        members[1].irc.until(|l| l.contains(" :private ")).await;
+        private_last.push(start.elapsed());
+    }
+
     // A burst.
     let start = Instant::now();
     let lines: String = (0..burst)
@@ -273,6 +289,16 @@ async fn main() {
         n - 1,
         ms(quantile(last.clone(), 0.5)),
         ms(quantile(last, 0.9))
+    );
+    println!(
+        "| one private message (baseline): accepted | {} | {} |",
+        ms(quantile(private_accepted.clone(), 0.5)),
+        ms(quantile(private_accepted, 0.9))
+    );
+    println!(
+        "| one private message (baseline): shown by the peer | {} | {} |",
+        ms(quantile(private_last.clone(), 0.5)),
+        ms(quantile(private_last, 0.9))
     );
     println!();
     println!(
