@@ -102,17 +102,31 @@ impl Router {
             return false;
         }
         let (unjoined, from_strangers) = self.groups.unjoined(&own);
-        if unjoined >= super::groups::MAX_UNJOINED
-            || (stranger && from_strangers >= super::groups::MAX_STRANGER_INVITATIONS)
-        {
-            tracing::info!(peer = %peer.short(), "an invitation to a group dropped: too many invitations wait");
-            return false;
+        let full = unjoined >= super::groups::MAX_UNJOINED;
+        let strangers_full = stranger && from_strangers >= super::groups::MAX_STRANGER_INVITATIONS;
+        if full || strangers_full {
+            // An invitation whose log never came makes room; a real one waits for the user.
+            let Some(orphan) = self.groups.oldest_orphan(strangers_full && !full) else {
+                tracing::info!(peer = %peer.short(), "an invitation to a group dropped: too many invitations wait");
+                return false;
+            };
+            self.forget_orphan(orphan);
         }
         self.groups.insert(Group::new(op.op().group), stranger);
         if let Some(entry) = self.groups.map.get_mut(&op.op().group) {
             entry.inviter = Some(peer);
         }
         true
+    }
+
+    /// Forgets an invitation whose group's log never came.
+    fn forget_orphan(&mut self, id: GroupId) {
+        self.groups.map.remove(&id);
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store.forget_unnamed_group(&id)
+        {
+            tracing::warn!(error = %e, "cannot forget an invitation whose log never came");
+        }
     }
 
     /// Shows what ops from `peer` changed, and announces an invitation of us.

@@ -42,7 +42,15 @@ pub(super) struct Entry {
     pub(super) from_stranger: bool,
     /// Who sent us the invitation, while its log has not come (asked again at each session).
     pub(super) inviter: Option<PeerId>,
+    /// When this run took it (an invitation whose log never comes makes room for a new
+    /// one after [`ORPHAN_GRACE`]).
+    pub(super) taken_at: std::time::Instant,
 }
+
+/// An invitation whose group's log has not come this long after it (its Create op never
+/// came: a lost or a forged invitation) gives its place to a new one when the bounds are
+/// full; until then the inviter is asked again at each session.
+pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The hub's groups and their local names.
 #[derive(Default)]
@@ -88,8 +96,20 @@ impl Groups {
             created_at_ms: 0,
             from_stranger,
             inviter: None,
+            taken_at: std::time::Instant::now(),
         };
         self.map.insert(entry.group.id(), entry);
+    }
+
+    /// The oldest invitation whose log has not come in [`ORPHAN_GRACE`] (of those from
+    /// strangers only, when `strangers`).
+    pub(super) fn oldest_orphan(&self, strangers: bool) -> Option<GroupId> {
+        self.map
+            .iter()
+            .filter(|(_, e)| e.group.state().is_none() && (e.from_stranger || !strangers))
+            .filter(|(_, e)| e.taken_at.elapsed() >= ORPHAN_GRACE)
+            .min_by_key(|(_, e)| e.taken_at)
+            .map(|(id, _)| *id)
     }
 
     /// Whether `peer` may have a GroupHeads of `group` answered now.
@@ -180,11 +200,14 @@ impl Router {
                 _ => None,
             });
             group.apply_all(ops);
-            let from_stranger = group
+            let inviter_of_state = group
                 .state()
                 .and_then(|s| s.invited.get(&self.ctx.own))
                 .and_then(|i| i.first())
-                .is_some_and(|i| self.is_stranger(&i.by));
+                .map(|i| i.by);
+            let from_stranger = inviter_of_state
+                .or(inviter)
+                .is_some_and(|by| self.is_stranger(&by));
             self.groups.insert(group, from_stranger);
             if let Some(entry) = self.groups.map.get_mut(&id) {
                 entry.created_at_ms = created.unwrap_or(0);

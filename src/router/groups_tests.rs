@@ -496,3 +496,46 @@ async fn expired_group_chats_are_told_per_group() {
     assert!(net.chats(2).iter().all(|(_, t)| t != "too late for carol"));
     assert!(net.chats(1).iter().any(|(_, t)| t == "too late for carol"));
 }
+
+#[tokio::test]
+async fn invitations_whose_log_never_comes_make_room_after_a_while() {
+    use crate::group::{Action, Group, Modes};
+    use ed25519_dalek::SigningKey;
+    let mut net = Net::new(2);
+    net.down(0, 1);
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let (alice, bob) = (net.id(0), net.id(1));
+    // Invitations from a stranger whose Create op never comes (no session to ask it).
+    let invite = |n: u8| {
+        let (mut group, _) = Group::create(&key, "g", Modes::default(), [n; 16], 1000).unwrap();
+        let (op, _) = group
+            .author(&key, Action::Invite { peer: bob }, 2000)
+            .unwrap();
+        PeerMessage::GroupOp {
+            id: MessageId([n; 16]),
+            op,
+        }
+    };
+    let cap = groups::MAX_STRANGER_INVITATIONS;
+    for n in 0..=cap as u8 {
+        assert!(net.nodes[1].router.receive(alice, vec![invite(n)]));
+    }
+    assert_eq!(net.nodes[1].router.groups.unjoined(&bob), (cap, cap));
+    // Once they are old, a new invitation takes the place of the oldest.
+    let long_ago = std::time::Instant::now() - 2 * groups::ORPHAN_GRACE;
+    for entry in net.nodes[1].router.groups.map.values_mut() {
+        entry.taken_at = long_ago;
+    }
+    let newest = invite(100);
+    let PeerMessage::GroupOp { op, .. } = &newest else {
+        unreachable!()
+    };
+    let newest_group = op.op().group;
+    assert!(net.nodes[1].router.receive(alice, vec![newest]));
+    assert_eq!(net.nodes[1].router.groups.unjoined(&bob), (cap, cap));
+    assert!(net.nodes[1].router.groups.map.contains_key(&newest_group));
+    // The orphan's ops left the store too: a restart does not bring it back.
+    let store = net.nodes[1].router.store.as_mut().unwrap();
+    store.commit().unwrap();
+    assert_eq!(store.unnamed_groups().unwrap().len(), cap);
+}

@@ -394,6 +394,19 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Forgets a group that never got a name (an invitation whose log never came): its
+    /// ops go, in the open write.
+    pub fn forget_unnamed_group(&mut self, group: &GroupId) -> Result<Ticket, StoreError> {
+        let (_, ticket) = self.write_history(|db| {
+            db.execute(
+                "DELETE FROM group_ops WHERE grp = ?1 AND grp NOT IN (SELECT grp FROM groups)",
+                [&group.0[..]],
+            )?;
+            Ok(())
+        })?;
+        Ok(ticket)
+    }
+
     /// Groups with stored ops but no local channel name yet (an invitation whose Create op
     /// had not come when the gateway stopped), in the order their first op was stored.
     pub fn unnamed_groups(&self) -> Result<Vec<GroupId>, StoreError> {
