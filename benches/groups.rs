@@ -3,8 +3,9 @@
 //!
 //! 50 gateways run in this process on loopback (a shared in-memory directory instead of the
 //! DHT), each with a scripted IRC client. Member 0 makes `#bench`, invites the others, who
-//! join; every gateway has the others as contacts (strangers' sessions are capped per
-//! address prefix, and here every peer is on 127.0.0.1). Then:
+//! join. They are not contacts of each other (`GROUP_CONTACTS=1` makes them so): strangers'
+//! sessions are capped per address prefix and every peer here is on 127.0.0.1, but the
+//! members of a group we are in count as contacts in the session shares. Then:
 //!
 //! - **one message at a time** (`GROUP_SINGLES`, default 30): from the sender's PRIVMSG to
 //!   its echo (accepted: 49 outbox rows committed), and to the last of the 49 members'
@@ -165,6 +166,7 @@ async fn main() {
     let n = env_or("GROUP_MEMBERS", 50);
     let singles = env_or("GROUP_SINGLES", 30);
     let burst = env_or("GROUP_BURST", 500);
+    let contacts = env_or("GROUP_CONTACTS", 0) == 1;
     let dir = tempfile::tempdir().expect("tempdir");
     let records = SharedRecords::default();
     let setup = Instant::now();
@@ -173,7 +175,7 @@ async fn main() {
         members.push(start(&records, &dir.path().join(format!("m{i}"))).await);
     }
     let nicks: Vec<String> = members.iter().map(|m| m.nick.clone()).collect();
-    for (i, m) in members.iter_mut().enumerate() {
+    for (i, m) in members.iter_mut().enumerate().filter(|_| contacts) {
         for (j, nick) in nicks.iter().enumerate() {
             if i != j {
                 m.irc.send(&format!("PRIVMSG &disims :add {nick}")).await;
@@ -184,7 +186,7 @@ async fn main() {
             .until(|l| l.contains("PONG") && l.contains("contacts"))
             .await;
     }
-    eprintln!("{n} gateways up, contacts added");
+    eprintln!("{n} gateways up (contacts of each other: {contacts})");
     members[0].irc.send("JOIN #bench").await;
     members[0].irc.until(|l| l.contains(" 366 ")).await;
     for (i, nick) in nicks.iter().enumerate().skip(1) {

@@ -169,6 +169,11 @@ pub struct PeerContext {
     pub blocked: Blocklist,
     /// The user's contacts (shared with the hub, which updates it).
     pub contacts: ContactSet,
+    /// The other members of the groups the user is in (not blocked; shared with the hub,
+    /// which updates it): their sessions count as contacts' in the session shares, since
+    /// the user chose to talk with them, though they are not contacts elsewhere (relay
+    /// service, rate budgets).
+    pub co_members: PeerSet,
     /// Sessions up at most (each holds a file descriptor: without a cap, fresh keys could
     /// use them all up, IRC's too); strangers get a share of it ([`SessionLimits`]).
     pub max_sessions: usize,
@@ -252,6 +257,7 @@ impl PeerContext {
             tracker,
             blocked: Blocklist::default(),
             contacts,
+            co_members: PeerSet::default(),
             max_sessions: default_max_sessions(),
             dial_rules: DialRules::default(),
             inbound: InboundLimits::default(),
@@ -308,7 +314,9 @@ impl PeerContext {
         };
         let kind = match remote {
             _ if initiator == self.own => SessionKind::Outbound,
-            _ if self.contacts.contains(&peer) => SessionKind::Contact,
+            _ if self.contacts.contains(&peer) || self.co_members.contains(&peer) => {
+                SessionKind::Contact
+            }
             Some(addr) => SessionKind::Stranger(SourcePrefix::of(addr.ip())),
             // Not TCP (tests' in-memory streams): nothing to share out.
             None => SessionKind::Outbound,

@@ -73,6 +73,7 @@ impl Router {
         self.settings = settings;
         self.ctx.blocked.set(self.blocked_peers());
         self.ctx.contacts.set(self.contact_peers());
+        self.sync_co_members();
         self.sync_strangers();
     }
 
@@ -110,6 +111,7 @@ impl Router {
     pub(super) fn contacts_changed(&mut self) {
         self.ctx.blocked.set(self.blocked_peers());
         self.ctx.contacts.set(self.contact_peers());
+        self.sync_co_members();
         self.sync_strangers();
         let _ = self.deliver(FrontendEvent::Contacts(self.book.clone()));
     }

@@ -55,6 +55,19 @@ impl Router {
         at_ms: u64,
         origin: Option<FrontendId>,
     ) {
+        if changes.iter().any(|c| {
+            matches!(
+                c,
+                Change::Joined { .. }
+                    | Change::Invited { .. }
+                    | Change::Uninvited { .. }
+                    | Change::Parted { .. }
+                    | Change::Kicked { .. }
+                    | Change::Undone { .. }
+            )
+        }) {
+            self.sync_co_members();
+        }
         let Some(view) = self.group_view(id) else {
             return;
         };

@@ -225,6 +225,7 @@ impl Router {
                 }
             }
         }
+        self.sync_co_members();
     }
 
     /// Gives a group whose Create op has come a local channel name: `#` and its name, or
@@ -325,6 +326,22 @@ impl Router {
         let changes = vec![Change::Joined { peer: self.ctx.own }];
         self.show_group(&id, changes, now, Some(from));
         Ok(())
+    }
+
+    /// Tells the peer layer who shares a group with the user, members and invitees of the
+    /// groups the user is in (their sessions count as contacts' in the session shares);
+    /// after every change of membership.
+    pub(super) fn sync_co_members(&mut self) {
+        let own = self.ctx.own;
+        let mut peers = std::collections::HashSet::new();
+        for entry in self.groups.map.values() {
+            // Invitees too: a new member's session comes up before its Join is known.
+            if let Some(state) = entry.group.state().filter(|s| s.is_member(&own)) {
+                peers.extend(state.op_recipients(&own));
+            }
+        }
+        peers.retain(|p| !self.book.is_blocked(p));
+        self.ctx.co_members.set(peers);
     }
 
     /// Whether the user may be in one more group.

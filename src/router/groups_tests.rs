@@ -97,6 +97,11 @@ async fn a_kicked_member_is_out_everywhere_and_its_later_messages_are_dropped() 
         );
     }
     assert!(!net.view(2, "#rust").unwrap().joined);
+    // The peer layer counts members as known peers; carol is not one any more.
+    let known = &net.nodes[0].router.ctx.co_members;
+    assert!(known.contains(&net.id(1)) && !known.contains(&carol));
+    assert!(net.nodes[1].router.ctx.co_members.contains(&net.id(0)));
+    assert!(!net.nodes[2].router.ctx.co_members.contains(&net.id(0)));
     // Carol's gateway refuses to send for her; a forged chat with her old context is
     // dropped by the others.
     net.say(2, "#rust", "still here?");
