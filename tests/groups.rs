@@ -169,7 +169,18 @@ async fn three_gateways_talk_in_a_channel() {
         assert!(names.contains(&net.nick(i)), "{names}");
     }
     assert!(names.contains(&format!("@{}", net.nick(0))), "{names}");
+    // A second client of member 1 attaches: it is put in the channel at once, and gets
+    // what the channel gets.
+    let addr = net.members[1].gateway.as_ref().unwrap().irc_addr;
+    let mut second = IrcClient::register(addr, "second").await;
+    second
+        .expect(|l| l.contains(" 366 ") && l.contains("#rust"))
+        .await;
     talk_and_check(&mut net, "#rust", 5).await;
+    for _ in 0..10 {
+        let line = second.expect(|l| l.contains(" PRIVMSG #rust :")).await;
+        assert!(!line.starts_with(&format!(":{}!", net.nick(1))), "{line}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
