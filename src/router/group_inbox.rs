@@ -379,18 +379,9 @@ impl Router {
     /// each side gets what the other has; and front ends show it online.
     pub(super) fn groups_session_up(&mut self, peer: PeerId) {
         let own = self.ctx.own;
-        let shared: Vec<GroupId> = self
-            .groups
-            .map
-            .iter()
-            .filter(|(_, e)| {
-                e.group.state().is_some_and(|s| {
-                    (s.is_member(&peer) || s.is_invited(&peer))
-                        && (s.is_member(&own) || s.is_invited(&own))
-                })
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        let shared = self.groups.ids_where(|s| {
+            (s.is_member(&peer) || s.is_invited(&peer)) && (s.is_member(&own) || s.is_invited(&own))
+        });
         for id in shared {
             self.send_heads(peer, id);
         }

@@ -109,17 +109,9 @@ impl Router {
     /// A member's session came up or ended: front ends show who is online (voiced).
     pub(super) fn groups_presence(&mut self, peer: PeerId) {
         let own = self.ctx.own;
-        let ids: Vec<GroupId> = self
+        let ids = self
             .groups
-            .map
-            .iter()
-            .filter(|(_, e)| {
-                e.group
-                    .state()
-                    .is_some_and(|s| s.is_member(&peer) && s.is_member(&own))
-            })
-            .map(|(id, _)| *id)
-            .collect();
+            .ids_where(|s| s.is_member(&peer) && s.is_member(&own));
         for id in ids {
             self.show_group(&id, Vec::new(), now_ms(), None);
         }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Router, now_ms};
-use crate::group::{Action, Change, Group, GroupError, GroupId, Modes, SignedOp};
+use crate::group::{Action, Change, Group, GroupError, GroupId, GroupState, Modes, SignedOp};
 use crate::identity::{PeerId, random_bytes};
 use crate::message::{
     ChatMessage, FrontendEvent, FrontendId, GroupAction, GroupRefusal, MessageKind, PeerMessage,
@@ -110,6 +110,12 @@ impl Groups {
             .filter(|(_, e)| e.taken_at.elapsed() >= ORPHAN_GRACE)
             .min_by_key(|(_, e)| e.taken_at)
             .map(|(id, _)| *id)
+    }
+
+    /// The groups whose state `wanted` picks.
+    pub(super) fn ids_where(&self, wanted: impl Fn(&GroupState) -> bool) -> Vec<GroupId> {
+        let picked = |(_, e): &(&GroupId, &Entry)| e.group.state().is_some_and(&wanted);
+        self.map.iter().filter(picked).map(|(id, _)| *id).collect()
     }
 
     /// Whether `peer` may have a GroupHeads of `group` answered now.
