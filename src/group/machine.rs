@@ -116,6 +116,13 @@ impl Group {
         self.dag.is_empty()
     }
 
+    /// When the group was created (its Create op's clock), once that op has come: every
+    /// other op descends from it, so it is the first in the total order.
+    pub fn created_at_ms(&self) -> Option<u64> {
+        let first = self.dag.order().first()?;
+        Some(self.dag.node(*first).op.op().created_at_ms)
+    }
+
     /// Whether the op is in the log or waits for its parents.
     pub fn knows(&self, id: &OpId) -> bool {
         self.dag.knows(id)

@@ -48,7 +48,6 @@ impl Router {
         let Some(entry) = self.groups.map.get_mut(&id) else {
             return Receipt::Stored;
         };
-        let creates = matches!(op.op().action, Action::Create { .. });
         let at_ms = op.op().created_at_ms;
         let effects = match entry.group.apply(op.clone()) {
             Ok(effects) => effects,
@@ -57,9 +56,6 @@ impl Router {
                 return Receipt::Stored;
             }
         };
-        if creates {
-            entry.created_at_ms = at_ms;
-        }
         let ticket = match self
             .store
             .as_mut()
@@ -112,10 +108,9 @@ impl Router {
             };
             self.forget_orphan(orphan);
         }
-        self.groups.insert(Group::new(op.op().group), stranger);
-        if let Some(entry) = self.groups.map.get_mut(&op.op().group) {
-            entry.inviter = Some(peer);
-        }
+        self.groups
+            .insert(Group::new(op.op().group), stranger)
+            .inviter = Some(peer);
         true
     }
 

@@ -42,7 +42,7 @@ impl Router {
             invited: state.invited.keys().copied().collect(),
             topic: state.topic.clone(),
             modes: state.modes,
-            created_at_ms: entry.created_at_ms,
+            created_at_ms: entry.group.created_at_ms().unwrap_or(0),
         }))
     }
 

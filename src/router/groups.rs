@@ -36,8 +36,6 @@ pub(super) struct Entry {
     /// Its local channel name, once its Create op has come (an invitee learns the name from
     /// it).
     pub(super) channel: Option<Arc<str>>,
-    /// When it was created (its Create op's clock), once known.
-    pub(super) created_at_ms: u64,
     /// It came as an invitation from a peer who is not a contact.
     pub(super) from_stranger: bool,
     /// Who sent us the invitation, while its log has not come (asked again at each session).
@@ -89,16 +87,27 @@ impl Groups {
         self.map.values().filter(member).count()
     }
 
-    pub(super) fn insert(&mut self, group: Group, from_stranger: bool) {
+    /// Holds a new group (no local name yet); returns its entry.
+    pub(super) fn insert(&mut self, group: Group, from_stranger: bool) -> &mut Entry {
         let entry = Entry {
             group,
             channel: None,
-            created_at_ms: 0,
             from_stranger,
             inviter: None,
             taken_at: std::time::Instant::now(),
         };
-        self.map.insert(entry.group.id(), entry);
+        self.map
+            .entry(entry.group.id())
+            .insert_entry(entry)
+            .into_mut()
+    }
+
+    /// Gives group `id` the local name `channel` (the store has it already).
+    fn set_channel(&mut self, id: GroupId, channel: &str) {
+        if let Some(entry) = self.map.get_mut(&id) {
+            self.names.insert(channel.to_ascii_lowercase(), id);
+            entry.channel = Some(channel.into());
+        }
     }
 
     /// The oldest invitation whose log has not come in [`ORPHAN_GRACE`] (of those from
@@ -197,10 +206,6 @@ impl Router {
             };
             let mut group = Group::new(id);
             let own = self.ctx.own;
-            let created = ops.iter().find_map(|op| match op.op().action {
-                Action::Create { .. } => Some(op.op().created_at_ms),
-                _ => None,
-            });
             let inviter = ops.iter().find_map(|op| match op.op().action {
                 Action::Invite { peer } if peer == own => Some(op.author()),
                 _ => None,
@@ -214,18 +219,9 @@ impl Router {
             let from_stranger = inviter_of_state
                 .or(inviter)
                 .is_some_and(|by| self.is_stranger(&by));
-            self.groups.insert(group, from_stranger);
-            if let Some(entry) = self.groups.map.get_mut(&id) {
-                entry.created_at_ms = created.unwrap_or(0);
-                entry.inviter = inviter;
-            }
+            self.groups.insert(group, from_stranger).inviter = inviter;
             match channel {
-                Some(channel) => {
-                    self.groups.names.insert(channel.to_ascii_lowercase(), id);
-                    if let Some(entry) = self.groups.map.get_mut(&id) {
-                        entry.channel = Some(channel.into());
-                    }
-                }
+                Some(channel) => self.groups.set_channel(id, &channel),
                 None => {
                     self.name_group(id);
                 }
@@ -264,10 +260,7 @@ impl Router {
                     }
                 }
             }
-            self.groups.names.insert(key, id);
-            if let Some(entry) = self.groups.map.get_mut(&id) {
-                entry.channel = Some(channel.into());
-            }
+            self.groups.set_channel(id, &channel);
             return n > 1;
         }
         false
@@ -316,19 +309,13 @@ impl Router {
                 .map_err(|e| GroupRefusal::Failed(format!("cannot store the group ({e})")))?;
         }
         self.groups.insert(group, false);
-        if let Some(entry) = self.groups.map.get_mut(&id) {
-            entry.created_at_ms = now;
-        }
         // The name is free (no group has it): `#` and the name as the user typed it.
-        self.groups.names.insert(channel.to_ascii_lowercase(), id);
         if let Some(store) = self.store.as_mut()
             && let Err(e) = store.add_group(&id, channel, now)
         {
             tracing::error!(error = %e, "cannot name a new group");
         }
-        if let Some(entry) = self.groups.map.get_mut(&id) {
-            entry.channel = Some(channel.into());
-        }
+        self.groups.set_channel(id, channel);
         let changes = vec![Change::Joined { peer: self.ctx.own }];
         self.show_group(&id, changes, now, Some(from));
         Ok(())

@@ -21,6 +21,9 @@ async fn three_members_each_get_every_message_once_in_order() {
         assert_eq!(view.members.len(), 3, "node {i} sees three members");
         assert!(view.member(&net.id(0)).unwrap().operator);
         assert!(view.members.iter().all(|m| m.online));
+        // The creation time is the Create op's, the same at every member.
+        let created = net.view(0, "#rust").unwrap().created_at_ms;
+        assert!(created > 0 && view.created_at_ms == created);
     }
     for round in 0..5 {
         for i in 0..3 {
@@ -335,6 +338,10 @@ async fn groups_survive_a_restart() {
     assert_eq!(&*views[0].channel, "#rust");
     assert!(views[0].joined);
     assert_eq!(views[0].members.len(), 2);
+    assert_eq!(
+        views[0].created_at_ms,
+        net.view(0, "#rust").unwrap().created_at_ms
+    );
 }
 
 #[tokio::test]
