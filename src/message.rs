@@ -1,5 +1,6 @@
 //! The vocabulary shared by front ends, the hub and peer sessions: messages, contacts and
-//! the requests and events that carry them. No logic, no IO.
+//! the requests and events that carry them, and the one rule on text both sides apply
+//! (cutting it at a character boundary). No other logic, no IO.
 //!
 //! This is the contract between `irc/` (the front end) and `router/` (the hub): a front end
 //! turns its protocol into [`FrontendRequest`]s and renders [`FrontendEvent`]s; the hub never
@@ -10,6 +11,16 @@ use std::sync::Arc;
 use crate::contacts::ContactBook;
 use crate::group::{Change, GroupId, Modes, OpId, Refusal, SignedOp, Topic};
 use crate::identity::PeerId;
+
+/// At most `max` bytes of `text`, cut at a character boundary (for AWAYLEN, TOPICLEN and
+/// KICKLEN, which servers truncate at, and the limits of group ops).
+pub fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
 /// A 128-bit message id chosen by the sender, unique per message (dedup key).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

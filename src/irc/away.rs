@@ -6,7 +6,7 @@ use super::client::{AWAYLEN, Action, Client};
 use super::numerics::*;
 use super::render;
 use crate::identity::PeerId;
-use crate::message::FrontendRequest;
+use crate::message::{FrontendRequest, truncate};
 
 impl Client {
     pub(super) fn on_away(&mut self, params: &[String], out: &mut Vec<Action>) {
@@ -63,14 +63,4 @@ impl Client {
             out.push(Action::Send(line));
         }
     }
-}
-
-/// At most `max` bytes of `text`, cut at a character boundary (also for TOPICLEN and
-/// KICKLEN, which servers truncate at).
-pub(super) fn truncate(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }

@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use super::away::truncate;
 use super::client::{Action, Client, Target};
 use super::groups::{KICKLEN, TOPICLEN, channel_modes, is_group_channel};
 use super::numerics::*;
@@ -19,7 +18,7 @@ use super::queries::mask_matches;
 use super::render;
 use crate::group::Modes;
 use crate::identity::PeerId;
-use crate::message::{FrontendRequest, GroupAction, GroupView, MessageKind};
+use crate::message::{FrontendRequest, GroupAction, GroupView, MessageKind, truncate};
 
 /// Most modes that take a nick in one MODE line (advertised as MODES).
 pub const MODES_PER_LINE: usize = 4;

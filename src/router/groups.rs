@@ -13,6 +13,7 @@ use crate::group::{Action, Change, Group, GroupError, GroupId, GroupState, Modes
 use crate::identity::{PeerId, random_bytes};
 use crate::message::{
     ChatMessage, FrontendEvent, FrontendId, GroupAction, GroupRefusal, MessageKind, PeerMessage,
+    truncate,
 };
 use crate::peer::wire::MAX_TEXT;
 use crate::policy::TokenBucket;
@@ -158,15 +159,10 @@ fn action_of(action: GroupAction) -> Action {
     }
 }
 
-/// `text` cut to at most `max` bytes, at a character boundary.
+/// `text` cut to at most `max` bytes, at a character boundary ([`truncate`], in place).
 fn cut(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
+    let end = truncate(&text, max).len();
+    text.truncate(end);
     text
 }
 
