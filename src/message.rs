@@ -69,6 +69,22 @@ pub enum PeerMessage {
 }
 
 impl PeerMessage {
+    /// The private chat it is, if it is one.
+    pub fn as_chat(&self) -> Option<&ChatMessage> {
+        match self {
+            PeerMessage::Chat(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// [`PeerMessage::as_chat`], taking it.
+    pub fn into_chat(self) -> Option<ChatMessage> {
+        match self {
+            PeerMessage::Chat(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// The id the receiver acknowledges.
     pub fn id(&self) -> MessageId {
         match self {

@@ -310,7 +310,7 @@ impl Router {
         let queued = state
             .pending
             .iter()
-            .filter(|m| matches!(m, PeerMessage::Chat(_)))
+            .filter(|m| m.as_chat().is_some())
             .count();
         if queued > 0 {
             let notice = notices::offline(&name, &error, queued, state.offline.as_ref());
@@ -402,13 +402,8 @@ impl Router {
             }
             // The peer's notice tells of private messages; group chats that expired are
             // told per group (`tell_expired_group_chats`).
-            let chats: Vec<&ChatMessage> = messages
-                .iter()
-                .filter_map(|m| match m {
-                    PeerMessage::Chat(m) => Some(m),
-                    _ => None,
-                })
-                .collect();
+            let chats: Vec<&ChatMessage> =
+                messages.iter().filter_map(PeerMessage::as_chat).collect();
             let Some(first) = chats.first() else {
                 continue;
             };

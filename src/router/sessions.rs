@@ -16,7 +16,7 @@ impl Router {
             self.broadcast(FrontendEvent::PeerNotice { peer: to, text });
             return;
         }
-        let chat = matches!(message, PeerMessage::Chat(_));
+        let chat = message.as_chat().is_some();
         state.pending.push_back(message);
         if chat
             && state.active.is_none()

@@ -307,10 +307,7 @@ impl Store {
         Ok(self
             .queued(peer)?
             .into_iter()
-            .filter_map(|m| match m {
-                PeerMessage::Chat(m) => Some(m),
-                _ => None,
-            })
+            .filter_map(PeerMessage::into_chat)
             .collect())
     }
 
