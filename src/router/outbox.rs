@@ -275,7 +275,7 @@ impl Router {
             }
         }
         if outcome.is_some() {
-            // The session front ends showed the peer online by ended.
+            // The session that had front ends show the peer online ended.
             self.groups_presence(peer);
         }
     }
@@ -392,18 +392,18 @@ impl Router {
                 // Some may be in flight: should the session hand them back, they stay dropped.
                 state.expired.extend(messages.iter().map(PeerMessage::id));
             }
+            // The peer's notices count its private messages; group chats that expired are
+            // told per group (`tell_expired_group_chats`).
+            let chats: Vec<&ChatMessage> =
+                messages.iter().filter_map(PeerMessage::as_chat).collect();
             if let Some(offline) = state.offline.as_mut() {
-                offline.told = offline.told.saturating_sub(messages.len());
-                offline.queued = offline.queued.saturating_sub(messages.len());
+                offline.told = offline.told.saturating_sub(chats.len());
+                offline.queued = offline.queued.saturating_sub(chats.len());
                 if offline.queued == 0 {
                     // Nothing left to be delivered: the next offline notice is a whole one.
                     state.offline = None;
                 }
             }
-            // The peer's notice tells of private messages; group chats that expired are
-            // told per group (`tell_expired_group_chats`).
-            let chats: Vec<&ChatMessage> =
-                messages.iter().filter_map(PeerMessage::as_chat).collect();
             let Some(first) = chats.first() else {
                 continue;
             };
