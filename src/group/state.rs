@@ -139,6 +139,11 @@ impl GroupState {
         self.invited.contains_key(peer)
     }
 
+    /// A member or invited: who receives the group's ops and takes part in its sync.
+    pub fn is_party(&self, peer: &PeerId) -> bool {
+        self.is_member(peer) || self.is_invited(peer)
+    }
+
     /// Members and pending invitations together (what [`MAX_MEMBERS`] bounds).
     pub fn size(&self) -> usize {
         self.members.len() + self.invited.len()

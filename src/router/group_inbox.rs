@@ -345,9 +345,7 @@ impl Router {
         let Some(state) = entry.group.state() else {
             return;
         };
-        if !(state.is_member(&peer) || state.is_invited(&peer))
-            || !(state.is_member(&own) || state.is_invited(&own))
-        {
+        if !state.is_party(&peer) || !state.is_party(&own) {
             return;
         }
         let lacking = !heads.iter().all(|h| entry.group.knows(h));
@@ -374,9 +372,9 @@ impl Router {
     /// each side gets what the other has; and front ends show it online.
     pub(super) fn groups_session_up(&mut self, peer: PeerId) {
         let own = self.ctx.own;
-        let shared = self.groups.ids_where(|s| {
-            (s.is_member(&peer) || s.is_invited(&peer)) && (s.is_member(&own) || s.is_invited(&own))
-        });
+        let shared = self
+            .groups
+            .ids_where(|s| s.is_party(&peer) && s.is_party(&own));
         for id in shared {
             self.send_heads(peer, id);
         }

@@ -86,11 +86,7 @@ impl Router {
             .groups
             .map
             .iter()
-            .filter(|(_, e)| {
-                e.group
-                    .state()
-                    .is_some_and(|s| s.is_member(&own) || s.is_invited(&own))
-            })
+            .filter(|(_, e)| e.group.state().is_some_and(|s| s.is_party(&own)))
             .filter_map(|(id, e)| e.channel.as_ref().map(|c| (c, *id)))
             .collect();
         ids.sort();
