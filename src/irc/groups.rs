@@ -389,24 +389,7 @@ impl Client {
 
     /// 353 lines and 366.
     pub(super) fn send_group_names(&self, view: &GroupView, out: &mut Vec<Action>) {
-        let names: Vec<String> = self
-            .group_members(view)
-            .iter()
-            .map(|m| {
-                if self.caps.userhost_in_names {
-                    format!("{}{}!{}", m.status, m.nick, m.user_host)
-                } else {
-                    format!("{}{}", m.status, m.nick)
-                }
-            })
-            .collect();
-        let channel: &str = &view.channel;
-        if !names.is_empty() {
-            for chunk in chunks(&names, ' ', NAMES_BYTES) {
-                self.numeric(out, RPL_NAMREPLY, &["=", channel], &chunk);
-            }
-        }
-        self.numeric(out, RPL_ENDOFNAMES, &[channel], "End of /NAMES list");
+        self.send_member_names(&view.channel, &self.group_members(view), out);
     }
 
     /// A group's members as NAMES and WHO show them: `@` operators, `+` online (both with
